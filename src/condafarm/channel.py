@@ -1,0 +1,166 @@
+"""Where a channel lives: parse `s3://bucket/prefix`, `file://` URLs and paths, and S3 connection options."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
+
+from .errors import UsageError
+
+#: Platform subdirs conda clients know; `index` only treats folders with these names as subdirs.
+KNOWN_SUBDIRS = frozenset(
+    {
+        "noarch",
+        "linux-32",
+        "linux-64",
+        "linux-aarch64",
+        "linux-armv6l",
+        "linux-armv7l",
+        "linux-ppc64",
+        "linux-ppc64le",
+        "linux-riscv64",
+        "linux-s390x",
+        "osx-64",
+        "osx-arm64",
+        "win-32",
+        "win-64",
+        "win-arm64",
+        "emscripten-wasm32",
+        "wasi-wasm32",
+        "zos-z",
+    }
+)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def _env_flag(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach an S3 or S3-compatible endpoint, named as pixi and rattler name them.
+
+    Unset fields fall back to the environment (`from_env`) and then to boto3's own defaults, so a worker host
+    with only `AWS_PROFILE` set needs no flags at all.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: str | None = None  # "path" | "virtual" | None (boto3 decides)
+    profile: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> S3Options:
+        """Read options from `S3_ENDPOINT_URL`, `S3_REGION`, `S3_FORCE_PATH_STYLE`, `S3_ADDRESSING_STYLE`
+        (rattler-build's names) and the AWS ones `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
+        `AWS_DEFAULT_REGION`."""
+        env = os.environ if environ is None else environ
+        style = env.get("S3_ADDRESSING_STYLE") or None
+        force = _env_flag(env.get("S3_FORCE_PATH_STYLE"))
+        if force is not None and style is None:
+            style = "path" if force else "virtual"
+        return cls(
+            endpoint_url=env.get("S3_ENDPOINT_URL")
+            or env.get("AWS_ENDPOINT_URL_S3")
+            or env.get("AWS_ENDPOINT_URL")
+            or None,
+            region=env.get("S3_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            addressing_style=style,
+            profile=env.get("AWS_PROFILE") or None,
+        ).validated()
+
+    def merged(self, override: S3Options) -> S3Options:
+        """Fields set in `override` win over ours (flags over environment)."""
+        return S3Options(
+            endpoint_url=override.endpoint_url or self.endpoint_url,
+            region=override.region or self.region,
+            addressing_style=override.addressing_style or self.addressing_style,
+            profile=override.profile or self.profile,
+        ).validated()
+
+    def validated(self) -> S3Options:
+        if self.addressing_style not in (None, "path", "virtual"):
+            raise UsageError(f"addressing style must be 'path' or 'virtual', not {self.addressing_style!r}")
+        if self.endpoint_url is not None:
+            parsed = urlparse(self.endpoint_url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise UsageError(
+                    f"endpoint URL {self.endpoint_url!r} is not an http(s) URL; "
+                    "give it as http://HOST:PORT or https://HOST"
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A conda channel root: either a folder (`path`) or an S3 bucket and key prefix.
+
+    The prefix never has leading or trailing slashes; `key("noarch/repodata.json")` joins it.
+    """
+
+    url: str
+    path: Path | None = None
+    bucket: str | None = None
+    prefix: str = ""
+    s3: S3Options = field(default_factory=S3Options)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.bucket is not None
+
+    def key(self, relative: str) -> str:
+        """The storage key of `relative` (a `subdir/filename` path) inside this channel."""
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def url_of(self, relative: str) -> str:
+        """A URL a person can read for `relative`, for messages."""
+        return f"{self.url.rstrip('/')}/{relative}"
+
+
+def parse_channel(location: str, s3: S3Options | None = None) -> Channel:
+    """Parse a channel location given on the command line.
+
+    Accepts `s3://bucket/prefix`, `file:///abs/path`, and plain relative or absolute paths (also Windows
+    `C:\\...` paths). S3 options come from `s3`, else from the environment.
+    """
+    if not location or not location.strip():
+        raise UsageError("channel location is empty; give s3://BUCKET/PREFIX or a folder path")
+    location = location.strip()
+    parsed = urlparse(location)
+    scheme = parsed.scheme.lower()
+    if scheme == "s3":
+        bucket = parsed.netloc
+        if not _BUCKET_RE.match(bucket):
+            raise UsageError(
+                f"{location!r}: {bucket!r} is not a valid S3 bucket name "
+                "(3-63 lowercase letters, digits, dots, hyphens); expected s3://BUCKET/PREFIX"
+            )
+        prefix = unquote(parsed.path).strip("/")
+        if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+            raise UsageError(f"{location!r}: the key prefix must not contain empty, '.' or '..' parts")
+        options = S3Options.from_env().merged(s3) if s3 is not None else S3Options.from_env()
+        url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        return Channel(url=url, bucket=bucket, prefix=prefix, s3=options)
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UsageError(f"{location!r}: file URLs must be local (file:///path)")
+        path = Path(url2pathname(parsed.path))
+    elif scheme in ("http", "https"):
+        raise UsageError(
+            f"{location!r}: condafarm writes channels on S3 or a folder; for HTTP channels use their "
+            "server's upload API (see `condafarm publish --help`)"
+        )
+    elif len(scheme) > 1:
+        raise UsageError(f"{location!r}: unsupported scheme {scheme!r}; use s3://, file:// or a folder path")
+    else:  # a plain path, possibly `C:\...` whose drive letter urlparse takes for a scheme
+        path = Path(location)
+    path = path.expanduser().absolute()
+    return Channel(url=path.as_uri(), path=path)

@@ -1,0 +1,56 @@
+"""The one exception hierarchy condafarm raises, each carrying a message a user can act on."""
+
+from __future__ import annotations
+
+
+class CondafarmError(Exception):
+    """Base of every error condafarm raises on purpose; the CLI prints it as one line.
+
+    `exit_code` is the documented process exit status for this kind of failure.
+    """
+
+    exit_code = 1
+
+
+class UsageError(CondafarmError):
+    """The command line or arguments cannot work (bad channel URL, unknown subdir...)."""
+
+    exit_code = 2
+
+
+class StorageError(CondafarmError):
+    """The channel's storage could not be reached or refused a request."""
+
+    exit_code = 3
+
+
+class AccessDenied(StorageError):
+    """Credentials are missing, wrong, or lack a permission for the request."""
+
+    exit_code = 4
+
+
+class NotFound(StorageError):
+    """An object, bucket or folder that must exist does not."""
+
+
+class AlreadyExists(StorageError):
+    """A write that must not overwrite found an object already there."""
+
+    exit_code = 5
+
+
+class Conflict(StorageError):
+    """A compare-and-swap write lost to a concurrent writer (the caller re-reads and retries)."""
+
+
+class PackageError(CondafarmError):
+    """A package file is corrupt, unreadable, or its metadata disagrees with its name or subdir."""
+
+    exit_code = 6
+
+
+class ChannelProblems(CondafarmError):
+    """`check` (or `index --strict`) found problems; the message summarises them."""
+
+    exit_code = 7

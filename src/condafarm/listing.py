@@ -1,0 +1,58 @@
+"""List a channel's packages from its repodata, optionally filtered by a conda match spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .channel import Channel
+from .errors import UsageError
+from .index import discover_subdirs, load_repodata
+from .storage import Storage, open_storage
+
+
+@dataclass(frozen=True)
+class Listed:
+    subdir: str
+    filename: str
+    record: dict[str, Any]
+
+    @property
+    def sort_key(self) -> tuple[Any, ...]:
+        from rattler import Version
+
+        r = self.record
+        return (r.get("name", ""), Version(str(r.get("version", "0"))), r.get("build_number", 0), self.filename)
+
+
+def list_packages(
+    channel: Channel | Storage, spec: str | None = None, subdirs: list[str] | None = None
+) -> list[Listed]:
+    """Packages in the channel's repodata, sorted by name, version and build number.
+
+    `spec` is a conda match spec (`blender`, `blender 4.5.*`, `blender>=4`, `blender=4.5=*_1`), matched with
+    py-rattler's own MatchSpec so the filter agrees with what a solver would pick.
+    """
+    from rattler import MatchSpec, PackageRecord
+
+    storage = channel if isinstance(channel, Storage) else open_storage(channel)
+    try:
+        match = MatchSpec(spec) if spec else None
+    except Exception as exc:  # py-rattler raises its own parse exception types
+        raise UsageError(f"{spec!r} is not a valid match spec ({exc})") from exc
+    found: list[Listed] = []
+    for subdir in subdirs or discover_subdirs(storage):
+        repodata, _ = load_repodata(storage, subdir)
+        for filename, record in repodata.records().items():
+            if match is not None:
+                candidate = PackageRecord(
+                    name=record["name"],
+                    version=str(record["version"]),
+                    build=record["build"],
+                    build_number=int(record.get("build_number", 0)),
+                    subdir=subdir,
+                )
+                if not match.matches(candidate):
+                    continue
+            found.append(Listed(subdir, filename, record))
+    return sorted(found, key=lambda item: item.sort_key)

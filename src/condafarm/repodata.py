@@ -1,0 +1,107 @@
+"""Repodata as pure data: package records, `repodata.json` and `repodata.json.zst` bytes. No I/O here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import zstandard
+
+from .errors import CondafarmError
+from .package import Hashes, PackageMetadata
+
+#: Record fields that `index.json` must not override: the index computes them.
+COMPUTED_FIELDS = ("md5", "sha256", "size")
+
+
+def make_record(
+    index: dict[str, Any], metadata: PackageMetadata, hashes: Hashes, indexed_timestamp: int
+) -> dict[str, Any]:
+    """A repodata record: the package's index.json plus hashes, size, run_exports and when it was indexed.
+
+    `indexed_timestamp` (milliseconds, as rattler writes it) is when the filename first entered the index.
+    """
+    record = {k: v for k, v in index.items() if k not in COMPUTED_FIELDS}
+    record["md5"] = hashes.md5
+    record["sha256"] = hashes.sha256
+    record["size"] = hashes.size
+    if metadata.run_exports:
+        record["run_exports"] = metadata.run_exports
+    record["indexed_timestamp"] = indexed_timestamp
+    return record
+
+
+@dataclass
+class Repodata:
+    """One subdir's `repodata.json`. Records are keyed by filename, split by format as conda expects."""
+
+    subdir: str
+    packages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    packages_conda: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """Every record, `.tar.bz2` and `.conda`, by filename."""
+        return {**self.packages, **self.packages_conda}
+
+    def get(self, filename: str) -> dict[str, Any] | None:
+        table = self.packages_conda if filename.endswith(".conda") else self.packages
+        return table.get(filename)
+
+    def set(self, filename: str, record: dict[str, Any]) -> None:
+        table = self.packages_conda if filename.endswith(".conda") else self.packages
+        table[filename] = record
+
+    def pop(self, filename: str) -> dict[str, Any] | None:
+        table = self.packages_conda if filename.endswith(".conda") else self.packages
+        return table.pop(filename, None)
+
+    def to_dict(self) -> dict[str, Any]:
+        info = dict(self.extra.get("info") or {})
+        info["subdir"] = self.subdir
+        out: dict[str, Any] = {k: v for k, v in self.extra.items() if k != "info"}
+        out.update(
+            {
+                "info": info,
+                "packages": self.packages,
+                "packages.conda": self.packages_conda,
+                "removed": sorted(set(self.removed)),
+                "repodata_version": 1,
+            }
+        )
+        return out
+
+    def to_json(self) -> bytes:
+        """Compact, key-sorted JSON: the same records always give the same bytes (and the same ETag)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, subdir: str) -> Repodata:
+        """Parse `repodata.json`, keeping keys we do not manage (`base_url`, `v3`...) untouched."""
+        try:
+            raw = json.loads(data)
+        except ValueError as exc:
+            raise CondafarmError(
+                f"{subdir}/repodata.json is not valid JSON ({exc}); run `condafarm index --rebuild`"
+            ) from exc
+        if not isinstance(raw, dict):
+            raise CondafarmError(f"{subdir}/repodata.json is not a JSON object; run `condafarm index --rebuild`")
+        extra = {k: v for k, v in raw.items() if k not in ("packages", "packages.conda", "removed", "repodata_version")}
+        return cls(
+            subdir=subdir,
+            packages=dict(raw.get("packages") or {}),
+            packages_conda=dict(raw.get("packages.conda") or {}),
+            removed=list(raw.get("removed") or []),
+            extra=extra,
+        )
+
+
+def compress(json_bytes: bytes) -> bytes:
+    """`repodata.json.zst`: one zstd frame that records its content size, as conda and rattler expect."""
+    return zstandard.ZstdCompressor(level=16, write_content_size=True).compress(json_bytes)
+
+
+def decompress(zst_bytes: bytes) -> bytes:
+    return zstandard.ZstdDecompressor().decompressobj().decompress(zst_bytes)

@@ -1,0 +1,119 @@
+"""Storage behind a channel: get, put-if-absent, put-if-match, list, delete, ranged reads.
+
+`Storage` is the only interface the indexer and publisher talk to; `local.py` and `s3.py` implement it and
+`s3.py` is the only module that uses boto3. Keys are relative to the channel root (`linux-64/x.conda`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..channel import Channel
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing says about one object.
+
+    `etag` is a token that changes whenever the content changes: S3's ETag, or for a folder the file's
+    inode, mtime and size (see `local.py`).
+    """
+
+    key: str
+    size: int
+    etag: str
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Blob:
+    """An object's whole content with the etag of exactly that content, for compare-and-swap updates."""
+
+    data: bytes
+    etag: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Storage(abc.ABC):
+    """A channel's objects. Implementations must make conditional puts atomic."""
+
+    channel: Channel
+    #: True where every read is a network request, so callers should avoid reading an object twice.
+    remote: bool = False
+
+    @abc.abstractmethod
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Objects directly under `prefix` (a folder such as `linux-64/`), not recursing."""
+
+    @abc.abstractmethod
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """Names of the folders directly under `prefix`."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> Blob | None:
+        """The whole object, or None if it does not exist."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and etag of `key`, or None if it does not exist."""
+
+    @abc.abstractmethod
+    def stream(self, info: ObjectInfo) -> IO[bytes]:
+        """The whole object as a sequential stream (one request on S3), failing if it changed since `info`."""
+
+    @abc.abstractmethod
+    def open(self, info: ObjectInfo) -> IO[bytes]:
+        """A seekable reader; on S3 it fetches byte ranges on demand (see `RangeReader`).
+
+        After the first read, `metadata_of(reader)` gives the object's user metadata where the store has any.
+        """
+
+    @abc.abstractmethod
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_match: str | None = None,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Write `data`, returning the new etag.
+
+        `if_absent` raises `AlreadyExists` when the key exists; `if_match` raises `Conflict` unless the
+        current etag equals it. Both checks are atomic with the write.
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove `key`; removing a missing key is not an error."""
+
+    def metadata_of(self, reader: IO[bytes]) -> dict[str, str]:
+        """User metadata seen while reading through `open()`; empty where the store keeps none."""
+        return dict(getattr(reader, "metadata", None) or {})
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests made so far, by operation (for tests and benchmarks); empty for stores without requests."""
+        return {}
+
+
+def open_storage(channel: Channel) -> Storage:
+    """The storage for `channel`: a folder or an S3 bucket."""
+    if channel.is_s3:
+        from .s3 import S3Storage
+
+        return S3Storage(channel)
+    from .local import LocalStorage
+
+    return LocalStorage(channel)
+
+
+__all__ = ["Blob", "ObjectInfo", "Storage", "open_storage"]

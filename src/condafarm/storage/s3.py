@@ -1,0 +1,375 @@
+"""A channel in an S3 (or S3-compatible) bucket: the only module that talks to boto3.
+
+Credentials come from boto3's standard chain (environment, `AWS_PROFILE`, SSO, `credential_process` as
+Deadline Cloud queue roles use, instance roles), resolved here once per storage. Conditional writes use S3's
+`If-None-Match: *` and `If-Match: ETAG`, which answer 412 to the loser of a race.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import IO, Any, NoReturn, cast
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from ..channel import Channel
+from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
+from . import Blob, ObjectInfo, Storage
+
+#: IAM action each S3 API operation needs, to name the missing permission in AccessDenied messages.
+_IAM_ACTION = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CopyObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "DeleteObject": "s3:DeleteObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+}
+
+#: The first ranged read of a `.conda` fetches this much of the file's end: the zip central directory and,
+#: for all but large packages, the whole `info-*.tar.zst` member, so most packages cost one request.
+TAIL_BYTES = 256 * 1024
+READAHEAD_BYTES = 64 * 1024
+
+
+class S3Storage(Storage):
+    """Storage on `s3://bucket/prefix`, through one boto3 client shared by all threads."""
+
+    def __init__(self, channel: Channel) -> None:
+        assert channel.bucket is not None
+        self.channel = channel
+        self.remote = True
+        self.bucket = channel.bucket
+        self._counts: Counter[str] = Counter()
+        self._bytes_read = 0
+        self._lock = threading.Lock()
+        self.client = make_client(channel)
+        self.client.meta.events.register("before-send.s3", self._count_request)
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+    def _count_request(self, request: Any, **_: Any) -> None:
+        # `before-send` fires once per HTTP attempt, so retries are counted too: the real traffic.
+        name = request.context.get("operation_name") if hasattr(request, "context") else None
+        with self._lock:
+            self._counts[name or request.method] += 1
+
+    def _add_bytes(self, n: int) -> None:
+        with self._lock:
+            self._bytes_read += n
+
+    def request_counts(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict(self._counts)
+            counts["bytes_read"] = self._bytes_read
+        return counts
+
+    def _key(self, key: str) -> str:
+        return self.channel.key(key)
+
+    def _fail(self, exc: Exception, operation: str, key: str | None) -> NoReturn:
+        raise translate_error(exc, operation, self.channel, key) from exc
+
+    # -- Storage -----------------------------------------------------------------------------------------
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        full = self._key(prefix.rstrip("/")) + "/" if prefix.strip("/") else self._key("")
+        if full and not full.endswith("/"):
+            full += "/"
+        strip = len(self.channel.prefix) + 1 if self.channel.prefix else 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, Delimiter="/"
+            )
+            for page in pages:
+                for obj in page.get("Contents", ()):
+                    yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            self._fail(exc, "ListObjectsV2", None)
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        full = self._key(prefix.strip("/")) if prefix.strip("/") else self.channel.prefix
+        full = f"{full}/" if full else ""
+        names: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, Delimiter="/"
+            )
+            for page in pages:
+                for common in page.get("CommonPrefixes", ()):
+                    names.append(common["Prefix"][len(full) :].rstrip("/"))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            self._fail(exc, "ListObjectsV2", None)
+        return sorted(names)
+
+    def get(self, key: str) -> Blob | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            data = response["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            self._fail(exc, "GetObject", key)
+        except botocore.exceptions.BotoCoreError as exc:
+            self._fail(exc, "GetObject", key)
+        self._add_bytes(len(data))
+        return Blob(data, response["ETag"], dict(response.get("Metadata") or {}))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            self._fail(exc, "HeadObject", key)
+        except botocore.exceptions.BotoCoreError as exc:
+            self._fail(exc, "HeadObject", key)
+        return ObjectInfo(key=key, size=response["ContentLength"], etag=response["ETag"])
+
+    def stream(self, info: ObjectInfo) -> IO[bytes]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(info.key), IfMatch=info.etag)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            if isinstance(exc, botocore.exceptions.ClientError) and _code(exc) == "PreconditionFailed":
+                raise Conflict(f"{self.channel.url_of(info.key)} changed while it was being read") from exc
+            self._fail(exc, "GetObject", info.key)
+        return cast(IO[bytes], _CountingStream(response["Body"], dict(response.get("Metadata") or {}), self._add_bytes))
+
+    def open(self, info: ObjectInfo) -> IO[bytes]:
+        reader = RangeReader(info.size, lambda start, end: self._get_range(info.key, start, end, info.etag))
+        return cast(IO[bytes], reader)
+
+    def _get_range(self, key: str, start: int, end: int, etag: str) -> tuple[bytes, dict[str, str]]:
+        try:
+            # If-Match: a file replaced between listing and reading must not be read as a mix of both.
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}", IfMatch=etag
+            )
+            data = response["Body"].read()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            if isinstance(exc, botocore.exceptions.ClientError) and _code(exc) == "PreconditionFailed":
+                raise Conflict(f"{self.channel.url_of(key)} changed while it was being read") from exc
+            self._fail(exc, "GetObject", key)
+        self._add_bytes(len(data))
+        return data, dict(response.get("Metadata") or {})
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_match: str | None = None,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        if if_absent:
+            args["IfNoneMatch"] = "*"
+        if if_match is not None:
+            args["IfMatch"] = if_match
+        if metadata:
+            args["Metadata"] = metadata
+        if content_type:
+            args["ContentType"] = content_type
+        try:
+            return str(self.client.put_object(**args)["ETag"])
+        except botocore.exceptions.ClientError as exc:
+            code = _code(exc)
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if if_absent:
+                    raise AlreadyExists(f"{self.channel.url_of(key)} already exists") from exc
+                raise Conflict(f"{self.channel.url_of(key)} was changed by another writer") from exc
+            if code in ("NoSuchKey", "404") and if_match is not None:
+                raise Conflict(f"{self.channel.url_of(key)} was removed by another writer") from exc
+            self._fail(exc, "PutObject", key)
+        except botocore.exceptions.BotoCoreError as exc:
+            self._fail(exc, "PutObject", key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            self._fail(exc, "DeleteObject", key)
+
+
+class _CountingStream(io.RawIOBase):
+    """A GetObject body as a file object that counts the bytes it delivers and carries the metadata."""
+
+    def __init__(self, body: Any, metadata: dict[str, str], count: Callable[[int], None]) -> None:
+        super().__init__()
+        self._body = body
+        self.metadata = metadata
+        self._count = count
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._body.read(len(buffer))
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StorageError(f"download interrupted: {exc}") from exc
+        buffer[: len(data)] = data
+        self._count(len(data))
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable, read-only file over `fetch(start, end) -> (bytes, metadata)` byte-range requests.
+
+    The first read fetches the file's last `TAIL_BYTES` (zip readers start at the end); later misses fetch
+    at least `READAHEAD_BYTES`, and `prefetch` lets a caller that knows what it needs get it in one request.
+    `metadata` holds the object's user metadata from the first response.
+    """
+
+    def __init__(self, size: int, fetch: Callable[[int, int], tuple[bytes, dict[str, str]]]) -> None:
+        super().__init__()
+        self.size = size
+        self._fetch = fetch
+        self._pos = 0
+        self._segments: list[tuple[int, bytes]] = []
+        self.metadata: dict[str, str] = {}
+        self.requests = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _load(self, start: int, end: int) -> None:
+        start, end = max(0, start), min(self.size, end)
+        if start >= end:
+            return
+        data, metadata = self._fetch(start, end)
+        if len(data) != end - start:
+            raise StorageError(f"short read: asked for {end - start} bytes, got {len(data)}")
+        if not self.requests:
+            self.metadata = metadata
+        self.requests += 1
+        self._segments.append((start, data))
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole object is already held, so reading it again costs no request."""
+        return self._find(0, self.size) is not None
+
+    def prefetch(self, start: int, end: int) -> None:
+        """Fetch `[start, end)` in one request unless it is already held."""
+        if self._find(start, min(end, self.size)) is None:
+            self._load(start, end)
+
+    def _find(self, start: int, end: int) -> bytes | None:
+        for seg_start, data in self._segments:
+            if seg_start <= start and end <= seg_start + len(data):
+                return data[start - seg_start : end - seg_start]
+        return None
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.size - self._pos)
+        if n <= 0:
+            return 0
+        chunk = self._find(self._pos, self._pos + n)
+        if chunk is None:
+            if not self._segments:
+                self._load(self.size - TAIL_BYTES, self.size)
+            chunk = self._find(self._pos, self._pos + n)
+            if chunk is None:
+                self._load(self._pos, self._pos + max(n, READAHEAD_BYTES))
+                chunk = self._find(self._pos, self._pos + n)
+                assert chunk is not None
+        buffer[:n] = chunk
+        self._pos += n
+        return n
+
+
+def make_client(channel: Channel) -> Any:
+    """The boto3 S3 client for `channel`: the one place credentials and endpoint options are resolved."""
+    options = channel.s3
+    try:
+        session = boto3.session.Session(profile_name=options.profile)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise AccessDenied(
+            f"AWS profile {options.profile!r} is not in your AWS config; fix AWS_PROFILE or run `aws configure`"
+        ) from exc
+    s3_config: dict[str, Any] = {}
+    if options.addressing_style:
+        s3_config["addressing_style"] = options.addressing_style
+    config = botocore.config.Config(
+        s3=cast(Any, s3_config or None),
+        retries={"mode": "standard", "max_attempts": 6},
+        max_pool_connections=64,
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+    )
+    return session.client("s3", endpoint_url=options.endpoint_url, region_name=options.region, config=config)
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate_error(exc: Exception, operation: str, channel: Channel, key: str | None) -> Exception:
+    """One actionable condafarm error for a boto3 failure; never includes credentials."""
+    where = f"endpoint {channel.s3.endpoint_url}" if channel.s3.endpoint_url else "AWS S3"
+    target = channel.url_of(key) if key else channel.url
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return AccessDenied(
+            "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
+            "run `aws sso login`, or run on a host with a role"
+        )
+    if isinstance(
+        exc,
+        botocore.exceptions.CredentialRetrievalError
+        | botocore.exceptions.TokenRetrievalError
+        | botocore.exceptions.SSOError,
+    ):
+        return AccessDenied(f"could not get AWS credentials ({type(exc).__name__}); refresh your login or role")
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError):
+        return StorageError(f"cannot reach {where} for {target}; check --endpoint-url and the network")
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = _code(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket" or (code == "404" and operation == "HeadBucket"):
+            return NotFound(f"bucket {channel.bucket!r} does not exist at {where}; check the channel URL")
+        if code in ("NoSuchKey", "404"):
+            return NotFound(f"{target} does not exist")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+            return AccessDenied(f"{where} rejected the AWS credentials ({code}); check AWS_PROFILE or the access keys")
+        if code in ("AccessDenied", "AllAccessDisabled", "Forbidden") or status == 403:
+            action = _IAM_ACTION.get(operation, f"s3:{operation}")
+            resource = (
+                f"arn:aws:s3:::{channel.bucket}"
+                if action == "s3:ListBucket"
+                else f"arn:aws:s3:::{channel.bucket}/{channel.key(key or '*')}"
+            )
+            return AccessDenied(
+                f"access denied: the credentials lack {action} on {resource}; "
+                "grant it to these credentials or use others"
+            )
+        message = exc.response.get("Error", {}).get("Message", "")
+        return StorageError(f"S3 {operation} on {target} failed: {code} {message}".strip())
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return StorageError(f"S3 {operation} on {target} failed: {exc}")
+    return exc
