@@ -54,10 +54,14 @@ class LocalStorage(Storage):
         except PermissionError as exc:
             raise AccessDenied(f"cannot read folder {folder}: permission denied") from exc
         for entry in entries:
-            if entry.is_file(follow_symlinks=True):
+            try:
+                if not entry.is_file(follow_symlinks=True):
+                    continue
                 st = entry.stat()
-                key = f"{base}/{entry.name}" if base else entry.name
-                yield ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
+            except FileNotFoundError:  # a temporary file another writer just moved into place
+                continue
+            key = f"{base}/{entry.name}" if base else entry.name
+            yield ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root

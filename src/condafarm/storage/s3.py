@@ -53,14 +53,13 @@ class S3Storage(Storage):
         self._bytes_read = 0
         self._lock = threading.Lock()
         self.client = make_client(channel)
-        self.client.meta.events.register("before-send.s3", self._count_request)
+        self.client.meta.events.register("request-created.s3", self._count_request)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
-    def _count_request(self, request: Any, **_: Any) -> None:
-        # `before-send` fires once per HTTP attempt, so retries are counted too: the real traffic.
-        name = request.context.get("operation_name") if hasattr(request, "context") else None
+    def _count_request(self, request: Any, operation_name: str = "", **_: Any) -> None:
+        # `request-created` fires once per HTTP attempt, so retries are counted too: the real traffic.
         with self._lock:
-            self._counts[name or request.method] += 1
+            self._counts[operation_name or request.method] += 1
 
     def _add_bytes(self, n: int) -> None:
         with self._lock:

@@ -1,0 +1,105 @@
+"""Real conda packages for tests, made with py-rattler-build's `assemble_package` (about 1 ms each)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import zstandard
+from rattler_build import ArchiveType, assemble_package
+
+
+def make_package(
+    out_dir: Path,
+    name: str = "tool",
+    version: str = "1.0",
+    build_number: int = 0,
+    subdir: str = "noarch",
+    *,
+    build: str | None = None,
+    depends: list[str] | None = None,
+    constrains: list[str] | None = None,
+    fmt: str = ".conda",
+    payload: str = "",
+    run_exports: dict[str, Any] | None = None,
+    script: bool = False,
+) -> Path:
+    """Assemble a package into `out_dir/subdir/`; returns its path.
+
+    `payload` goes into a file so two packages with the same name can differ in content. `script` adds a
+    `bin/NAME` shell script that prints NAME and the version, so an installed environment can run it.
+    """
+    staging = out_dir / ".staging" / f"{name}-{version}-{build_number}-{subdir}-{len(payload)}"
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "share").mkdir(exist_ok=True)
+    (staging / "share" / f"{name}.txt").write_text(f"{name} {version} {payload}\n")
+    if script:
+        (staging / "bin").mkdir(exist_ok=True)
+        exe = staging / "bin" / name
+        exe.write_text(f"#!/bin/sh\necho {name} {version} build {build_number}\n")
+        exe.chmod(0o755)
+    target = out_dir / subdir
+    target.mkdir(parents=True, exist_ok=True)
+    output = assemble_package(
+        name=name,
+        version=version,
+        target_platform=subdir,
+        build_string=build or f"h0_{build_number}",
+        output_dir=str(target),
+        files_dir=str(staging),
+        depends=depends or [],
+        constrains=constrains or [],
+        build_number=build_number,
+        noarch="generic" if subdir == "noarch" else None,
+        license="MIT",
+        archive_type=ArchiveType.Conda if fmt == ".conda" else ArchiveType.TarBz2,
+        compression_level=1,
+        detect_prefix=False,
+    )
+    path = Path(output.path)
+    if run_exports is not None:
+        add_info_file(path, "info/run_exports.json", json.dumps(run_exports).encode())
+    return path
+
+
+def add_info_file(conda: Path, member: str, data: bytes) -> None:
+    """Rewrite a .conda's info tarball with one more file in it (assemble_package cannot add run_exports)."""
+    with zipfile.ZipFile(conda) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    info_name = next(n for n in entries if n.startswith("info-"))
+    raw = zstandard.ZstdDecompressor().decompressobj().decompress(entries[info_name])
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for item in src.getmembers():
+            dst.addfile(item, src.extractfile(item) if item.isfile() else None)
+        extra = tarfile.TarInfo(member)
+        extra.size = len(data)
+        dst.addfile(extra, io.BytesIO(data))
+    entries[info_name] = zstandard.ZstdCompressor().compress(out.getvalue())
+    with zipfile.ZipFile(conda, "w", compression=zipfile.ZIP_STORED) as zf:
+        for n, d in entries.items():
+            zf.writestr(n, d)
+
+
+def make_channel(root: Path, layout: dict[str, int], fmt_every: int = 0) -> list[Path]:
+    """A channel with `count` packages in each subdir of `layout`; every `fmt_every`-th is a .tar.bz2."""
+    paths = []
+    for subdir, count in layout.items():
+        for i in range(count):
+            fmt = ".tar.bz2" if fmt_every and i % fmt_every == 0 else ".conda"
+            paths.append(
+                make_package(
+                    root,
+                    name=f"pkg{i % 37}",
+                    version=f"1.{i // 37}",
+                    build_number=i % 3,
+                    subdir=subdir,
+                    depends=[f"pkg{(i + 1) % 37} >=1.0"] if i % 5 == 0 else [],
+                    fmt=fmt,
+                )
+            )
+    return paths

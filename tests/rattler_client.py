@@ -1,0 +1,96 @@
+"""py-rattler as an independent conda client, run in its own process by the tests.
+
+py-rattler 0.28 sometimes crashes during interpreter teardown after a successful call; running it here and
+leaving with `os._exit` keeps that out of the test process.
+
+usage:
+  python rattler_client.py install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
+  python rattler_client.py index-fs FOLDER
+  python rattler_client.py index-s3 S3URL --endpoint URL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+
+def _client(endpoint: str | None, bucket: str | None):  # type: ignore[no-untyped-def]
+    from rattler.networking import AuthenticationMiddleware, Client, RetryMiddleware, S3Middleware
+    from rattler.networking.middleware import S3Config
+
+    if endpoint is None or bucket is None:
+        return None
+    return Client(
+        [RetryMiddleware(), AuthenticationMiddleware(), S3Middleware({bucket: S3Config(endpoint, "us-east-1", "path")})]
+    )
+
+
+async def install(channel: str, prefix: str, specs: list[str], endpoint: str | None) -> list[dict[str, object]]:
+    import rattler
+
+    bucket = channel[len("s3://") :].split("/", 1)[0] if channel.startswith("s3://") else None
+    client = _client(endpoint, bucket)
+    cache = os.path.join(prefix + "-cache")
+    gateway = rattler.Gateway(cache_dir=cache, client=client)
+    records = await rattler.solve(
+        sources=[channel],
+        specs=specs,
+        gateway=gateway,
+        platforms=[rattler.Platform.current(), rattler.Platform("noarch")],
+    )
+    await rattler.install(records, target_prefix=prefix, cache_dir=cache, client=client, show_progress=False)
+    return [
+        {
+            "name": r.name.normalized,
+            "version": str(r.version),
+            "build": r.build,
+            "build_number": r.build_number,
+            "sha256": r.sha256.hex() if r.sha256 else None,
+            "url": str(r.url),
+        }
+        for r in records
+    ]
+
+
+def main(argv: list[str]) -> int:
+    endpoint = None
+    if "--endpoint" in argv:
+        i = argv.index("--endpoint")
+        endpoint = argv[i + 1]
+        del argv[i : i + 2]
+    command = argv[0]
+    if command == "install":
+        result = asyncio.run(install(argv[1], argv[2], argv[3:], endpoint))
+        print(json.dumps(result))
+    elif command == "index-fs":
+        from rattler.index import index_fs
+
+        asyncio.run(index_fs(argv[1], write_shards=False))
+    elif command == "index-s3":
+        from rattler.index import S3Credentials, index_s3
+
+        creds = S3Credentials(
+            endpoint_url=endpoint,
+            region="us-east-1",
+            access_key_id="testing",
+            secret_access_key="testing",
+            addressing_style="path",
+        )
+        asyncio.run(index_s3(argv[1], credentials=creds, write_shards=False))
+    else:
+        raise SystemExit(f"unknown command {command}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        code = main(sys.argv[1:])
+    except BaseException as exc:  # report, then leave without interpreter teardown
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import S3Endpoint, upload_dir
+from packages import make_package
+
+from condafarm import Channel, ChannelProblems, NotFound, check_channel, index_channel, init_channel, open_storage
+from condafarm.index import STATE_KEY, load_repodata
+from condafarm.repodata import decompress
+
+
+class Target:
+    """A channel under test plus a way to put package files into it, on a folder or on S3."""
+
+    def __init__(self, channel: Channel, staging: Path, s3: S3Endpoint | None) -> None:
+        self.channel, self.staging, self.s3 = channel, staging, s3
+        self.storage = open_storage(channel)
+
+    def add(self, path: Path, subdir: str | None = None) -> None:
+        subdir = subdir or path.parent.name
+        self.storage.put(f"{subdir}/{path.name}", path.read_bytes())
+
+    def remove(self, subdir: str, name: str) -> None:
+        self.storage.delete(f"{subdir}/{name}")
+
+    def records(self, subdir: str) -> dict[str, dict]:
+        return load_repodata(self.storage, subdir)[0].records()
+
+
+@pytest.fixture(params=["folder", "s3"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    if request.param == "folder":
+        from condafarm import parse_channel
+
+        root = tmp_path / "channel"
+        root.mkdir()
+        return Target(parse_channel(str(root)), tmp_path / "staging", None)
+    s3 = request.getfixturevalue("s3")
+    return Target(request.getfixturevalue("s3_channel"), tmp_path / "staging", s3)
+
+
+def test_index_writes_repodata_and_zst_for_each_subdir_and_noarch(target: Target) -> None:
+    target.add(make_package(target.staging, "tool", "1.0", subdir="linux-64", depends=["python"]))
+    target.add(make_package(target.staging, "tool", "1.0", subdir="win-64", fmt=".tar.bz2"))
+    report = index_channel(target.channel)
+    assert report.total("added") == 2
+    for subdir in ("linux-64", "win-64", "noarch"):
+        blob = target.storage.get(f"{subdir}/repodata.json")
+        assert blob is not None
+        data = json.loads(blob.data)
+        assert data["info"]["subdir"] == subdir and data["repodata_version"] == 1 and data["removed"] == []
+        zst = target.storage.get(f"{subdir}/repodata.json.zst")
+        assert zst is not None and decompress(zst.data) == blob.data
+    (rec,) = target.records("linux-64").values()
+    assert rec["depends"] == ["python"] and len(rec["sha256"]) == 64 and len(rec["md5"]) == 32
+    assert set(json.loads(target.storage.get("win-64/repodata.json").data)["packages"]) == {"tool-1.0-h0_0.tar.bz2"}  # type: ignore[union-attr]
+    assert check_channel(target.channel).ok
+
+
+def test_zst_frame_records_its_content_size(target: Target) -> None:
+    import zstandard
+
+    target.add(make_package(target.staging))
+    index_channel(target.channel)
+    params = zstandard.get_frame_parameters(target.storage.get("noarch/repodata.json.zst").data)  # type: ignore[union-attr]
+    assert params.content_size == len(target.storage.get("noarch/repodata.json").data)  # type: ignore[union-attr]
+
+
+def test_run_exports_are_copied_into_records(target: Target) -> None:
+    target.add(make_package(target.staging, "libfoo", run_exports={"weak": ["libfoo >=1,<2"]}))
+    index_channel(target.channel)
+    assert target.records("noarch")["libfoo-1.0-h0_0.conda"]["run_exports"] == {"weak": ["libfoo >=1,<2"]}
+
+
+def test_unchanged_files_are_not_read_again(target: Target) -> None:
+    for i in range(5):
+        target.add(make_package(target.staging, f"p{i}"))
+    index_channel(target.storage)
+    before = target.storage.request_counts()
+    report = index_channel(target.storage)
+    assert report.total("unchanged") == 5 and report.total("added") == 0
+    assert not any(s.wrote for s in report.subdirs)
+    if target.s3:
+        after = target.storage.request_counts()
+        # A no-op run: list, get repodata.json + state per subdir, one HEAD to prove the .zst; no package read.
+        gets = after.get("GetObject", 0) - before.get("GetObject", 0)
+        assert gets == 2 * len(report.subdirs)
+        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == len(report.subdirs)
+        assert after.get("PutObject", 0) == before.get("PutObject", 0)
+
+
+def test_new_package_reads_only_that_package_on_s3(s3_channel: Channel, tmp_path: Path) -> None:
+    target = Target(s3_channel, tmp_path, None)
+    for i in range(20):
+        target.add(make_package(tmp_path, f"p{i}", payload=secrets.token_hex(300_000)))  # bigger than one ranged read
+    index_channel(target.storage)
+    new = make_package(tmp_path, "newcomer", payload=secrets.token_hex(300_000))
+    assert new.stat().st_size > 300_000
+    target.add(new)
+    before = target.storage.request_counts()
+    report = index_channel(target.storage)
+    after = target.storage.request_counts()
+    assert report.total("added") == 1
+    read = after["bytes_read"] - before["bytes_read"]
+    repodata_bytes = len(target.storage.get("noarch/repodata.json").data)  # type: ignore[union-attr]
+    state_bytes = len(target.storage.get(f"noarch/{STATE_KEY}").data)  # type: ignore[union-attr]
+    # The old repodata and state, plus the one new package (its tail range and one full read for the hashes).
+    assert read <= repodata_bytes + state_bytes + 2 * new.stat().st_size
+
+
+def test_hashes_in_object_metadata_save_the_download(s3_channel: Channel, tmp_path: Path) -> None:
+    import hashlib
+
+    path = make_package(tmp_path, "big", payload=secrets.token_hex(1_000_000))
+    data = path.read_bytes()
+    storage = open_storage(s3_channel)
+    storage.put(
+        f"noarch/{path.name}",
+        data,
+        metadata={"package-sha256": hashlib.sha256(data).hexdigest(), "package-md5": hashlib.md5(data).hexdigest()},
+    )
+    init_channel(storage)
+    before = storage.request_counts()["bytes_read"]
+    index_channel(storage)
+    read = storage.request_counts()["bytes_read"] - before
+    assert read < len(data) / 2
+    assert load_repodata(storage, "noarch")[0].records()[path.name]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_reuploaded_file_with_same_name_is_reread_and_keeps_first_indexed_timestamp(target: Target) -> None:
+    first = make_package(target.staging, "tool", payload="aaaa")
+    target.add(first)
+    index_channel(target.channel)
+    old = target.records("noarch")[first.name]
+    shutil.rmtree(target.staging)
+    second = make_package(target.staging, "tool", payload="bbbb")  # same name and size, other bytes
+    assert second.name == first.name
+    target.add(second)
+    report = index_channel(target.channel)
+    new = target.records("noarch")[first.name]
+    assert report.total("updated") == 1
+    assert new["sha256"] != old["sha256"]
+    assert new["indexed_timestamp"] == old["indexed_timestamp"]
+
+
+def test_deleted_file_leaves_the_index(target: Target) -> None:
+    a, b = make_package(target.staging, "a"), make_package(target.staging, "b")
+    target.add(a)
+    target.add(b)
+    index_channel(target.channel)
+    target.remove("noarch", a.name)
+    report = index_channel(target.channel)
+    assert report.total("removed") == 1 and set(target.records("noarch")) == {b.name}
+
+
+def test_corrupt_package_is_skipped_with_a_warning_and_the_rest_indexed(
+    target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = make_package(target.staging, "good")
+    target.add(good)
+    target.storage.put("noarch/broken-1.0-0.conda", b"PK\x03\x04garbage" * 100)
+    truncated = make_package(target.staging, "trunc", payload="t" * 10000)
+    target.storage.put(f"noarch/{truncated.name}", truncated.read_bytes()[:500])
+    liar = make_package(target.staging, "liar")
+    target.storage.put("noarch/other-1.0-h0_0.conda", liar.read_bytes())
+    with caplog.at_level(logging.WARNING):
+        report = index_channel(target.channel)
+    assert set(target.records("noarch")) == {good.name}
+    assert set(report.subdirs[0].skipped) == {"broken-1.0-0.conda", truncated.name, "other-1.0-h0_0.conda"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("noarch/broken-1.0-0.conda" in w and "corrupt" in w for w in warnings)
+    assert any("other-1.0-h0_0.conda" in w and "filename says 'other'" in w for w in warnings)
+    with pytest.raises(ChannelProblems):
+        index_channel(target.channel, strict=True)
+
+
+def test_yanked_files_stay_out_of_the_index(target: Target) -> None:
+    pkg = make_package(target.staging, "tool")
+    target.add(pkg)
+    index_channel(target.channel)
+    repodata, etag = load_repodata(target.storage, "noarch")
+    repodata.pop(pkg.name)
+    repodata.removed.append(pkg.name)
+    from condafarm.index import commit_repodata
+
+    commit_repodata(target.storage, "noarch", repodata, etag)
+    index_channel(target.channel)
+    assert target.records("noarch") == {}
+    assert check_channel(target.channel).ok
+
+
+def test_dry_run_reports_and_writes_nothing(target: Target) -> None:
+    init_channel(target.channel)
+    target.add(make_package(target.staging, "tool", subdir="linux-64"))
+    before = target.storage.get("noarch/repodata.json")
+    report = index_channel(target.channel, dry_run=True)
+    assert report.subdirs[0].added == ["tool-1.0-h0_0.conda"]
+    assert target.storage.get("linux-64/repodata.json") is None
+    assert target.storage.get("noarch/repodata.json") == before
+
+
+def test_missing_channel_is_an_error_not_an_empty_index(target: Target) -> None:
+    with pytest.raises(NotFound, match="condafarm init"):
+        index_channel(target.channel)
+
+
+def test_init_creates_an_empty_channel_once(target: Target) -> None:
+    assert init_channel(target.channel) is True
+    assert init_channel(target.channel) is False
+    assert json.loads(target.storage.get("noarch/repodata.json").data)["packages.conda"] == {}  # type: ignore[union-attr]
+    assert check_channel(target.channel).ok
+
+
+def test_check_finds_missing_unindexed_drifted_and_stale_zst(target: Target) -> None:
+    a, b, c = (make_package(target.staging, n) for n in ("a", "b", "c"))
+    target.add(a)
+    target.add(b)
+    index_channel(target.channel)
+    target.remove("noarch", a.name)
+    target.add(c)
+    target.storage.put(f"noarch/{b.name}", b.read_bytes() + b"x")
+    target.storage.put("noarch/repodata.json.zst", b"not zstd")
+    problems = check_channel(target.channel).problems
+    assert any(a.name in p and "missing" in p for p in problems)
+    assert any(c.name in p and "not indexed" in p for p in problems)
+    assert any(b.name in p and "size" in p for p in problems)
+    assert any("repodata.json.zst" in p for p in problems)
+    index_channel(target.channel)
+    assert check_channel(target.channel).ok
+
+
+def test_concurrent_indexers_lose_nothing(target: Target) -> None:
+    """Eight threads each add a package and index at once; every package ends up indexed."""
+    init_channel(target.channel)
+    paths = [make_package(target.staging, f"c{i}", subdir="linux-64") for i in range(8)]
+    errors: list[BaseException] = []
+
+    def work(path: Path) -> None:
+        try:
+            target.add(path)
+            index_channel(Target(target.channel, target.staging, None).storage, subdirs=["linux-64"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, [repr(e) for e in errors]
+    assert set(target.records("linux-64")) == {p.name for p in paths}
+    assert check_channel(target.channel).ok
+
+
+def test_hundreds_of_packages_across_subdirs(many_packages: Path, tmp_path: Path) -> None:
+    from condafarm import parse_channel
+
+    root = tmp_path / "ch"
+    shutil.copytree(many_packages, root)
+    report = index_channel(parse_channel(str(root)))
+    assert report.total("added") == 320 and report.total("skipped") == 0
+    counts = {s.subdir: len(s.added) for s in report.subdirs}
+    assert counts == {"linux-64": 100, "noarch": 80, "osx-arm64": 60, "win-64": 80}
+    assert check_channel(parse_channel(str(root))).ok
+
+
+def test_s3_channel_of_hundreds_uploaded_without_metadata(s3: S3Endpoint, bucket: str, many_packages: Path) -> None:
+    from condafarm import S3Options, parse_channel
+
+    upload_dir(s3, bucket, "Conda/Default", many_packages)
+    channel = parse_channel(f"s3://{bucket}/Conda/Default", S3Options(s3.url, "us-east-1", "path"))
+    report = index_channel(channel)
+    assert report.total("added") == 320
+    assert check_channel(channel, verify_hashes=True).ok
