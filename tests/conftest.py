@@ -139,3 +139,40 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     return subprocess.run(
         [exe, *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=timeout, check=False
     )
+
+
+@dataclass(frozen=True)
+class IamEndpoint:
+    """An S3 endpoint that enforces IAM: `writer` may do anything on S3, `reader` only Get and List."""
+
+    s3: S3Endpoint
+    bucket: str
+    reader: tuple[str, str]
+    writer: tuple[str, str]
+
+    def env(self, keys: tuple[str, str]) -> dict[str, str]:
+        return {**self.s3.env(), "AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]}
+
+
+@pytest.fixture(scope="session")
+def iam_s3() -> Iterator[IamEndpoint]:
+    """A second moto server whose first 7 requests are unauthenticated set-up; every later one is checked."""
+    import json
+
+    proc, port = _start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "7"})
+    try:
+        endpoint = S3Endpoint(f"http://127.0.0.1:{port}", port)
+        iam = boto3.client("iam", endpoint_url=endpoint.url, region_name="us-east-1")
+        bucket = "iam-channel"
+        endpoint.client().create_bucket(Bucket=bucket)
+        keys = {}
+        for user, actions in (("reader", ["s3:GetObject", "s3:ListBucket"]), ("writer", ["s3:*"])):
+            iam.create_user(UserName=user)
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+            iam.put_user_policy(UserName=user, PolicyName="channel", PolicyDocument=json.dumps(policy))
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+        yield IamEndpoint(endpoint, bucket, keys["reader"], keys["writer"])
+    finally:
+        proc.terminate()
+        proc.wait(10)

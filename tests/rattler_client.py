@@ -46,7 +46,7 @@ async def install(channel: str, prefix: str, specs: list[str], endpoint: str | N
         {
             "name": r.name.normalized,
             "version": str(r.version),
-            "build": r.build,
+            "build": str(r.build),
             "build_number": r.build_number,
             "sha256": r.sha256.hex() if r.sha256 else None,
             "url": str(r.url),

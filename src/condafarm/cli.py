@@ -122,6 +122,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .demo import run_demo
+
+    run_demo(Path(args.folder))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="condafarm",
@@ -194,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("channel")
     p.add_argument("--verify-hashes", action="store_true", help="also read every package and compare sha256/md5")
     _s3_options(p)
+
+    p = command(
+        "demo",
+        cmd_demo,
+        "walk through index/ls/check/install on a local folder channel",
+        "Make a few real example packages, index them as a folder channel, list and check it, then install\n"
+        "from it with py-rattler and run the installed command. Needs no cloud account.",
+    )
+    p.add_argument("folder", nargs="?", default="demo-channel", help="channel folder (default: ./demo-channel)")
     return parser
 
 
@@ -214,6 +232,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("condafarm: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line by default, the traceback with -vv
+        log.debug("internal error", exc_info=True)
+        print(f"condafarm: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", file=sys.stderr)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:

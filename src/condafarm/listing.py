@@ -33,7 +33,7 @@ def list_packages(
     `spec` is a conda match spec (`blender`, `blender 4.5.*`, `blender>=4`, `blender=4.5=*_1`), matched with
     py-rattler's own MatchSpec so the filter agrees with what a solver would pick.
     """
-    from rattler import MatchSpec, PackageRecord
+    from rattler import BuildString, MatchSpec, PackageRecord
 
     storage = channel if isinstance(channel, Storage) else open_storage(channel)
     try:
@@ -48,7 +48,7 @@ def list_packages(
                 candidate = PackageRecord(
                     name=record["name"],
                     version=str(record["version"]),
-                    build=record["build"],
+                    build=BuildString(str(record["build"])),
                     build_number=int(record.get("build_number", 0)),
                     subdir=subdir,
                 )

@@ -1,0 +1,117 @@
+"""Channels condafarm writes, read by an independent client: py-rattler fetches, solves and installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import S3Endpoint, upload_dir
+from packages import make_package
+
+from condafarm import S3Options, index_channel, parse_channel
+
+CLIENT = Path(__file__).with_name("rattler_client.py")
+
+
+def rattler(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, str(CLIENT), *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def install(channel_url: str, prefix: Path, *specs: str, endpoint: str | None = None) -> list[dict[str, Any]]:
+    extra = ["--endpoint", endpoint] if endpoint else []
+    out = rattler("install", channel_url, str(prefix), *specs, *extra).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def _app_channel(root: Path) -> None:
+    make_package(root, "farmtool", "1.0", 0, script=True, depends=["farmlib >=2"])
+    make_package(root, "farmtool", "1.1", 0, script=True, depends=["farmlib >=2"])
+    make_package(root, "farmtool", "1.1", 1, script=True, depends=["farmlib >=2"])
+    make_package(root, "farmlib", "2.0", 0, fmt=".tar.bz2")
+    make_package(root, "farmlib", "1.0", 0)
+    shutil.rmtree(root / ".staging")
+
+
+def _assert_installed(records: list[dict[str, Any]], prefix: Path) -> None:
+    versions = {r["name"]: (r["version"], r["build_number"]) for r in records}
+    assert versions == {"farmtool": ("1.1", 1), "farmlib": ("2.0", 0)}
+    if os.name != "nt":
+        out = subprocess.run([str(prefix / "bin" / "farmtool")], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "farmtool 1.1 build 1"
+
+
+@pytest.mark.slow
+def test_rattler_installs_from_a_folder_channel(tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    _app_channel(root)
+    index_channel(parse_channel(str(root)))
+    prefix = tmp_path / "env"
+    _assert_installed(install(root.as_uri(), prefix, "farmtool"), prefix)
+    exact = install(root.as_uri(), tmp_path / "env2", "farmtool ==1.1 h0_0")
+    assert {r["name"]: r["build_number"] for r in exact}["farmtool"] == 0
+
+
+@pytest.mark.slow
+def test_rattler_installs_from_an_s3_channel(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    _app_channel(root)
+    upload_dir(s3, bucket, "Conda/Default", root)
+    channel = parse_channel(f"s3://{bucket}/Conda/Default", S3Options(s3.url, "us-east-1", "path"))
+    index_channel(channel)
+    prefix = tmp_path / "env"
+    _assert_installed(install(channel.url, prefix, "farmtool", endpoint=s3.url), prefix)
+
+
+# Fields both indexers write and that a solver or installer reads.
+COMPARED = (
+    "sha256",
+    "md5",
+    "size",
+    "depends",
+    "constrains",
+    "build",
+    "build_number",
+    "subdir",
+    "noarch",
+    "name",
+    "version",
+    "license",
+    "arch",
+    "platform",
+    "timestamp",
+    "run_exports",
+)
+
+
+@pytest.mark.slow
+def test_records_equal_py_rattler_index_fs(many_packages: Path, tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    shutil.copytree(many_packages, ours)
+    shutil.copytree(many_packages, theirs)
+    make_package(ours, "withexports", run_exports={"weak": ["withexports >=1"]})
+    shutil.copy(ours / "noarch" / "withexports-1.0-h0_0.conda", theirs / "noarch")
+    index_channel(parse_channel(str(ours)))
+    rattler("index-fs", str(theirs))
+    compared = 0
+    for subdir in ("noarch", "linux-64", "win-64", "osx-arm64"):
+        a = json.loads((ours / subdir / "repodata.json").read_text())
+        b = json.loads((theirs / subdir / "repodata.json").read_text())
+        assert a["info"]["subdir"] == b["info"]["subdir"] == subdir
+        for table in ("packages", "packages.conda"):
+            assert set(a[table]) == set(b[table])
+            for filename, mine in a[table].items():
+                peer = b[table][filename]
+                both = [f for f in COMPARED if f in mine or f in peer]
+                assert {f: mine.get(f) for f in both} == {f: peer.get(f) for f in both}, filename
+                compared += 1
+    assert compared == 321
