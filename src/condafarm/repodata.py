@@ -11,6 +11,10 @@ import zstandard
 from .errors import CondafarmError
 from .package import Hashes, PackageMetadata
 
+#: zstd level for `repodata.json.zst`. Level 3 compresses 5000 records (1.9 MB) in 4 ms to 388 kB; level 16 takes
+#: 220 ms for 345 kB. Every publish rewrites the file, and clients cache it by ETag, so speed wins.
+ZSTD_LEVEL = 3
+
 #: Record fields that `index.json` must not override: the index computes them.
 COMPUTED_FIELDS = ("md5", "sha256", "size")
 
@@ -100,7 +104,7 @@ class Repodata:
 
 def compress(json_bytes: bytes) -> bytes:
     """`repodata.json.zst`: one zstd frame that records its content size, as conda and rattler expect."""
-    return zstandard.ZstdCompressor(level=16, write_content_size=True).compress(json_bytes)
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress(json_bytes)
 
 
 def decompress(zst_bytes: bytes) -> bytes:

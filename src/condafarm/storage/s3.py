@@ -78,35 +78,32 @@ class S3Storage(Storage):
         raise translate_error(exc, operation, self.channel, key) from exc
 
     # -- Storage -----------------------------------------------------------------------------------------
-    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
-        full = self._key(prefix.rstrip("/")) + "/" if prefix.strip("/") else self._key("")
-        if full and not full.endswith("/"):
-            full += "/"
-        strip = len(self.channel.prefix) + 1 if self.channel.prefix else 0
+    def _folder(self, prefix: str) -> str:
+        """The full key prefix, ending in `/`, of a folder inside the channel (`""` is the channel root)."""
+        full = self._key(prefix.strip("/")) if prefix.strip("/") else self.channel.prefix
+        return f"{full}/" if full else ""
+
+    def _pages(self, folder: str) -> Iterator[dict[str, Any]]:
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, Delimiter="/"
+            yield from self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder, Delimiter="/"
             )
-            for page in pages:
-                for obj in page.get("Contents", ()):
-                    yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             self._fail(exc, "ListObjectsV2", None)
 
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        strip = len(self.channel.prefix) + 1 if self.channel.prefix else 0
+        for page in self._pages(self._folder(prefix)):
+            for obj in page.get("Contents", ()):
+                yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
+
     def list_dirs(self, prefix: str = "") -> list[str]:
-        full = self._key(prefix.strip("/")) if prefix.strip("/") else self.channel.prefix
-        full = f"{full}/" if full else ""
-        names: list[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, Delimiter="/"
-            )
-            for page in pages:
-                for common in page.get("CommonPrefixes", ()):
-                    names.append(common["Prefix"][len(full) :].rstrip("/"))
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            self._fail(exc, "ListObjectsV2", None)
-        return sorted(names)
+        folder = self._folder(prefix)
+        return sorted(
+            common["Prefix"][len(folder) :].rstrip("/")
+            for page in self._pages(folder)
+            for common in page.get("CommonPrefixes", ())
+        )
 
     def get(self, key: str) -> Blob | None:
         try:
