@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -196,6 +197,13 @@ def read_package(storage: Storage, info: ObjectInfo, subdir: str) -> tuple[dict[
     return check_matches(metadata, filename, subdir), metadata, hashes
 
 
+def default_workers(storage: Storage) -> int:
+    """Threads for reading packages: many for S3 (requests wait on the network); one per core locally,
+    where reading a small package is ~130 us of Python that extra threads only fight over (measured: 8 threads
+    were 20-30% slower than 1-2 on 5000 packages; hashing large files releases the GIL, so cores still help)."""
+    return 32 if storage.remote else max(1, min(4, os.cpu_count() or 1))
+
+
 class _Reader:
     """Reads packages on a thread pool, remembering results by (key, etag) across compare-and-swap retries."""
 
@@ -267,7 +275,7 @@ def index_subdir(
     progress: Progress | None = None,
 ) -> SubdirReport:
     """Bring one subdir's repodata in line with the package files present, reading only new or changed ones."""
-    reader = _Reader(storage, subdir, workers or (32 if storage.remote else 8), progress)
+    reader = _Reader(storage, subdir, workers or default_workers(storage), progress)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
     for attempt in range(CAS_ATTEMPTS):
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
