@@ -7,8 +7,9 @@ from typing import Any
 
 from .channel import Channel
 from .errors import PackageError
-from .index import IndexState, discover_subdirs, load_repodata, repodata_key, zst_matches
+from .index import IndexState, discover_subdirs, repodata_key, zst_matches
 from .package import is_package_filename
+from .repodata import Repodata
 from .storage import Storage, open_storage
 
 
@@ -46,7 +47,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
             report.problems.append(f"{key}.zst: missing; run `condafarm index`")
         elif not zst_matches(zst.data, blob.data):
             report.problems.append(f"{key}.zst: does not match {key}; run `condafarm index`")
-        repodata, _ = load_repodata(storage, subdir)
+        repodata = Repodata.from_json(blob.data, subdir)
         records: dict[str, dict[str, Any]] = repodata.records()
         report.packages += len(records)
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
