@@ -1,0 +1,134 @@
+"""Commands that work on a whole channel: index, init, ls, check, and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import AddCommand, Progress, add_s3_options, channel_arg
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from ..index import index_channel
+
+    report = index_channel(
+        channel_arg(args),
+        subdirs=args.subdir or None,
+        dry_run=args.dry_run,
+        strict=args.strict,
+        rebuild=args.rebuild,
+        progress=Progress.for_args(args),
+    )
+    if args.dry_run:
+        for sub in report.subdirs:
+            for label, names in (("add", sub.added), ("update", sub.updated), ("remove", sub.removed)):
+                for name in names:
+                    print(f"would {label} {sub.subdir}/{name}")
+    print(report.summary())
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from ..index import init_channel
+
+    channel = channel_arg(args)
+    created = init_channel(channel)
+    print(f"created empty channel {channel.url}" if created else f"{channel.url} is already a channel")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from ..listing import list_packages
+
+    items = list_packages(channel_arg(args), args.spec, args.subdir or None)
+    for item in items:
+        r = item.record
+        size = r.get("size", 0)
+        print(
+            f"{r.get('name', '?'):<28} {r.get('version', '?'):<14} {r.get('build', '?'):<20} "
+            f"{item.subdir:<12} {size / 1e6:>9.1f} MB  {item.filename}"
+        )
+    if not args.quiet:
+        print(f"{len(items)} package(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..check import check_channel
+    from ..errors import ChannelProblems
+
+    report = check_channel(channel_arg(args), verify_hashes=args.verify_hashes)
+    for problem in report.problems:
+        print(problem)
+    if not report.ok:
+        raise ChannelProblems(f"{report.channel}: {len(report.problems)} problem(s) in {report.packages} packages")
+    print(f"{report.channel}: ok, {report.packages} packages")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..demo import run_demo
+
+    run_demo(Path(args.folder))
+    return 0
+
+
+def register(command: AddCommand) -> None:
+    p = command(
+        "index",
+        cmd_index,
+        "write repodata.json and .zst for a channel (incremental)",
+        "Index (or repair) a channel: write repodata.json and repodata.json.zst for every subdir and noarch/.\n"
+        "Only new or changed package files are read; corrupt ones are skipped with a warning.\n\n"
+        "example: condafarm index s3://studio-packages/Conda/Default",
+    )
+    p.add_argument("channel", help="s3://BUCKET/PREFIX, file:///path or a folder")
+    p.add_argument("--subdir", action="append", help="index only this subdir (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    p.add_argument("--strict", action="store_true", help="exit 7 if any package had to be skipped")
+    p.add_argument("--rebuild", action="store_true", help="re-read every package, ignoring the index state")
+    add_s3_options(p)
+
+    p = command(
+        "init",
+        cmd_init,
+        "create an empty channel",
+        "Create an empty channel (noarch/repodata.json), so clients and queues can use it before any publish.\n\n"
+        "example: condafarm init s3://studio-packages/Conda/Default",
+    )
+    p.add_argument("channel")
+    add_s3_options(p)
+
+    p = command(
+        "ls",
+        cmd_ls,
+        "list packages in a channel",
+        "List the packages a channel's repodata offers, sorted by name, version and build number.\n\n"
+        "examples:\n  condafarm ls ./channel\n  condafarm ls s3://studio-packages/Conda/Default 'blender >=4.2'",
+    )
+    p.add_argument("channel")
+    p.add_argument("spec", nargs="?", help="conda match spec to filter by, e.g. 'blender 4.5.*'")
+    p.add_argument("--subdir", action="append", help="only this subdir (repeatable)")
+    add_s3_options(p)
+
+    p = command(
+        "check",
+        cmd_check,
+        "report channel problems (exit 7 if any)",
+        "Check a channel's health: indexed files that are missing, files not indexed, size drift, files\n"
+        "replaced after indexing, and repodata.json.zst disagreeing with repodata.json.",
+    )
+    p.add_argument("channel")
+    p.add_argument("--verify-hashes", action="store_true", help="also read every package and compare sha256/md5")
+    add_s3_options(p)
+
+    p = command(
+        "demo",
+        cmd_demo,
+        "walk through index/ls/check/install on a local folder channel",
+        "Make a few real example packages, index them as a folder channel, list and check it, then install\n"
+        "from it with py-rattler and run the installed command. Needs no cloud account.",
+    )
+    p.add_argument("folder", nargs="?", default="demo-channel", help="channel folder (default: ./demo-channel)")

@@ -1,0 +1,70 @@
+"""What every command shares: the epilog, S3 flags, channel parsing from flags, and terminal progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from ..channel import Channel, S3Options, parse_channel
+
+EPILOG = """\
+channels:
+  s3://BUCKET/PREFIX     an S3 bucket (credentials from the AWS chain: AWS_PROFILE, env keys, SSO, roles)
+  /path or file:///path  a local or network folder
+
+S3 options may also come from the environment: S3_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3), S3_REGION (or
+AWS_REGION), S3_FORCE_PATH_STYLE=true, S3_ADDRESSING_STYLE=path|virtual.
+
+exit codes: 0 ok, 1 error, 2 usage, 3 storage unreachable, 4 access denied, 5 already exists,
+6 bad package, 7 channel problems found (check, index --strict)
+"""
+
+#: `command(name, func, help, description)` adds a subcommand with the shared flags and returns its parser.
+AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str, str], argparse.ArgumentParser]
+
+
+def add_s3_options(parser: argparse.ArgumentParser) -> None:
+    """The S3 flags, named as pixi and rattler name them."""
+    group = parser.add_argument_group("S3 options (for s3:// channels)")
+    group.add_argument("--endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000 (MinIO, Ceph...)")
+    group.add_argument("--region", help="bucket region (default: from the AWS config)")
+    group.add_argument(
+        "--force-path-style",
+        action="store_const",
+        const="path",
+        dest="addressing_style",
+        help="address buckets as ENDPOINT/BUCKET (same as --addressing-style path)",
+    )
+    group.add_argument("--addressing-style", choices=["path", "virtual"], dest="addressing_style")
+
+
+def s3_options(args: argparse.Namespace) -> S3Options:
+    return S3Options(endpoint_url=args.endpoint_url, region=args.region, addressing_style=args.addressing_style)
+
+
+def channel_arg(args: argparse.Namespace, attr: str = "channel") -> Channel:
+    """The channel named by `args.<attr>`, with the S3 flags applied."""
+    return parse_channel(getattr(args, attr), s3_options(args))
+
+
+class Progress:
+    """A one-line progress counter on a terminal; silent otherwise (logs stay clean in farm jobs)."""
+
+    def __init__(self, enabled: bool, verb: str = "read", unit: str = "packages") -> None:
+        self.enabled, self.verb, self.unit = enabled, verb, unit
+        self._last = 0.0
+
+    @classmethod
+    def for_args(cls, args: argparse.Namespace, verb: str = "read", unit: str = "packages") -> Progress:
+        return cls(sys.stderr.isatty() and not args.quiet, verb, unit)
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (done < total and now - self._last < 0.1):
+            return
+        self._last = now
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\r  {what}: {self.verb} {done}/{total} {self.unit}{end}")
+        sys.stderr.flush()
