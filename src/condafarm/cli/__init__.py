@@ -1,24 +1,34 @@
 """The `condafarm` command: argument parsing and printing only; every command is one library call.
 
-Each `*_commands.py` module registers the subcommands of one area of the library.
+Each `*_commands.py` module in this package registers the subcommands of one area of the library through its
+`register(command)` function; `ORDER` places the area in `--help`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
+import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import CondafarmError
-from . import channel_commands
 from .common import EPILOG
 
 log = logging.getLogger("condafarm")
 
-AREAS = [channel_commands]
+
+def _areas() -> list[Any]:
+    modules = [
+        importlib.import_module(f"{__name__}.{m.name}")
+        for m in pkgutil.iter_modules(__path__)
+        if m.name.endswith("_commands")
+    ]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for area in AREAS:
+    for area in _areas():
         area.register(command)
     return parser
 

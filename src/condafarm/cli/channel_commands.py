@@ -7,6 +7,8 @@ import sys
 
 from .common import AddCommand, Progress, add_s3_options, channel_arg
 
+ORDER = 10
+
 
 def cmd_index(args: argparse.Namespace) -> int:
     from ..index import index_channel
