@@ -54,3 +54,10 @@ class ChannelProblems(CondafarmError):
     """`check` (or `index --strict`) found problems; the message summarises them."""
 
     exit_code = 7
+
+
+class BuildError(CondafarmError):
+    """A recipe could not be loaded, rendered or built (recipe error, source checksum, build script or test
+    failure, not enough disk); the message says where and what to do."""
+
+    exit_code = 8
