@@ -1,0 +1,187 @@
+"""Build numbers from a channel: the next free one (`+N` style) and atomic reservations for concurrent builds.
+
+`rattler-build publish --build-number=+1` reads the highest build number and builds with the next one; two jobs
+doing that at once produce the same filename and one publish fails after a whole build. Here a job first
+reserves its number with a put-if-absent of a small object under `SUBDIR/.condafarm/build-numbers/`; a second
+job finds the object and takes the next number. A reservation carries an expiry time, so one left behind by a
+crashed job lapses and its number can be used again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+
+from .channel import KNOWN_SUBDIRS, Channel
+from .errors import AlreadyExists, Conflict, UsageError
+from .index import load_repodata
+from .storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+#: A reservation older than this is taken to belong to a crashed job. Builds of big apps take hours; a
+#: number held too long only leaves a gap, a number released too early can collide, so err long.
+DEFAULT_TTL_SECONDS = 24 * 3600
+RESERVATION_DIR = ".condafarm/build-numbers"
+_ATTEMPTS = 100
+_BUILD_NUMBER_RE = re.compile(r"^(\+)?(\d+)$")
+
+
+@dataclass(frozen=True)
+class BuildNumber:
+    """`--build-number` as given: `+N` (`relative`: highest in the channel plus N) or `N` (exactly N)."""
+
+    value: int
+    relative: bool
+
+    @classmethod
+    def parse(cls, text: str) -> BuildNumber:
+        match = _BUILD_NUMBER_RE.match(text.strip())
+        if not match:
+            raise UsageError(f"build number {text!r} must be N (e.g. 3) or +N (e.g. +1: highest in the channel + 1)")
+        return cls(int(match.group(2)), relative=bool(match.group(1)))
+
+    def __str__(self) -> str:
+        return f"+{self.value}" if self.relative else str(self.value)
+
+
+def _storage(channel: Channel | Storage) -> Storage:
+    return channel if isinstance(channel, Storage) else open_storage(channel)
+
+
+def highest_build_number(channel: Channel | Storage, name: str, version: str, subdir: str) -> int | None:
+    """The highest build number of `name` `version` in `subdir` and `noarch/` repodata; None if there is none.
+
+    A package may move between noarch and a platform subdir from one build to the next, and a conda client
+    sees both, so both count. A missing channel or subdir counts as empty.
+    """
+    if subdir not in KNOWN_SUBDIRS:
+        raise UsageError(f"unknown subdir {subdir!r}; expected one of {', '.join(sorted(KNOWN_SUBDIRS))}")
+    storage = _storage(channel)
+    numbers = []
+    for sub in dict.fromkeys((subdir, "noarch")):
+        repodata, _ = load_repodata(storage, sub)
+        numbers += [
+            int(record.get("build_number", 0))
+            for record in repodata.records().values()
+            if record.get("name") == name and str(record.get("version")) == version
+        ]
+    return max(numbers, default=None)
+
+
+def next_build_number(channel: Channel | Storage, name: str, version: str, subdir: str, increment: int = 1) -> int:
+    """The highest build number of `name` `version` in `subdir` and `noarch/`, plus `increment`.
+
+    When the channel has no package of that name and version (or no channel exists yet), the highest is taken
+    as 0, as `rattler-build publish --build-number=+N` does: `+1` gives 1 and `+0` gives 0.
+    """
+    if increment < 0:
+        raise UsageError(f"increment must be 0 or more, not {increment}")
+    highest = highest_build_number(channel, name, version, subdir)
+    return (highest or 0) + increment
+
+
+@dataclass
+class Reservation:
+    """A build number held in the channel for one build; `release()` when the package is published or failed."""
+
+    storage: Storage
+    key: str
+    etag: str
+    name: str
+    version: str
+    subdir: str
+    number: int
+
+    def release(self) -> None:
+        """Remove the reservation if it is still ours (it may have expired and been taken over meanwhile)."""
+        current = self.storage.head(self.key)
+        if current is not None and current.etag == self.etag:
+            self.storage.delete(self.key)
+
+
+def reservation_key(name: str, version: str, subdir: str, number: int) -> str:
+    return f"{subdir}/{RESERVATION_DIR}/{name}-{version}-{number}.json"
+
+
+def _reservation_body(name: str, version: str, subdir: str, number: int, ttl: float) -> bytes:
+    now = time.time()
+    return json.dumps(
+        {
+            "name": name,
+            "version": version,
+            "subdir": subdir,
+            "build_number": number,
+            "created": now,
+            "expires": now + ttl,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        },
+        indent=1,
+    ).encode()
+
+
+def _take_if_expired(storage: Storage, key: str, body: bytes) -> str | None:
+    """Overwrite an expired reservation at `key` (compare-and-swap on its etag); its new etag, or None."""
+    blob = storage.get(key)
+    if blob is None:
+        try:
+            return storage.put(key, body, if_absent=True, content_type="application/json")
+        except AlreadyExists:
+            return None
+    try:
+        expires = float(json.loads(blob.data)["expires"])
+    except (ValueError, KeyError, TypeError):
+        expires = 0.0  # unreadable: nobody can be relying on it
+    if expires > time.time():
+        return None
+    try:
+        etag = storage.put(key, body, if_match=blob.etag, content_type="application/json")
+    except Conflict:
+        return None
+    log.info("took over the expired build-number reservation %s", storage.channel.url_of(key))
+    return etag
+
+
+def reserve_build_number(
+    channel: Channel | Storage,
+    name: str,
+    version: str,
+    subdir: str,
+    increment: int = 1,
+    *,
+    ttl: float = DEFAULT_TTL_SECONDS,
+) -> Reservation:
+    """Reserve the next build number (`next_build_number`) for one build, atomically across hosts.
+
+    If another job holds that number, the next one is tried. After reserving, the repodata is read again:
+    a job that published and released the number in between is seen there, and the number after it is taken.
+    """
+    storage = _storage(channel)
+    candidate = next_build_number(storage, name, version, subdir, increment)
+    for _ in range(_ATTEMPTS):
+        key = reservation_key(name, version, subdir, candidate)
+        body = _reservation_body(name, version, subdir, candidate, ttl)
+        try:
+            etag: str | None = storage.put(key, body, if_absent=True, content_type="application/json")
+        except AlreadyExists:
+            etag = _take_if_expired(storage, key, body)
+        if etag is None:
+            candidate += 1
+            continue
+        reservation = Reservation(storage, key, etag, name, version, subdir, candidate)
+        latest = next_build_number(storage, name, version, subdir, increment)
+        if latest > candidate:
+            reservation.release()
+            candidate = latest
+            continue
+        return reservation
+    raise Conflict(
+        f"could not reserve a build number for {name} {version} in {storage.channel.url_of(subdir)} after "
+        f"{_ATTEMPTS} tries; remove stale reservations under {subdir}/{RESERVATION_DIR}/ or give --build-number N"
+    )
