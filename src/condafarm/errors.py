@@ -61,3 +61,9 @@ class BuildError(CondafarmError):
     failure, not enough disk); the message says where and what to do."""
 
     exit_code = 8
+
+
+class SolveError(CondafarmError):
+    """Requested packages cannot be solved from the channels (unknown package, conflicting versions)."""
+
+    exit_code = 9
