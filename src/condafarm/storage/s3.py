@@ -12,12 +12,15 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn, cast
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.config
 import botocore.exceptions
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 
-from ..channel import Channel
+from ..channel import Channel, S3Options
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
 from . import Blob, ObjectInfo, Storage
 
@@ -299,15 +302,20 @@ class RangeReader(io.RawIOBase):
         return n
 
 
-def make_client(channel: Channel) -> Any:
-    """The boto3 S3 client for `channel`: the one place credentials and endpoint options are resolved."""
-    options = channel.s3
+def make_session(options: S3Options) -> boto3.session.Session:
+    """The boto3 session for `options.profile` (or the default chain): where credentials are resolved."""
     try:
-        session = boto3.session.Session(profile_name=options.profile)
+        return boto3.session.Session(profile_name=options.profile)
     except botocore.exceptions.ProfileNotFound as exc:
         raise AccessDenied(
             f"AWS profile {options.profile!r} is not in your AWS config; fix AWS_PROFILE or run `aws configure`"
         ) from exc
+
+
+def make_client(channel: Channel, session: boto3.session.Session | None = None) -> Any:
+    """The boto3 S3 client for `channel`: the one place credentials and endpoint options are resolved."""
+    options = channel.s3
+    session = session or make_session(options)
     s3_config: dict[str, Any] = {}
     if options.addressing_style:
         s3_config["addressing_style"] = options.addressing_style
@@ -369,3 +377,37 @@ def translate_error(exc: Exception, operation: str, channel: Channel, key: str |
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return StorageError(f"S3 {operation} on {target} failed: {exc}")
     return exc
+
+
+class HttpSigner:
+    """SigV4 headers for plain HTTP GETs of a channel's objects, for HTTP clients that cannot sign S3 requests.
+
+    py-rattler's own S3 support presigns URLs with its own credential chain; handing it signed headers instead
+    keeps credentials resolved here, by boto3 (profiles, SSO, `credential_process`, roles), refreshed as they
+    expire, and works wherever header authentication does. `root_url` is the channel's HTTP address (endpoint,
+    addressing style and region as boto3 resolves them); `headers(host, path)` signs a GET of that URL.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        session = make_session(channel.s3)
+        client = make_client(channel, session)
+        self._credentials = session.get_credentials()
+        if self._credentials is None:
+            raise translate_error(botocore.exceptions.NoCredentialsError(), "GetObject", channel, None)
+        self.region = str(client.meta.region_name or "us-east-1")
+        # boto3 builds object URLs for this endpoint, addressing style and region; the channel root is one of
+        # them minus the probe name (presigning is local: no request is made).
+        probe = channel.key("probe")
+        url = urlsplit(client.generate_presigned_url("get_object", Params={"Bucket": channel.bucket, "Key": probe}))
+        self.scheme, self.netloc = url.scheme, url.netloc
+        self.root_path = url.path[: -len("probe")]
+        self.root_url = f"{self.scheme}://{self.netloc}{self.root_path}"
+
+    def headers(self, host: str, path: str) -> dict[str, str] | None:
+        """Headers that authenticate `GET path` on `host`, or None when the URL is not in this channel."""
+        if host != self.netloc.rsplit(":", 1)[0] or not path.startswith(self.root_path):
+            return None
+        request = AWSRequest(method="GET", url=f"{self.scheme}://{self.netloc}{path}")
+        request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
+        return {name: value for name, value in request.headers.items() if name.lower() != "host"}
