@@ -1,0 +1,88 @@
+"""`condafarm-worker` (or `python -m condafarm_worker`): the commands condafarm's job templates run.
+
+Argument parsing only; the work is in `actions`. Template parameters that are unset arrive as empty strings,
+which every option here accepts as "not given".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from condafarm import __version__ as condafarm_version
+
+from . import actions
+from .cancel import Supervisor
+from .messages import Messages
+from .session import SessionInfo
+
+EPILOG = """\
+Run by the condafarm job bundles and queue environment on Deadline Cloud / OpenJD worker hosts; each command
+reports with openjd_progress / openjd_status / openjd_fail lines and exits non-zero on failure (the exit codes
+of `condafarm --help`, and 143 when canceled). Credentials come from the session (AWS_PROFILE on Deadline).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="condafarm-worker",
+        description="Worker-host side of condafarm's OpenJD job bundles.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"condafarm-worker (condafarm {condafarm_version})")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "enter",
+        help="queue environment onEnter: put condafarm on the session PATH and report versions",
+        description="Print openjd_env lines that put this condafarm install first on the session's PATH.\n\n"
+        "example (queue environment onEnter): condafarm-worker enter",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    p = sub.add_parser(
+        "maintain",
+        help="check, index, rebuild-index, remove or yank in a channel",
+        description="Channel maintenance; every action ends with a check and fails if it finds problems.\n\n"
+        "example: condafarm-worker maintain yank --channel s3://bucket/Conda/Default --files tool-1.0-h0_0.conda",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", choices=["check", "index", "rebuild-index", "remove", "yank"])
+    p.add_argument("--channel", required=True)
+    p.add_argument("--files", default="", help="space-separated file names for remove/yank")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    say = messages or Messages()
+    session = SessionInfo.from_env()
+    if args.command == "enter":
+        return actions.enter(say, session)
+    supervisor = Supervisor(say)
+    say.log(f"condafarm {condafarm_version}: {session.describe()}")
+    work: Callable[[], int]
+    work = partial(actions.maintain, say, supervisor, args.action, args.channel, actions.split_list(args.files))
+    return supervisor.run(partial(actions.reported, say, work))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point. Leaves with `os._exit` after flushing: py-rattler 0.28 sometimes crashes during
+    interpreter teardown after a successful call, which must not turn a finished task into a failed one."""
+    code = run(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""What each job step does on the worker host: one condafarm library call, reported in OpenJD's terms.
+
+Every function here runs inside `Supervisor.run` (so a cancel stops it cleanly), reports through `Messages`
+and returns an exit code; a `CondafarmError` becomes `openjd_fail: <its one-line message>` and its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+
+from condafarm import __version__ as condafarm_version
+from condafarm.channel import parse_channel
+from condafarm.errors import ChannelProblems, CondafarmError, UsageError
+
+from .cancel import Supervisor
+from .messages import Messages
+from .session import SessionInfo
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def progress_between(messages: Messages, start: float, end: float) -> ProgressCallback:
+    """A condafarm progress callback `(what, done, total)` mapped onto `start..end` percent of the task."""
+    last = [-1.0]
+
+    def report(what: str, done: int, total: int) -> None:
+        percent = start + (end - start) * (done / total if total else 1.0)
+        if percent - last[0] >= 1.0 or done == total:
+            last[0] = percent
+            messages.progress(percent)
+
+    return report
+
+
+def reported(messages: Messages, action: Callable[[], int]) -> int:
+    """Run `action`; turn a `CondafarmError` into `openjd_fail` and its documented exit code."""
+    try:
+        return action()
+    except CondafarmError as exc:
+        messages.fail(str(exc))
+        return exc.exit_code
+
+
+def optional(value: str | None) -> str | None:
+    """Template parameters arrive as "" when unset (an empty PATH or STRING): treat that as absent."""
+    return value if value not in (None, "") else None
+
+
+def split_list(value: str | None) -> list[str]:
+    """A space- or comma-separated list parameter (channels, file names) as a list."""
+    return [item for item in (value or "").replace(",", " ").split() if item]
+
+
+def enter(messages: Messages, session: SessionInfo) -> int:
+    """The package-building queue environment's onEnter: put this condafarm install first on the session's
+    PATH (so every step runs the same `condafarm` and `condafarm-worker`) and say what it is."""
+    scripts = sysconfig.get_path("scripts")
+    path = os.environ.get("PATH", "")
+    if scripts and scripts not in path.split(os.pathsep):
+        messages.set_env("PATH", os.pathsep.join([scripts, path]) if path else scripts)
+    try:
+        import rattler_build
+
+        builder = f"py-rattler-build {getattr(rattler_build, '__version__', '?')}"
+    except ImportError:  # the session can still publish and maintain channels, but not build
+        builder = "py-rattler-build missing: package builds will fail; reinstall condafarm"
+    messages.log(f"condafarm {condafarm_version} (python {sys.version.split()[0]}, {builder}) from {scripts}")
+    messages.log(f"session: {session.describe()}")
+    messages.status(f"condafarm {condafarm_version} ready")
+    return 0
+
+
+def package_files(folder: Path) -> list[Path]:
+    """Every conda package file under `folder` (the attached job input), sorted for a stable order."""
+    from condafarm.package import is_package_filename
+
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder; attach the folder of .conda/.tar.bz2 files as PackagesDir")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_package_filename(p.name))
+    if not files:
+        raise UsageError(f"no .conda or .tar.bz2 files under {folder}; attach the built packages as PackagesDir")
+    return files
+
+
+def maintain(messages: Messages, supervisor: Supervisor, action: str, location: str, files: list[str]) -> int:
+    """The maintenance bundle: `check`, `index`, `rebuild-index` (re-read every package), `remove`, `yank`.
+
+    Every action except `check` ends with a check, so the task fails if the channel is left with problems.
+    """
+    from condafarm.check import check_channel
+    from condafarm.index import index_channel
+
+    channel = parse_channel(location)
+    if action in ("remove", "yank") and not files:
+        raise UsageError(f"{action} needs the file names to {action} (Filenames parameter), e.g. tool-1.0-h0_0.conda")
+    if action in ("index", "rebuild-index"):
+        messages.status(f"indexing {channel.url}")
+        with supervisor.shielded("indexing"):
+            report = index_channel(
+                channel, rebuild=action == "rebuild-index", progress=progress_between(messages, 0, 80)
+            )
+        messages.log(report.summary())
+    elif action != "check":
+        raise UsageError(f"unknown action {action!r}; use check, index, rebuild-index, remove or yank")
+    supervisor.check()
+    messages.status(f"checking {channel.url}")
+    result = check_channel(channel)
+    for problem in result.problems:
+        messages.log(problem)
+    messages.progress(100)
+    if not result.ok:
+        raise ChannelProblems(f"{result.channel}: {len(result.problems)} problem(s) in {result.packages} packages")
+    messages.status(f"{result.channel}: ok, {result.packages} packages")
+    return 0

@@ -1,0 +1,149 @@
+"""Cancellation on a worker host: stop promptly, kill every child process, never leave a half-updated channel.
+
+OpenJD cancels an action by signalling only the action's own process (SIGTERM on Linux and macOS,
+CTRL_BREAK_EVENT on Windows), then kills it after the notify period. A build's scripts run in child
+processes that signal never reaches, and py-rattler-build holds the calling thread inside native code for the
+whole build, where a Python signal handler cannot run. So the work runs in a thread, the main thread waits
+for it and answers the signal, and before leaving it kills the whole child process tree with psutil.
+
+A section of the work that updates the channel (upload + index commit) runs `shielded`: a cancel that arrives
+during it waits for it to end, so the channel is always either unchanged or fully updated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
+from typing import Any
+
+import psutil
+
+from .messages import Messages
+
+log = logging.getLogger("condafarm_worker")
+
+#: Exit status of a cancelled action: 128 + SIGTERM, as a shell reports a process ended by SIGTERM.
+CANCELLED_EXIT = 143
+
+_SIGNALS = [signal.SIGTERM, signal.SIGINT]
+if sys.platform == "win32":  # OpenJD notifies Windows actions with CTRL_BREAK_EVENT
+    _SIGNALS.append(signal.SIGBREAK)
+
+
+class Cancelled(Exception):
+    """Raised inside the work when it checks for cancellation (`Supervisor.check`)."""
+
+
+def kill_children(pid: int | None = None, timeout: float = 5.0) -> int:
+    """Terminate, then kill, every descendant of `pid` (this process by default); returns how many there were.
+
+    Rounds repeat until none is left, so a process started while the first ones were being stopped is caught.
+    """
+    root = psutil.Process(os.getpid() if pid is None else pid)
+    seen: set[int] = set()
+    for _ in range(5):
+        try:
+            children = root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            break
+        if not children:
+            break
+        seen.update(c.pid for c in children)
+        for child in children:
+            with suppress(psutil.NoSuchProcess):
+                child.terminate()
+        _, alive = psutil.wait_procs(children, timeout=timeout)
+        for child in alive:
+            with suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(alive, timeout=timeout)
+    return len(seen)
+
+
+class Supervisor:
+    """Runs one piece of work so that a cancel signal stops it cleanly (see the module docstring)."""
+
+    def __init__(self, messages: Messages, *, poll_seconds: float = 0.2) -> None:
+        self.messages = messages
+        self._poll = poll_seconds
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._shields: list[str] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise `Cancelled` if a cancel has arrived (call between steps of the work)."""
+        if self._cancel.is_set():
+            raise Cancelled("canceled")
+
+    @contextmanager
+    def shielded(self, what: str) -> Iterator[None]:
+        """A section a cancel must not interrupt (e.g. publishing to the channel); it will not start after one."""
+        self.check()
+        with self._lock:
+            self._shields.append(what)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._shields.remove(what)
+
+    def _shielded_by(self) -> str | None:
+        with self._lock:
+            return self._shields[-1] if self._shields else None
+
+    def request_cancel(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        self._cancel.set()
+
+    def run(self, work: Callable[[], int]) -> int:
+        """Run `work` in a thread from the main thread and return its exit code; on a cancel signal, wait for
+        any shielded section, kill the child processes, report, and leave the process with `CANCELLED_EXIT`."""
+        outcome: list[int] = []
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                outcome.append(work())
+            except BaseException as exc:  # handed to the main thread, which re-raises it
+                errors.append(exc)
+
+        previous: dict[int, Any] = {sig: signal.signal(sig, self.request_cancel) for sig in _SIGNALS}
+        thread = threading.Thread(target=target, name="condafarm-work", daemon=True)
+        try:
+            thread.start()
+            waited_for: str | None = None
+            while thread.is_alive():
+                thread.join(self._poll)
+                if not self._cancel.is_set():
+                    continue
+                shield = self._shielded_by()
+                if shield is None:
+                    self._abort()
+                elif shield != waited_for:
+                    waited_for = shield
+                    self.messages.status(f"cancel requested: finishing {shield} first so the channel stays valid")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self._cancel.is_set():
+            self._abort()
+        if errors:
+            raise errors[0]
+        return outcome[0]
+
+    def _abort(self) -> None:
+        self.messages.status("canceled: stopping child processes")
+        count = kill_children()
+        self.messages.fail(f"canceled; stopped {count} child process(es); the channel was not changed by this task")
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(CANCELLED_EXIT)
