@@ -1,0 +1,220 @@
+"""The job bundles and the package-building queue environment: they validate with openjd-model, the three OS
+build bundles cannot drift apart, and `openjd run` runs them on this machine against a local S3 channel."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT, S3Endpoint, upload_dir
+from openjd.model import create_job, decode_environment_template, decode_job_template
+from packages import make_package
+
+BUNDLES = ROOT / "job_bundles"
+QUEUE_ENVS = ROOT / "queue_environments"
+BUILD_BUNDLES = {"linux": "build_linux", "windows": "build_windows", "macos": "build_macos"}
+#: Values a submitter must give (everything else has a default or comes from parameter_values.yaml).
+REQUIRED = {
+    "build_linux": {"RecipeDir": "recipe", "DestinationChannel": "s3://bucket/Conda/Default"},
+    "build_windows": {"RecipeDir": "recipe", "DestinationChannel": "s3://bucket/Conda/Default"},
+    "build_macos": {"RecipeDir": "recipe", "DestinationChannel": "s3://bucket/Conda/Default"},
+    "publish_packages": {"PackagesDir": "dist", "DestinationChannel": "s3://bucket/Conda/Default"},
+    "maintain_channel": {"Channel": "s3://bucket/Conda/Default"},
+}
+#: Which conda platforms a host of each OS family and CPU architecture builds natively.
+NATIVE = {
+    ("linux", "x86_64"): "linux-64",
+    ("linux", "arm64"): "linux-aarch64",
+    ("windows", "x86_64"): "win-64",
+    ("macos", "x86_64"): "osx-64",
+    ("macos", "arm64"): "osx-arm64",
+}
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def _bundles() -> list[Path]:
+    return sorted(p for p in BUNDLES.iterdir() if (p / "template.yaml").is_file())
+
+
+def _queue_envs() -> list[Any]:
+    return [decode_environment_template(template=_load(p)) for p in sorted(QUEUE_ENVS.glob("*.yaml"))]
+
+
+def _parameter_values(bundle: Path) -> dict[str, str]:
+    """parameter_values.yaml flattened the way `openjd run -p` takes it, without Deadline's own settings."""
+    values = _load(bundle / "parameter_values.yaml")["parameterValues"]
+    return {v["name"]: str(v["value"]) for v in values if ":" not in v["name"]}
+
+
+def _host_requirements(template: dict[str, Any]) -> dict[str, list[str]]:
+    (step,) = template["steps"]
+    return {a["name"]: a["anyOf"] for a in step["hostRequirements"]["attributes"]}
+
+
+def _target_platform(template: dict[str, Any]) -> dict[str, Any]:
+    return next(p for p in template["parameterDefinitions"] if p["name"] == "TargetPlatform")
+
+
+def test_every_bundle_and_required_parameter_is_known() -> None:
+    assert {p.name for p in _bundles()} == set(REQUIRED)
+    for bundle in _bundles():
+        template = _load(bundle / "template.yaml")
+        required = {p["name"] for p in template["parameterDefinitions"] if "default" not in p}
+        assert required == set(REQUIRED[bundle.name]), bundle.name
+
+
+@pytest.mark.parametrize("path", sorted(QUEUE_ENVS.glob("*.yaml")), ids=lambda p: p.name)
+def test_queue_environment_decodes(path: Path) -> None:
+    decode_environment_template(template=_load(path))
+
+
+@pytest.mark.parametrize("bundle", _bundles(), ids=lambda p: p.name)
+def test_bundle_creates_a_job_with_its_parameter_values_and_the_queue_environments(bundle: Path) -> None:
+    template = decode_job_template(template=_load(bundle / "template.yaml"))
+    values = {**_parameter_values(bundle), **REQUIRED[bundle.name]}
+    job = create_job(
+        job_template=template,
+        job_parameter_values={k: _typed(template, k, v) for k, v in values.items()},
+        environment_templates=_queue_envs(),
+    )
+    assert "{{" not in job.name
+    deadline_settings = {v["name"] for v in _load(bundle / "parameter_values.yaml")["parameterValues"]}
+    assert "deadline:maxRetriesPerTask" in deadline_settings and "deadline:maxFailedTasksCount" in deadline_settings
+    for step in job.steps:
+        for action in [step.script.actions.onRun]:
+            assert action.command == "condafarm-worker", "steps run condafarm-worker, never a shell"
+
+
+def _typed(template: Any, name: str, value: str) -> Any:
+    from openjd.model import ParameterValue, ParameterValueType
+
+    (definition,) = [p for p in template.parameterDefinitions if p.name == name]
+    return ParameterValue(type=ParameterValueType(definition.type.value), value=value)
+
+
+def test_no_template_step_needs_a_shell() -> None:
+    for path in [*(b / "template.yaml" for b in _bundles()), *QUEUE_ENVS.glob("*.yaml")]:
+        text = path.read_text()
+        for shell in ("command: bash", "command: sh", "command: cmd", "command: powershell", ".sh\n", ".bat\n"):
+            assert shell not in text, f"{path.name} uses {shell.strip()}"
+
+
+def test_os_build_bundles_differ_only_in_host_requirements_and_platforms() -> None:
+    templates = {os_: _load(BUNDLES / name / "template.yaml") for os_, name in BUILD_BUNDLES.items()}
+    values = {os_: _load(BUNDLES / name / "parameter_values.yaml") for os_, name in BUILD_BUNDLES.items()}
+
+    def normalised(template: dict[str, Any]) -> dict[str, Any]:
+        t = copy.deepcopy(template)
+        del t["description"]  # prose naming the OS
+        t["steps"][0]["hostRequirements"] = None
+        platform = _target_platform(t)
+        platform["allowedValues"] = platform["default"] = None
+        return t
+
+    for os_, template in templates.items():
+        assert normalised(template) == normalised(templates["linux"]), f"build_{os_} drifted from build_linux"
+        assert values[os_] == values["linux"], f"build_{os_}/parameter_values.yaml drifted"
+        hosts = _host_requirements(template)
+        assert hosts["attr.worker.os.family"] == [os_]
+        natives = {NATIVE[(os_, arch)] for arch in hosts["attr.worker.cpu.arch"]}
+        platform = _target_platform(template)
+        assert platform["default"] in natives, "the default platform is built natively by the required hosts"
+        assert all(NATIVE.get((os_, a)) in platform["allowedValues"] for a in ("x86_64", "arm64") if (os_, a) in NATIVE)
+
+
+def openjd_run(
+    template: Path, params: dict[str, str], env: dict[str, str], *, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`openjd run` a bundle with the package-building queue environment, as a worker host would run it."""
+    args = [str(Path(sys.executable).parent / "openjd"), "run", str(template)]
+    for key, value in params.items():
+        args += ["-p", f"{key}={value}"]
+    args += ["--environment", str(QUEUE_ENVS / "conda_build.yaml")]
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def worker_env(s3: S3Endpoint, **extra: str) -> dict[str, str]:
+    """A session's environment: condafarm installed (this venv) on PATH, S3 options for the local endpoint."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**s3.env(), **extra}
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    return env
+
+
+def messages(result: subprocess.CompletedProcess[str], kind: str) -> list[str]:
+    """The text of every `openjd_<kind>:` line the actions printed."""
+    marker = f"openjd_{kind}: "
+    return [line.split(marker, 1)[1] for line in result.stdout.splitlines() if marker in line]
+
+
+@pytest.mark.slow
+def test_maintenance_bundle_indexes_and_checks_an_s3_channel(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    folder = tmp_path / "uploaded"
+    for name in ("alpha", "beta"):
+        make_package(folder, name, subdir="linux-64")
+    shutil.rmtree(folder / ".staging")
+    upload_dir(s3, bucket, "Conda/Default", folder)  # copied in by another tool: not indexed yet
+    channel = f"s3://{bucket}/Conda/Default"
+    template = BUNDLES / "maintain_channel" / "template.yaml"
+
+    unindexed = openjd_run(template, {"Channel": channel, "Action": "check"}, worker_env(s3))
+    assert unindexed.returncode != 0
+    assert any("problem(s)" in m for m in messages(unindexed, "fail")), unindexed.stdout
+
+    indexed = openjd_run(template, {"Channel": channel, "Action": "index"}, worker_env(s3))
+    assert indexed.returncode == 0, indexed.stdout + indexed.stderr
+    assert messages(indexed, "status")[-1] == f"{channel}: ok, 2 packages"
+    assert "100.0" in messages(indexed, "progress")
+    body = s3.client().get_object(Bucket=bucket, Key="Conda/Default/linux-64/repodata.json")["Body"].read()
+    repodata = json.loads(body)
+    assert set(repodata["packages.conda"]) == {"alpha-1.0-h0_0.conda", "beta-1.0-h0_0.conda"}
+
+    checked = openjd_run(template, {"Channel": channel, "Action": "check"}, worker_env(s3))
+    assert checked.returncode == 0, checked.stdout
+
+
+@pytest.mark.slow
+def test_queue_environment_puts_condafarm_on_the_session_path(s3: S3Endpoint, bucket: str) -> None:
+    """A host whose PATH lacks condafarm's folder: the queue environment, given the full command path, adds it."""
+    env = worker_env(s3)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != str(Path(sys.executable).parent))
+    env["PATH"] = env["PATH"] or os.defpath
+    template = BUNDLES / "maintain_channel" / "template.yaml"
+    worker = str(Path(sys.executable).parent / "condafarm-worker")
+    s3.client().put_object(Bucket=bucket, Key="Conda/Default/noarch/placeholder.txt", Body=b"")
+    result = openjd_run(template, {"Channel": f"s3://{bucket}/Conda/Default", "Action": "index"}, env)
+    assert result.returncode != 0, "without condafarm on PATH and no CondafarmWorker, the session cannot start"
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "openjd"),
+            "run",
+            str(template),
+            "-p",
+            f"Channel=s3://{bucket}/Conda/Default",
+            "-p",
+            "Action=index",
+            "-p",
+            f"CondafarmWorker={worker}",
+            "--environment",
+            str(QUEUE_ENVS / "conda_build.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (path_line,) = [m for m in result.stdout.splitlines() if "openjd_env: " in m and "PATH=" in m]
+    assert str(Path(sys.executable).parent) in path_line
