@@ -12,6 +12,9 @@ from typing import Any
 import zstandard
 from rattler_build import ArchiveType, assemble_package
 
+#: conda's classic prefix placeholder: installers replace it with the environment's path.
+PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
+
 
 def make_package(
     out_dir: Path,
@@ -27,11 +30,14 @@ def make_package(
     payload: str = "",
     run_exports: dict[str, Any] | None = None,
     script: bool = False,
+    files: dict[str, str] | None = None,
 ) -> Path:
     """Assemble a package into `out_dir/subdir/`; returns its path.
 
     `payload` goes into a file so two packages with the same name can differ in content. `script` adds a
     `bin/NAME` shell script that prints NAME and the version, so an installed environment can run it.
+    `files` adds more files (relative path -> text); `{prefix}` in a text becomes the path the package is
+    installed at (the package records a text-mode prefix placeholder for that file).
     """
     staging = out_dir / ".staging" / f"{name}-{version}-{build_number}-{subdir}-{len(payload)}"
     staging.mkdir(parents=True, exist_ok=True)
@@ -42,6 +48,9 @@ def make_package(
         exe = staging / "bin" / name
         exe.write_text(f"#!/bin/sh\necho {name} {version} build {build_number}\n")
         exe.chmod(0o755)
+    for relative, text in (files or {}).items():
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        (staging / relative).write_text(text.replace("{prefix}", PLACEHOLDER))
     target = out_dir / subdir
     target.mkdir(parents=True, exist_ok=True)
     output = assemble_package(
@@ -63,11 +72,30 @@ def make_package(
     path = Path(output.path)
     if run_exports is not None:
         add_info_file(path, "info/run_exports.json", json.dumps(run_exports).encode())
+    with_prefix = {relative for relative, text in (files or {}).items() if "{prefix}" in text}
+    if with_prefix:
+        paths = json.loads(read_info_file(path, "info/paths.json"))
+        for entry in paths["paths"]:
+            if entry["_path"] in with_prefix:
+                entry.update(prefix_placeholder=PLACEHOLDER, file_mode="text")
+        add_info_file(path, "info/paths.json", json.dumps(paths).encode())
     return path
 
 
+def read_info_file(conda: Path, member: str) -> bytes:
+    """One file of a .conda's info tarball."""
+    with zipfile.ZipFile(conda) as zf:
+        info_name = next(n for n in zf.namelist() if n.startswith("info-"))
+        raw = zstandard.ZstdDecompressor().decompressobj().decompress(zf.read(info_name))
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        extracted = tar.extractfile(member)
+        assert extracted is not None
+        return extracted.read()
+
+
 def add_info_file(conda: Path, member: str, data: bytes) -> None:
-    """Rewrite a .conda's info tarball with one more file in it (assemble_package cannot add run_exports)."""
+    """Rewrite a .conda's info tarball with one more file in it, or a file replaced (assemble_package cannot
+    add run_exports or prefix placeholders)."""
     with zipfile.ZipFile(conda) as zf:
         entries = {n: zf.read(n) for n in zf.namelist()}
     info_name = next(n for n in entries if n.startswith("info-"))
@@ -75,6 +103,8 @@ def add_info_file(conda: Path, member: str, data: bytes) -> None:
     out = io.BytesIO()
     with tarfile.open(fileobj=io.BytesIO(raw)) as src, tarfile.open(fileobj=out, mode="w") as dst:
         for item in src.getmembers():
+            if item.name == member:
+                continue
             dst.addfile(item, src.extractfile(item) if item.isfile() else None)
         extra = tarfile.TarInfo(member)
         extra.size = len(data)
