@@ -89,10 +89,11 @@ def test_unchanged_files_are_not_read_again(target: Target) -> None:
     assert not any(s.wrote for s in report.subdirs)
     if target.s3:
         after = target.storage.request_counts()
-        # A no-op run: list, get repodata.json + state per subdir, one HEAD to prove the .zst; no package read.
+        # A no-op run: list, get repodata.json + state per subdir, HEAD the .zst and the shard index to prove
+        # them; no package read.
         gets = after.get("GetObject", 0) - before.get("GetObject", 0)
         assert gets == 2 * len(report.subdirs)
-        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == len(report.subdirs)
+        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == 2 * len(report.subdirs)
         assert after.get("PutObject", 0) == before.get("PutObject", 0)
 
 

@@ -8,6 +8,7 @@ same name (new etag) is. Every repodata update is a compare-and-swap on the ETag
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -45,11 +46,16 @@ from .package import (
     split_filename,
 )
 from .repodata import Repodata, compress, decompress, make_record
+from .shards import RUN_EXPORTS, SHARDS_FOLDER, SHARDS_INDEX, Shards, make_run_exports, make_shards, read_shard_names
 from .storage import ObjectInfo, Storage, open_storage
 
 log = logging.getLogger(__name__)
 
 STATE_KEY = ".condafarm/index-state.json"
+MSGPACK_ZST = "application/vnd.msgpack+zstd"
+#: An unreferenced shard file is deleted this long after an index run first sees it unreferenced: clients
+#: that fetched an older shard index may still ask for the shards it names.
+SHARD_GRACE_SECONDS = 24 * 3600
 #: Local packages up to this size are read into memory once, for both hashing and parsing.
 IN_MEMORY_BYTES = 64 * 1024 * 1024
 CAS_ATTEMPTS = 30
@@ -111,13 +117,13 @@ def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, str | None]:
     return Repodata.from_json(blob.data, subdir), blob.etag
 
 
-def commit_repodata(storage: Storage, subdir: str, repodata: Repodata, expected_etag: str | None) -> tuple[str, str]:
-    """Write `repodata.json` if nobody changed it since `expected_etag`, then its `.zst` twin.
+def commit_repodata(
+    storage: Storage, subdir: str, repodata: Repodata, expected_etag: str | None
+) -> tuple[str, Derived]:
+    """Write `repodata.json` if nobody changed it since `expected_etag`, then the files derived from it.
 
-    Returns the etags of both. Raises `Conflict` when another writer got there first; the caller re-reads
-    and retries. After the JSON,
-    the `.zst` is rewritten until the JSON is still the one it was made from: whichever writer writes the
-    `.zst` last has checked that, so concurrent writers cannot leave a stale `.zst` behind.
+    Returns the new JSON etag and what `sync_derived` wrote. Raises `Conflict` when another writer got there
+    first; the caller re-reads and retries.
     """
     body = repodata.to_json()
     key = repodata_key(subdir)
@@ -128,20 +134,84 @@ def commit_repodata(storage: Storage, subdir: str, repodata: Repodata, expected_
             etag = storage.put(key, body, if_match=expected_etag, content_type="application/json")
     except AlreadyExists as exc:
         raise Conflict(str(exc)) from exc
-    return etag, sync_zst(storage, subdir, body, etag)
+    return etag, sync_derived(storage, subdir, body, etag)
 
 
-def sync_zst(storage: Storage, subdir: str, body: bytes, etag: str) -> str:
-    """Make `repodata.json.zst` match `repodata.json`, whose content `body` has etag `etag`."""
+@dataclass
+class Derived:
+    """Etags of the files `write_derived` wrote, and the shard files the shard index names."""
+
+    zst_etag: str
+    shards_etag: str
+    shard_digests: set[str]
+
+
+def write_derived(storage: Storage, subdir: str, body: bytes) -> Derived:
+    """Write `repodata.json.zst`, the CEP-16 shards and `run_exports.json` for the repodata `body`.
+
+    New shard files go up before the shard index that names them (content-addressed, so If-None-Match: a
+    shard that exists already has these bytes). Which ones exist is read from the current shard index:
+    every shard an index has named is kept for `SHARD_GRACE_SECONDS`, so a publish writes just the shards
+    of the names it changed.
+    """
+    repodata = Repodata.from_json(body, subdir)
+    zst_etag = storage.put(repodata_key(subdir) + ".zst", compress(body), content_type="application/zstd")
+    shards = make_shards(repodata)
+    current = storage.get(f"{subdir}/{SHARDS_INDEX}")
+    present = set(read_shard_names(current.data).values()) if current is not None else set()
+    missing = [digest for digest in shards.files if digest not in present]
+
+    def put_shard(digest: str) -> None:
+        with contextlib.suppress(AlreadyExists):
+            storage.put(Shards.key(subdir, digest), shards.files[digest], if_absent=True, content_type=MSGPACK_ZST)
+
+    if len(missing) > 1:
+        with ThreadPoolExecutor(max_workers=default_workers(storage) * 4) as pool:
+            list(pool.map(put_shard, missing))
+    else:
+        for digest in missing:
+            put_shard(digest)
+    shards_etag = storage.put(f"{subdir}/{SHARDS_INDEX}", shards.index, content_type=MSGPACK_ZST)
+    storage.put(f"{subdir}/{RUN_EXPORTS}", make_run_exports(repodata), content_type="application/json")
+    return Derived(zst_etag, shards_etag, set(shards.files))
+
+
+def update_repodata(storage: Storage, subdir: str, change: Callable[[Repodata], None]) -> tuple[str, Derived]:
+    """Apply `change` to the subdir's repodata with a compare-and-swap, re-reading and retrying on conflict.
+
+    `change` may run several times, each time on the freshest repodata; it must only edit what it is given.
+    This is how publish, yank and remove update a channel without listing it.
+    """
+    for attempt in range(CAS_ATTEMPTS):
+        repodata, etag = load_repodata(storage, subdir)
+        change(repodata)
+        try:
+            return commit_repodata(storage, subdir, repodata, etag)
+        except Conflict:
+            log.debug("%s: repodata changed under us (attempt %d); retrying", subdir, attempt + 1)
+            backoff(attempt)
+    raise Conflict(
+        f"{storage.channel.url_of(repodata_key(subdir))} kept changing ({CAS_ATTEMPTS} attempts); "
+        "retry, or run `condafarm index` to pick up the files"
+    )
+
+
+def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str) -> Derived:
+    """Make the derived files match `repodata.json`, whose content `body` has etag `etag`.
+
+    After writing them, the JSON is checked again; if another writer replaced it meanwhile, they are written
+    again from the newer JSON. Whichever writer writes them last has checked, so concurrent writers cannot
+    leave a stale `.zst` or shard index behind.
+    """
     key = repodata_key(subdir)
     for _ in range(CAS_ATTEMPTS):
-        zst_etag = storage.put(key + ".zst", compress(body), content_type="application/zstd")
+        derived = write_derived(storage, subdir, body)
         current = storage.head(key)
         if current is None or current.etag == etag:
-            return zst_etag
+            return derived
         blob = storage.get(key)
         if blob is None:
-            return zst_etag
+            return derived
         body, etag = blob.data, blob.etag
     raise Conflict(f"{storage.channel.url_of(key)} kept changing; run `condafarm index` again")
 
@@ -238,7 +308,8 @@ class _Reader:
 
 @dataclass
 class IndexState:
-    """The indexer's memory of a subdir: per file size/etag/sha256, and the etags of the repodata it wrote.
+    """The indexer's memory of a subdir: per file size/etag/sha256, the etags of the repodata files it wrote,
+    and since when each unreferenced shard file has been unreferenced.
 
     Only a cache: anything missing or stale here costs a re-read, never a wrong record.
     """
@@ -246,6 +317,8 @@ class IndexState:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     json_etag: str | None = None
     zst_etag: str | None = None
+    shards_etag: str | None = None
+    orphan_shards: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, storage: Storage, subdir: str) -> IndexState:
@@ -254,13 +327,26 @@ class IndexState:
             return cls()
         try:
             raw = json.loads(blob.data)
-            return cls(dict(raw["files"]), raw.get("json_etag"), raw.get("zst_etag"))
+            return cls(
+                dict(raw["files"]),
+                raw.get("json_etag"),
+                raw.get("zst_etag"),
+                raw.get("shards_etag"),
+                dict(raw.get("orphan_shards") or {}),
+            )
         except (ValueError, KeyError, TypeError):
             log.warning("%s/%s is unreadable; re-reading every package once", subdir, STATE_KEY)
             return cls()
 
     def save(self, storage: Storage, subdir: str) -> None:
-        raw = {"version": 1, "files": self.files, "json_etag": self.json_etag, "zst_etag": self.zst_etag}
+        raw = {
+            "version": 1,
+            "files": self.files,
+            "json_etag": self.json_etag,
+            "zst_etag": self.zst_etag,
+            "shards_etag": self.shards_etag,
+            "orphan_shards": self.orphan_shards,
+        }
         data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")
 
@@ -284,22 +370,18 @@ def index_subdir(
         yanked = set(repodata.removed)
         old = repodata.records()
         keep: dict[str, dict[str, Any]] = {}
-        to_read: list[ObjectInfo] = []
+        unproven: list[ObjectInfo] = []
         for name, info in listing.items():
             if name in yanked:
                 continue
             record, seen = old.get(name), state.files.get(name)
-            if (
-                not rebuild
-                and record is not None
-                and seen is not None
-                and seen.get("etag") == info.etag
-                and seen.get("size") == info.size == record.get("size")
-                and seen.get("sha256") == record.get("sha256")
-            ):
+            if rebuild or record is None or seen is None or seen.get("etag") != info.etag:
+                unproven.append(info)
+            elif seen.get("size") == info.size == record.get("size") and seen.get("sha256") == record.get("sha256"):
                 keep[name] = record
             else:
-                to_read.append(info)
+                unproven.append(info)
+        to_read = unproven if rebuild else _prove_published(storage, unproven, old, keep, reader.workers)
         now_ms = int(time.time() * 1000)
         reader.read_all(to_read, now_ms)
         new = Repodata(subdir=subdir, removed=list(repodata.removed), extra=repodata.extra)
@@ -330,37 +412,92 @@ def index_subdir(
             return report
         try:
             if report.changed or etag is None:
-                json_etag, zst_etag = commit_repodata(storage, subdir, new, etag)
+                json_etag, derived = commit_repodata(storage, subdir, new, etag)
                 report.wrote = True
             else:
-                json_etag, zst_etag = etag, _repair_zst(storage, subdir, etag, state)
+                json_etag, derived = etag, _repair_derived(storage, subdir, new, etag, state)
         except Conflict:
             log.debug("%s: repodata changed under us (attempt %d); retrying", subdir, attempt + 1)
             backoff(attempt)
             continue
-        new_state = IndexState(files, json_etag, zst_etag)
+        orphans = _collect_shards(storage, subdir, derived.shard_digests, state.orphan_shards)
+        new_state = IndexState(files, json_etag, derived.zst_etag, derived.shards_etag, orphans)
         if new_state != state:
             new_state.save(storage, subdir)
         return report
     raise Conflict(f"{storage.channel.url_of(repodata_key(subdir))} kept changing; run `condafarm index` again")
 
 
-def _repair_zst(storage: Storage, subdir: str, etag: str, state: IndexState) -> str:
-    """On a run that changes nothing, still fix a `.zst` left stale by a writer that died between the two.
+def _prove_published(
+    storage: Storage,
+    infos: list[ObjectInfo],
+    old: dict[str, dict[str, Any]],
+    keep: dict[str, dict[str, Any]],
+    workers: int,
+) -> list[ObjectInfo]:
+    """Keep the records of files `publish` uploaded and indexed, proven by one HEAD each; return the rest.
 
-    When both etags are the ones this indexer last wrote, one HEAD request proves the pair is intact.
+    A published object carries its sha256 as metadata; when that and the size equal the record's, and the
+    HEAD shows the object the listing saw, the record is right without reading the package.
+    """
+    candidates = [i for i in infos if storage.remote and i.name in old]
+    if not candidates:
+        return infos
+
+    def proven(info: ObjectInfo) -> bool:
+        head = storage.head(info.key)
+        record = old[info.name]
+        return (
+            head is not None
+            and head.etag == info.etag
+            and head.size == record.get("size")
+            and head.metadata.get("package-sha256") == record.get("sha256")
+        )
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = dict(zip((i.name for i in candidates), pool.map(proven, candidates), strict=True))
+    for name, ok in results.items():
+        if ok:
+            keep[name] = old[name]
+    return [i for i in infos if not results.get(i.name)]
+
+
+def _repair_derived(storage: Storage, subdir: str, repodata: Repodata, etag: str, state: IndexState) -> Derived:
+    """On a run that changes no record, still fix derived files left stale by a writer that died midway.
+
+    When the JSON, `.zst` and shard index are the ones this indexer last wrote, two HEADs prove it.
     """
     key = repodata_key(subdir)
-    head = storage.head(key + ".zst")
-    if head is not None and state.json_etag == etag and state.zst_etag == head.etag:
-        return head.etag
-    zst, blob = storage.get(key + ".zst"), storage.get(key)
+    digests = set(make_shards(repodata).files)
+    zst, shards = storage.head(key + ".zst"), storage.head(f"{subdir}/{SHARDS_INDEX}")
+    if (
+        zst is not None
+        and shards is not None
+        and state.json_etag == etag
+        and (state.zst_etag, state.shards_etag) == (zst.etag, shards.etag)
+    ):
+        return Derived(zst.etag, shards.etag, digests)
+    blob = storage.get(key)
     if blob is None:
         raise Conflict(f"{key} disappeared")
-    if zst is not None and zst_matches(zst.data, blob.data):
-        return zst.etag
-    log.warning("%s.zst disagreed with %s; rewrote it", key, key)
-    return sync_zst(storage, subdir, blob.data, blob.etag)
+    log.info("%s: rewriting repodata.json.zst, shards and run_exports.json from repodata.json", subdir)
+    return sync_derived(storage, subdir, blob.data, blob.etag)
+
+
+def _collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
+    """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace."""
+    now = time.time()
+    orphans: dict[str, float] = {}
+    for info in storage.list_objects(f"{subdir}/{SHARDS_FOLDER}/"):
+        digest = info.name.removesuffix(".msgpack.zst")
+        if digest in referenced:
+            continue
+        first_seen = since.get(digest, now)
+        if now - first_seen >= SHARD_GRACE_SECONDS:
+            storage.delete(info.key)
+        else:
+            orphans[digest] = first_seen
+    return orphans
 
 
 def zst_matches(zst: bytes, body: bytes) -> bool:
@@ -438,4 +575,5 @@ __all__ = [
     "index_subdir",
     "init_channel",
     "load_repodata",
+    "update_repodata",
 ]

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    #: User metadata (`package-sha256`...), filled by `head()` on stores that keep it; listings leave it empty.
+    metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def name(self) -> str:
@@ -90,6 +93,26 @@ class Storage(abc.ABC):
 
         `if_absent` raises `AlreadyExists` when the key exists; `if_match` raises `Conflict` unless the
         current etag equals it. Both checks are atomic with the write.
+        """
+
+    @abc.abstractmethod
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        *,
+        sha256: str,
+        md5: str,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> str:
+        """Write the file at `path` (any size, streamed) and prove the store holds exactly its bytes.
+
+        Packages are pinned by hash in lockfiles, so an upload is checked against `sha256`/`md5` (S3 checksums
+        and ETags; a read-back locally); a mismatch removes the object and raises `StorageError`.
+        `progress(n)` is called with each chunk's byte count. Returns the new etag; `if_absent` as in `put`.
         """
 
     @abc.abstractmethod

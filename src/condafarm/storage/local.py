@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +28,7 @@ from . import Blob, ObjectInfo, Storage
 #: A lock older than this is taken to belong to a crashed process.
 STALE_LOCK_SECONDS = 60.0
 LOCK_TIMEOUT_SECONDS = 120.0
+COPY_CHUNK = 1024 * 1024
 
 
 def _etag(st: os.stat_result) -> str:
@@ -134,6 +136,49 @@ class LocalStorage(Storage):
             else:
                 _replace(tmp, path)
             return _etag(path.stat())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        *,
+        sha256: str,
+        md5: str,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> str:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(COPY_CHUNK):
+                    dst.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                dst.flush()
+                os.fsync(dst.fileno())
+        except PermissionError as exc:
+            raise AccessDenied(f"cannot write in {target.parent}: permission denied") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        try:
+            digest = hashlib.sha256()
+            with open(tmp, "rb") as f:
+                while chunk := f.read(COPY_CHUNK):
+                    digest.update(chunk)
+            if digest.hexdigest() != sha256:
+                raise StorageError(f"{target} read back with a different sha256 than {path}; retry the publish")
+            if if_absent:
+                self._link_new(tmp, target)
+            else:
+                _replace(tmp, target)
+            return _etag(target.stat())
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

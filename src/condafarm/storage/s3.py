@@ -7,10 +7,16 @@ Deadline Cloud queue roles use, instance roles), resolved here once per storage.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import io
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, NoReturn, cast
 from urllib.parse import urlsplit
 
@@ -42,6 +48,12 @@ _IAM_ACTION = {
 #: for all but large packages, the whole `info-*.tar.zst` member, so most packages cost one request.
 TAIL_BYTES = 256 * 1024
 READAHEAD_BYTES = 64 * 1024
+#: Files above this go up in parts, several at once; each part is checksummed by S3 as it arrives.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_BYTES = 16 * 1024 * 1024
+UPLOAD_THREADS = 8
+#: S3's limit on parts per upload; larger files get larger parts.
+MAX_PARTS = 10_000
 
 
 class S3Storage(Storage):
@@ -56,6 +68,8 @@ class S3Storage(Storage):
         self._bytes_read = 0
         self._lock = threading.Lock()
         self.client = make_client(channel)
+        self.multipart_threshold = MULTIPART_THRESHOLD
+        self.part_bytes = PART_BYTES
         self.client.meta.events.register("request-created.s3", self._count_request)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
@@ -130,7 +144,12 @@ class S3Storage(Storage):
             self._fail(exc, "HeadObject", key)
         except botocore.exceptions.BotoCoreError as exc:
             self._fail(exc, "HeadObject", key)
-        return ObjectInfo(key=key, size=response["ContentLength"], etag=response["ETag"])
+        return ObjectInfo(
+            key=key,
+            size=response["ContentLength"],
+            etag=response["ETag"],
+            metadata=dict(response.get("Metadata") or {}),
+        )
 
     def stream(self, info: ObjectInfo) -> IO[bytes]:
         try:
@@ -191,6 +210,138 @@ class S3Storage(Storage):
             self._fail(exc, "PutObject", key)
         except botocore.exceptions.BotoCoreError as exc:
             self._fail(exc, "PutObject", key)
+
+    def _conditional_failure(self, exc: botocore.exceptions.ClientError, key: str, operation: str) -> NoReturn:
+        if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise AlreadyExists(f"{self.channel.url_of(key)} already exists") from exc
+        self._fail(exc, operation, key)
+
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        *,
+        sha256: str,
+        md5: str,
+        if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> str:
+        size = path.stat().st_size
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Metadata": metadata or {}}
+        if content_type:
+            args["ContentType"] = content_type
+        if size > self.multipart_threshold:
+            response, expected = self._multipart(key, path, size, args, if_absent, progress)
+        else:
+            # ChecksumSHA256 makes S3 refuse a body whose sha256 is not the package's: checked server-side.
+            args.update(Body=path.read_bytes(), ChecksumSHA256=_b64(sha256))
+            if if_absent:
+                args["IfNoneMatch"] = "*"
+            try:
+                response = self.client.put_object(**args)
+            except botocore.exceptions.ClientError as exc:
+                self._conditional_failure(exc, key, "PutObject")
+            except botocore.exceptions.BotoCoreError as exc:
+                self._fail(exc, "PutObject", key)
+            expected = _Expected(md5=md5, checksum=args["ChecksumSHA256"])
+            if progress is not None:
+                progress(size)
+        self._verify_upload(key, response, expected, size)
+        return str(response["ETag"])
+
+    def _multipart(
+        self,
+        key: str,
+        path: Path,
+        size: int,
+        args: dict[str, Any],
+        if_absent: bool,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[dict[str, Any], _Expected]:
+        """Upload in parts, several at once, each checked by S3 against its SHA-256 as it arrives."""
+        part_bytes = max(self.part_bytes, -(-size // MAX_PARTS))
+        count = -(-size // part_bytes)
+        try:
+            upload_id = self.client.create_multipart_upload(**args, ChecksumAlgorithm="SHA256")["UploadId"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            self._fail(exc, "CreateMultipartUpload", key)
+        md5s: dict[int, bytes] = {}
+        sha256s: dict[int, bytes] = {}
+
+        def one(number: int) -> dict[str, Any]:
+            with open(path, "rb") as f:
+                f.seek((number - 1) * part_bytes)
+                data = f.read(part_bytes)
+            md5s[number] = hashlib.md5(data, usedforsecurity=False).digest()
+            sha256s[number] = hashlib.sha256(data).digest()
+            checksum = base64.b64encode(sha256s[number]).decode()
+            try:
+                response = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=args["Key"],
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ChecksumSHA256=checksum,
+                )
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                self._fail(exc, "UploadPart", key)
+            if progress is not None:
+                progress(len(data))
+            return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+
+        try:
+            with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+                parts = list(pool.map(one, range(1, count + 1)))
+            complete: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": args["Key"],
+                "UploadId": upload_id,
+                "MultipartUpload": {"Parts": parts},
+            }
+            if if_absent:
+                complete["IfNoneMatch"] = "*"
+            try:
+                response: dict[str, Any] = self.client.complete_multipart_upload(**complete)
+            except botocore.exceptions.ClientError as exc:
+                self._conditional_failure(exc, key, "CompleteMultipartUpload")
+            except botocore.exceptions.BotoCoreError as exc:
+                self._fail(exc, "CompleteMultipartUpload", key)
+        except BaseException:
+            with contextlib.suppress(botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=args["Key"], UploadId=upload_id)
+            raise
+        order = range(1, count + 1)
+        md5_of_md5s = hashlib.md5(b"".join(md5s[n] for n in order), usedforsecurity=False).hexdigest()
+        sha_of_shas = base64.b64encode(hashlib.sha256(b"".join(sha256s[n] for n in order)).digest()).decode()
+        return response, _Expected(md5=f"{md5_of_md5s}-{count}", checksum=f"{sha_of_shas}-{count}")
+
+    def _verify_upload(self, key: str, response: dict[str, Any], expected: _Expected, size: int) -> None:
+        """Prove the stored object is exactly the file, with what the store tells us.
+
+        S3 returns the SHA-256 checksum it verified; stores that do not (moto, some S3-compatible servers) are
+        checked by their MD5 ETag, except under SSE-KMS, whose ETags are not MD5s. The size is always checked.
+        """
+        etag = str(response["ETag"]).strip('"')
+        checksum = response.get("ChecksumSHA256")
+        kms = str(response.get("ServerSideEncryption", "")).startswith("aws:kms")
+        head = self.head(key)
+        problem = None
+        if head is None:
+            problem = "it vanished right after upload"
+        elif head.size != size:
+            problem = f"it holds {head.size} bytes, the file has {size}"
+        elif checksum is not None and checksum != expected.checksum:
+            problem = f"S3 computed SHA-256 {checksum}, the file has {expected.checksum}"
+        elif checksum is None and not kms and etag != expected.md5:
+            problem = f"S3 computed ETag {etag}, the file has MD5 {expected.md5}"
+        if problem is None:
+            return
+        if head is not None and head.etag.strip('"') == etag:
+            self.delete(key)
+        raise StorageError(f"upload of {self.channel.url_of(key)} failed verification ({problem}); retry")
 
     def delete(self, key: str) -> None:
         try:
@@ -328,6 +479,18 @@ def make_client(channel: Channel, session: boto3.session.Session | None = None) 
         tcp_keepalive=True,
     )
     return session.client("s3", endpoint_url=options.endpoint_url, region_name=options.region, config=config)
+
+
+def _b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """What S3 should report for an uploaded file: its MD5 ETag and its base64 SHA-256 (`-N` for N parts)."""
+
+    md5: str
+    checksum: str
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:

@@ -1,0 +1,75 @@
+"""Commands that change which packages a channel offers: publish, yank, remove, copy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .common import AddCommand, add_s3_options, channel_arg
+
+ORDER = 20
+
+
+class _UploadBar:
+    """Per-file upload progress on a terminal (silent in farm logs, which get the summary lines)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = 0.0
+
+    def __call__(self, filename: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (done < total and now - self._last < 0.2):
+            return
+        self._last = now
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        sys.stderr.write(
+            f"\r  {filename[:40]:<40} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB{end}"
+        )
+        sys.stderr.flush()
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ..publish import publish
+
+    report = publish(
+        channel_arg(args, "to"),
+        [Path(f) for f in args.files],
+        force=args.force,
+        progress=_UploadBar(sys.stderr.isatty() and not args.quiet),
+    )
+    for p in report.packages:
+        verb = "replaced" if p.replaced else "published"
+        print(f"{verb} {p.url}  ({p.subdir}, build number {p.build_number}, {p.size / 1e6:.1f} MB)")
+    for name in report.adopted:
+        print(f"indexed {name} (left unindexed by an interrupted publish)")
+    print(report.summary())
+    return 0
+
+
+def register(command: AddCommand) -> None:
+    p = command(
+        "publish",
+        cmd_publish,
+        "upload package files to a channel and index them",
+        "Upload .conda/.tar.bz2 files to a channel and add them to its index in one step. Every file is\n"
+        "checked first; a bad one stops the publish before anything is uploaded. A file name that already\n"
+        "exists is refused (exit 5): published packages never change. The channel is created if missing.\n"
+        "The cost does not grow with the channel: no listing, no other package is read.\n\n"
+        "examples:\n"
+        "  condafarm publish out/noarch/mytool-1.0-h0_0.conda --to s3://studio-packages/Conda/Default\n"
+        "  condafarm publish out/*/*.conda --to ./channel",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="package files (.conda or .tar.bz2)")
+    p.add_argument("--to", required=True, metavar="CHANNEL", help="s3://BUCKET/PREFIX, file:///path or a folder")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files that already exist (and their records); breaks lockfiles that pinned the old file",
+    )
+    add_s3_options(p)

@@ -1,0 +1,264 @@
+"""Publishing: upload package files and add their records, in a number of requests independent of the
+channel's size, never overwriting a published file.
+
+Order of work, each step safe to die after:
+1. read and check every file locally (a bad one stops everything before any upload);
+2. refuse names that already exist (HEAD), unless `force`;
+3. record the intent in the subdir's `publishing.json` (see `intents.py`);
+4. upload with If-None-Match, verified against the package's sha256 and md5, which also go into the
+   object's metadata (so no indexer ever downloads it again);
+5. add the records to `repodata.json` with a compare-and-swap (plus the intents of publishers that died
+   after their upload), then the derived `.zst`, shards and `run_exports.json`;
+6. drop the finished intents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import intents
+from .channel import KNOWN_SUBDIRS, Channel
+from .errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
+from .index import init_channel, repodata_key, update_repodata
+from .package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
+from .repodata import Repodata, make_record
+from .storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+#: `progress(filename, bytes_done, bytes_total)` while uploading.
+UploadProgress = Callable[[str, int, int], None]
+
+CONTENT_TYPES = {".conda": "application/octet-stream", ".tar.bz2": "application/x-bzip2"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A local package file, read and checked, ready to upload."""
+
+    path: Path
+    subdir: str
+    index: dict[str, Any]
+    metadata: PackageMetadata
+    hashes: Hashes
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def key(self) -> str:
+        return f"{self.subdir}/{self.filename}"
+
+    def record(self, indexed_timestamp: int) -> dict[str, Any]:
+        return make_record(self.index, self.metadata, self.hashes, indexed_timestamp)
+
+
+@dataclass(frozen=True)
+class Published:
+    filename: str
+    subdir: str
+    url: str
+    name: str
+    version: str
+    build: str
+    build_number: int
+    size: int
+    sha256: str
+    replaced: bool = False
+
+
+@dataclass
+class PublishReport:
+    channel: str
+    packages: list[Published] = field(default_factory=list)
+    #: files of interrupted publishes that this one indexed
+    adopted: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        size = sum(p.size for p in self.packages)
+        extra = f", indexed {len(self.adopted)} left by interrupted publishes" if self.adopted else ""
+        return (
+            f"published {len(self.packages)} package(s), {size / 1e6:.1f} MB, to {self.channel}{extra} "
+            f"in {self.seconds:.2f}s"
+        )
+
+
+def prepare(path: Path) -> Prepared:
+    """Read and check one local package file: readable, metadata agreeing with its filename, known subdir."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file; give paths to .conda or .tar.bz2 files")
+    split_filename(path.name)
+    try:
+        with open(path, "rb") as f:
+            hashes = hash_file(f)
+            f.seek(0)
+            metadata = read_metadata(f, path.name)
+    except PermissionError as exc:
+        raise UsageError(f"{path}: cannot read it (permission denied)") from exc
+    subdir = str(metadata.index.get("subdir") or "")
+    if subdir not in KNOWN_SUBDIRS:
+        raise PackageError(f"{path.name}: index.json names subdir {subdir!r}, which is not a conda platform")
+    return Prepared(path, subdir, check_matches(metadata, path.name, subdir), metadata, hashes)
+
+
+def publish(
+    channel: Channel | Storage,
+    files: Sequence[Path | str],
+    *,
+    force: bool = False,
+    progress: UploadProgress | None = None,
+) -> PublishReport:
+    """Upload `files` to `channel` and index them, all or none.
+
+    Raises `PackageError`/`UsageError` for a bad file and `AlreadyExists` for a name already in the channel
+    (unless `force`, which replaces the file and its record), in both cases before uploading anything.
+    """
+    started = time.monotonic()
+    storage = channel if isinstance(channel, Storage) else open_storage(channel)
+    if not files:
+        raise UsageError("nothing to publish: name at least one .conda or .tar.bz2 file")
+    prepared = [prepare(Path(f)) for f in files]
+    seen: set[str] = set()
+    for item in prepared:
+        if item.key in seen:
+            raise UsageError(f"{item.filename} is named twice; publish each file once")
+        seen.add(item.key)
+    existing = {item.key for item in prepared if storage.head(item.key) is not None}
+    if existing and not force:
+        raise AlreadyExists(
+            f"{storage.channel.url_of(sorted(existing)[0])} already exists and published packages never change; "
+            "raise the build number (condafarm build --build-number=+1) or pass --force to replace it"
+        )
+    by_subdir: dict[str, list[Prepared]] = {}
+    for item in prepared:
+        by_subdir.setdefault(item.subdir, []).append(item)
+    now = time.time()
+    for subdir, items in by_subdir.items():
+        mine = {i.filename: {"record": i.record(int(now * 1000)), "since": now} for i in items}
+        intents.update(storage, subdir, intents.adding(mine))
+
+    uploaded: list[Prepared] = []
+    try:
+        for item in prepared:
+            _upload(storage, item, force, progress)
+            uploaded.append(item)
+    except BaseException:
+        _forget(storage, prepared, uploaded, force)
+        raise
+
+    report = PublishReport(storage.channel.url)
+    for subdir, items in by_subdir.items():
+        report.adopted += _index(storage, subdir, items, int(now * 1000))
+    if "noarch" not in by_subdir and storage.head(repodata_key("noarch")) is None:
+        init_channel(storage)
+    for item in prepared:
+        report.packages.append(
+            Published(
+                filename=item.filename,
+                subdir=item.subdir,
+                url=storage.channel.url_of(item.key),
+                name=str(item.index["name"]),
+                version=str(item.index["version"]),
+                build=str(item.index["build"]),
+                build_number=int(item.index["build_number"]),
+                size=item.hashes.size,
+                sha256=item.hashes.sha256,
+                replaced=item.key in existing,
+            )
+        )
+    report.seconds = time.monotonic() - started
+    report.requests = storage.request_counts()
+    return report
+
+
+def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgress | None) -> None:
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(item.filename, done[0], item.hashes.size)
+
+    storage.upload(
+        item.key,
+        item.path,
+        sha256=item.hashes.sha256,
+        md5=item.hashes.md5,
+        if_absent=not force,
+        metadata={"package-sha256": item.hashes.sha256, "package-md5": item.hashes.md5},
+        content_type=CONTENT_TYPES[split_filename(item.filename)[3]],
+        progress=step,
+    )
+
+
+def _forget(storage: Storage, prepared: list[Prepared], uploaded: list[Prepared], force: bool) -> None:
+    """After a failed upload: remove what this publish created (all or none), and its intents."""
+    if not force:
+        for item in uploaded:
+            with contextlib.suppress(CondafarmError):
+                storage.delete(item.key)
+    names = {i.filename for i in prepared}
+    for subdir in {i.subdir for i in prepared}:
+        with contextlib.suppress(CondafarmError):
+            intents.update(storage, subdir, intents.dropping(names))
+
+
+def _index(storage: Storage, subdir: str, items: list[Prepared], now_ms: int) -> list[str]:
+    """Add `items` to the subdir's repodata, with any intents whose uploads finished; returns those adopted."""
+    others = {
+        name: intent
+        for name, intent in intents.load(storage, subdir)[0].items()
+        if name not in {i.filename for i in items}
+    }
+    ready = {name: intent["record"] for name, intent in others.items() if _complete(storage, subdir, name, intent)}
+    adopted: list[str] = []
+
+    def change(repodata: Repodata) -> None:
+        adopted.clear()
+        for name, record in ready.items():
+            if repodata.get(name) is None and name not in repodata.removed:
+                repodata.set(name, record)
+                adopted.append(name)
+        for item in items:
+            previous = repodata.get(item.filename)
+            if previous is not None:
+                log.info("replacing the record of %s/%s", subdir, item.filename)
+            repodata.set(item.filename, item.record(now_ms))
+            if item.filename in repodata.removed:
+                repodata.removed = [n for n in repodata.removed if n != item.filename]
+
+    try:
+        update_repodata(storage, subdir, change)
+    except StorageError as exc:
+        raise StorageError(
+            f"uploaded but could not index ({exc}); run `condafarm index {storage.channel.url}` to finish"
+        ) from exc
+    finished = {i.filename for i in items} | set(ready)
+    with contextlib.suppress(CondafarmError):
+        intents.update(storage, subdir, intents.dropping(finished))
+    return adopted
+
+
+def _complete(storage: Storage, subdir: str, filename: str, intent: dict[str, Any]) -> bool:
+    """Whether another publisher's file is fully uploaded: present with its record's size and sha256.
+
+    Uploads land atomically (S3 PUT, or a rename locally), so a present file is a whole file.
+    """
+    record = intent.get("record") or {}
+    head = storage.head(f"{subdir}/{filename}")
+    if head is None or head.size != record.get("size"):
+        return False
+    sha = head.metadata.get("package-sha256")
+    return sha is None or sha == record.get("sha256")
+
+
+__all__ = ["Prepared", "PublishReport", "Published", "prepare", "publish"]
