@@ -218,3 +218,31 @@ def test_queue_environment_puts_condafarm_on_the_session_path(s3: S3Endpoint, bu
     assert result.returncode == 0, result.stdout + result.stderr
     (path_line,) = [m for m in result.stdout.splitlines() if "openjd_env: " in m and "PATH=" in m]
     assert str(Path(sys.executable).parent) in path_line
+
+
+@pytest.mark.slow
+def test_publish_bundle_publishes_attached_packages_once(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    built = [make_package(dist, "gamma", subdir="linux-64"), make_package(dist, "delta")]
+    shutil.rmtree(dist / ".staging")
+    channel = f"s3://{bucket}/Conda/Default"
+    template = BUNDLES / "publish_packages" / "template.yaml"
+    params = {"PackagesDir": str(dist), "DestinationChannel": channel}
+
+    first = openjd_run(template, params, worker_env(s3))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert messages(first, "status")[-1] == f"published 2 package(s) to {channel}"
+    for path in built:
+        subdir = path.parent.name
+        body = s3.client().get_object(Bucket=bucket, Key=f"Conda/Default/{subdir}/repodata.json")["Body"].read()
+        assert path.name in json.loads(body)["packages.conda"]
+
+    again = openjd_run(template, params, worker_env(s3))
+    assert again.returncode != 0
+    (reason,) = messages(again, "fail")
+    assert "already exists" in reason and "--force" in reason
+
+    forced = openjd_run(template, {**params, "Force": "true"}, worker_env(s3))
+    assert forced.returncode == 0, forced.stdout
+    check = openjd_run(BUNDLES / "maintain_channel" / "template.yaml", {"Channel": channel}, worker_env(s3))
+    assert messages(check, "status")[-1] == f"{channel}: ok, 2 packages"

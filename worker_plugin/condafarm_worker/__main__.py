@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 
 from condafarm import __version__ as condafarm_version
 
@@ -46,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "publish",
+        help="publish the package files in a folder to a channel",
+        description="Publish every .conda/.tar.bz2 file under FOLDER (the job's attached input) to a channel,\n"
+        "all or none; a file already in the channel fails the task (exit 5) unless --force true.\n\n"
+        "example: condafarm-worker publish --from ./packages --to s3://bucket/Conda/Default",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--from", dest="folder", required=True, help="folder holding the package files")
+    p.add_argument("--to", dest="channel", required=True, help="destination channel")
+    p.add_argument("--force", default="false", help="true to overwrite files already in the channel")
+
+    p = sub.add_parser(
         "maintain",
         help="check, index, rebuild-index, remove or yank in a channel",
         description="Channel maintenance; every action ends with a check and fails if it finds problems.\n\n"
@@ -70,7 +83,11 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
     supervisor = Supervisor(say)
     say.log(f"condafarm {condafarm_version}: {session.describe()}")
     work: Callable[[], int]
-    work = partial(actions.maintain, say, supervisor, args.action, args.channel, actions.split_list(args.files))
+    if args.command == "publish":
+        force = args.force.strip().lower() in ("true", "yes", "1")
+        work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, force)
+    else:
+        work = partial(actions.maintain, say, supervisor, args.action, args.channel, actions.split_list(args.files))
     return supervisor.run(partial(actions.reported, say, work))
 
 

@@ -86,6 +86,36 @@ def package_files(folder: Path) -> list[Path]:
     return files
 
 
+def publish(messages: Messages, supervisor: Supervisor, folder: Path, location: str, force: bool) -> int:
+    """The publish-prebuilt bundle: validate and publish every package file in the attached folder, all or none."""
+    from condafarm.publish import publish as publish_files
+
+    channel = parse_channel(location)
+    files = package_files(folder)
+    messages.status(f"publishing {len(files)} package(s) to {channel.url}")
+    with supervisor.shielded("publishing"):
+        report = publish_files(channel, files, force=force, progress=upload_progress(messages, files, 0, 95))
+    for item in report.packages:
+        messages.log(f"  {item.url}  (build {item.build_number}{', replaced' if item.replaced else ''})")
+    messages.log(report.summary())
+    messages.progress(100)
+    messages.status(f"published {len(report.packages)} package(s) to {channel.url}")
+    return 0
+
+
+def upload_progress(messages: Messages, files: list[Path], start: float, end: float) -> ProgressCallback:
+    """Per-file upload progress `(filename, bytes done, bytes total)` as one percentage over all `files`."""
+    overall = progress_between(messages, start, end)
+    total = sum(f.stat().st_size for f in files) or 1
+    done: dict[str, int] = {}
+
+    def report(filename: str, sent: int, _size: int) -> None:
+        done[filename] = sent
+        overall("upload", min(sum(done.values()), total), total)
+
+    return report
+
+
 def maintain(messages: Messages, supervisor: Supervisor, action: str, location: str, files: list[str]) -> int:
     """The maintenance bundle: `check`, `index`, `rebuild-index` (re-read every package), `remove`, `yank`.
 
