@@ -155,15 +155,17 @@ def reserve_build_number(
     subdir: str,
     increment: int = 1,
     *,
+    at_least: int = 0,
     ttl: float = DEFAULT_TTL_SECONDS,
 ) -> Reservation:
-    """Reserve the next build number (`next_build_number`) for one build, atomically across hosts.
+    """Reserve the next build number (`next_build_number`, but not below `at_least`) for one build, atomically
+    across hosts.
 
     If another job holds that number, the next one is tried. After reserving, the repodata is read again:
-    a job that published and released the number in between is seen there, and the number after it is taken.
+    a job that published and released the number in between is seen there, and a higher number is taken.
     """
     storage = _storage(channel)
-    candidate = next_build_number(storage, name, version, subdir, increment)
+    candidate = max(next_build_number(storage, name, version, subdir, increment), at_least)
     for _ in range(_ATTEMPTS):
         key = reservation_key(name, version, subdir, candidate)
         body = _reservation_body(name, version, subdir, candidate, ttl)
@@ -175,10 +177,10 @@ def reserve_build_number(
             candidate += 1
             continue
         reservation = Reservation(storage, key, etag, name, version, subdir, candidate)
-        latest = next_build_number(storage, name, version, subdir, increment)
-        if latest > candidate:
+        highest = highest_build_number(storage, name, version, subdir)
+        if highest is not None and highest >= candidate:
             reservation.release()
-            candidate = latest
+            candidate = highest + max(increment, 1)
             continue
         return reservation
     raise Conflict(

@@ -1,0 +1,1 @@
+@echo hello from farm-hello 1.0

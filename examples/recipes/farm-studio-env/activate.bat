@@ -1,0 +1,1 @@
+@set "FARM_STUDIO_ROOT=%CONDA_PREFIX%\studio"

@@ -1,0 +1,1 @@
+export FARM_STUDIO_ROOT="$CONDA_PREFIX/studio"

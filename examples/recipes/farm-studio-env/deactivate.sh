@@ -1,0 +1,1 @@
+unset FARM_STUDIO_ROOT
