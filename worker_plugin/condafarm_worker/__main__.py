@@ -47,6 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "build",
+        help="build a recipe and publish its packages to a channel",
+        description="Build a rattler-build recipe with condafarm and publish every package it makes (all or\n"
+        "none) to the destination channel, with +N build numbers reserved in the channel.\n\n"
+        "example: condafarm-worker build --recipe ./recipe --to s3://bucket/Conda/Default --build-number +1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--recipe", required=True, help="recipe.yaml or its folder (the job's attached input)")
+    p.add_argument("--to", dest="channel", required=True, help="destination channel")
+    p.add_argument("--build-number", default="", help="+N, N, or empty for the recipe's")
+    p.add_argument("--channels", default="", help="space-separated channels for build dependencies")
+    p.add_argument("--target-platform", default="", help="conda platform, e.g. linux-64 (default: the host's)")
+    p.add_argument("--variant-config", default="", help="rattler-build variant config file")
+    p.add_argument("--override-source", default="", help="archive replacing the recipe's source")
+    p.add_argument("--override-source-sha256", default="", help="expected sha256 of that archive")
+    p.add_argument("--min-free-disk", default="2G", help="fail early below this free space, e.g. 10G")
+    p.add_argument("--work-dir", default="", help="the session's working directory (build output goes there)")
+
+    p = sub.add_parser(
         "publish",
         help="publish the package files in a folder to a channel",
         description="Publish every .conda/.tar.bz2 file under FOLDER (the job's attached input) to a channel,\n"
@@ -71,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _path(value: str) -> Path | None:
+    text = actions.optional(value)
+    return Path(text) if text else None
+
+
 def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -83,7 +107,23 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
     supervisor = Supervisor(say)
     say.log(f"condafarm {condafarm_version}: {session.describe()}")
     work: Callable[[], int]
-    if args.command == "publish":
+    if args.command == "build":
+        work = partial(
+            actions.build,
+            say,
+            supervisor,
+            recipe=Path(args.recipe),
+            location=args.channel,
+            build_number=actions.optional(args.build_number),
+            channels=actions.split_list(args.channels),
+            target_platform=actions.optional(args.target_platform),
+            variant_config=_path(args.variant_config),
+            override_source=_path(args.override_source),
+            override_source_sha256=actions.optional(args.override_source_sha256),
+            min_free_disk=args.min_free_disk,
+            work_dir=_path(args.work_dir),
+        )
+    elif args.command == "publish":
         force = args.force.strip().lower() in ("true", "yes", "1")
         work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, force)
     else:

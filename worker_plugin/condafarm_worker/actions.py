@@ -86,6 +86,76 @@ def package_files(folder: Path) -> list[Path]:
     return files
 
 
+def build(
+    messages: Messages,
+    supervisor: Supervisor,
+    *,
+    recipe: Path,
+    location: str,
+    build_number: str | None,
+    channels: list[str],
+    target_platform: str | None,
+    variant_config: Path | None,
+    override_source: Path | None,
+    override_source_sha256: str | None,
+    min_free_disk: str,
+    work_dir: Path | None,
+) -> int:
+    """The build bundles: build the attached recipe and publish every package it makes, all or none.
+
+    The build log goes to the task log. Publishing is shielded from cancellation from its first upload on;
+    a cancel before that kills the build's processes, and the failed build releases its build numbers.
+    """
+    from condafarm.build import BuildFailed, build_recipe
+    from condafarm.build.preflight import parse_size
+
+    channel = parse_channel(location)
+    messages.status(f"building {recipe.name} for {target_platform or 'this host'} into {channel.url}")
+    messages.progress(1)
+    publishing: list[str] = []
+
+    def uploaded(filename: str, done: int, total: int) -> None:
+        if not publishing:
+            supervisor.begin_shield("publishing")
+            publishing.append(filename)
+            messages.status(f"publishing to {channel.url}")
+        messages.progress(80 + 20 * (done / total if total else 1.0))
+
+    try:
+        report = build_recipe(
+            recipe,
+            channel,
+            build_number=build_number,
+            channels=channels,
+            target_platform=target_platform,
+            variant_config=[variant_config] if variant_config else [],
+            output_dir=work_dir / "condafarm-output" if work_dir else None,
+            override_source=override_source,
+            override_source_sha256=override_source_sha256,
+            min_free_disk=parse_size(min_free_disk),
+            on_log=messages.log,
+            progress=uploaded,
+        )
+    except BuildFailed as exc:
+        messages.log(f"--- last {len(exc.log_tail)} lines of the build log ---")
+        for line in exc.log_tail:
+            messages.log(f"  {line}")
+        if exc.build_dir is not None:
+            messages.log(f"build folder kept on this host: {exc.build_dir}")
+        if exc.debug_command is not None:
+            messages.log(f"debug shell there: {exc.debug_command}")
+        raise
+    finally:
+        if publishing:
+            supervisor.end_shield("publishing")
+    published = report.published.packages if report.published else []
+    for item in published:
+        messages.log(f"published {item.url} ({item.subdir}, build number {item.build_number})")
+    messages.progress(100)
+    messages.status(f"published {len(published)} package(s) to {channel.url} in {report.seconds:.0f}s")
+    return 0
+
+
 def publish(messages: Messages, supervisor: Supervisor, folder: Path, location: str, force: bool) -> int:
     """The publish-prebuilt bundle: validate and publish every package file in the attached folder, all or none."""
     from condafarm.publish import publish as publish_files

@@ -69,12 +69,15 @@ def kill_children(pid: int | None = None, timeout: float = 5.0) -> int:
 class Supervisor:
     """Runs one piece of work so that a cancel signal stops it cleanly (see the module docstring)."""
 
-    def __init__(self, messages: Messages, *, poll_seconds: float = 0.2) -> None:
+    def __init__(self, messages: Messages, *, poll_seconds: float = 0.2, unwind_seconds: float = 30.0) -> None:
         self.messages = messages
         self._poll = poll_seconds
+        self._unwind = unwind_seconds
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._shields: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._finished: list[str] = []  # shielded sections that completed, for the cancel report
 
     @property
     def cancelled(self) -> bool:
@@ -85,17 +88,30 @@ class Supervisor:
         if self._cancel.is_set():
             raise Cancelled("canceled")
 
+    def begin_shield(self, what: str) -> None:
+        """Start a section a cancel must not interrupt; raises `Cancelled` instead if a cancel came first.
+
+        The check and the start are one step under the lock the main thread reads the shields with, so a
+        cancel either sees the section (and waits for it) or the section never starts.
+        """
+        with self._lock:
+            self.check()
+            self._shields.append(what)
+
+    def end_shield(self, what: str) -> None:
+        with self._lock:
+            if what in self._shields:
+                self._shields.remove(what)
+                self._finished.append(what)
+
     @contextmanager
     def shielded(self, what: str) -> Iterator[None]:
-        """A section a cancel must not interrupt (e.g. publishing to the channel); it will not start after one."""
-        self.check()
-        with self._lock:
-            self._shields.append(what)
+        """`begin_shield` .. `end_shield` around a block (e.g. publishing to the channel)."""
+        self.begin_shield(what)
         try:
             yield
         finally:
-            with self._lock:
-                self._shields.remove(what)
+            self.end_shield(what)
 
     def _shielded_by(self) -> str | None:
         with self._lock:
@@ -117,12 +133,12 @@ class Supervisor:
                 errors.append(exc)
 
         previous: dict[int, Any] = {sig: signal.signal(sig, self.request_cancel) for sig in _SIGNALS}
-        thread = threading.Thread(target=target, name="condafarm-work", daemon=True)
+        self._thread = threading.Thread(target=target, name="condafarm-work", daemon=True)
         try:
-            thread.start()
+            self._thread.start()
             waited_for: str | None = None
-            while thread.is_alive():
-                thread.join(self._poll)
+            while self._thread.is_alive():
+                self._thread.join(self._poll)
                 if not self._cancel.is_set():
                     continue
                 shield = self._shielded_by()
@@ -141,9 +157,17 @@ class Supervisor:
         return outcome[0]
 
     def _abort(self) -> None:
+        """Kill the child processes, give the work a moment to unwind (a build whose script was killed fails
+        and releases its build-number reservations; a publish that had not started refuses to start), then
+        leave without waiting for native code that may never return."""
         self.messages.status("canceled: stopping child processes")
         count = kill_children()
-        self.messages.fail(f"canceled; stopped {count} child process(es); the channel was not changed by this task")
+        if self._thread is not None:
+            self._thread.join(self._unwind)
+            count += kill_children()
+        with self._lock:
+            done = f"{', '.join(self._finished)} had finished" if self._finished else "the channel was not changed"
+        self.messages.fail(f"canceled; stopped {count} child process(es); {done}")
         sys.stderr.flush()
         logging.shutdown()
         os._exit(CANCELLED_EXIT)
