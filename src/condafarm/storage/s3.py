@@ -554,9 +554,10 @@ class HttpSigner:
     def __init__(self, channel: Channel) -> None:
         session = make_session(channel.s3)
         client = make_client(channel, session)
-        self._credentials = session.get_credentials()
-        if self._credentials is None:
+        credentials = session.get_credentials()
+        if credentials is None:
             raise translate_error(botocore.exceptions.NoCredentialsError(), "GetObject", channel, None)
+        self._credentials = credentials
         self.region = str(client.meta.region_name or "us-east-1")
         # boto3 builds object URLs for this endpoint, addressing style and region; the channel root is one of
         # them minus the probe name (presigning is local: no request is made).
