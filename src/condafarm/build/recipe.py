@@ -97,7 +97,8 @@ def locate_error(recipe: Path, exc: Exception) -> BuildError:
         line = int(position.group(1))
         key = next((k for n, k in reversed(keys) if n <= line), None)
     else:
-        for name in re.findall(r"'([\w.-]+)'", message):
+        # `invalid value for 'build': unknown field 'numbr'`: the innermost name is the last one
+        for name in reversed(re.findall(r"'([\w.-]+)'", message)):
             hit = next(((n, k) for n, k in keys if k.rsplit(".", 1)[-1] == name), None)
             if hit:
                 line, key = hit
@@ -148,7 +149,7 @@ def output_of(variant: Any) -> Output:
         name=stage1.package.name,
         version=str(stage1.package.version),
         build_string=str(stage1.build.string),
-        build_number=int(stage1.build.number),
+        build_number=int(stage1.build.number or 0),
         subdir=subdir,
     )
 

@@ -1,0 +1,237 @@
+"""`condafarm build` on a local folder channel: real recipes, real rattler-build builds, py-rattler installs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+from test_interop import install
+
+RECIPES = ROOT / "examples" / "recipes"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under a channel folder with its content, to prove a failed build changed nothing."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def build(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("build", *args)
+
+
+def repodata(channel: Path) -> dict[str, dict[str, object]]:
+    return dict(json.loads((channel / "noarch" / "repodata.json").read_bytes())["packages.conda"])
+
+
+def run_installed(prefix: Path, command: str) -> str:
+    exe = prefix / "Scripts" / f"{command}.bat" if os.name == "nt" else prefix / "bin" / command
+    return subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def make_archive(path: Path, greeting: str) -> str:
+    """A farm-data style source archive holding `greeting`; returns its sha256."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("farm-data-1.0/greeting.txt")
+        info.size = len(greeting.encode())
+        tar.addfile(info, io.BytesIO(greeting.encode()))
+    path.write_bytes(gzip.compress(raw.getvalue()))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def channel(tmp_path: Path) -> Path:
+    """A folder channel that already holds farm-data (build number 1), built by condafarm."""
+    folder = tmp_path / "channel"
+    result = build(str(RECIPES / "farm-data"), "--to", str(folder), "--build-number=+1")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.mark.slow
+def test_same_recipe_twice_with_plus_one_gives_n_and_n_plus_one_and_the_newest_installs_and_runs(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "channel"
+    first = build(str(RECIPES / "farm-hello"), "--to", str(folder), "--build-number=+1")
+    assert first.returncode == 0, first.stderr
+    second = build(str(RECIPES / "farm-hello"), "--to", str(folder), "--build-number=+1")
+    assert second.returncode == 0, second.stderr
+    records = repodata(folder)
+    numbers = sorted(int(str(r["build_number"])) for r in records.values() if r["name"] == "farm-hello")
+    assert numbers == [1, 2]
+    assert f"{folder.as_uri()}/noarch/farm-hello-1.0-" in second.stdout and "build number 2" in second.stdout
+    check = run_cli("check", str(folder))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert not list(folder.glob("noarch/.condafarm/build-numbers/*")), "reservations must be released"
+    installed = install(folder.as_uri(), tmp_path / "env", "farm-hello")
+    assert [(r["name"], r["build_number"]) for r in installed] == [("farm-hello", 2)]
+    assert run_installed(tmp_path / "env", "farm-hello") == "hello from farm-hello 1.0"
+
+
+@pytest.mark.slow
+def test_a_dependency_comes_from_the_destination_and_activation_scripts_install(channel: Path, tmp_path: Path) -> None:
+    """farm-greet's own test runs it with farm-data from the destination; then py-rattler installs both."""
+    greet = build(str(RECIPES / "farm-greet"), "--to", str(channel))
+    assert greet.returncode == 0, greet.stderr
+    assert "farm-greet 1.0: greetings, render farm" in greet.stderr  # the recipe's test, in the streamed log
+    studio = build(str(RECIPES / "farm-studio-env"), "--to", str(channel), "--build-number", "4")
+    assert studio.returncode == 0, studio.stderr
+    assert "build number 4" in studio.stdout
+    prefix = tmp_path / "env"
+    names = {r["name"] for r in install(channel.as_uri(), prefix, "farm-greet", "farm-studio-env")}
+    assert names == {"farm-greet", "farm-data", "farm-studio-env"}
+    assert run_installed(prefix, "farm-greet") == "farm-greet 1.0: greetings, render farm"
+    assert (prefix / "etc/conda/activate.d/farm-studio-env.bat").is_file()
+    if os.name != "nt":
+        script = prefix / "etc/conda/activate.d/farm-studio-env.sh"
+        env = {**os.environ, "CONDA_PREFIX": str(prefix)}
+        shown = subprocess.run(
+            ["sh", "-c", f'. "{script}" && echo "$FARM_STUDIO_ROOT"'], capture_output=True, text=True, env=env
+        )
+        assert shown.stdout.strip() == f"{prefix}/studio"
+
+
+def test_dry_run_prints_every_output_and_touches_nothing(channel: Path, tmp_path: Path) -> None:
+    before = snapshot(channel)
+    result = build(str(RECIPES / "farm-data"), "--to", str(channel), "--build-number=+1", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("would build farm-data 1.0 build h")
+    assert "_2 (number 2) for noarch -> " in line and line.endswith(".conda")
+    assert f"{channel.as_uri()}/noarch/farm-data-1.0-h" in line
+    assert snapshot(channel) == before
+
+
+def test_no_publish_leaves_the_packages_in_the_output_folder(channel: Path, tmp_path: Path) -> None:
+    before = snapshot(channel)
+    out = tmp_path / "out"
+    result = build(str(RECIPES / "farm-hello"), "--no-publish", "--output-dir", str(out), "--no-test")
+    assert result.returncode == 0, result.stderr
+    built = list(out.glob("noarch/farm-hello-1.0-*_0.conda"))
+    assert len(built) == 1 and f"built {built[0]}" in result.stdout
+    assert snapshot(channel) == before
+
+
+def test_override_source_builds_from_another_archive_checked_against_its_sha256(channel: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "vendor.tar.gz"
+    sha = make_archive(archive, "hello from the vendor archive\n")
+    args = [str(RECIPES / "farm-data"), "--to", str(channel), "--build-number=+1", "--override-source", str(archive)]
+    wrong = build(*args, "--override-source-sha256", "0" * 64)
+    assert wrong.returncode == 8 and f"has sha256 {sha}, expected {'0' * 64}" in wrong.stderr
+    result = build(*args, "--override-source-sha256", sha)
+    assert result.returncode == 0, result.stderr
+    installed = install(channel.as_uri(), tmp_path / "env", "farm-data ==1.0 *_2")
+    assert [r["build_number"] for r in installed] == [2]
+    greeting = tmp_path / "env/share/farm-data/greeting.txt"
+    assert greeting.read_text() == "hello from the vendor archive\n"
+    assert (RECIPES / "farm-data/recipe.yaml").read_text().count("b9b13700d2562e94") == 1  # recipe untouched
+
+
+def _recipe(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "recipe"
+    folder.mkdir(exist_ok=True)
+    (folder / "recipe.yaml").write_text(text)
+    return folder
+
+
+BAD_RECIPES = {
+    "invalid YAML": (
+        "package:\n  name: broken\n  version: [1.0\nbuild:\n  noarch: generic\n",
+        r"recipe.yaml:4: .*Failed to parse YAML",
+    ),
+    "unknown jinja variable": (
+        "package:\n  name: broken\n  version: ${{ no_such_variable }}\nbuild:\n  noarch: generic\n",
+        r"recipe.yaml:3: package.version: .*undefined",
+    ),
+    "unknown key": (
+        "package:\n  name: broken\n  version: '1.0'\nbuild:\n  noarch: generic\n  numbr: 3\n",
+        r"recipe.yaml:6: build.numbr: .*unknown field 'numbr'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RECIPES))
+def test_a_bad_recipe_names_file_line_and_key_and_changes_nothing(case: str, channel: Path, tmp_path: Path) -> None:
+    text, pattern = BAD_RECIPES[case]
+    before = snapshot(channel)
+    result = build(str(_recipe(tmp_path, text)), "--to", str(channel), "--build-number=+1")
+    assert result.returncode == 8, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("condafarm: error: ") and "fix the recipe" in error
+    assert re.search(pattern, error), error
+    assert snapshot(channel) == before
+
+
+def test_a_missing_recipe_is_a_usage_error(channel: Path, tmp_path: Path) -> None:
+    result = build(str(tmp_path / "nowhere"), "--to", str(channel))
+    assert result.returncode == 2 and "recipe" in result.stderr and "not found" in result.stderr
+
+
+def test_a_source_checksum_mismatch_fails_with_the_log_and_changes_nothing(channel: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "farm-data"
+    shutil.copytree(RECIPES / "farm-data", recipe)
+    text = (recipe / "recipe.yaml").read_text()
+    (recipe / "recipe.yaml").write_text(text.replace("b9b13700d2562e94", "c9b13700d2562e94"))
+    before = snapshot(channel)
+    result = build(str(recipe), "--to", str(channel), "--build-number=+1", "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 8
+    error = result.stderr.strip().splitlines()[-1]
+    assert "building farm-data 1.0 (noarch) failed: sha256 checksum validation failed" in error
+    assert "expected: c9b13700d2562e94" in error
+    assert "lines of the build log ---" in result.stderr
+    assert snapshot(channel) == before
+    assert not list(channel.glob("noarch/.condafarm/build-numbers/*")), "the reservation must be released"
+
+
+def test_a_failing_build_script_keeps_the_build_folder_and_says_how_to_debug_it(channel: Path, tmp_path: Path) -> None:
+    recipe = _recipe(
+        tmp_path,
+        "package:\n  name: farm-broken\n  version: '1.0'\nbuild:\n  noarch: generic\n  script:\n"
+        "    - echo about to fail with a clue\n    - exit 3\n",
+    )
+    before = snapshot(channel)
+    result = build(str(recipe), "--to", str(channel), "--output-dir", str(tmp_path / "out"), "-q")
+    assert result.returncode == 8
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("condafarm: error: building farm-broken 1.0 (noarch) failed: ")
+    tail = lines[lines.index(next(x for x in lines if "lines of the build log" in x)) :]
+    assert any("about to fail with a clue" in x for x in tail)
+    kept = next(x for x in lines if x.startswith("build folder kept: ")).split(": ", 1)[1]
+    assert Path(kept).is_dir() and Path(kept).is_relative_to(tmp_path / "out")
+    debug = next(x for x in lines if x.startswith("debug shell there: ")).split(": ", 1)[1]
+    script = "build_env.bat" if os.name == "nt" else "build_env.sh"
+    assert debug.endswith(script) and (Path(kept) / "work" / script).is_file()
+    assert snapshot(channel) == before
+
+
+def test_not_enough_disk_fails_before_anything_with_the_numbers(channel: Path, tmp_path: Path) -> None:
+    before = snapshot(channel)
+    out = tmp_path / "out"
+    result = build(str(RECIPES / "farm-hello"), "--to", str(channel), "--output-dir", str(out), "--min-free-disk=999T")
+    assert result.returncode == 8
+    assert "not enough disk space" in result.stderr and "needs at least 999.0 TiB" in result.stderr
+    assert f"free in {out}" in result.stderr
+    assert not out.exists() and snapshot(channel) == before
+
+
+@pytest.mark.slow
+def test_two_concurrent_builds_with_plus_one_get_distinct_numbers(channel: Path) -> None:
+    exe = shutil.which("condafarm", path=str(Path(sys.executable).parent)) or "condafarm"
+    args = [exe, "build", str(RECIPES / "farm-hello"), "--to", str(channel), "--build-number=+1", "-q"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    numbers = sorted(int(str(r["build_number"])) for r in repodata(channel).values() if r["name"] == "farm-hello")
+    assert numbers == [1, 2]
