@@ -1,0 +1,254 @@
+"""Commands for render environments: env create|enter|exit|export|pack, and iam-policy for queue roles."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import AddCommand, add_s3_options, channel_arg, s3_options
+
+ORDER = 40
+
+_CHANNELS_HELP = (
+    "space-separated channels in priority order: s3://BUCKET/PREFIX, https://..., a folder, or a name such as "
+    "conda-forge"
+)
+
+
+def _spec(args: argparse.Namespace) -> Any:
+    from ..env import make_spec
+
+    if not (args.packages or "").split():
+        return None
+    return make_spec(args.packages, args.channels or "", args.priority)
+
+
+def _lockfile(args: argparse.Namespace) -> Path | None:
+    return Path(args.lockfile) if args.lockfile else None
+
+
+def _cache_dir(args: argparse.Namespace) -> Path:
+    from ..env import default_cache_root
+
+    return Path(args.cache_dir) if args.cache_dir else default_cache_root()
+
+
+def _say(args: argparse.Namespace) -> Any:
+    return (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from ..env import create_environment
+
+    manifest = create_environment(
+        Path(args.prefix),
+        _spec(args),
+        lockfile=_lockfile(args),
+        cache_dir=_cache_dir(args),
+        s3=s3_options(args),
+        force=args.force,
+    )
+    for package in manifest.locked:
+        name, version, build = package.name_version_build
+        print(f"  {name:<28} {version:<14} {build:<20} {package.url}")
+    print(f"created {Path(args.prefix).absolute()} with {len(manifest.locked)} package(s)")
+    return 0
+
+
+def cmd_enter(args: argparse.Namespace) -> int:
+    from ..env import enter_environment, openjd_lines
+
+    spec, lockfile = _spec(args), _lockfile(args)
+    if spec is None and lockfile is None:
+        print("no packages requested (CondaPackages is empty): no environment for this session")
+        return 0
+    entered = enter_environment(
+        spec,
+        lockfile=lockfile,
+        reuse=not args.no_reuse,
+        cache_root=_cache_dir(args),
+        session_dir=Path(args.session_dir) if args.session_dir else None,
+        update_after_minutes=args.update_after_minutes,
+        s3=s3_options(args),
+        say=_say(args),
+    )
+    for line in openjd_lines(entered.changes):
+        print(line, flush=True)
+    return 0
+
+
+def cmd_exit(args: argparse.Namespace) -> int:
+    from ..env import exit_environment
+
+    removed = exit_environment(
+        session_dir=Path(args.session_dir) if args.session_dir else None,
+        cache_root=_cache_dir(args),
+        cleanup_after_hours=args.cleanup_after_hours,
+        say=_say(args),
+    )
+    if not args.quiet:
+        print(f"removed {len(removed)} environment(s)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..env import export_environment
+
+    exported = export_environment(Path(args.prefix), args.name)
+    if args.lockfile:
+        Path(args.lockfile).write_text(exported.lockfile, encoding="utf-8")
+    if args.yaml:
+        Path(args.yaml).write_text(exported.yaml, encoding="utf-8")
+    if not args.yaml:
+        sys.stdout.write(exported.yaml)
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from ..env import pack_environment
+
+    packed = pack_environment(Path(args.prefix), Path(args.archive))
+    print(
+        f"packed {packed.files} files ({packed.size / 1e6:.1f} MB) into {packed.archive}; {packed.relocated} file(s) "
+        f"embed the prefix. Unpack: tar -xzf {packed.archive.name} -C DEST && python DEST/condafarm-unpack.py"
+    )
+    return 0
+
+
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    from ..iam import attach_command, policy_json
+
+    channel = channel_arg(args)
+    print(policy_json(channel, read_write=args.read_write))
+    if args.role_name and not args.quiet:
+        print("attach it to the queue role with:", file=sys.stderr)
+        print(f"  {attach_command(channel, args.role_name, read_write=args.read_write)}", file=sys.stderr)
+    return 0
+
+
+def _request_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--packages", default="", help="space-separated match specs, e.g. 'blender=4.5 mtoa>=5.4'")
+    p.add_argument("--channels", default="", help=_CHANNELS_HELP)
+    p.add_argument(
+        "--priority",
+        default="strict",
+        choices=["strict", "flexible", "disabled"],
+        help="channel priority: strict (a package comes only from the first channel that has it), flexible, "
+        "or disabled (highest version from any channel); default strict",
+    )
+    p.add_argument("--lockfile", help="install exactly the files this explicit lockfile lists (no solve)")
+    p.add_argument(
+        "--cache-dir", help="package and environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)"
+    )
+    add_s3_options(p)
+
+
+def register(command: AddCommand) -> None:
+    env = command(
+        "env",
+        lambda args: 2,
+        "create, enter, export and pack render environments",
+        "Render environments from conda channels (S3, https, folders, conda-forge) with py-rattler; no conda on\n"
+        "the host. See `condafarm env COMMAND --help`.\n\n"
+        "example: condafarm env create ./blender --packages 'blender=4.5' --channels s3://studio/Conda/Default",
+    )
+    sub = env.add_subparsers(dest="env_command", metavar="COMMAND", required=True)
+
+    def subcommand(name: str, func: Any, help: str, desc: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=desc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+        p.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
+        p.set_defaults(func=func)
+        return p
+
+    p = subcommand(
+        "create",
+        cmd_create,
+        "create an environment at a path",
+        "Solve the packages from the channels (or take a lockfile's exact files) and install them at PREFIX.\n"
+        "Creation is atomic: PREFIX appears complete or not at all.\n\n"
+        "examples:\n"
+        "  condafarm env create ./env --packages 'blender=4.5 mtoa' \\\n"
+        "      --channels 's3://studio/Conda/Default conda-forge'\n"
+        "  condafarm env create ./env --lockfile job-1234.lock.txt",
+    )
+    p.add_argument("prefix", help="where the environment goes (must not exist unless --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing environment at PREFIX")
+    _request_options(p)
+
+    p = subcommand(
+        "enter",
+        cmd_enter,
+        "get a job's environment and print its activation for OpenJD",
+        "For a queue environment's onEnter action: reuse the host's cached environment for these packages and\n"
+        "channels (or create it atomically), log and save its exact package list, and print the activation as\n"
+        "`openjd_env: NAME=VALUE` lines (PATH, CONDA_PREFIX, env_vars.d, activate.d scripts).\n\n"
+        "example:\n"
+        "  condafarm env enter --packages 'blender=4.5' --channels s3://studio/Conda/Default \\\n"
+        "      --session-dir SESSION_DIR --update-after-minutes 600",
+    )
+    _request_options(p)
+    p.add_argument(
+        "--session-dir", help="the OpenJD session folder: gets condafarm-env.lock.txt (and the env with --no-reuse)"
+    )
+    p.add_argument("--no-reuse", action="store_true", help="make a fresh environment in the session folder")
+    p.add_argument(
+        "--update-after-minutes",
+        type=float,
+        help="solve again when the cached environment was last solved this long ago (default: never)",
+    )
+
+    p = subcommand(
+        "exit",
+        cmd_exit,
+        "clean up after a session",
+        "For a queue environment's onExit action: remove the session's own environment and cached\n"
+        "environments no job used for --cleanup-after-hours.\n\n"
+        "example: condafarm env exit --session-dir SESSION_DIR --cleanup-after-hours 96",
+    )
+    p.add_argument("--session-dir", help="the OpenJD session folder")
+    p.add_argument("--cache-dir", help="the environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)")
+    p.add_argument("--cleanup-after-hours", type=float, help="remove cached environments unused this long")
+
+    p = subcommand(
+        "export",
+        cmd_export,
+        "write an environment's pinned YAML and explicit lockfile",
+        "Print (or write) a pinned environment YAML and write an explicit lockfile (URL + sha256 per file)\n"
+        "for an environment condafarm created; `env create --lockfile` recreates exactly that set.\n\n"
+        "example: condafarm env export ./env --yaml env.yml --lockfile env.lock.txt",
+    )
+    p.add_argument("prefix")
+    p.add_argument("--yaml", help="write the pinned YAML here (default: print it)")
+    p.add_argument("--lockfile", help="write the explicit lockfile here")
+    p.add_argument("--name", help="environment name in the YAML (default: the folder name)")
+
+    p = subcommand(
+        "pack",
+        cmd_pack,
+        "pack an environment into a relocatable .tar.gz",
+        "Archive an environment for hosts with no access to the channel. Unpack anywhere, then run\n"
+        "`python DEST/condafarm-unpack.py` to rewrite the paths packages embedded.\n\n"
+        "example: condafarm env pack ./env blender-4.5.tar.gz",
+    )
+    p.add_argument("prefix")
+    p.add_argument("archive", help="the .tar.gz to write")
+
+    p = command(
+        "iam-policy",
+        cmd_iam_policy,
+        "print the IAM policy a queue role needs on a channel",
+        "Print the IAM policy JSON for a Deadline Cloud queue role: --read-only for production queues\n"
+        "(s3:GetObject, s3:ListBucket on the channel prefix only), --read-write for the package-building queue\n"
+        "(adds s3:PutObject, s3:DeleteObject, s3:GetBucketLocation). With --role-name, also print the\n"
+        "`aws iam put-role-policy` command that attaches it.\n\n"
+        "example: condafarm iam-policy s3://studio/Conda/Default --read-only --role-name RenderQueueRole > policy.json",
+    )
+    p.add_argument("channel", help="s3://BUCKET/PREFIX")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--read-only", action="store_true", help="production queues: read packages")
+    mode.add_argument("--read-write", action="store_true", help="package-building queues: read and publish")
+    p.add_argument("--role-name", help="the queue role to attach it to (prints the aws CLI command)")
+    add_s3_options(p)

@@ -1,0 +1,43 @@
+"""Render environments from conda channels with py-rattler: solve, install, cache and reuse on a host,
+activate for OpenJD, lock, export and pack. No conda needed on the host.
+
+The public surface is what this module exports; the modules behind it may change.
+"""
+
+from __future__ import annotations
+
+from .activation import activation_changes, openjd_lines
+from .cache import Acquired, EnvCache, default_cache_root
+from .channels import Sources, resolve_channels
+from .create import Manifest, create_environment, read_manifest
+from .export import Exported, export_environment
+from .lockfile import LockedPackage, explicit_lockfile, pinned_yaml, read_explicit_lockfile
+from .pack import Packed, pack_environment
+from .session import Entered, enter_environment, exit_environment
+from .spec import EnvSpec, make_spec
+
+__all__ = [
+    "Acquired",
+    "Entered",
+    "EnvCache",
+    "EnvSpec",
+    "Exported",
+    "LockedPackage",
+    "Manifest",
+    "Packed",
+    "Sources",
+    "activation_changes",
+    "create_environment",
+    "default_cache_root",
+    "enter_environment",
+    "exit_environment",
+    "explicit_lockfile",
+    "export_environment",
+    "make_spec",
+    "openjd_lines",
+    "pack_environment",
+    "pinned_yaml",
+    "read_explicit_lockfile",
+    "read_manifest",
+    "resolve_channels",
+]

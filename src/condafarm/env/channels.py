@@ -1,0 +1,111 @@
+"""Channels as a job names them (s3://, https://, file paths, named channels such as conda-forge) turned into
+py-rattler sources, with one HTTP client for all of them.
+
+S3 channels are read over plain HTTP(S) with requests signed by `storage.s3.HttpSigner`, so credentials are
+resolved in one place, by boto3, exactly as for `index` and `publish` (AWS_PROFILE and `credential_process` on a
+Deadline Cloud worker). Private https channels authenticate through py-rattler's own credential store
+(`RATTLER_AUTH_FILE`, or the keyring). Record URLs are reported back in their canonical, endpoint-free form
+(`s3://bucket/key`), which is what lockfiles hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..channel import Channel, S3Options, parse_channel
+
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def _is_path(name: str) -> bool:
+    return name.startswith((".", "~", "/", "\\")) or "/" in name or "\\" in name or bool(_DRIVE.match(name))
+
+
+@dataclass
+class Sources:
+    """The channels of one request, in priority order, and how to reach them."""
+
+    names: tuple[str, ...]
+    #: What py-rattler solves from (S3 channels as their signed HTTP address).
+    urls: list[str]
+    #: The py-rattler HTTP client: retries, RATTLER_AUTH_FILE credentials, S3 request signing.
+    client: Any
+    #: (HTTP root, canonical s3:// root) of every S3 channel.
+    s3_roots: list[tuple[str, str]] = field(default_factory=list)
+    #: The S3 channels by canonical root, for precise error messages.
+    s3_channels: dict[str, Channel] = field(default_factory=dict)
+
+    def canonical(self, url: str) -> str:
+        """A record URL as lockfiles hold it: `s3://bucket/key` for S3 objects, other URLs unchanged."""
+        for http_root, s3_root in self.s3_roots:
+            if url.startswith(http_root):
+                return s3_root + url[len(http_root) :]
+        return url
+
+    def located(self, url: str) -> str:
+        """The inverse of `canonical`: where py-rattler fetches `url` from."""
+        for http_root, s3_root in self.s3_roots:
+            if url.startswith(s3_root):
+                return http_root + url[len(s3_root) :]
+        return url
+
+    def describe(self) -> str:
+        return ", ".join(self.names)
+
+    def gateway(self, cache_dir: Path) -> Any:
+        """A py-rattler Gateway over these channels caching repodata in `cache_dir`.
+
+        S3 channels skip the .zst/.bz2/shard probes: py-rattler makes them as HEAD requests, which a GET
+        signature does not cover, so they would only cost a refused request each.
+        """
+        import rattler
+        from rattler.repo_data.gateway import SourceConfig
+
+        plain = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=False)
+        return rattler.Gateway(
+            cache_dir=cache_dir,
+            client=self.client,
+            per_channel_config={http_root: plain for http_root, _ in self.s3_roots},
+        )
+
+
+def resolve_channels(names: Sequence[str], s3: S3Options | None = None) -> Sources:
+    """Sources for `names`. S3 options (endpoint, region, addressing) come from `s3`, else the environment."""
+    from rattler.networking import AddHeadersMiddleware, AuthenticationMiddleware, Client, RetryMiddleware
+
+    from ..storage.s3 import HttpSigner
+
+    signers: list[HttpSigner] = []
+    sources = Sources(names=tuple(names), urls=[], client=None)
+    urls = sources.urls
+    for name in names:
+        lowered = name.lower()
+        if lowered.startswith("s3://"):
+            channel = parse_channel(name, s3)
+            signer = HttpSigner(channel)
+            signers.append(signer)
+            s3_root = channel.url.rstrip("/") + "/"
+            sources.s3_roots.append((signer.root_url, s3_root))
+            sources.s3_channels[s3_root] = channel
+            urls.append(signer.root_url.rstrip("/"))
+        elif lowered.startswith(("http://", "https://")) or not (lowered.startswith("file:") or _is_path(name)):
+            urls.append(name)  # a URL, or a named channel such as conda-forge that py-rattler expands
+        else:
+            urls.append(parse_channel(name).url)
+
+    def sign(host: str, path: str) -> dict[str, str] | None:
+        for signer in signers:
+            headers = signer.headers(host, path)
+            if headers is not None:
+                return headers
+        return None
+
+    middlewares: list[Any] = [RetryMiddleware(), AuthenticationMiddleware()]
+    if signers:
+        middlewares.append(AddHeadersMiddleware(sign))
+    sources.client = Client(middlewares)
+    return sources

@@ -1,0 +1,63 @@
+"""`env pack`: an environment as one relocatable .tar.gz, for hosts with no access to the channel.
+
+The archive holds the environment's files, the list of files that embed its path (from each package's
+`conda-meta` record: the files installed with a prefix placeholder) and `condafarm-unpack.py`, which rewrites
+that path after extraction: `tar -xzf env.tar.gz -C DEST && python DEST/condafarm-unpack.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from . import unpack_script
+
+UNPACK = "condafarm-unpack.py"
+
+
+@dataclass(frozen=True)
+class Packed:
+    archive: Path
+    files: int
+    relocated: int
+    size: int
+
+
+def prefix_files(prefix: Path) -> list[tuple[str, str]]:
+    """(relative path, text|binary) of every installed file that embeds the prefix."""
+    found = []
+    for record in sorted((prefix / "conda-meta").glob("*.json")):
+        data = json.loads(record.read_text(encoding="utf-8"))
+        for entry in data.get("paths_data", {}).get("paths", []):
+            if entry.get("prefix_placeholder"):
+                found.append((entry["_path"], entry.get("file_mode", "text")))
+    return found
+
+
+def pack_environment(prefix: Path, archive: Path) -> Packed:
+    """Write `archive` (.tar.gz) from the environment at `prefix`; see the module docstring for unpacking."""
+    prefix = prefix.absolute()
+    if not (prefix / "conda-meta").is_dir():
+        raise UsageError(f"{prefix} is not a conda environment (no conda-meta folder)")
+    relocate = prefix_files(prefix)
+    info = json.dumps({"prefix": str(prefix), "files": relocate}).encode()
+    script = Path(unpack_script.__file__).read_bytes()
+    files = 0
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+        for path in sorted(prefix.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                continue
+            tar.add(path, arcname=path.relative_to(prefix).as_posix(), recursive=False)
+            files += 1
+        for name, data, mode in ((".condafarm/relocate.json", info, 0o644), (UNPACK, script, 0o755)):
+            member = tarfile.TarInfo(name)
+            member.size, member.mode = len(data), mode
+            tar.addfile(member, io.BytesIO(data))
+    partial.replace(archive)
+    return Packed(archive, files, len(relocate), archive.stat().st_size)

@@ -1,0 +1,93 @@
+"""The render queue environment's two actions. `enter`: get the job's environment (cached and reused, or
+made for this session), write its exact package list into the session folder and the log, and compute its
+activation. `exit`: remove the session's own environment and cached ones unused for too long."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..channel import S3Options
+from .activation import activation_changes
+from .cache import EnvCache, default_cache_root
+from .create import Manifest, create_environment
+from .lockfile import explicit_lockfile
+from .spec import EnvSpec
+
+log = logging.getLogger(__name__)
+
+#: Inside the session folder: the environment of a session that does not reuse cached ones...
+SESSION_ENV = "condafarm-env"
+#: ...and the exact package list of the session's environment, as an explicit lockfile.
+SESSION_LOCKFILE = "condafarm-env.lock.txt"
+
+
+@dataclass(frozen=True)
+class Entered:
+    """The environment a session entered, how it was obtained, and what activating it sets."""
+
+    prefix: Path
+    action: str
+    manifest: Manifest
+    changes: dict[str, str | None]
+    lockfile: Path | None
+
+
+def enter_environment(
+    spec: EnvSpec | None,
+    *,
+    lockfile: Path | None = None,
+    reuse: bool = True,
+    cache_root: Path | None = None,
+    session_dir: Path | None = None,
+    update_after_minutes: float | None = None,
+    s3: S3Options | None = None,
+    say: Callable[[str], None] = log.info,
+) -> Entered:
+    """Get the environment for `spec` (or exactly `lockfile`'s packages) and its activation.
+
+    With `reuse`, environments live in the host cache keyed by the request; otherwise one is made in
+    `session_dir` for this session only. The resolved list (URL and sha256 of every file) is logged through
+    `say` and written to `session_dir/condafarm-env.lock.txt`, which `--lockfile` turns back into this set.
+    """
+    cache = EnvCache(cache_root or default_cache_root())
+    if reuse:
+        acquired = cache.acquire(spec, lockfile=lockfile, update_after_minutes=update_after_minutes, s3=s3, say=say)
+        prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
+    else:
+        if session_dir is None:
+            raise ValueError("a session environment needs session_dir")
+        prefix = session_dir.absolute() / SESSION_ENV
+        manifest = create_environment(prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True)
+        action = "created"
+    say(f"environment {prefix} ({action}) holds {len(manifest.locked)} package(s):")
+    for package in manifest.locked:
+        say(f"  {package.url}  sha256:{package.sha256}")
+    written = None
+    if session_dir is not None:
+        written = session_dir / SESSION_LOCKFILE
+        written.write_text(explicit_lockfile(manifest.locked, manifest.platform), encoding="utf-8")
+        say(f"exact package list written to {written} (recreate with --lockfile)")
+    return Entered(prefix, action, manifest, activation_changes(prefix), written)
+
+
+def exit_environment(
+    *,
+    session_dir: Path | None = None,
+    cache_root: Path | None = None,
+    cleanup_after_hours: float | None = None,
+    say: Callable[[str], None] = log.info,
+) -> list[Path]:
+    """Remove the session's own environment, then cached environments unused for `cleanup_after_hours`
+    (None: keep them). Returns the folders removed."""
+    removed = []
+    if session_dir is not None and (session_dir / SESSION_ENV).is_dir():
+        shutil.rmtree(session_dir / SESSION_ENV, ignore_errors=True)
+        say(f"removed the session environment {session_dir / SESSION_ENV}")
+        removed.append(session_dir / SESSION_ENV)
+    if cleanup_after_hours is not None:
+        removed += EnvCache(cache_root or default_cache_root()).cleanup(cleanup_after_hours, say)
+    return removed

@@ -1,0 +1,59 @@
+"""`iam-policy`: the IAM policy a Deadline Cloud queue role needs on a channel. Production (render) queues
+read: s3:GetObject and s3:ListBucket on the channel prefix only. The queue that builds and publishes packages
+also writes: s3:PutObject, s3:DeleteObject, and s3:GetBucketLocation for its uploads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .channel import Channel
+from .errors import UsageError
+
+
+def iam_policy(channel: Channel, *, read_write: bool = False) -> dict[str, Any]:
+    """The policy document (as a dict) for a queue role using `channel`."""
+    if not channel.is_s3:
+        raise UsageError(f"{channel.url} is a folder; IAM policies are for s3:// channels")
+    bucket = f"arn:aws:s3:::{channel.bucket}"
+    objects = f"{bucket}/{channel.prefix}/*" if channel.prefix else f"{bucket}/*"
+    listing: dict[str, Any] = {
+        "Sid": "ListChannel",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [bucket],
+    }
+    if channel.prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [channel.prefix, f"{channel.prefix}/*"]}}
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReadChannel", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [objects]},
+        listing,
+    ]
+    if read_write:
+        statements += [
+            {
+                "Sid": "PublishToChannel",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": [objects],
+            },
+            {"Sid": "LocateChannelBucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [bucket]},
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_name(channel: Channel, *, read_write: bool = False) -> str:
+    """A stable inline-policy name: `condafarm-BUCKET-read` or `condafarm-BUCKET-write`."""
+    return f"condafarm-{channel.bucket}-{'write' if read_write else 'read'}"
+
+
+def attach_command(channel: Channel, role_name: str, *, read_write: bool = False, file: str = "policy.json") -> str:
+    """The AWS CLI command that attaches the policy (saved to `file`) to `role_name` as an inline policy."""
+    return (
+        f"aws iam put-role-policy --role-name {role_name} --policy-name {policy_name(channel, read_write=read_write)} "
+        f"--policy-document file://{file}"
+    )
+
+
+def policy_json(channel: Channel, *, read_write: bool = False) -> str:
+    return json.dumps(iam_policy(channel, read_write=read_write), indent=2)
