@@ -188,16 +188,23 @@ def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgr
         if progress is not None:
             progress(item.filename, done[0], item.hashes.size)
 
-    storage.upload(
-        item.key,
-        item.path,
-        sha256=item.hashes.sha256,
-        md5=item.hashes.md5,
-        if_absent=not force,
-        metadata={"package-sha256": item.hashes.sha256, "package-md5": item.hashes.md5},
-        content_type=CONTENT_TYPES[split_filename(item.filename)[3]],
-        progress=step,
-    )
+    try:
+        storage.upload(
+            item.key,
+            item.path,
+            sha256=item.hashes.sha256,
+            md5=item.hashes.md5,
+            if_absent=not force,
+            metadata={"package-sha256": item.hashes.sha256, "package-md5": item.hashes.md5},
+            content_type=CONTENT_TYPES[split_filename(item.filename)[3]],
+            progress=step,
+        )
+    except AlreadyExists:
+        # A retried PUT whose first attempt landed (the connection dropped before the answer) is refused by
+        # If-None-Match; the object is then ours if it has this file's size and sha256.
+        head = storage.head(item.key)
+        if head is None or head.size != item.hashes.size or head.metadata.get("package-sha256") != item.hashes.sha256:
+            raise
 
 
 def _forget(storage: Storage, prepared: list[Prepared], uploaded: list[Prepared], force: bool) -> None:

@@ -1,0 +1,307 @@
+"""publish: upload and index in one step, never overwrite, constant cost, safe with many publishers and faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import IamEndpoint, S3Endpoint, run_cli
+from fault_proxy import fault_proxy
+from packages import make_package
+
+from condafarm import Channel, S3Options, check_channel, index_channel, intents, parse_channel
+from condafarm.errors import AlreadyExists, PackageError, StorageError
+from condafarm.index import commit_repodata, load_repodata
+from condafarm.publish import _upload, prepare, publish
+from condafarm.repodata import Repodata
+from condafarm.shards import SHARDS_INDEX, Shards, read_shard, read_shard_names
+from condafarm.storage import Storage, open_storage
+
+
+@pytest.fixture(params=["folder", "s3"])
+def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
+    if request.param == "folder":
+        return parse_channel(str(tmp_path / "channel"))
+    return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
+
+
+def _files(storage: Storage, subdir: str) -> set[str]:
+    return {i.name for i in storage.list_objects(f"{subdir}/")}
+
+
+def _assert_valid(storage: Storage) -> None:
+    """What a client needs: every record's file exists, and the .zst and shards agree with the JSON."""
+    for subdir in ("noarch", "linux-64"):
+        repodata, etag = load_repodata(storage, subdir)
+        if etag is None:
+            continue
+        present = _files(storage, subdir)
+        assert set(repodata.records()) <= present
+        assert _shard_records(storage, subdir) == repodata.records()
+
+
+def _shard_records(storage: Storage, subdir: str) -> dict[str, Any]:
+    index = storage.get(f"{subdir}/{SHARDS_INDEX}")
+    assert index is not None
+    records: dict[str, Any] = {}
+    for digest in read_shard_names(index.data).values():
+        shard = storage.get(Shards.key(subdir, digest))
+        assert shard is not None, f"the shard index names a missing shard {digest}"
+        content = read_shard(shard.data)
+        records.update(content["packages"])
+        records.update(content["packages.conda"])
+    return records
+
+
+def test_publish_uploads_indexes_and_creates_the_channel(channel: Channel, tmp_path: Path) -> None:
+    tool = make_package(tmp_path / "out", "tool", "1.0", 0)
+    lib = make_package(tmp_path / "out", "lib", "2.0", 3, subdir="linux-64", run_exports={"weak": ["lib >=2"]})
+    report = publish(channel, [tool, lib])
+    assert [(p.filename, p.subdir, p.build_number) for p in report.packages] == [
+        ("tool-1.0-h0_0.conda", "noarch", 0),
+        ("lib-2.0-h0_3.conda", "linux-64", 3),
+    ]
+    assert report.packages[0].url == channel.url_of("noarch/tool-1.0-h0_0.conda")
+    storage = open_storage(channel)
+    record = load_repodata(storage, "linux-64")[0].records()["lib-2.0-h0_3.conda"]
+    assert record["sha256"] == prepare(lib).hashes.sha256 and record["size"] == lib.stat().st_size
+    assert record["run_exports"] == {"weak": ["lib >=2"]}
+    run_exports = json.loads(storage.get("linux-64/run_exports.json").data)  # type: ignore[union-attr]
+    assert run_exports["packages.conda"]["lib-2.0-h0_3.conda"] == {"run_exports": {"weak": ["lib >=2"]}}
+    _assert_valid(storage)
+    assert check_channel(channel).ok
+    # A later index run agrees with everything publish wrote and changes nothing.
+    again = index_channel(channel)
+    assert again.total("unchanged") == 2 and not any(s.wrote for s in again.subdirs)
+
+
+def test_published_objects_carry_their_hashes_as_metadata(s3_channel: Channel, tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "tool")
+    publish(s3_channel, [pkg])
+    head = open_storage(s3_channel).head("noarch/tool-1.0-h0_0.conda")
+    hashes = prepare(pkg).hashes
+    assert head is not None and head.metadata == {"package-sha256": hashes.sha256, "package-md5": hashes.md5}
+
+
+def test_an_existing_name_is_refused_and_nothing_changes(channel: Channel, tmp_path: Path) -> None:
+    first = make_package(tmp_path / "a", "tool", payload="first")
+    publish(channel, [first])
+    storage = open_storage(channel)
+    before = storage.get("noarch/repodata.json")
+    other = make_package(tmp_path / "b", "tool", payload="second, different bytes")
+    new = make_package(tmp_path / "b", "newtool")
+    with pytest.raises(AlreadyExists, match="already exists.*--force"):
+        publish(channel, [new, other])
+    assert storage.get("noarch/repodata.json") == before
+    assert "newtool-1.0-h0_0.conda" not in _files(storage, "noarch")
+
+
+def test_force_replaces_the_file_and_its_record(channel: Channel, tmp_path: Path) -> None:
+    publish(channel, [make_package(tmp_path / "a", "tool", payload="first")])
+    second = make_package(tmp_path / "b", "tool", payload="second, longer than the first")
+    report = publish(channel, [second], force=True)
+    assert report.packages[0].replaced
+    record = load_repodata(open_storage(channel), "noarch")[0].records()["tool-1.0-h0_0.conda"]
+    assert (record["sha256"], record["size"]) == (prepare(second).hashes.sha256, second.stat().st_size)
+    assert check_channel(channel, verify_hashes=True).ok
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "misnamed", "missing"])
+def test_a_bad_file_stops_the_publish_before_any_upload(channel: Channel, tmp_path: Path, damage: str) -> None:
+    good = make_package(tmp_path, "good")
+    bad = make_package(tmp_path, "bad")
+    if damage == "corrupt":
+        bad.write_bytes(bad.read_bytes()[:200])
+    elif damage == "misnamed":
+        bad = bad.rename(bad.with_name("other-1.0-h0_0.conda"))
+    else:
+        bad = bad.with_name("absent-1.0-h0_0.conda")
+    with pytest.raises((PackageError, Exception)) as info:
+        publish(channel, [good, bad])
+    assert bad.name in str(info.value) or str(bad) in str(info.value)
+    storage = open_storage(channel)
+    assert storage.head("noarch/good-1.0-h0_0.conda") is None
+    assert storage.head("noarch/repodata.json") is None
+
+
+def _synthetic_channel(storage: Storage, count: int, template: dict[str, Any]) -> None:
+    """Repodata with `count` records in 50 names, committed as publish would find it.
+
+    Publishing never reads or lists other packages, so the records' files are not needed to measure it.
+    """
+    repodata = Repodata(subdir="noarch")
+    for i in range(count):
+        name, version = f"pkg{i % 50}", f"1.{i // 50}"
+        repodata.set(f"{name}-{version}-h0_0.conda", {**template, "name": name, "version": version})
+    commit_repodata(storage, "noarch", repodata, None)
+
+
+def test_publish_cost_is_the_same_for_50_and_5000_packages_and_never_lists(
+    s3: S3Endpoint, tmp_path: Path
+) -> None:
+    template = load_repodata_record(tmp_path)
+    counts = []
+    for size in (50, 5000):
+        bucket = f"cost-{size}"
+        s3.client().create_bucket(Bucket=bucket)
+        options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+        channel = parse_channel(f"s3://{bucket}/Conda/Default", options)
+        _synthetic_channel(open_storage(channel), size, template)
+        fresh = open_storage(channel)
+        report = publish(fresh, [make_package(tmp_path / str(size), "newcomer")])
+        requests = {k: v for k, v in report.requests.items() if k != "bytes_read"}
+        assert "ListObjectsV2" not in requests
+        counts.append(requests)
+        assert len(load_repodata(fresh, "noarch")[0].records()) == size + 1
+    assert counts[0] == counts[1]
+    assert sum(counts[0].values()) <= 16
+
+
+def load_repodata_record(tmp_path: Path) -> dict[str, Any]:
+    item = prepare(make_package(tmp_path / "template", "template"))
+    return item.record(0)
+
+
+@pytest.mark.slow
+def test_sixteen_concurrent_publishers_lose_nothing(s3: S3Endpoint, s3_channel: Channel, tmp_path: Path) -> None:
+    files = [make_package(tmp_path / "out", f"job{i:02d}", subdir="linux-64") for i in range(16)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "condafarm", "publish", str(f), "--to", s3_channel.url, "-q"],
+            env=s3.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in files
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    storage = open_storage(s3_channel)
+    names = set(load_repodata(storage, "linux-64")[0].records())
+    assert names == {f.name for f in files}
+    assert set(_shard_records(storage, "linux-64")) == names
+    report = check_channel(s3_channel)
+    assert report.ok, report.problems
+    assert report.packages == 16
+
+
+def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_publish_repairs(
+    channel: Channel, tmp_path: Path
+) -> None:
+    storage = open_storage(channel)
+    publish(storage, [make_package(tmp_path, "first")])
+    # What a publisher killed between its upload and its index update leaves behind: intent + file.
+    orphan = prepare(make_package(tmp_path, "orphan"))
+    intents.update(storage, "noarch", intents.adding({orphan.filename: {"record": orphan.record(0), "since": time.time()}}))
+    _upload(storage, orphan, False, None)
+    _assert_valid(storage)
+    assert orphan.filename not in load_repodata(storage, "noarch")[0].records()
+
+    report = publish(storage, [make_package(tmp_path, "next")])
+    assert report.adopted == [orphan.filename]
+    assert set(load_repodata(storage, "noarch")[0].records()) == {
+        "first-1.0-h0_0.conda",
+        "orphan-1.0-h0_0.conda",
+        "next-1.0-h0_0.conda",
+    }
+    assert intents.load(storage, "noarch")[0] == {}
+    assert check_channel(channel).ok
+
+
+def test_index_also_picks_up_an_orphan(channel: Channel, tmp_path: Path) -> None:
+    storage = open_storage(channel)
+    publish(storage, [make_package(tmp_path, "first")])
+    orphan = prepare(make_package(tmp_path, "orphan"))
+    _upload(storage, orphan, False, None)
+    assert index_channel(storage).total("added") == 1
+    assert check_channel(channel).ok
+
+
+def _through(proxy_url: str, bucket: str) -> Channel:
+    return parse_channel(
+        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=proxy_url, region="us-east-1", addressing_style="path")
+    )
+
+
+def test_publish_retries_through_500_503_and_dropped_connections(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    faults = ["500", "503", "drop", "drop-after"]
+
+    def plan(method: str, path: str, n: int) -> str:
+        return faults[(n // 3) % len(faults)] if n % 3 == 1 else "pass"
+
+    with fault_proxy(s3.port, plan) as proxy:
+        channel = _through(proxy.url, bucket)
+        publish(channel, [make_package(tmp_path, "a"), make_package(tmp_path, "b", subdir="linux-64")])
+        publish(channel, [make_package(tmp_path, "c")])
+        assert {action for action, _, _ in proxy.injected} == set(faults)
+    direct = parse_channel(
+        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    )
+    report = check_channel(direct, verify_hashes=True)
+    assert report.ok and report.packages == 3, report.problems
+
+
+def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    direct = parse_channel(
+        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    )
+    publish(direct, [make_package(tmp_path, "existing")])
+    storage = open_storage(direct)
+    before = storage.get("noarch/repodata.json")
+
+    def plan(method: str, path: str, n: int) -> str:
+        return "503" if method == "PUT" and "repodata.json" in path else "pass"
+
+    with fault_proxy(s3.port, plan) as proxy, pytest.raises(StorageError, match="condafarm index"):
+        publish(_through(proxy.url, bucket), [make_package(tmp_path, "new")])
+    assert storage.get("noarch/repodata.json") == before
+    _assert_valid(storage)
+    # The file is there, unindexed, and the next publish or index run picks it up.
+    assert index_channel(direct).total("added") == 1
+    assert check_channel(direct).ok
+
+
+def test_read_only_credentials_name_the_missing_permission(iam_s3: IamEndpoint, tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "tool")
+    url = f"s3://{iam_s3.bucket}/Conda/ReadOnly"
+    result = run_cli("publish", str(pkg), "--to", url, env=iam_s3.env(iam_s3.reader))
+    assert result.returncode == 4, result.stderr
+    assert "s3:PutObject" in result.stderr and f"arn:aws:s3:::{iam_s3.bucket}/Conda/ReadOnly/" in result.stderr
+    assert iam_s3.reader[1] not in result.stderr + result.stdout
+    listing = iam_s3.s3.client(*iam_s3.writer).list_objects_v2(Bucket=iam_s3.bucket, Prefix="Conda/ReadOnly/")
+    assert listing.get("KeyCount", 0) == 0
+
+
+def test_large_files_go_up_in_verified_parts(s3_channel: Channel, tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "bigtool", payload=os.urandom(6 * 1024 * 1024).hex())
+    storage = open_storage(s3_channel)
+    storage.multipart_threshold = storage.part_bytes = 5 * 1024 * 1024  # type: ignore[attr-defined]
+    seen: list[int] = []
+    publish(storage, [pkg], progress=lambda name, done, total: seen.append(done))
+    parts = -(-pkg.stat().st_size // (5 * 1024 * 1024))
+    assert parts >= 2
+    head = storage.head("noarch/bigtool-1.0-h0_0.conda")
+    assert head is not None and head.etag.strip('"').endswith(f"-{parts}")
+    assert seen[-1] == pkg.stat().st_size and len(seen) == parts
+    assert check_channel(s3_channel, verify_hashes=True).ok
+
+
+def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path / "out", "tool", "2.1", 4)
+    channel = tmp_path / "channel"
+    result = run_cli("publish", str(pkg), "--to", str(channel))
+    assert result.returncode == 0, result.stderr
+    assert f"published {(channel / 'noarch' / pkg.name).as_uri()}  (noarch, build number 4" in result.stdout
+    again = run_cli("publish", str(pkg), "--to", str(channel))
+    assert again.returncode == 5
+    assert again.stderr.count("\n") == 1 and "already exists" in again.stderr
+    shutil.rmtree(channel)
