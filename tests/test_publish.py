@@ -97,7 +97,7 @@ def test_an_existing_name_is_refused_and_nothing_changes(channel: Channel, tmp_p
     before = storage.get("noarch/repodata.json")
     other = make_package(tmp_path / "b", "tool", payload="second, different bytes")
     new = make_package(tmp_path / "b", "newtool")
-    with pytest.raises(AlreadyExists, match="already exists.*--force"):
+    with pytest.raises(AlreadyExists, match=r"already exists.*--force"):
         publish(channel, [new, other])
     assert storage.get("noarch/repodata.json") == before
     assert "newtool-1.0-h0_0.conda" not in _files(storage, "noarch")
@@ -143,9 +143,7 @@ def _synthetic_channel(storage: Storage, count: int, template: dict[str, Any]) -
     commit_repodata(storage, "noarch", repodata, None)
 
 
-def test_publish_cost_is_the_same_for_50_and_5000_packages_and_never_lists(
-    s3: S3Endpoint, tmp_path: Path
-) -> None:
+def test_publish_cost_is_the_same_for_50_and_5000_packages_and_never_lists(s3: S3Endpoint, tmp_path: Path) -> None:
     template = load_repodata_record(tmp_path)
     counts = []
     for size in (50, 5000):
@@ -183,7 +181,7 @@ def test_sixteen_concurrent_publishers_lose_nothing(s3: S3Endpoint, s3_channel: 
         for f in files
     ]
     for proc in procs:
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     storage = open_storage(s3_channel)
     names = set(load_repodata(storage, "linux-64")[0].records())
@@ -201,7 +199,8 @@ def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_pu
     publish(storage, [make_package(tmp_path, "first")])
     # What a publisher killed between its upload and its index update leaves behind: intent + file.
     orphan = prepare(make_package(tmp_path, "orphan"))
-    intents.update(storage, "noarch", intents.adding({orphan.filename: {"record": orphan.record(0), "since": time.time()}}))
+    intent = {orphan.filename: {"record": orphan.record(0), "since": time.time()}}
+    intents.update(storage, "noarch", intents.adding(intent))
     _upload(storage, orphan, False, None)
     _assert_valid(storage)
     assert orphan.filename not in load_repodata(storage, "noarch")[0].records()
