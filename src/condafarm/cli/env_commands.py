@@ -67,7 +67,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
     entered = enter_environment(
         spec,
         lockfile=lockfile,
-        reuse=not args.no_reuse,
+        reuse=args.reuse == "automatic",
         cache_root=_cache_dir(args),
         session_dir=Path(args.session_dir) if args.session_dir else None,
         update_after_minutes=args.update_after_minutes,
@@ -135,6 +135,7 @@ def _request_options(p: argparse.ArgumentParser) -> None:
         "--priority",
         default="strict",
         choices=["strict", "flexible", "disabled"],
+        type=str.lower,
         help="channel priority: strict (a package comes only from the first channel that has it), flexible, "
         "or disabled (highest version from any channel); default strict",
     )
@@ -193,7 +194,14 @@ def register(command: AddCommand) -> None:
     p.add_argument(
         "--session-dir", help="the OpenJD session folder: gets condafarm-env.lock.txt (and the env with --no-reuse)"
     )
-    p.add_argument("--no-reuse", action="store_true", help="make a fresh environment in the session folder")
+    p.add_argument(
+        "--reuse",
+        choices=["automatic", "session"],
+        default="automatic",
+        type=str.lower,
+        help="automatic: reuse the host's cached environment for this request (default); session: make a fresh "
+        "one in the session folder, removed by `env exit`",
+    )
     p.add_argument(
         "--update-after-minutes",
         type=float,

@@ -1,0 +1,300 @@
+"""Render environments from a folder channel, through the `condafarm env` CLI (py-rattler runs in that process,
+which leaves via os._exit): creation, reuse, update, activation, errors, lockfiles, pack, cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from env_support import env_with, folder_channel, openjd_env, render_packages
+from packages import make_package
+
+from condafarm.env.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
+from condafarm.env.spec import EnvSpec
+from condafarm.errors import UsageError
+
+
+@pytest.fixture
+def channel(tmp_path: Path) -> Path:
+    return folder_channel(tmp_path / "channel")
+
+
+def enter(channel: Path | str, cache: Path, session: Path, *extra: str, packages: str = "render-tool"):  # type: ignore[no-untyped-def]
+    session.mkdir(parents=True, exist_ok=True)
+    args = ["env", "enter", "--packages", packages, "--channels", str(channel), "--session-dir", str(session)]
+    return run_cli(*args, *extra, env=env_with(cache))
+
+
+def generations(cache: Path) -> list[Path]:
+    return sorted(p for p in (cache / "envs").glob("*/*") if p.name.isdigit())
+
+
+def test_enter_creates_then_reuses_and_prints_the_activation(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = enter(channel, cache, tmp_path / "s1")
+    assert first.returncode == 0, first.stderr
+    assert "(created)" in first.stdout
+    env = openjd_env(first.stdout)
+    prefix = Path(env["CONDA_PREFIX"])
+    assert generations(cache) == [prefix]
+    assert env["PATH"].split(os.pathsep)[0] == str(prefix / "bin")
+    assert env["RENDER_LIC_SERVER"] == "5053@lic.studio"  # from env_vars.d
+    assert env["RENDER_LIC_FILE"] == f"{prefix}/etc/lic.dat"  # from an activate.d script
+    tool = subprocess.run(["render-tool"], env={**os.environ, "PATH": env["PATH"]}, capture_output=True, text=True)
+    assert tool.stdout.strip() == "render-tool 1.0 build 0"
+    # the exact resolved set is in the log and the session folder
+    lock = (tmp_path / "s1" / "condafarm-env.lock.txt").read_text()
+    _, locked = read_explicit_lockfile(lock)
+    assert {p.filename for p in locked} == {"render-tool-1.0-h0_0.conda", "render-lic-2.0-h0_0.conda"}
+    for package in locked:
+        assert f"{package.url}  sha256:{package.sha256}" in first.stdout
+
+    second = enter(channel, cache, tmp_path / "s2")
+    assert second.returncode == 0, second.stderr
+    assert "(reused)" in second.stdout and "no solve, no install" in second.stdout
+    assert "solving" not in second.stdout and "installing" not in second.stdout
+    assert openjd_env(second.stdout) == env
+    assert generations(cache) == [prefix]
+
+
+def test_update_after_minutes_solves_again_and_makes_a_new_generation(channel: Path, tmp_path: Path) -> None:
+    from condafarm import index_channel, parse_channel
+
+    cache = tmp_path / "cache"
+    assert enter(channel, cache, tmp_path / "s").returncode == 0
+    again = enter(channel, cache, tmp_path / "s", "--update-after-minutes", "0")
+    assert "still what the channels give" in again.stdout, again.stdout + again.stderr
+    render_packages(channel, build_number=1)
+    index_channel(parse_channel(str(channel)))
+    kept = enter(channel, cache, tmp_path / "s", "--update-after-minutes", "600")
+    assert "(reused)" in kept.stdout  # solved moments ago: not due
+    updated = enter(channel, cache, tmp_path / "s", "--update-after-minutes", "0")
+    assert "(updated)" in updated.stdout, updated.stdout + updated.stderr
+    first, second = generations(cache)
+    assert Path(openjd_env(updated.stdout)["CONDA_PREFIX"]) == second
+    assert (second / "conda-meta" / "render-tool-1.0-h0_1.json").exists()
+    assert (first / "conda-meta" / "render-tool-1.0-h0_0.json").exists()  # running jobs keep theirs
+
+
+def test_concurrent_enters_share_one_environment(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    exe = shutil.which("condafarm", path=str(Path(sys.executable).parent))
+    assert exe
+    procs = [
+        subprocess.Popen(
+            [exe, "env", "enter", "--packages", "render-tool", "--channels", str(channel)],
+            env=env_with(cache),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    prefixes = {openjd_env(out)["CONDA_PREFIX"] for out, _ in outputs}
+    assert len(prefixes) == 1
+    assert sorted("(created)" in out for out, _ in outputs) == [False, False, True]
+    assert len(generations(cache)) == 1
+
+
+@pytest.mark.slow
+def test_killed_creation_is_never_reused(tmp_path: Path) -> None:
+    channel = tmp_path / "channel"
+    # thousands of files make linking take long enough to kill the creator in the middle of it
+    many = {f"share/frames/f{i:05d}.txt": f"frame {i}\n" for i in range(4000)}
+    make_package(channel, "heavy", "1.0", files=many)
+    from condafarm import index_channel, parse_channel
+
+    index_channel(parse_channel(str(channel)))
+    cache = tmp_path / "cache"
+    exe = shutil.which("condafarm", path=str(Path(sys.executable).parent))
+    assert exe
+    args = [exe, "env", "enter", "--packages", "heavy", "--channels", str(channel)]
+    killed_mid_install = False
+    for _ in range(5):  # the creator may finish before the kill lands; then start over
+        shutil.rmtree(cache, ignore_errors=True)
+        proc = subprocess.Popen(args, env=env_with(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            staging = list((cache / "envs").glob("*/.creating-*/conda-meta")) if (cache / "envs").exists() else []
+            if staging:
+                proc.kill()
+                break
+            time.sleep(0.002)
+        proc.wait(30)
+        if proc.returncode == -9 and not generations(cache):
+            killed_mid_install = True
+            break
+    assert killed_mid_install, "could not kill the creation while it was installing"
+    assert list((cache / "envs").glob("*/.creating-*"))  # the half-made environment is there...
+    after = run_cli(*args[1:], env=env_with(cache))
+    assert after.returncode == 0, after.stderr
+    assert "(created)" in after.stdout  # ...but was not reused
+    assert not list((cache / "envs").glob("*/.creating-*"))
+    prefix = Path(openjd_env(after.stdout)["CONDA_PREFIX"])
+    assert len(list((prefix / "share" / "frames").iterdir())) == 4000
+
+
+def test_errors_are_one_readable_line_with_exit_codes(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    unsolvable = enter(channel, cache, tmp_path / "s", packages="render-tool>=9")
+    assert unsolvable.returncode == 9
+    assert unsolvable.stderr.count("\n") == 1
+    assert "render-tool>=9" in unsolvable.stderr and str(channel) in unsolvable.stderr
+    missing_dep = enter(channel, cache, tmp_path / "s", packages="no-such-package")
+    assert missing_dep.returncode == 9 and "no-such-package" in missing_dep.stderr
+    missing_channel = enter(f"{channel} {tmp_path / 'nowhere'}", cache, tmp_path / "s")
+    assert missing_channel.returncode == 3
+    assert f"{(tmp_path / 'nowhere').as_uri()} has no noarch/repodata.json" in missing_channel.stderr
+    bad_spec = enter(channel, cache, tmp_path / "s", packages="render-tool=[1")
+    assert bad_spec.returncode == 2 and "'render-tool=[1' is not valid" in bad_spec.stderr
+    assert not generations(cache)
+
+
+def test_lockfile_recreates_the_exact_set_after_a_newer_build(channel: Path, tmp_path: Path) -> None:
+    from condafarm import index_channel, parse_channel
+
+    cache = str(tmp_path / "cache")
+    first = run_cli(
+        "env",
+        "create",
+        str(tmp_path / "a"),
+        "--packages",
+        "render-tool",
+        "--channels",
+        str(channel),
+        "--cache-dir",
+        cache,
+    )
+    assert first.returncode == 0, first.stderr
+    lock, yml = tmp_path / "a.lock.txt", tmp_path / "a.yml"
+    exported = run_cli("env", "export", str(tmp_path / "a"), "--lockfile", str(lock), "--yaml", str(yml))
+    assert exported.returncode == 0, exported.stderr
+    import yaml
+
+    pinned = yaml.safe_load(yml.read_text())
+    assert pinned["dependencies"] == ["render-lic=2.0=h0_0", "render-tool=1.0=h0_0"]
+    assert pinned["channels"] == [str(channel)]
+
+    render_packages(channel, build_number=1)  # a newer build is published
+    index_channel(parse_channel(str(channel)))
+    fresh = run_cli(
+        "env",
+        "create",
+        str(tmp_path / "b"),
+        "--packages",
+        "render-tool",
+        "--channels",
+        str(channel),
+        "--cache-dir",
+        cache,
+    )
+    assert "render-tool-1.0-h0_1.conda" in fresh.stdout  # a solve now picks the new build...
+    locked = run_cli("env", "create", str(tmp_path / "c"), "--lockfile", str(lock), "--cache-dir", cache)
+    assert locked.returncode == 0, locked.stderr
+    assert (tmp_path / "c" / "conda-meta" / "render-tool-1.0-h0_0.json").exists()  # ...the lockfile does not
+    assert not (tmp_path / "c" / "conda-meta" / "render-tool-1.0-h0_1.json").exists()
+    again = run_cli("env", "export", str(tmp_path / "c"), "--lockfile", str(tmp_path / "c.lock.txt"))
+    assert again.returncode == 0
+    assert (
+        read_explicit_lockfile((tmp_path / "c.lock.txt").read_text())[1] == read_explicit_lockfile(lock.read_text())[1]
+    )
+
+
+def test_lockfile_refuses_a_replaced_package_file(channel: Path, tmp_path: Path) -> None:
+    lock = tmp_path / "env.lock.txt"
+    url = (channel / "noarch" / "render-lic-2.0-h0_0.conda").as_uri()
+    lock.write_text(explicit_lockfile([LockedPackage(url, "0" * 64)], "noarch"))
+    result = run_cli("env", "create", str(tmp_path / "x"), "--lockfile", str(lock), "--cache-dir", str(tmp_path / "c"))
+    assert result.returncode == 9 and "changed since the lockfile was written" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_create_refuses_an_existing_prefix_unless_forced(channel: Path, tmp_path: Path) -> None:
+    args = ["env", "create", str(tmp_path / "e"), "--packages", "render-lic", "--channels", str(channel)]
+    args += ["--cache-dir", str(tmp_path / "c")]
+    assert run_cli(*args).returncode == 0
+    refused = run_cli(*args)
+    assert refused.returncode == 5 and "--force" in refused.stderr
+    forced = run_cli(*args[:3], "--packages", "render-tool", *args[5:], "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / "e" / "bin" / "render-tool").exists()
+    assert not list(tmp_path.glob(".creating-*"))
+
+
+def test_pack_makes_a_relocatable_archive(channel: Path, tmp_path: Path) -> None:
+    prefix = tmp_path / "original-location" / "env"
+    created = run_cli(
+        "env",
+        "create",
+        str(prefix),
+        "--packages",
+        "render-tool",
+        "--channels",
+        str(channel),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
+    assert created.returncode == 0, created.stderr
+    assert (prefix / "etc" / "render-tool.cfg").read_text() == f"home={prefix}\n"
+    archive = tmp_path / "env.tar.gz"
+    packed = run_cli("env", "pack", str(prefix), str(archive))
+    assert packed.returncode == 0, packed.stderr
+    assert "1 file(s) embed the prefix" in packed.stdout
+    shutil.rmtree(prefix)  # the new host has neither the old prefix nor the channel
+    shutil.rmtree(channel)
+    dest = tmp_path / "elsewhere"
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="tar")
+    unpack = subprocess.run([sys.executable, str(dest / "condafarm-unpack.py")], capture_output=True, text=True)
+    assert unpack.returncode == 0, unpack.stderr
+    assert (dest / "etc" / "render-tool.cfg").read_text() == f"home={dest}\n"
+    tool = subprocess.run([str(dest / "bin" / "render-tool")], capture_output=True, text=True, check=True)
+    assert tool.stdout.strip() == "render-tool 1.0 build 0"
+    assert json.loads((dest / ".condafarm" / "relocate.json").read_text())["prefix"] == str(dest)
+
+
+def test_exit_removes_session_and_unused_cached_environments(channel: Path, tmp_path: Path) -> None:
+    cache, session = tmp_path / "cache", tmp_path / "session"
+    assert enter(channel, cache, session).returncode == 0
+    own = enter(channel, cache, session, "--reuse", "session", packages="render-lic")
+    assert own.returncode == 0, own.stderr
+    assert openjd_env(own.stdout)["CONDA_PREFIX"] == str(session / "condafarm-env")
+    (old,) = generations(cache)
+    kept = run_cli("env", "exit", "--session-dir", str(session), "--cleanup-after-hours", "1", env=env_with(cache))
+    assert kept.returncode == 0 and old.exists() and not (session / "condafarm-env").exists()
+    two_hours_ago = time.time() - 7200
+    os.utime(old.parent / f"{old.name}.used", (two_hours_ago, two_hours_ago))
+    removed = run_cli("env", "exit", "--cleanup-after-hours", "1", env=env_with(cache))
+    assert removed.returncode == 0 and not old.exists()
+    assert "removed 1 environment(s)" in removed.stdout
+
+
+def test_empty_packages_is_no_environment(tmp_path: Path) -> None:
+    result = run_cli("env", "enter", "--packages", "", "--channels", "s3://unused-bucket/x", env=env_with(tmp_path))
+    assert result.returncode == 0 and "openjd_env" not in result.stdout
+
+
+def test_request_key_ignores_package_order_but_not_channel_order() -> None:
+    a = EnvSpec(("blender=4.5", "mtoa"), ("s3://b/c", "conda-forge"), "strict", "linux-64")
+    assert a.key == EnvSpec(("mtoa", "blender=4.5"), a.channels, "strict", "linux-64").key
+    assert a.key != EnvSpec(a.packages, ("conda-forge", "s3://b/c"), "strict", "linux-64").key
+    assert a.key != EnvSpec(a.packages, a.channels, "strict", "win-64").key
+
+
+def test_lockfile_lines_without_a_sha256_are_rejected() -> None:
+    with pytest.raises(UsageError, match="line 2"):
+        read_explicit_lockfile("@EXPLICIT\nhttps://x/noarch/a-1-h0.conda#" + "f" * 32 + "\n")
+    platform, packages = read_explicit_lockfile(
+        "# platform: linux-64\n@EXPLICIT\nhttps://x/noarch/a-1-h0.conda#" + "a" * 64
+    )
+    assert platform == "linux-64" and packages[0].name_version_build == ("a", "1", "h0")
