@@ -52,6 +52,33 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_yank(args: argparse.Namespace) -> int:
+    from ..curate import yank
+
+    result = yank(channel_arg(args), args.filenames)
+    for key in result.changed:
+        print(f"yanked {key} (file kept; solvers no longer pick it)")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ..curate import remove
+
+    result = remove(channel_arg(args), args.filenames, yes=args.yes)
+    for key in result.changed:
+        print(f"removed {key}")
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from ..curate import copy_packages
+
+    result = copy_packages(channel_arg(args, "source"), channel_arg(args, "destination"), args.packages)
+    for key in result.changed:
+        print(f"copied {key} to {result.channel}")
+    return 0
+
+
 def register(command: AddCommand) -> None:
     p = command(
         "publish",
@@ -72,4 +99,45 @@ def register(command: AddCommand) -> None:
         action="store_true",
         help="replace files that already exist (and their records); breaks lockfiles that pinned the old file",
     )
+    add_s3_options(p)
+
+    p = command(
+        "yank",
+        cmd_yank,
+        "hide packages from solvers but keep their files",
+        "Take packages out of the index (recorded in repodata's `removed`) and keep their files, so\n"
+        "environments and lockfiles that already pinned them still install. FILENAME may be prefixed by its\n"
+        "subdir.\n\n"
+        "example: condafarm yank s3://studio-packages/Conda/Default linux-64/mytool-1.0-h0_3.conda",
+    )
+    p.add_argument("channel")
+    p.add_argument("filenames", nargs="+", metavar="FILENAME")
+    add_s3_options(p)
+
+    p = command(
+        "remove",
+        cmd_remove,
+        "delete packages and their records (dev/test channels)",
+        "Delete packages from a channel: first their records, then their files. Breaks lockfiles that\n"
+        "pinned them, so it refuses to run without --yes; prefer `condafarm yank` on production channels.\n\n"
+        "example: condafarm remove ./dev-channel noarch/mytool-0.1-h0_0.conda --yes",
+    )
+    p.add_argument("channel")
+    p.add_argument("filenames", nargs="+", metavar="FILENAME")
+    p.add_argument("--yes", action="store_true", help="really delete the files")
+    add_s3_options(p)
+
+    p = command(
+        "copy",
+        cmd_copy,
+        "promote packages from one channel to another",
+        "Copy packages, chosen by filename or match spec, from SOURCE to DESTINATION and index them there.\n"
+        "Never overwrites. Between buckets on the same endpoint the copy happens inside S3.\n\n"
+        "examples:\n"
+        "  condafarm copy s3://studio/Conda/Staging s3://studio/Conda/Default 'mytool 2.1.*'\n"
+        "  condafarm copy ./dev s3://studio/Conda/Default noarch/mytool-2.1-h0_0.conda",
+    )
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("destination", metavar="DESTINATION")
+    p.add_argument("packages", nargs="+", metavar="FILENAME_OR_SPEC")
     add_s3_options(p)

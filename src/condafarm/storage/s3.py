@@ -343,6 +343,28 @@ class S3Storage(Storage):
             self.delete(key)
         raise StorageError(f"upload of {self.channel.url_of(key)} failed verification ({problem}); retry")
 
+    def copy_from(self, source: S3Storage, key: str, *, if_absent: bool = False) -> str:
+        """Server-side copy of `key` from another channel on the same endpoint (metadata included).
+
+        Objects over 5 GB need a multipart copy, which boto3's managed `copy` does; it cannot be conditional,
+        so the existence check before it is the guard there.
+        """
+        src = {"Bucket": source.bucket, "Key": source.channel.key(key)}
+        target = self._key(key)
+        try:
+            head = source.head(key)
+            if head is not None and head.size > 5 * 1024**3:
+                self.client.copy(src, self.bucket, target)
+                return str(self.client.head_object(Bucket=self.bucket, Key=target)["ETag"])
+            args: dict[str, Any] = {"Bucket": self.bucket, "Key": target, "CopySource": src}
+            if if_absent:
+                args["IfNoneMatch"] = "*"
+            return str(self.client.copy_object(**args)["CopyObjectResult"]["ETag"])
+        except botocore.exceptions.ClientError as exc:
+            self._conditional_failure(exc, key, "CopyObject")
+        except botocore.exceptions.BotoCoreError as exc:
+            self._fail(exc, "CopyObject", key)
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

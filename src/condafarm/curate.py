@@ -1,0 +1,172 @@
+"""Changing what a channel offers after publishing: yank, remove, and copy (promote) between channels.
+
+Each change is a compare-and-swap on the subdir's repodata, like publish. Yank keeps the file (lockfiles that
+pinned it still install); remove deletes it, after its record is gone, so repodata never names a missing file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .channel import Channel
+from .errors import AlreadyExists, NotFound, UsageError
+from .index import discover_subdirs, load_repodata, update_repodata
+from .listing import list_packages
+from .package import is_package_filename
+from .publish import PublishReport, publish
+from .repodata import Repodata
+from .storage import Storage, open_storage
+
+
+@dataclass
+class Curated:
+    """What yank, remove or copy did: `subdir/filename` of each package changed."""
+
+    channel: str
+    changed: list[str] = field(default_factory=list)
+
+
+def _storage(channel: Channel | Storage) -> Storage:
+    return channel if isinstance(channel, Storage) else open_storage(channel)
+
+
+def _locate(storage: Storage, filenames: list[str]) -> dict[str, list[str]]:
+    """Group `filenames` (bare or `subdir/filename`) by the subdir whose repodata names them."""
+    if not filenames:
+        raise UsageError("name at least one package file, e.g. mytool-1.0-h0_0.conda")
+    subdirs = discover_subdirs(storage)
+    indexes = {s: load_repodata(storage, s)[0] for s in subdirs}
+    found: dict[str, list[str]] = {}
+    for given in filenames:
+        subdir, _, name = given.rpartition("/")
+        if not is_package_filename(name):
+            raise UsageError(f"{given!r} is not a package filename (NAME-VERSION-BUILD.conda or .tar.bz2)")
+        where = [s for s in ([subdir] if subdir else subdirs) if s in indexes and _named(indexes[s], name)]
+        if not where:
+            raise NotFound(f"{given} is not in the index of {storage.channel.url}; see `condafarm ls`")
+        for s in where:
+            found.setdefault(s, []).append(name)
+    return found
+
+
+def _named(repodata: Repodata, name: str) -> bool:
+    return repodata.get(name) is not None or name in repodata.removed
+
+
+def yank(channel: Channel | Storage, filenames: list[str]) -> Curated:
+    """Take packages out of the index but keep their files, recording them in `removed`.
+
+    Solvers stop picking them; lockfiles and explicit URLs that name them still work. Re-publishing a
+    yanked name needs `--force`, because the file is still there.
+    """
+    storage = _storage(channel)
+    result = Curated(storage.channel.url)
+    for subdir, names in _locate(storage, filenames).items():
+
+        def change(repodata: Repodata, names: list[str] = names) -> None:
+            for name in names:
+                repodata.pop(name)
+                if name not in repodata.removed:
+                    repodata.removed.append(name)
+
+        update_repodata(storage, subdir, change)
+        result.changed += [f"{subdir}/{n}" for n in names]
+    return result
+
+
+def remove(channel: Channel | Storage, filenames: list[str], *, yes: bool = False) -> Curated:
+    """Delete packages: first their records (and `removed` entries), then their files."""
+    if not yes:
+        raise UsageError(
+            "remove deletes published files and breaks lockfiles that pin them; pass --yes to confirm, "
+            "or use `condafarm yank` to hide them from solvers and keep the files"
+        )
+    storage = _storage(channel)
+    result = Curated(storage.channel.url)
+    for subdir, names in _locate(storage, filenames).items():
+
+        def change(repodata: Repodata, names: list[str] = names) -> None:
+            for name in names:
+                repodata.pop(name)
+            repodata.removed = [n for n in repodata.removed if n not in names]
+
+        update_repodata(storage, subdir, change)
+        for name in names:
+            storage.delete(f"{subdir}/{name}")
+        result.changed += [f"{subdir}/{n}" for n in names]
+    return result
+
+
+def copy_packages(source: Channel | Storage, destination: Channel | Storage, selectors: list[str]) -> Curated:
+    """Copy packages, chosen by filename or match spec, from `source` to `destination` and index them there.
+
+    Never overwrites: a name already in the destination raises `AlreadyExists` before anything is copied.
+    Between buckets on the same S3 endpoint the bytes never leave S3 (server-side copy, keeping the hash
+    metadata); otherwise each file is downloaded once and published.
+    """
+    src, dst = _storage(source), _storage(destination)
+    chosen: dict[str, str] = {}  # key -> subdir/filename
+    for selector in selectors:
+        if is_package_filename(selector.rpartition("/")[2]):
+            for subdir, names in _locate(src, [selector]).items():
+                chosen.update({f"{subdir}/{n}": f"{subdir}/{n}" for n in names})
+        else:
+            matches = list_packages(src, selector)
+            if not matches:
+                raise NotFound(f"no package in {src.channel.url} matches {selector!r}; see `condafarm ls`")
+            chosen.update({f"{m.subdir}/{m.filename}": f"{m.subdir}/{m.filename}" for m in matches})
+    taken = sorted(k for k in chosen if dst.head(k) is not None)
+    if taken:
+        raise AlreadyExists(f"{dst.channel.url_of(taken[0])} already exists; published packages never change")
+    server_side = getattr(dst, "copy_from", None)
+    result = Curated(dst.channel.url)
+    if server_side is not None and type(src) is type(dst) and src.channel.s3 == dst.channel.s3:
+        _copy_server_side(src, dst, sorted(chosen))
+    else:
+        _copy_through_here(src, dst, sorted(chosen))
+    result.changed = sorted(chosen)
+    return result
+
+
+def _copy_server_side(src: Storage, dst: Storage, keys: list[str]) -> None:
+    by_subdir: dict[str, list[str]] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        subdir, _, name = key.partition("/")
+        record = load_repodata(src, subdir)[0].get(name)
+        if record is None:
+            raise NotFound(f"{src.channel.url_of(key)} left the index while copying")
+        records[key] = record
+        dst.copy_from(src, key, if_absent=True)  # type: ignore[attr-defined]
+        by_subdir.setdefault(subdir, []).append(key)
+    for subdir, subdir_keys in by_subdir.items():
+
+        def change(repodata: Repodata, subdir_keys: list[str] = subdir_keys) -> None:
+            for key in subdir_keys:
+                repodata.set(key.partition("/")[2], records[key])
+
+        update_repodata(dst, subdir, change)
+    if dst.head("noarch/repodata.json") is None:
+        update_repodata(dst, "noarch", lambda repodata: None)
+
+
+def _copy_through_here(src: Storage, dst: Storage, keys: list[str]) -> PublishReport:
+    with tempfile.TemporaryDirectory(prefix="condafarm-copy-") as tmp:
+        files: list[Path] = []
+        for key in keys:
+            info = src.head(key)
+            if info is None:
+                raise NotFound(f"{src.channel.url_of(key)} is indexed but its file is missing; run `condafarm check`")
+            path = Path(tmp, *key.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with src.stream(info) as stream, open(path, "wb") as out:
+                while chunk := stream.read(8 * 1024 * 1024):
+                    out.write(chunk)
+            files.append(path)
+        return publish(dst, files)
+
+
+__all__ = ["Curated", "copy_packages", "remove", "yank"]
