@@ -1,0 +1,115 @@
+"""`iam-policy`: the printed policies, and the read-only one loaded into an IAM-enforcing S3 server: a queue
+with it creates environments from the channel and cannot publish to it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import S3Endpoint, _start_moto, run_cli
+from env_support import index_s3, render_packages, upload
+
+BUCKET = "policy-channel"
+CHANNEL = f"s3://{BUCKET}/Conda/Default"
+
+
+def policy(*args: str) -> dict[str, object]:
+    result = run_cli("iam-policy", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_read_only_policy_reads_the_channel_prefix_only() -> None:
+    doc = policy(CHANNEL, "--read-only")
+    statements = {s["Sid"]: s for s in doc["Statement"]}  # type: ignore[attr-defined]
+    assert statements["ReadChannel"]["Action"] == ["s3:GetObject"]
+    assert statements["ReadChannel"]["Resource"] == [f"arn:aws:s3:::{BUCKET}/Conda/Default/*"]
+    assert statements["ListChannel"]["Action"] == ["s3:ListBucket"]
+    assert statements["ListChannel"]["Resource"] == [f"arn:aws:s3:::{BUCKET}"]
+    assert statements["ListChannel"]["Condition"] == {"StringLike": {"s3:prefix": ["Conda/Default", "Conda/Default/*"]}}
+    assert len(statements) == 2
+
+
+def test_read_write_policy_adds_publishing() -> None:
+    doc = policy(CHANNEL, "--read-write")
+    actions = {a for s in doc["Statement"] for a in s["Action"]}  # type: ignore[attr-defined]
+    assert actions == {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject", "s3:GetBucketLocation"}
+
+
+def test_role_name_prints_the_attach_command_on_stderr() -> None:
+    result = run_cli("iam-policy", CHANNEL, "--read-only", "--role-name", "RenderQueueRole")
+    json.loads(result.stdout)  # stdout stays a clean policy document
+    assert f"aws iam put-role-policy --role-name RenderQueueRole --policy-name condafarm-{BUCKET}-read" in result.stderr
+
+
+def test_folder_channels_have_no_policy(tmp_path: Path) -> None:
+    result = run_cli("iam-policy", str(tmp_path), "--read-only")
+    assert result.returncode == 2 and "s3://" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def enforced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Endpoint, tuple[str, str], tuple[str, str]]]:
+    """An IAM-enforcing S3 server whose `queue` user holds exactly the printed read-only policy."""
+    read_only = json.dumps(policy(CHANNEL, "--read-only"))
+    proc, port = _start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "7"})
+    try:
+        s3 = S3Endpoint(f"http://127.0.0.1:{port}", port)
+        iam = boto3.client("iam", endpoint_url=s3.url, region_name="us-east-1")
+        s3.client().create_bucket(Bucket=BUCKET)
+        keys = {}
+        for user, document in (
+            (
+                "admin",
+                json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+                ),
+            ),
+            ("queue", read_only),
+        ):
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName="channel", PolicyDocument=document)
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+        folder = tmp_path_factory.mktemp("policy-channel")
+        render_packages(folder)
+        shutil.rmtree(folder / ".staging")
+        upload(s3, BUCKET, "Conda/Default", folder, keys["admin"])
+        index_s3(s3, CHANNEL, keys["admin"])
+        yield s3, keys["queue"], keys["admin"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_read_only_policy_creates_environments_and_cannot_publish(enforced, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s3, queue, _ = enforced
+    env = {**s3.env(), "AWS_ACCESS_KEY_ID": queue[0], "AWS_SECRET_ACCESS_KEY": queue[1]}
+    args = ["env", "create", str(tmp_path / "env"), "--packages", "render-tool", "--channels", CHANNEL]
+    created = run_cli(*args, "--cache-dir", str(tmp_path / "cache"), env=env)
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "env" / "bin" / "render-tool").exists()
+
+    denied = run_cli("index", CHANNEL, "--rebuild", env=env)
+    assert denied.returncode == 4
+    assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/noarch/" in denied.stderr
+    with pytest.raises(Exception, match="AccessDenied"):
+        s3.client(*queue).put_object(Bucket=BUCKET, Key="Conda/Default/noarch/evil-1.0-h0_0.conda", Body=b"x")
+    with pytest.raises(Exception, match="AccessDenied"):  # nothing outside the channel prefix either
+        s3.client(*queue).get_object(Bucket=BUCKET, Key="elsewhere.txt")
+
+
+def test_unknown_credentials_are_a_readable_error(enforced, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s3, _, _ = enforced
+    env = {**s3.env(), "AWS_ACCESS_KEY_ID": "AKIAUNKNOWN0000000", "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20)}
+    args = ["env", "create", str(tmp_path / "env"), "--packages", "render-tool", "--channels", CHANNEL]
+    result = run_cli(*args, "--cache-dir", str(tmp_path / "cache"), env=env)
+    assert result.returncode == 4, result.stderr
+    # moto answers unknown keys with AccessDenied (AWS says InvalidAccessKeyId); both are one line, exit 4
+    assert result.stderr.startswith("condafarm: error: access denied: the credentials lack s3:GetObject")
+    assert result.stderr.count("\n") == 1 and env["AWS_SECRET_ACCESS_KEY"] not in result.stderr
+    assert not (tmp_path / "env").exists()
