@@ -7,6 +7,8 @@ usage:
   python rattler_client.py install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
   python rattler_client.py index-fs FOLDER
   python rattler_client.py index-s3 S3URL --endpoint URL
+  python rattler_client.py query-sharded HTTPURL SUBDIR NAME...    -> JSON list of "name=version=build" found
+                                                                     through CEP-16 shards only
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ async def install(channel: str, prefix: str, specs: list[str], endpoint: str | N
     ]
 
 
+async def query_sharded(url: str, subdir: str, names: list[str], cache: str) -> list[str]:
+    import rattler
+
+    config = rattler.SourceConfig(sharded_enabled=True, jlap_enabled=False, cache_action="no-cache")
+    gateway = rattler.Gateway(cache_dir=cache, default_config=config)
+    found = await gateway.query([rattler.Channel(url)], [rattler.Platform(subdir)], names, recursive=False)
+    return sorted(f"{r.name.normalized}={r.version}={r.build}" for records in found for r in records)
+
+
 def main(argv: list[str]) -> int:
     endpoint = None
     if "--endpoint" in argv:
@@ -80,6 +91,11 @@ def main(argv: list[str]) -> int:
             addressing_style="path",
         )
         asyncio.run(index_s3(argv[1], credentials=creds, write_shards=False))
+    elif command == "query-sharded":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as cache:
+            print(json.dumps(asyncio.run(query_sharded(argv[1], argv[2], argv[3:], cache))))
     else:
         raise SystemExit(f"unknown command {command}")
     return 0

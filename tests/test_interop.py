@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ import pytest
 from conftest import S3Endpoint, upload_dir
 from packages import make_package
 
-from condafarm import S3Options, index_channel, parse_channel
+from condafarm import Channel, S3Options, index_channel, parse_channel
+from condafarm.publish import publish
 
 CLIENT = Path(__file__).with_name("rattler_client.py")
 
@@ -115,3 +119,57 @@ def test_records_equal_py_rattler_index_fs(many_packages: Path, tmp_path: Path) 
                 assert {f: mine.get(f) for f in both} == {f: peer.get(f) for f in both}, filename
                 compared += 1
     assert compared == 321
+
+
+def _publish_app(channel: Channel, staging: Path) -> None:
+    _app_channel(staging)
+    publish(channel, sorted(staging.rglob("*.conda")) + sorted(staging.rglob("*.tar.bz2")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_rattler_installs_published_packages_by_latest_and_exact_build(
+    where: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    endpoint = request.getfixturevalue("s3").url if where == "s3" else None
+    channel = request.getfixturevalue("s3_channel") if where == "s3" else parse_channel(str(tmp_path / "channel"))
+    _publish_app(channel, tmp_path / "staging")
+    prefix = tmp_path / "env"
+    _assert_installed(install(channel.url, prefix, "farmtool", endpoint=endpoint), prefix)
+    for build_number in (0, 1):
+        exact = install(
+            channel.url, tmp_path / f"env{build_number}", f"farmtool ==1.1 h0_{build_number}", endpoint=endpoint
+        )
+        assert {r["name"]: r["build_number"] for r in exact}["farmtool"] == build_number
+
+
+@pytest.mark.slow
+def test_rattler_finds_published_packages_through_shards_alone(tmp_path: Path) -> None:
+    """pixi and rattler read CEP-16 shards before repodata.json; with repodata.json gone, shards must suffice."""
+    root = tmp_path / "channel"
+    _publish_app(parse_channel(str(root)), tmp_path / "staging")
+    publish(parse_channel(str(root)), [make_package(tmp_path / "later", "latecomer")])
+    for name in ("repodata.json", "repodata.json.zst"):
+        (root / "noarch" / name).unlink()
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        out = rattler("query-sharded", url, "noarch", "farmtool", "farmlib", "latecomer").stdout
+    finally:
+        server.shutdown()
+    found = json.loads(out.strip().splitlines()[-1])
+    assert found == [
+        "farmlib=1.0=h0_0",
+        "farmlib=2.0=h0_0",
+        "farmtool=1.0=h0_0",
+        "farmtool=1.1=h0_0",
+        "farmtool=1.1=h0_1",
+        "latecomer=1.0=h0_0",
+    ]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
