@@ -93,7 +93,9 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
     found = []
     for package in packages:
         name = package.name_version_build[0]
-        results = await gateway.query([sources.located(package.channel)], [package.subdir], [name], recursive=False)
+        results = await gateway.query(
+            [sources.located(package.channel + "/")], [package.subdir], [name], recursive=False
+        )
         match = [r for records in results for r in records if r.file_name == package.filename]
         if not match:
             raise NotFound(
