@@ -142,9 +142,10 @@ def publish(
     for item in prepared:
         by_subdir.setdefault(item.subdir, []).append(item)
     now = time.time()
+    pending: dict[str, intents.Intents] = {}
     for subdir, items in by_subdir.items():
         mine = {i.filename: {"record": i.record(int(now * 1000)), "since": now} for i in items}
-        intents.update(storage, subdir, intents.adding(mine))
+        pending[subdir] = intents.update(storage, subdir, intents.adding(mine))
 
     uploaded: list[Prepared] = []
     try:
@@ -157,7 +158,7 @@ def publish(
 
     report = PublishReport(storage.channel.url)
     for subdir, items in by_subdir.items():
-        report.adopted += _index(storage, subdir, items, int(now * 1000))
+        report.adopted += _index(storage, subdir, items, pending[subdir], int(now * 1000))
     if "noarch" not in by_subdir and storage.head(repodata_key("noarch")) is None:
         init_channel(storage)
     for item in prepared:
@@ -219,13 +220,10 @@ def _forget(storage: Storage, prepared: list[Prepared], uploaded: list[Prepared]
             intents.update(storage, subdir, intents.dropping(names))
 
 
-def _index(storage: Storage, subdir: str, items: list[Prepared], now_ms: int) -> list[str]:
-    """Add `items` to the subdir's repodata, with any intents whose uploads finished; returns those adopted."""
-    others = {
-        name: intent
-        for name, intent in intents.load(storage, subdir)[0].items()
-        if name not in {i.filename for i in items}
-    }
+def _index(storage: Storage, subdir: str, items: list[Prepared], pending: intents.Intents, now_ms: int) -> list[str]:
+    """Add `items` to the subdir's repodata, with those `pending` intents of other publishers whose uploads
+    finished; returns the names adopted."""
+    others = {name: intent for name, intent in pending.items() if name not in {i.filename for i in items}}
     ready = {name: intent["record"] for name, intent in others.items() if _complete(storage, subdir, name, intent)}
     adopted: list[str] = []
 
