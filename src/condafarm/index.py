@@ -134,7 +134,7 @@ def commit_repodata(
             etag = storage.put(key, body, if_match=expected_etag, content_type="application/json")
     except AlreadyExists as exc:
         raise Conflict(str(exc)) from exc
-    return etag, sync_derived(storage, subdir, body, etag)
+    return etag, sync_derived(storage, subdir, body, etag, repodata)
 
 
 @dataclass
@@ -146,7 +146,7 @@ class Derived:
     shard_digests: set[str]
 
 
-def write_derived(storage: Storage, subdir: str, body: bytes) -> Derived:
+def write_derived(storage: Storage, subdir: str, body: bytes, repodata: Repodata | None = None) -> Derived:
     """Write `repodata.json.zst`, the CEP-16 shards and `run_exports.json` for the repodata `body`.
 
     New shard files go up before the shard index that names them (content-addressed, so If-None-Match: a
@@ -154,7 +154,7 @@ def write_derived(storage: Storage, subdir: str, body: bytes) -> Derived:
     every shard an index has named is kept for `SHARD_GRACE_SECONDS`, so a publish writes just the shards
     of the names it changed.
     """
-    repodata = Repodata.from_json(body, subdir)
+    repodata = repodata or Repodata.from_json(body, subdir)
     zst_etag = storage.put(repodata_key(subdir) + ".zst", compress(body), content_type="application/zstd")
     shards = make_shards(repodata)
     current = storage.get(f"{subdir}/{SHARDS_INDEX}")
@@ -196,7 +196,7 @@ def update_repodata(storage: Storage, subdir: str, change: Callable[[Repodata], 
     )
 
 
-def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str) -> Derived:
+def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str, repodata: Repodata | None = None) -> Derived:
     """Make the derived files match `repodata.json`, whose content `body` has etag `etag`.
 
     After writing them, the JSON is checked again; if another writer replaced it meanwhile, they are written
@@ -205,14 +205,14 @@ def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str) -> Deriv
     """
     key = repodata_key(subdir)
     for _ in range(CAS_ATTEMPTS):
-        derived = write_derived(storage, subdir, body)
+        derived = write_derived(storage, subdir, body, repodata)
         current = storage.head(key)
         if current is None or current.etag == etag:
             return derived
         blob = storage.get(key)
         if blob is None:
             return derived
-        body, etag = blob.data, blob.etag
+        body, etag, repodata = blob.data, blob.etag, None
     raise Conflict(f"{storage.channel.url_of(key)} kept changing; run `condafarm index` again")
 
 
