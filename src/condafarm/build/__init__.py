@@ -25,7 +25,7 @@ from ..channel import Channel, S3Options, parse_channel
 from ..errors import UsageError
 from ..index import repodata_key
 from ..storage import Storage, open_storage
-from .channel_server import ChannelServer
+from .channel_server import serve_channels
 from .preflight import DEFAULT_MIN_FREE_DISK, check_free_disk, check_source_archive
 from .recipe import Output, find_recipe, load_recipe, output_of, render, staged_recipe, variant_files
 from .runner import BuildFailed, LogSink, run_variants
@@ -51,30 +51,26 @@ class BuildReport:
     dry_run: bool = False
 
 
-def _channel_urls(
-    channels: Sequence[str], destination: Storage | None, s3: S3Options | None, server: ChannelServer
-) -> list[str]:
+@contextlib.contextmanager
+def _channel_urls(channels: Sequence[str], destination: Storage | None, s3: S3Options | None) -> Iterator[list[str]]:
     """Channel URLs rattler-build can read: the destination first (once it exists), then `channels`.
 
     The destination comes first so the studio's own packages win over a public channel's of the same name.
-    Folders become `file://` URLs and `s3://` channels go through the local server; channel names
-    (conda-forge) and http(s) URLs pass through. An existing folder wins over a channel name.
+    Folders become `file://` URLs and `s3://` channels are served on 127.0.0.1 (`channel_server.py`); channel
+    names (conda-forge) and http(s) URLs pass through. An existing folder wins over a channel name.
     """
-    urls = []
+    entries: list[str | Channel] = []
     if destination is not None and destination.head(repodata_key("noarch")) is not None:
-        urls.append(_url_of(destination, server))
+        entries.append(destination.channel)
     for location in channels:
         named = "/" not in location and "\\" not in location and not Path(location).is_dir()
-        if named or location.startswith(("http://", "https://")):
-            urls.append(location)
-        else:
-            urls.append(_url_of(open_storage(parse_channel(location, s3)), server))
-    return urls
-
-
-def _url_of(storage: Storage, server: ChannelServer) -> str:
-    path = storage.channel.path
-    return path.as_uri() if path is not None else server.url_for(storage)
+        entries.append(
+            location if named or location.startswith(("http://", "https://")) else parse_channel(location, s3)
+        )
+    remote = [e for e in entries if isinstance(e, Channel) and e.path is None]
+    with serve_channels(remote) as served:
+        urls = iter(served)
+        yield [e if isinstance(e, str) else e.path.as_uri() if e.path else next(urls) for e in entries]
 
 
 def _check_writable(storage: Storage) -> None:
@@ -199,16 +195,17 @@ def build_recipe(
             return report
         s3 = s3 if s3 is not None or storage is None else storage.channel.s3
         # The output folder is kept after a failure (it holds the build folder to debug) and without publish.
-        with _scratch(output_dir, keep_build or not publish) as folder, ChannelServer() as server:
+        with _scratch(output_dir, keep_build or not publish) as folder:
             report.output_dir = folder
-            report.packages = run_variants(
-                variants,
-                output_dir=folder,
-                channels=_channel_urls(channels, storage, s3, server),
-                keep_build=keep_build,
-                test=test,
-                on_log=on_log,
-            )
+            with _channel_urls(channels, storage, s3) as urls:
+                report.packages = run_variants(
+                    variants,
+                    output_dir=folder,
+                    channels=urls,
+                    keep_build=keep_build,
+                    test=test,
+                    on_log=on_log,
+                )
             if publish and storage is not None:
                 from ..publish import publish as publish_packages
 

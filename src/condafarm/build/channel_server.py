@@ -5,21 +5,29 @@ py-rattler-build takes channel URLs but no S3 options: for `s3://` it only knows
 not work, and it would resolve credentials on its own. Serving S3 channels through condafarm's own storage
 gives rattler-build a plain HTTP channel that uses exactly the endpoint, addressing style and credential chain
 the user gave condafarm, and keeps credentials out of the build process entirely.
+
+The server runs in a child process (`python -m condafarm.build.channel_server`): py-rattler-build holds the
+GIL for the whole build, so a server thread in the building process would never answer. The child reads the
+channels as JSON on stdin, prints its URLs as one JSON line, and exits when its stdin closes, so it never
+outlives the build, even one that crashes.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import json
 import secrets
 import shutil
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 
-from ..errors import AccessDenied, CondafarmError
-from ..storage import Storage
-
-log = logging.getLogger(__name__)
+from ..channel import Channel, S3Options, parse_channel
+from ..errors import AccessDenied, CondafarmError, StorageError
+from ..storage import Storage, open_storage
 
 _CHUNK = 1024 * 1024
 
@@ -41,7 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             info = found[0].head(found[1]) if found else None
         except CondafarmError as exc:
-            log.warning("channel server: %s", exc)
+            print(f"condafarm channel server: {exc}", file=sys.stderr, flush=True)
             self.send_error(403 if isinstance(exc, AccessDenied) else 502, str(exc).splitlines()[0])
             return
         if found is None or info is None:
@@ -62,42 +70,63 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body=False)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("channel server: " + format, *args)
+        """Requests are not logged: the build log is what the user reads."""
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, storages: list[Storage]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         # A random path prefix, so other local users cannot read the channels while a build runs.
         self.token = secrets.token_urlsafe(16)
-        self.storages: list[Storage] = []
+        self.storages = storages
+
+    def urls(self) -> list[str]:
+        host, port = self.server_address[:2]
+        return [f"http://{host!s}:{port}/{self.token}/{i}" for i in range(len(self.storages))]
 
 
-class ChannelServer:
-    """A context manager: `url_for(storage)` gives an `http://127.0.0.1:PORT/...` channel URL for it."""
+@contextlib.contextmanager
+def serve_channels(channels: Sequence[Channel]) -> Iterator[list[str]]:
+    """HTTP URLs on 127.0.0.1 for `channels`, valid inside the `with` block."""
+    if not channels:
+        yield []
+        return
+    spec = [{"url": c.url, **asdict(c.s3)} for c in channels]
+    child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps(spec) + "\n")
+        child.stdin.flush()
+        line = child.stdout.readline()
+        if not line:
+            raise StorageError("the local channel server for the S3 channels did not start (see the messages above)")
+        yield list(json.loads(line))
+    finally:
+        with contextlib.suppress(OSError):
+            child.stdin.close()  # type: ignore[union-attr]
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
-    def __init__(self) -> None:
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    def url_for(self, storage: Storage) -> str:
-        if self._server is None:
-            self._server = _Server()
-            self._thread = threading.Thread(target=self._server.serve_forever, name="channel-server", daemon=True)
-            self._thread.start()
-        self._server.storages.append(storage)
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/{self._server.token}/{len(self._server.storages) - 1}"
+def _main() -> None:
+    spec = json.loads(sys.stdin.readline())
+    storages = [open_storage(parse_channel(c.pop("url"), S3Options(**c))) for c in spec]
+    server = _Server(storages)
 
-    def __enter__(self) -> ChannelServer:
-        return self
+    def stop_when_the_parent_closes_stdin() -> None:
+        sys.stdin.read()
+        server.shutdown()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    threading.Thread(target=stop_when_the_parent_closes_stdin, daemon=True).start()
+    print(json.dumps(server.urls()), flush=True)
+    server.serve_forever()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    _main()
