@@ -129,8 +129,9 @@ def register(command: AddCommand) -> None:
     p = command(
         "demo",
         cmd_demo,
-        "walk through index/ls/check/install on a local folder channel",
-        "Make a few real example packages, index them as a folder channel, list and check it, then install\n"
-        "from it with py-rattler and run the installed command. Needs no cloud account.",
+        "walk through build/ls/check/install on a local folder channel",
+        "Build the example recipes (examples/recipes) into a folder channel with --build-number=+1, list and\n"
+        "check it, then install from it with py-rattler and run the installed commands. Needs no cloud account.\n\n"
+        "example: condafarm demo ./demo-channel",
     )
     p.add_argument("folder", nargs="?", default="demo-channel", help="channel folder (default: ./demo-channel)")
