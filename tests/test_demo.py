@@ -7,13 +7,18 @@ from conftest import run_cli
 
 
 @pytest.mark.slow
-def test_demo_builds_indexes_installs_and_runs(tmp_path: Path) -> None:
-    """The README's first command: everything on a local folder channel, proven by py-rattler."""
-    result = run_cli("demo", str(tmp_path / "demo-channel"))
+def test_demo_builds_the_examples_indexes_installs_and_runs(tmp_path: Path) -> None:
+    """The README's first command: example recipes built into a folder channel, proven by py-rattler."""
+    folder = tmp_path / "demo-channel"
+    result = run_cli("demo", str(folder))
     assert result.returncode == 0, result.stderr
-    assert "4 added" in result.stdout
+    assert f"published {folder.as_uri()}/noarch/farm-hello-1.0-" in result.stdout
+    assert "(noarch, build number 2)" in result.stdout
     assert "ok, 4 packages" in result.stdout
-    assert "hello from farm-hello 1.1 build 1: greetings, render farm (farm-greeting 2.0)" in result.stdout
+    assert "hello from farm-hello 1.0" in result.stdout
+    assert "farm-greet 1.0: greetings, render farm" in result.stdout
+    installed = result.stdout.split("installs:\n", 1)[1].split("$ ", 1)[0].split()
+    assert "h4616a5c_2" in " ".join(installed) and "farm-data" in installed
 
 
 def test_demo_refuses_to_replace_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
