@@ -304,3 +304,15 @@ def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -
     assert again.returncode == 5
     assert again.stderr.count("\n") == 1 and "already exists" in again.stderr
     shutil.rmtree(channel)
+
+
+def test_shards_are_the_same_bytes_however_the_records_were_built(tmp_path: Path) -> None:
+    from condafarm.shards import make_shards
+
+    record = prepare(make_package(tmp_path, "tool", run_exports={"weak": ["tool >=1"], "strong": ["x"]})).record(7)
+    shuffled = {k: record[k] for k in reversed(list(record))}
+    shuffled["run_exports"] = {"strong": ["x"], "weak": ["tool >=1"]}
+    a, b = Repodata(subdir="noarch"), Repodata(subdir="noarch")
+    a.set("tool-1.0-h0_0.conda", record)
+    b.set("tool-1.0-h0_0.conda", shuffled)
+    assert make_shards(a).names == make_shards(b).names

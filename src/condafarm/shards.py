@@ -51,9 +51,19 @@ def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(zstandard.ZstdDecompressor().decompressobj().decompress(data), raw=False)
 
 
+def _canonical(value: Any) -> Any:
+    """`value` with every mapping's keys sorted: msgpack keeps insertion order, and equal records must give
+    equal shard bytes (and so the same content address) however they were built."""
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def _binary_hashes(record: dict[str, Any]) -> dict[str, Any]:
     """CEP-16 stores sha256 and md5 as raw bytes, not hex."""
-    out = dict(record)
+    out: dict[str, Any] = _canonical(record)
     for field in ("sha256", "md5"):
         if isinstance(out.get(field), str):
             out[field] = bytes.fromhex(out[field])
