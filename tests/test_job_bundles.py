@@ -246,3 +246,40 @@ def test_publish_bundle_publishes_attached_packages_once(s3: S3Endpoint, bucket:
     assert forced.returncode == 0, forced.stdout
     check = openjd_run(BUNDLES / "maintain_channel" / "template.yaml", {"Channel": channel}, worker_env(s3))
     assert messages(check, "status")[-1] == f"{channel}: ok, 2 packages"
+
+
+@pytest.mark.slow
+def test_linux_build_bundle_builds_an_example_recipe_into_an_s3_channel(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """Twice with BuildNumber +1: build numbers 1 then 2; py-rattler installs the newest and its command runs."""
+    channel = f"s3://{bucket}/Conda/Default"
+    params = {
+        "RecipeDir": str(ROOT / "examples" / "recipes" / "farm-hello"),
+        "RecipeName": "farm-hello",
+        "DestinationChannel": channel,
+    }
+    numbers = []
+    for _ in range(2):
+        result = openjd_run(BUNDLES / "build_linux" / "template.yaml", params, worker_env(s3))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert messages(result, "status")[-1].startswith(f"published 1 package(s) to {channel}")
+        assert messages(result, "progress")[-1] == "100.0"
+        (line,) = [x for x in result.stdout.splitlines() if "published s3://" in x]
+        numbers.append(int(line.rsplit("build number ", 1)[1].rstrip(")")))
+    assert numbers == [1, 2]
+
+    prefix = tmp_path / "env"
+    client = [sys.executable, str(ROOT / "tests" / "rattler_client.py")]
+    installed = subprocess.run(
+        [*client, "install", channel, str(prefix), "farm-hello", "--endpoint", s3.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    (record,) = json.loads(installed.stdout)
+    assert record["build_number"] == 2
+    ran = subprocess.run([str(prefix / "bin" / "farm-hello")], capture_output=True, text=True, check=False)
+    assert ran.returncode == 0 and "hello from farm-hello 1.0" in ran.stdout
