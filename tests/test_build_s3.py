@@ -6,12 +6,17 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import IamEndpoint, S3Endpoint, run_cli
 from test_build import RECIPES, run_installed
 from test_interop import install
+
+from condafarm import Channel, init_channel
+from condafarm.build.channel_server import serve_channels
 
 
 def objects(s3: S3Endpoint, bucket: str, keys: tuple[str, str] = ("testing", "testing")) -> dict[str, str]:
@@ -86,3 +91,17 @@ def test_two_concurrent_builds_on_s3_with_plus_one_get_distinct_numbers(s3: S3En
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert build_numbers(s3, bucket, "farm-hello") == [1, 2]
+
+
+def test_the_channel_server_serves_s3_objects_only_under_its_random_prefix(s3_channel: Channel) -> None:
+    init_channel(s3_channel)
+    with serve_channels([s3_channel]) as urls:
+        (url,) = urls
+        with urllib.request.urlopen(f"{url}/noarch/repodata.json") as response:
+            assert json.loads(response.read())["info"]["subdir"] == "noarch"
+        base, token, index = url.rsplit("/", 2)
+        wrong = [f"{base}/{token}x/{index}/noarch/repodata.json", f"{base}/{token}/9/noarch/repodata.json"]
+        for address in [*wrong, f"{url}/noarch/missing.json"]:
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(address)
+            assert caught.value.code == 404

@@ -6,7 +6,7 @@ not work, and it would resolve credentials on its own. Serving S3 channels throu
 gives rattler-build a plain HTTP channel that uses exactly the endpoint, addressing style and credential chain
 the user gave condafarm, and keeps credentials out of the build process entirely.
 
-The server runs in a child process (`python -m condafarm.build.channel_server`): py-rattler-build holds the
+The server runs in a child process (`main()`): py-rattler-build holds the
 GIL for the whole build, so a server thread in the building process would never answer. The child reads the
 channels as JSON on stdin, prints its URLs as one JSON line, and exits when its stdin closes, so it never
 outlives the build, even one that crashes.
@@ -94,7 +94,9 @@ def serve_channels(channels: Sequence[Channel]) -> Iterator[list[str]]:
         yield []
         return
     spec = [{"url": c.url, **asdict(c.s3)} for c in channels]
-    child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # `-c` rather than `-m`: runpy warns when the package (condafarm.build) already imported this module.
+    command = [sys.executable, "-c", f"from {__name__} import main; main()"]
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdin is not None and child.stdout is not None
         child.stdin.write(json.dumps(spec) + "\n")
@@ -113,7 +115,8 @@ def serve_channels(channels: Sequence[Channel]) -> Iterator[list[str]]:
             child.wait()
 
 
-def _main() -> None:
+def main() -> None:
+    """The child process: serve the channels read from stdin until stdin closes."""
     spec = json.loads(sys.stdin.readline())
     storages = [open_storage(parse_channel(c.pop("url"), S3Options(**c))) for c in spec]
     server = _Server(storages)
@@ -126,7 +129,3 @@ def _main() -> None:
     print(json.dumps(server.urls()), flush=True)
     server.serve_forever()
     server.server_close()
-
-
-if __name__ == "__main__":
-    _main()
