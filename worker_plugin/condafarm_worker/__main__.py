@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--override-source-sha256", default="", help="expected sha256 of that archive")
     p.add_argument("--min-free-disk", default="2G", help="fail early below this free space, e.g. 10G")
     p.add_argument("--work-dir", default="", help="the session's working directory (build output goes there)")
+    p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the supervised child
 
     p = sub.add_parser(
         "publish",
@@ -96,6 +97,7 @@ def _path(value: str) -> Path | None:
 
 
 def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
@@ -104,26 +106,30 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
     session = SessionInfo.from_env()
     if args.command == "enter":
         return actions.enter(say, session)
+    if args.command == "build" and args.in_process:
+        return actions.reported(
+            say,
+            partial(
+                actions.build,
+                say,
+                recipe=Path(args.recipe),
+                location=args.channel,
+                build_number=actions.optional(args.build_number),
+                channels=actions.split_list(args.channels),
+                target_platform=actions.optional(args.target_platform),
+                variant_config=_path(args.variant_config),
+                override_source=_path(args.override_source),
+                override_source_sha256=actions.optional(args.override_source_sha256),
+                min_free_disk=args.min_free_disk,
+                work_dir=_path(args.work_dir),
+            ),
+        )
     supervisor = Supervisor(say)
     say.log(f"condafarm {condafarm_version}: {session.describe()}")
-    work: Callable[[], int]
     if args.command == "build":
-        work = partial(
-            actions.build,
-            say,
-            supervisor,
-            recipe=Path(args.recipe),
-            location=args.channel,
-            build_number=actions.optional(args.build_number),
-            channels=actions.split_list(args.channels),
-            target_platform=actions.optional(args.target_platform),
-            variant_config=_path(args.variant_config),
-            override_source=_path(args.override_source),
-            override_source_sha256=actions.optional(args.override_source_sha256),
-            min_free_disk=args.min_free_disk,
-            work_dir=_path(args.work_dir),
-        )
-    elif args.command == "publish":
+        return supervisor.run_child([sys.executable, "-m", "condafarm_worker", *argv, "--in-process"])
+    work: Callable[[], int]
+    if args.command == "publish":
         force = args.force.strip().lower() in ("true", "yes", "1")
         work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, force)
     else:

@@ -88,7 +88,6 @@ def package_files(folder: Path) -> list[Path]:
 
 def build(
     messages: Messages,
-    supervisor: Supervisor,
     *,
     recipe: Path,
     location: str,
@@ -103,8 +102,8 @@ def build(
 ) -> int:
     """The build bundles: build the attached recipe and publish every package it makes, all or none.
 
-    The build log goes to the task log. Publishing is shielded from cancellation from its first upload on;
-    a cancel before that kills the build's processes, and the failed build releases its build numbers.
+    The build log goes to the task log. Runs in a child of the action's process (`Supervisor.run_child`),
+    because py-rattler-build holds the GIL until the build ends.
     """
     from condafarm.build import BuildFailed, build_recipe
     from condafarm.build.preflight import parse_size
@@ -116,7 +115,6 @@ def build(
 
     def uploaded(filename: str, done: int, total: int) -> None:
         if not publishing:
-            supervisor.begin_shield("publishing")
             publishing.append(filename)
             messages.status(f"publishing to {channel.url}")
         messages.progress(80 + 20 * (done / total if total else 1.0))
@@ -145,9 +143,6 @@ def build(
         if exc.debug_command is not None:
             messages.log(f"debug shell there: {exc.debug_command}")
         raise
-    finally:
-        if publishing:
-            supervisor.end_shield("publishing")
     published = report.published.packages if report.published else []
     for item in published:
         messages.log(f"published {item.url} ({item.subdir}, build number {item.build_number})")

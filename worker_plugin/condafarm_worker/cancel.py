@@ -2,12 +2,14 @@
 
 OpenJD cancels an action by signalling only the action's own process (SIGTERM on Linux and macOS,
 CTRL_BREAK_EVENT on Windows), then kills it after the notify period. A build's scripts run in child
-processes that signal never reaches, and py-rattler-build holds the calling thread inside native code for the
-whole build, where a Python signal handler cannot run. So the work runs in a thread, the main thread waits
-for it and answers the signal, and before leaving it kills the whole child process tree with psutil.
+processes that signal never reaches, so before leaving, the action kills its whole process tree with psutil.
 
-A section of the work that updates the channel (upload + index commit) runs `shielded`: a cancel that arrives
-during it waits for it to end, so the channel is always either unchanged or fully updated.
+Library work that releases the GIL (publish, index, check) runs in a thread (`Supervisor.run`) while the main
+thread answers the signal; a section that updates the channel runs `shielded`, and a cancel that arrives
+during it waits for it to end, so the channel is always either unchanged or fully updated. py-rattler-build
+holds the GIL for a whole build, so no Python code of that process runs until it returns: a build runs in a
+child process instead (`Supervisor.run_child`), and a cancel kills the build's scripts, lets the child unwind
+(its build fails and releases its build numbers, or a publish it already started completes), then kills it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 import psutil
 
@@ -69,7 +72,7 @@ def kill_children(pid: int | None = None, timeout: float = 5.0) -> int:
 class Supervisor:
     """Runs one piece of work so that a cancel signal stops it cleanly (see the module docstring)."""
 
-    def __init__(self, messages: Messages, *, poll_seconds: float = 0.2, unwind_seconds: float = 30.0) -> None:
+    def __init__(self, messages: Messages, *, poll_seconds: float = 0.2, unwind_seconds: float = 60.0) -> None:
         self.messages = messages
         self._poll = poll_seconds
         self._unwind = unwind_seconds
@@ -156,6 +159,43 @@ class Supervisor:
             raise errors[0]
         return outcome[0]
 
+    def run_child(self, argv: list[str]) -> int:
+        """Run `argv` as a child process, relaying its output lines, and return its exit code; on a cancel
+        signal, stop it as the module docstring says and leave with `CANCELLED_EXIT`."""
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert child.stdout is not None
+        relay = threading.Thread(target=self._relay, args=(child.stdout,), name="condafarm-relay", daemon=True)
+        relay.start()
+        previous: dict[int, Any] = {sig: signal.signal(sig, self.request_cancel) for sig in _SIGNALS}
+        try:
+            while child.poll() is None and not self._cancel.wait(self._poll):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self._cancel.is_set():
+            self.messages.status("canceled: stopping the build's processes")
+            count = kill_children(child.pid)
+            try:
+                child.wait(self._unwind)
+            except subprocess.TimeoutExpired:
+                count += kill_children(child.pid)
+                child.kill()
+                child.wait()
+            relay.join(5)
+            done = "its packages had been published" if child.returncode == 0 else "the channel was not changed"
+            self._leave(f"canceled; stopped {count} process(es); {done}")
+        relay.join()
+        return int(child.returncode)
+
+    def _relay(self, stream: IO[str]) -> None:
+        """Copy the child's lines to our stdout; after a cancel its own failure report is only a log line."""
+        for line in stream:
+            text = line.rstrip("\n")
+            if self._cancel.is_set() and text.startswith("openjd_fail: "):
+                text = "(after cancel) " + text.removeprefix("openjd_fail: ")
+            self.messages.log(text)
+
     def _abort(self) -> None:
         """Kill the child processes, give the work a moment to unwind (a build whose script was killed fails
         and releases its build-number reservations; a publish that had not started refuses to start), then
@@ -167,7 +207,10 @@ class Supervisor:
             count += kill_children()
         with self._lock:
             done = f"{', '.join(self._finished)} had finished" if self._finished else "the channel was not changed"
-        self.messages.fail(f"canceled; stopped {count} child process(es); {done}")
+        self._leave(f"canceled; stopped {count} child process(es); {done}")
+
+    def _leave(self, reason: str) -> None:
+        self.messages.fail(reason)
         sys.stderr.flush()
         logging.shutdown()
         os._exit(CANCELLED_EXIT)

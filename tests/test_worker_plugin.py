@@ -1,0 +1,222 @@
+"""condafarm-worker, the worker-host side: OpenJD messages, session facts, and cancellation that kills the
+whole child process tree and never leaves a half-updated channel."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import S3Endpoint, run_cli
+from test_job_bundles import BUNDLES, QUEUE_ENVS, messages, worker_env
+
+from condafarm_worker import Messages, SessionInfo
+
+WORKER = str(Path(sys.executable).parent / "condafarm-worker")
+
+
+def test_messages_are_single_protocol_lines() -> None:
+    out = io.StringIO()
+    say = Messages(out)
+    say.progress(140)
+    say.status("building\nfarm-hello   for linux-64")
+    say.fail("recipe.yaml line 3: unknown key")
+    say.set_env("PATH", 'C:\\condafarm\\Scripts;C:\\Program Files\\x "y"')
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == [
+        "openjd_progress: 100.0",
+        "openjd_status: building farm-hello for linux-64",
+        "openjd_fail: recipe.yaml line 3: unknown key",
+    ]
+    assert json.loads(lines[3].removeprefix("openjd_env: ")) == 'PATH=C:\\condafarm\\Scripts;C:\\Program Files\\x "y"'
+
+
+def test_session_info_names_the_queue_role_profile_never_keys() -> None:
+    env = {
+        "DEADLINE_FARM_ID": "farm-1",
+        "DEADLINE_QUEUE_ID": "queue-2",
+        "DEADLINE_SESSION_ID": "session-3",
+        "AWS_PROFILE": "deadline-queue-2",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t-value",
+    }
+    info = SessionInfo.from_env(env)
+    text = info.describe()
+    assert info.on_deadline and "queue queue-2" in text and "'deadline-queue-2' (the queue role)" in text
+    assert "s3cr3t" not in text
+    local = SessionInfo.from_env({})
+    assert (
+        not local.on_deadline and local.describe() == "a local OpenJD session; credentials from the default AWS chain"
+    )
+
+
+def _supervised(script: str, tmp_path: Path) -> subprocess.Popen[str]:
+    """Run `script` (the body of `work()`) under a Supervisor in its own process, as an action would."""
+    code = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        from pathlib import Path
+        from condafarm_worker import Messages, Supervisor
+        tmp = Path(sys.argv[1])
+        supervisor = Supervisor(Messages(), unwind_seconds=5)
+        def work():
+        {body}
+        print("exit", supervisor.run(work), flush=True)
+        """
+    ).format(body=textwrap.indent(textwrap.dedent(script), "    "))
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_cancel_kills_the_child_process_tree(tmp_path: Path) -> None:
+    proc = _supervised(
+        """
+        shell = subprocess.Popen(["sh", "-c", "sleep 300 & echo $! > " + str(tmp + "/grandchild") + "; wait"])
+        (tmp / "child").write_text(str(shell.pid))
+        shell.wait()
+        return 0
+        """.replace('tmp + "/grandchild"', 'tmp / "grandchild"'),
+        tmp_path,
+    )
+    _wait_for(tmp_path / "grandchild", proc)
+    time.sleep(0.2)
+    pids = [int((tmp_path / name).read_text()) for name in ("child", "grandchild")]
+    assert all(_alive(pid) for pid in pids)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert "openjd_fail: canceled; stopped 2 child process(es); the channel was not changed" in out
+    assert not any(_alive(pid) for pid in pids)
+
+
+def test_cancel_waits_for_a_shielded_section_and_then_stops(tmp_path: Path) -> None:
+    proc = _supervised(
+        """
+        with supervisor.shielded("publishing"):
+            (tmp / "started").write_text("")
+            time.sleep(1.5)
+            (tmp / "finished").write_text("")
+        supervisor.check()
+        (tmp / "after").write_text("")
+        return 0
+        """,
+        tmp_path,
+    )
+    _wait_for(tmp_path / "started", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert (tmp_path / "finished").exists() and not (tmp_path / "after").exists()
+    assert "openjd_status: cancel requested: finishing publishing first so the channel stays valid" in out
+    assert "publishing had finished" in out and proc.returncode == 143
+
+
+def test_a_section_cannot_start_after_a_cancel(tmp_path: Path) -> None:
+    proc = _supervised(
+        """
+        (tmp / "started").write_text("")
+        while not supervisor.cancelled:
+            time.sleep(0.01)
+        try:
+            supervisor.begin_shield("publishing")
+        except Exception as exc:
+            (tmp / "refused").write_text(type(exc).__name__)
+        time.sleep(30)
+        return 0
+        """,
+        tmp_path,
+    )
+    _wait_for(tmp_path / "started", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "the channel was not changed" in out
+    assert (tmp_path / "refused").read_text() == "Cancelled"
+
+
+def test_maintenance_errors_become_openjd_fail_with_the_documented_exit_code(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [WORKER, "maintain", "yank", "--channel", str(tmp_path / "ch"), "--files", ""],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "openjd_fail: yank needs the file names" in result.stdout
+
+
+SLOW_RECIPE = """\
+package:
+  name: slow-tool
+  version: "1.0"
+build:
+  noarch: generic
+  script:
+    - echo $$ > {marker}/shell
+    - sleep 300 &
+    - echo $! > {marker}/sleeper
+    - wait
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the recipe's build script is POSIX sh")
+def test_build_cancelled_mid_build_leaves_no_orphans_and_a_valid_channel(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """SIGTERM to `openjd run` cancels the action (SIGTERM to condafarm-worker), as the worker agent does."""
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    recipe = tmp_path / "slow-tool"
+    recipe.mkdir()
+    (recipe / "recipe.yaml").write_text(SLOW_RECIPE.format(marker=marker.as_posix()))
+    channel = f"s3://{bucket}/Conda/Default"
+    env = worker_env(s3)
+    assert run_cli("init", channel, env=env).returncode == 0
+    args = [str(Path(sys.executable).parent / "openjd"), "run", str(BUNDLES / "build_linux" / "template.yaml")]
+    for key, value in {"RecipeDir": str(recipe), "DestinationChannel": channel, "MinFreeDiskGB": "0"}.items():
+        args += ["-p", f"{key}={value}"]
+    args += ["--environment", str(QUEUE_ENVS / "conda_build.yaml")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        _wait_for(marker / "sleeper", proc, seconds=240)
+        time.sleep(0.3)
+        pids = [int((marker / name).read_text()) for name in ("shell", "sleeper")]
+        assert all(_alive(pid) for pid in pids)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = subprocess.CompletedProcess(args, proc.returncode, out, "")
+    (reason,) = messages(result, "fail")
+    assert reason.startswith("canceled; stopped") and "the channel was not changed" in reason
+    assert not any(_alive(pid) for pid in pids), "orphaned build processes"
+    assert proc.returncode != 0
+    check = run_cli("check", channel, env=env)
+    assert check.returncode == 0 and "ok, 0 packages" in check.stdout, check.stdout + check.stderr
+    listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="Conda/Default/")
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    assert not [k for k in keys if "slow-tool" in k or "build-numbers" in k], keys  # reservation released
+    assert os.listdir(marker) == sorted(os.listdir(marker))  # marker folder still readable (no stray writes)
