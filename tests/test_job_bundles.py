@@ -183,6 +183,17 @@ def test_maintenance_bundle_indexes_and_checks_an_s3_channel(s3: S3Endpoint, buc
     checked = openjd_run(template, {"Channel": channel, "Action": "check"}, worker_env(s3))
     assert checked.returncode == 0, checked.stdout
 
+    for action, name in (("yank", "alpha-1.0-h0_0.conda"), ("remove", "beta-1.0-h0_0.conda")):
+        done = openjd_run(template, {"Channel": channel, "Action": action, "Filenames": name}, worker_env(s3))
+        assert done.returncode == 0, done.stdout
+        assert messages(done, "status")[-1] == f"{channel}: ok, {1 if action == 'yank' else 0} packages"
+    body = s3.client().get_object(Bucket=bucket, Key="Conda/Default/linux-64/repodata.json")["Body"].read()
+    repodata = json.loads(body)
+    assert repodata["packages.conda"] == {} and repodata["removed"] == ["alpha-1.0-h0_0.conda"]
+    listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="Conda/Default/linux-64/")
+    files = {o["Key"].rsplit("/", 1)[1] for o in listed["Contents"] if o["Key"].endswith(".conda")}
+    assert files == {"alpha-1.0-h0_0.conda"}, "yank keeps the file, remove deletes it"
+
 
 @pytest.mark.slow
 def test_queue_environment_puts_condafarm_on_the_session_path(s3: S3Endpoint, bucket: str) -> None:

@@ -199,6 +199,13 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
                 channel, rebuild=action == "rebuild-index", progress=progress_between(messages, 0, 80)
             )
         messages.log(report.summary())
+    elif action in ("remove", "yank"):
+        from condafarm.curate import remove, yank
+
+        messages.status(f"{action} {len(files)} file(s) in {channel.url}")
+        with supervisor.shielded(action):
+            done = remove(channel, files, yes=True) if action == "remove" else yank(channel, files)
+        messages.log(f"{action}: {', '.join(done.changed)}")
     elif action != "check":
         raise UsageError(f"unknown action {action!r}; use check, index, rebuild-index, remove or yank")
     supervisor.check()
