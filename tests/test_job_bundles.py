@@ -134,13 +134,19 @@ def test_os_build_bundles_differ_only_in_host_requirements_and_platforms() -> No
 
 
 def openjd_run(
-    template: Path, params: dict[str, str], env: dict[str, str], *, timeout: float = 300
+    template: Path,
+    params: dict[str, str],
+    env: dict[str, str],
+    *,
+    queue_env: str = "conda_build.yaml",
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """`openjd run` a bundle with the package-building queue environment, as a worker host would run it."""
+    """`openjd run` a job with a queue environment (the package-building one by default), as a worker host
+    would run it."""
     args = [str(Path(sys.executable).parent / "openjd"), "run", str(template)]
     for key, value in params.items():
         args += ["-p", f"{key}={value}"]
-    args += ["--environment", str(QUEUE_ENVS / "conda_build.yaml")]
+    args += ["--environment", str(QUEUE_ENVS / queue_env)]
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 
@@ -263,7 +269,8 @@ def test_publish_bundle_publishes_attached_packages_once(s3: S3Endpoint, bucket:
 def test_linux_build_bundle_builds_an_example_recipe_into_an_s3_channel(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:
-    """Twice with BuildNumber +1: build numbers 1 then 2; py-rattler installs the newest and its command runs."""
+    """Twice with BuildNumber +1: build numbers 1 then 2; a render job with the render queue environment gets
+    the newest and runs its command."""
     channel = f"s3://{bucket}/Conda/Default"
     params = {
         "RecipeDir": str(ROOT / "examples" / "recipes" / "farm-hello"),
@@ -280,17 +287,29 @@ def test_linux_build_bundle_builds_an_example_recipe_into_an_s3_channel(
         numbers.append(int(line.rsplit("build number ", 1)[1].rstrip(")")))
     assert numbers == [1, 2]
 
-    prefix = tmp_path / "env"
-    client = [sys.executable, str(ROOT / "tests" / "rattler_client.py")]
-    installed = subprocess.run(
-        [*client, "install", channel, str(prefix), "farm-hello", "--endpoint", s3.url],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stderr
-    (record,) = json.loads(installed.stdout)
-    assert record["build_number"] == 2
-    ran = subprocess.run([str(prefix / "bin" / "farm-hello")], capture_output=True, text=True, check=False)
-    assert ran.returncode == 0 and "hello from farm-hello 1.0" in ran.stdout
+    render = tmp_path / "render.yaml"
+    render.write_text(RENDER_JOB)
+    env = worker_env(s3, CONDAFARM_ENV_CACHE=str(tmp_path / "env-cache"))
+    params = {"CondaPackages": "farm-hello", "CondaChannels": channel}
+    rendered = openjd_run(render, params, env, queue_env="render_conda.yaml")
+    assert rendered.returncode == 0, rendered.stdout[-3000:] + rendered.stderr[-2000:]
+    assert "hello from farm-hello 1.0" in rendered.stdout
+    assert "farm-hello-1.0-h4616a5c_2.conda" in rendered.stdout, "the render got the newest build"
+
+
+#: A render job as a submitter makes it: the render queue environment reads CondaPackages and CondaChannels.
+RENDER_JOB = """\
+specificationVersion: jobtemplate-2023-09
+name: render with farm-hello
+parameterDefinitions:
+- name: CondaPackages
+  type: STRING
+- name: CondaChannels
+  type: STRING
+steps:
+- name: Render
+  script:
+    actions:
+      onRun:
+        command: farm-hello
+"""
