@@ -10,6 +10,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 from condafarm import __version__ as condafarm_version
@@ -63,10 +64,8 @@ def enter(messages: Messages, session: SessionInfo) -> int:
     if scripts and scripts not in path.split(os.pathsep):
         messages.set_env("PATH", os.pathsep.join([scripts, path]) if path else scripts)
     try:
-        import rattler_build
-
-        builder = f"py-rattler-build {getattr(rattler_build, '__version__', '?')}"
-    except ImportError:  # the session can still publish and maintain channels, but not build
+        builder = f"py-rattler-build {metadata.version('py-rattler-build')}"
+    except metadata.PackageNotFoundError:  # the session can still publish and maintain channels, but not build
         builder = "py-rattler-build missing: package builds will fail; reinstall condafarm"
     messages.log(f"condafarm {condafarm_version} (python {sys.version.split()[0]}, {builder}) from {scripts}")
     messages.log(f"session: {session.describe()}")
