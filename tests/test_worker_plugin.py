@@ -15,10 +15,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from condafarm_worker import Messages, SessionInfo
 from conftest import S3Endpoint, run_cli
 from test_job_bundles import BUNDLES, QUEUE_ENVS, messages, worker_env
-
-from condafarm_worker import Messages, SessionInfo
 
 WORKER = str(Path(sys.executable).parent / "condafarm-worker")
 
