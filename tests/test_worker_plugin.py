@@ -64,7 +64,7 @@ def _supervised(script: str, tmp_path: Path) -> subprocess.Popen[str]:
         from pathlib import Path
         from condafarm_worker import Messages, Supervisor
         tmp = Path(sys.argv[1])
-        supervisor = Supervisor(Messages(), unwind_seconds=5)
+        supervisor = Supervisor(Messages(), unwind_seconds=1)
         def work():
         {body}
         print("exit", supervisor.run(work), flush=True)
