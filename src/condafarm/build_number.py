@@ -46,9 +46,6 @@ class BuildNumber:
             raise UsageError(f"build number {text!r} must be N (e.g. 3) or +N (e.g. +1: highest in the channel + 1)")
         return cls(int(match.group(2)), relative=bool(match.group(1)))
 
-    def __str__(self) -> str:
-        return f"+{self.value}" if self.relative else str(self.value)
-
 
 def _storage(channel: Channel | Storage) -> Storage:
     return channel if isinstance(channel, Storage) else open_storage(channel)

@@ -10,7 +10,6 @@ the destination itself; S3 channels reach rattler-build through a local read-onl
 from __future__ import annotations
 
 import contextlib
-import logging
 import secrets
 import shutil
 import tempfile
@@ -32,8 +31,6 @@ from .runner import BuildFailed, LogSink, run_variants
 
 if TYPE_CHECKING:
     from ..publish import PublishReport, UploadProgress
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
