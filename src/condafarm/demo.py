@@ -63,8 +63,8 @@ def run_demo(folder: Path, say: Callable[[str], None] = print) -> None:
     for name in RECIPES:
         say(f"$ condafarm build {recipes / name} --to {folder} --build-number=+1")
         published = build_recipe(recipes / name, channel, build_number="+1").published
-        for item in published.packages if published else []:
-            say(f"published {item.url} ({item.subdir}, build number {item.build_number})")
+        for package in published.packages if published else []:
+            say(f"published {package.url} ({package.subdir}, build number {package.build_number})")
     say(f"$ condafarm ls {folder}")
     for item in list_packages(channel):
         r = item.record
