@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..servers import SERVER_FORMS
 from .common import AddCommand, add_s3_options, channel_arg
 
 ORDER = 20
@@ -36,7 +37,12 @@ class _UploadBar:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from ..publish import publish
+    from ..servers import is_server, upload_to_server
 
+    if is_server(args.to):
+        for name in upload_to_server(args.to, [Path(f) for f in args.files]):
+            print(f"uploaded {name} to {args.to} (the server indexes it)")
+        return 0
     report = publish(
         channel_arg(args, "to"),
         [Path(f) for f in args.files],
@@ -88,12 +94,20 @@ def register(command: AddCommand) -> None:
         "checked first; a bad one stops the publish before anything is uploaded. A file name that already\n"
         "exists is refused (exit 5): published packages never change. The channel is created if missing.\n"
         "The cost does not grow with the channel: no listing, no other package is read.\n\n"
+        "Servers that keep their own index (prefix.dev, anaconda.org, Quetz, Artifactory) get an upload\n"
+        "through py-rattler-build, with credentials from RATTLER_AUTH_FILE or the keychain.\n\n"
         "examples:\n"
         "  condafarm publish out/noarch/mytool-1.0-h0_0.conda --to s3://studio-packages/Conda/Default\n"
-        "  condafarm publish out/*/*.conda --to ./channel",
+        "  condafarm publish out/*/*.conda --to ./channel\n"
+        "  condafarm publish out/noarch/*.conda --to prefix://studio-tools",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="package files (.conda or .tar.bz2)")
-    p.add_argument("--to", required=True, metavar="CHANNEL", help="s3://BUCKET/PREFIX, file:///path or a folder")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="CHANNEL",
+        help="s3://BUCKET/PREFIX, file:///path or a folder; or a server: " + SERVER_FORMS,
+    )
     p.add_argument(
         "--force",
         action="store_true",
