@@ -84,12 +84,8 @@ class PublishReport:
     requests: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        size = sum(p.size for p in self.packages)
         extra = f", indexed {len(self.adopted)} left by interrupted publishes" if self.adopted else ""
-        return (
-            f"published {len(self.packages)} package(s), {size / 1e6:.1f} MB, to {self.channel}{extra} "
-            f"in {self.seconds:.2f}s"
-        )
+        return f"published {len(self.packages)} package(s) to {self.channel}{extra} in {self.seconds:.2f}s"
 
 
 def prepare(path: Path) -> Prepared:

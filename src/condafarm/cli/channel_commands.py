@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import AddCommand, Progress, add_s3_options, channel_arg
+from .common import AddCommand, Progress, add_s3_options, channel_arg, human_size
 
 ORDER = 10
 
@@ -48,7 +48,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         size = r.get("size", 0)
         print(
             f"{r.get('name', '?'):<28} {r.get('version', '?'):<14} {r.get('build', '?'):<20} "
-            f"{item.subdir:<12} {size / 1e6:>9.1f} MB  {item.filename}"
+            f"{item.subdir:<12} {human_size(size):>9}  {item.filename}"
         )
     if not args.quiet:
         print(f"{len(items)} package(s)", file=sys.stderr)

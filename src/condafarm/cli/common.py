@@ -69,3 +69,11 @@ class Progress:
         end = "\n" if done == total else ""
         sys.stderr.write(f"\r  {what}: {self.verb} {done}/{total} {self.unit}{end}")
         sys.stderr.flush()
+
+
+def human_size(n: float) -> str:
+    """`1.2 GB`, `340 kB`, `12 B`: sizes in farm logs are read by people."""
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{int(n)} B"

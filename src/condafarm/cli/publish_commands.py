@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..servers import SERVER_FORMS
-from .common import AddCommand, add_s3_options, channel_arg
+from .common import AddCommand, add_s3_options, channel_arg, human_size
 
 ORDER = 20
 
@@ -51,7 +51,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     )
     for p in report.packages:
         verb = "replaced" if p.replaced else "published"
-        print(f"{verb} {p.url}  ({p.subdir}, build number {p.build_number}, {p.size / 1e6:.1f} MB)")
+        print(f"{verb} {p.url}  ({p.subdir}, build number {p.build_number}, {human_size(p.size)})")
     for name in report.adopted:
         print(f"indexed {name} (left unindexed by an interrupted publish)")
     print(report.summary())
