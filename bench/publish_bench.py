@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from run import PREFIX, RESULT_TAG, CountingProxy, Moto, Pool, child_env, fmt_bytes, table
+from run import PREFIX, RESULT_TAG, CountingProxy, Moto, Pool, child_env, fmt_bytes, peer_credentials, table
 
 PUBLISH_SCALING_TARGET = 1.3
 PEER_SPEEDUP_TARGET = 5.0
@@ -40,7 +40,7 @@ def _child(argv: list[str]) -> int:
 
         import boto3
         import botocore.config
-        from rattler.index import S3Credentials, index_s3
+        from rattler.index import index_s3
 
         client = boto3.client(
             "s3",
@@ -48,13 +48,7 @@ def _child(argv: list[str]) -> int:
             region_name="us-east-1",
             config=botocore.config.Config(s3={"addressing_style": "path"}),
         )
-        creds = S3Credentials(
-            endpoint_url=endpoint,
-            region="us-east-1",
-            access_key_id="testing",
-            secret_access_key="testing",
-            addressing_style="path",
-        )
+        creds = peer_credentials(endpoint)
         bucket = url[len("s3://") :].split("/", 1)[0]
         t0 = time.perf_counter()
         client.upload_file(str(path), bucket, f"{PREFIX}/{subdir}/{path.name}")
@@ -119,13 +113,18 @@ def _index_untimed(tool: str, url: str, endpoint: str) -> None:
         "os._exit(0)\n"
         if tool == "condafarm"
         else "import sys, os, asyncio\n"
-        "from rattler.index import S3Credentials, index_s3\n"
-        "c = S3Credentials(endpoint_url=sys.argv[2], region='us-east-1', access_key_id='testing',\n"
-        "    secret_access_key='testing', addressing_style='path')\n"
-        "asyncio.run(index_s3(sys.argv[1], credentials=c, write_shards=False))\n"
+        "from rattler.index import index_s3\n"
+        "from run import peer_credentials\n"
+        "asyncio.run(index_s3(sys.argv[1], credentials=peer_credentials(sys.argv[2]), write_shards=False))\n"
         "sys.stdout.flush(); os._exit(0)\n"
     )
-    subprocess.run([sys.executable, "-c", code, url, endpoint], env=child_env(), check=True, timeout=3600)
+    subprocess.run(
+        [sys.executable, "-c", code, url, endpoint],
+        env=child_env(),
+        cwd=Path(__file__).parent,
+        check=True,
+        timeout=3600,
+    )
 
 
 def _report(results: list[Publish], sizes: list[int]) -> tuple[str, bool]:

@@ -115,17 +115,11 @@ def _child(argv: list[str]) -> int:
     else:
         import asyncio
 
-        from rattler.index import S3Credentials, index_fs, index_s3
+        from rattler.index import index_fs, index_s3
 
         if kind == "s3":
             assert endpoint is not None
-            creds = S3Credentials(
-                endpoint_url=endpoint,
-                region="us-east-1",
-                access_key_id="testing",
-                secret_access_key="testing",
-                addressing_style="path",
-            )
+            creds = peer_credentials(endpoint)
             io0, t0 = _proc_io(), time.perf_counter()
             asyncio.run(index_s3(target, credentials=creds, write_shards=False))
         else:
@@ -142,6 +136,19 @@ def _child(argv: list[str]) -> int:
     }
     print(RESULT_TAG + json.dumps(out))
     return 0
+
+
+def peer_credentials(endpoint: str) -> Any:
+    """py-rattler's S3 credentials for the local endpoint (path-style, the fake keys moto accepts)."""
+    from rattler.index import S3Credentials
+
+    return S3Credentials(
+        endpoint_url=endpoint,
+        region="us-east-1",
+        access_key_id="testing",
+        secret_access_key="testing",
+        addressing_style="path",
+    )
 
 
 def child_exit(func: Any, argv: list[str]) -> None:

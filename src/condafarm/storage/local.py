@@ -110,17 +110,7 @@ class LocalStorage(Storage):
         content_type: str | None = None,
     ) -> str:
         path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        except PermissionError as exc:
-            raise AccessDenied(f"cannot write in {path.parent}: permission denied") from exc
-        except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        tmp = _write_temp(path, lambda f: f.write(data))
         try:
             if if_absent:
                 self._link_new(tmp, path)
@@ -153,20 +143,15 @@ class LocalStorage(Storage):
         progress: Callable[[int], None] | None = None,
     ) -> str:
         target = self._path(key)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-            with open(path, "rb") as src, open(tmp, "wb") as dst:
+
+        def copy(dst: IO[bytes]) -> None:
+            with open(path, "rb") as src:
                 while chunk := src.read(COPY_CHUNK):
                     dst.write(chunk)
                     if progress is not None:
                         progress(len(chunk))
-                dst.flush()
-                os.fsync(dst.fileno())
-        except PermissionError as exc:
-            raise AccessDenied(f"cannot write in {target.parent}: permission denied") from exc
-        except OSError as exc:
-            raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+        tmp = _write_temp(target, copy)
         try:
             digest = hashlib.sha256()
             with open(tmp, "rb") as f:
@@ -227,6 +212,22 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+
+def _write_temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """A durable temporary file next to `path` holding what `write` wrote, to be moved into place atomically."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except PermissionError as exc:
+        raise AccessDenied(f"cannot write in {path.parent}: permission denied") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return tmp
 
 
 def _replace(src: Path, dst: Path) -> None:
