@@ -282,3 +282,37 @@ def test_s3_channel_of_hundreds_uploaded_without_metadata(s3: S3Endpoint, bucket
     report = index_channel(channel)
     assert report.total("added") == 320
     assert check_channel(channel, verify_hashes=True).ok
+
+
+def test_replaced_shards_are_deleted_only_after_the_grace_period(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import condafarm.index as index_module
+    from condafarm.shards import SHARDS_FOLDER
+
+    def shard_files() -> set[str]:
+        return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
+
+    target.add(make_package(target.staging / "1", "tool", "1.0"))
+    index_channel(target.storage)
+    first = shard_files()
+    target.add(make_package(target.staging / "2", "tool", "1.1"))
+    index_channel(target.storage)
+    assert first < shard_files()  # the old shard stays: clients may hold an index that names it
+    monkeypatch.setattr(index_module, "SHARD_GRACE_SECONDS", 0)
+    index_channel(target.storage)
+    remaining = shard_files()
+    assert len(remaining) == 1 and not (first & remaining)
+
+
+def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, s3_channel: Channel) -> None:
+    client = s3.client()
+    names = [f"noarch/file-{i:04d}.txt" for i in range(1100)] + ["noarch/a&b <c>.txt"]
+    for name in names:
+        client.put_object(Bucket=s3_channel.bucket, Key=f"Conda/Default/{name}", Body=name.encode())
+    ours = {(i.key, i.size, i.etag) for i in open_storage(s3_channel).list_objects("noarch/")}
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=s3_channel.bucket, Prefix="Conda/Default/noarch/")
+    theirs = {
+        (o["Key"].removeprefix("Conda/Default/"), o["Size"], o["ETag"]) for page in pages for o in page["Contents"]
+    }
+    assert ours == theirs and len(ours) == 1101

@@ -461,7 +461,13 @@ def index_subdir(
             log.debug("%s: repodata changed under us (attempt %d); retrying", subdir, attempt + 1)
             backoff(attempt)
             continue
-        orphans = _collect_shards(storage, subdir, derived.shard_digests, state.orphan_shards)
+        # Shards become orphans only when the shard index changes, i.e. with repodata.json.
+        unchanged = json_etag == state.json_etag and derived.shards_etag == state.shards_etag
+        orphans = (
+            state.orphan_shards
+            if unchanged and not state.orphan_shards
+            else _collect_shards(storage, subdir, derived.shard_digests, state.orphan_shards)
+        )
         new_state = IndexState(
             files, json_etag, derived.zst_etag, derived.shards_etag, orphans, sorted(derived.shard_digests)
         )

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
+from xml.etree import ElementTree
 
 import boto3
 import botocore.config
@@ -52,6 +54,8 @@ READAHEAD_BYTES = 64 * 1024
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_BYTES = 16 * 1024 * 1024
 UPLOAD_THREADS = 8
+#: A listing page's object entries, which `_take_listing` reads itself.
+_CONTENTS = re.compile(rb"<Contents>.*?</Contents>", re.S)
 #: S3's limit on parts per upload; larger files get larger parts.
 MAX_PARTS = 10_000
 
@@ -71,6 +75,8 @@ class S3Storage(Storage):
         self.multipart_threshold = MULTIPART_THRESHOLD
         self.part_bytes = PART_BYTES
         self.client.meta.events.register("request-created.s3", self._count_request)
+        self.client.meta.events.register("before-parse.s3.ListObjectsV2", self._take_listing)
+        self._listed = threading.local()
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def _count_request(self, request: Any, operation_name: str = "", **_: Any) -> None:
@@ -100,11 +106,40 @@ class S3Storage(Storage):
         full = self._key(prefix.strip("/")) if prefix.strip("/") else self.channel.prefix
         return f"{full}/" if full else ""
 
+    def _take_listing(self, response_dict: dict[str, Any], **_: Any) -> None:
+        """Read a listing page's objects with ElementTree before botocore parses the page.
+
+        botocore's response parser spends ~150 us per listed object (dates, owners, storage classes we never
+        use): half the time of a no-op index of 2000 packages. This keeps Key, Size and ETag, and hands
+        botocore the page without its `<Contents>` so it parses only the rest (continuation token, prefixes).
+        """
+        body = response_dict.get("body")
+        if response_dict.get("status_code") != 200 or not body:
+            return
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            return  # let botocore report it
+        # botocore asks for url-encoded keys (EncodingType=url) and decodes them as it parses; so do we.
+        encoded = root.findtext("{*}EncodingType") == "url"
+        self._listed.contents = [
+            {
+                "Key": unquote_plus(key) if encoded else key,
+                "Size": int(c.findtext("{*}Size") or 0),
+                "ETag": c.findtext("{*}ETag"),
+            }
+            for c in root.iterfind("{*}Contents")
+            for key in [c.findtext("{*}Key") or ""]
+        ]
+        response_dict["body"] = _CONTENTS.sub(b"", body)
+
     def _pages(self, folder: str) -> Iterator[dict[str, Any]]:
         try:
-            yield from self.client.get_paginator("list_objects_v2").paginate(
+            for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=folder, Delimiter="/"
-            )
+            ):
+                page["Contents"] = self._listed.__dict__.pop("contents", page.get("Contents") or [])
+                yield page
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             self._fail(exc, "ListObjectsV2", None)
 
