@@ -59,6 +59,8 @@ SHARD_GRACE_SECONDS = 24 * 3600
 #: Local packages up to this size are read into memory once, for both hashing and parsing.
 IN_MEMORY_BYTES = 64 * 1024 * 1024
 CAS_ATTEMPTS = 30
+#: Subdirs of an S3 channel indexed at once.
+SUBDIR_THREADS = 4
 
 #: `progress(subdir, done, total)` after each package read.
 Progress = Callable[[str, int, int], None]
@@ -581,12 +583,16 @@ def index_channel(
         chosen = sorted(set(subdirs))
     else:
         chosen = discover_subdirs(storage)
-    reports = []
-    for subdir in chosen:
-        report = index_subdir(storage, subdir, dry_run=dry_run, rebuild=rebuild, workers=workers, progress=progress)
+
+    def one(subdir: str) -> SubdirReport:
+        return index_subdir(storage, subdir, dry_run=dry_run, rebuild=rebuild, workers=workers, progress=progress)
+
+    # Subdirs are independent; on S3 their listings and reads overlap instead of waiting in turn.
+    with ThreadPoolExecutor(max_workers=SUBDIR_THREADS if storage.remote else 1) as pool:
+        reports = list(pool.map(one, chosen))
+    for report in reports:
         for name, reason in sorted(report.skipped.items()):
-            log.warning("skipped %s/%s: %s", subdir, name, reason)
-        reports.append(report)
+            log.warning("skipped %s/%s: %s", report.subdir, name, reason)
     if not dry_run and "noarch" not in chosen and storage.head(repodata_key("noarch")) is None:
         index_subdir(storage, "noarch")
     result = IndexReport(
