@@ -13,6 +13,7 @@ import boto3
 import pytest
 from conftest import S3Endpoint, _start_moto, run_cli
 from env_support import index_s3, render_packages, upload
+from packages import make_package
 
 BUCKET = "policy-channel"
 CHANNEL = f"s3://{BUCKET}/Conda/Default"
@@ -94,6 +95,10 @@ def test_read_only_policy_creates_environments_and_cannot_publish(enforced, tmp_
     assert created.returncode == 0, created.stderr
     assert (tmp_path / "env" / "bin" / "render-tool").exists()
 
+    package = make_package(tmp_path / "out", "newtool")
+    refused = run_cli("publish", str(package), "--to", CHANNEL, env=env)
+    assert refused.returncode == 4, refused.stderr
+    assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/noarch/" in refused.stderr
     denied = run_cli("index", CHANNEL, "--rebuild", env=env)
     assert denied.returncode == 4
     assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/noarch/" in denied.stderr
