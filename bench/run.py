@@ -841,7 +841,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         print(f"\npreparing packages (cache: {cache})", flush=True)
-        small.ensure(max(sizes + (s3_sizes if not args.no_s3 else []) + publish_sizes) + 1)
+        small.ensure(max(sizes + (s3_sizes if not args.no_s3 else []) + publish_sizes) + args.repeat)
         if not args.no_large:
             large.ensure(large_count + 1)
         if not args.no_local:
@@ -871,7 +871,7 @@ def main(argv: list[str]) -> int:
                 from publish_bench import run_publish
 
                 print(f"\npublish into S3 channels of {publish_sizes} packages ...", flush=True)
-                report.append(run_publish(small, publish_sizes, moto, proxy)[0])
+                report.append(run_publish(small, publish_sizes, moto, proxy, args.repeat)[0])
     finally:
         if proxy is not None:
             proxy.stop()
