@@ -316,3 +316,19 @@ def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, 
         (o["Key"].removeprefix("Conda/Default/"), o["Size"], o["ETag"]) for page in pages for o in page["Contents"]
     }
     assert ours == theirs and len(ours) == 1101
+
+
+def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) -> None:
+    from condafarm.shards import SHARDS_INDEX
+
+    target.add(make_package(target.staging, "tool", "1.0"))
+    index_channel(target.storage)
+    stale = target.storage.get(f"noarch/{SHARDS_INDEX}")
+    assert stale is not None
+    target.add(make_package(target.staging, "tool", "1.1"))
+    index_channel(target.storage)
+    target.storage.put(f"noarch/{SHARDS_INDEX}", stale.data)  # as a writer that died before its shard index
+    problems = check_channel(target.channel).problems
+    assert any("shard of 'tool' disagrees" in p for p in problems), problems
+    index_channel(target.storage)
+    assert check_channel(target.channel).ok
