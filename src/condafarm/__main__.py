@@ -2,4 +2,6 @@
 
 from .cli import main
 
-main()
+# Guarded: where multiprocessing spawns (Windows, macOS), each index worker process imports this module again.
+if __name__ == "__main__":
+    main()
