@@ -332,3 +332,32 @@ def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) 
     assert any("shard of 'tool' disagrees" in p for p in problems), problems
     index_channel(target.storage)
     assert check_channel(target.channel).ok
+
+
+def test_large_local_batches_read_on_processes_give_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import condafarm.index as index_module
+    from condafarm import parse_channel
+
+    count = index_module.PROCESS_POOL_MIN + 20
+    root = tmp_path / "channel"
+    for i in range(count):
+        make_package(root, f"p{i % 40}", f"1.{i}", subdir="linux-64")
+    shutil.rmtree(root / ".staging")
+    corrupt = root / "linux-64" / "broken-1.0-h0_0.conda"
+    corrupt.write_bytes(b"not a zip")
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    on_processes = index_channel(parse_channel(str(root)), workers=2)
+    monkeypatch.setattr(index_module, "PROCESS_POOL_MIN", 10**9)
+    on_threads = index_channel(parse_channel(str(copy)), workers=2)
+    assert on_processes.total("added") == on_threads.total("added") == count
+    assert on_processes.subdirs[0].skipped == on_threads.subdirs[0].skipped
+    assert list(on_threads.subdirs[0].skipped) == ["broken-1.0-h0_0.conda"]
+
+    def records(channel_root: Path) -> dict[str, dict[str, object]]:
+        recs = json.loads((channel_root / "linux-64" / "repodata.json").read_text())["packages.conda"]
+        return {k: {f: v for f, v in r.items() if f != "indexed_timestamp"} for k, r in recs.items()}
+
+    assert records(root) == records(copy)
