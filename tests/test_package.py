@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -116,7 +117,7 @@ class _SparseWriter(io.RawIOBase):
 
 @pytest.mark.slow
 def test_zip64_package_over_4_gib(tmp_path: Path) -> None:
-    """A .conda whose payload member is 4.1 GiB: offsets and sizes need zip64 records."""
+    """A .conda whose payload member is 4.1 GiB: offsets and sizes need zip64 records; index and publish work."""
     small = make_package(tmp_path, "bigapp", "1.0")
     with zipfile.ZipFile(small) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
@@ -143,3 +144,15 @@ def test_zip64_package_over_4_gib(tmp_path: Path) -> None:
     index_channel(parse_channel(str(tmp_path / "ch")))
     (listed,) = list_packages(parse_channel(str(tmp_path / "ch")))
     assert listed.record["size"] > 4 * 1024**3
+
+    # publish copies it (verified by reading it back) into another channel and indexes it without listing
+    from condafarm.publish import publish
+
+    target = tmp_path / "published"
+    report = publish(parse_channel(str(target)), [channel / big.name])
+    try:
+        (published,) = list_packages(parse_channel(str(target)))
+        assert published.record["sha256"] == listed.record["sha256"] == report.packages[0].sha256
+        assert (target / "noarch" / big.name).stat().st_size == listed.record["size"]
+    finally:
+        shutil.rmtree(tmp_path)  # 4 GiB of real blocks once copied
