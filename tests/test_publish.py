@@ -17,7 +17,7 @@ from fault_proxy import fault_proxy
 from packages import make_package
 
 from condafarm import Channel, S3Options, check_channel, index_channel, intents, parse_channel
-from condafarm.errors import AlreadyExists, PackageError, StorageError
+from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
 from condafarm.index import commit_repodata, load_repodata
 from condafarm.publish import _upload, prepare, publish
 from condafarm.repodata import Repodata
@@ -123,7 +123,7 @@ def test_a_bad_file_stops_the_publish_before_any_upload(channel: Channel, tmp_pa
         bad = bad.rename(bad.with_name("other-1.0-h0_0.conda"))
     else:
         bad = bad.with_name("absent-1.0-h0_0.conda")
-    with pytest.raises((PackageError, Exception)) as info:
+    with pytest.raises((PackageError, UsageError)) as info:
         publish(channel, [good, bad])
     assert bad.name in str(info.value) or str(bad) in str(info.value)
     storage = open_storage(channel)
