@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from run import PREFIX, RESULT_TAG, CountingProxy, Moto, Pool, child_env, fmt_bytes, peer_credentials, table
+from run import (
+    PEER_SHARDS,
+    PREFIX,
+    RESULT_TAG,
+    CountingProxy,
+    Moto,
+    Pool,
+    child_env,
+    fmt_bytes,
+    peer_credentials,
+    table,
+)
 
 PUBLISH_SCALING_TARGET = 1.3
 PEER_SPEEDUP_TARGET = 5.0
@@ -52,7 +63,7 @@ def _child(argv: list[str]) -> int:
         bucket = url[len("s3://") :].split("/", 1)[0]
         t0 = time.perf_counter()
         client.upload_file(str(path), bucket, f"{PREFIX}/{subdir}/{path.name}")
-        asyncio.run(index_s3(url, credentials=creds, write_shards=False))
+        asyncio.run(index_s3(url, credentials=creds, write_shards=PEER_SHARDS))
         seconds = time.perf_counter() - t0
     print(RESULT_TAG + json.dumps({"seconds": seconds}))
     return 0
@@ -119,8 +130,8 @@ def _index_untimed(tool: str, url: str, endpoint: str) -> None:
         if tool == "condafarm"
         else "import sys, os, asyncio\n"
         "from rattler.index import index_s3\n"
-        "from run import peer_credentials\n"
-        "asyncio.run(index_s3(sys.argv[1], credentials=peer_credentials(sys.argv[2]), write_shards=False))\n"
+        "from run import PEER_SHARDS, peer_credentials\n"
+        "asyncio.run(index_s3(sys.argv[1], credentials=peer_credentials(sys.argv[2]), write_shards=PEER_SHARDS))\n"
         "sys.stdout.flush(); os._exit(0)\n"
     )
     subprocess.run(

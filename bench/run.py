@@ -43,6 +43,10 @@ PREFIX = "channel"  # key prefix of the channel inside each bucket
 RESULT_TAG = "BENCH_RESULT "
 CACHE_VERSION = "v1"
 
+#: condafarm always writes CEP-16 shards next to repodata.json; the peer is asked to write them too, so both
+#: produce the same files (`--peer-without-shards` lets the peer skip them).
+PEER_SHARDS = os.environ.get("CONDAFARM_BENCH_PEER_SHARDS", "1") == "1"
+
 #: Targets from the issue, printed next to the ratios (condafarm seconds / peer seconds).
 TARGETS = {"cold": 1.0, "incremental": 0.25, "no-op": 0.25}
 
@@ -121,10 +125,10 @@ def _child(argv: list[str]) -> int:
             assert endpoint is not None
             creds = peer_credentials(endpoint)
             io0, t0 = _proc_io(), time.perf_counter()
-            asyncio.run(index_s3(target, credentials=creds, write_shards=False))
+            asyncio.run(index_s3(target, credentials=creds, write_shards=PEER_SHARDS))
         else:
             io0, t0 = _proc_io(), time.perf_counter()
-            asyncio.run(index_fs(Path(target), write_shards=False))
+            asyncio.run(index_fs(Path(target), write_shards=PEER_SHARDS))
         seconds = time.perf_counter() - t0
     io1 = _proc_io()
     out = {
@@ -777,12 +781,17 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--no-proxy", action="store_true", help="talk to moto directly (peer S3 counts: n/a)")
     parser.add_argument("--no-publish", action="store_true", help="skip the publish case")
+    parser.add_argument(
+        "--peer-without-shards", action="store_true", help="let py-rattler skip the CEP-16 shards condafarm writes"
+    )
     parser.add_argument("--publish-only", action="store_true", help="run only the publish case")
     parser.add_argument("--publish-sizes", default="50,500,5000", help="channel sizes to publish into")
     parser.add_argument("--cache-dir", default=str(BENCH / ".cache"), help="generated packages (default bench/.cache)")
     parser.add_argument("--json", default=None, help="also write all measurements to this JSON file")
     parser.add_argument("--output", default=None, help="also write the printed report to this text file")
     args = parser.parse_args(argv)
+    if args.peer_without_shards:
+        os.environ["CONDAFARM_BENCH_PEER_SHARDS"] = "0"  # read by the child processes
 
     if args.quick:
         sizes = [200]
