@@ -19,7 +19,7 @@ from packages import make_package
 from condafarm import Channel, S3Options, check_channel, index_channel, intents, parse_channel
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
 from condafarm.index import commit_repodata, load_repodata
-from condafarm.publish import _upload, prepare, publish
+from condafarm.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
 from condafarm.repodata import Repodata
 from condafarm.shards import SHARDS_INDEX, Shards, read_shard, read_shard_names
 from condafarm.storage import Storage, open_storage
@@ -199,7 +199,7 @@ def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_pu
     publish(storage, [make_package(tmp_path, "first")])
     # What a publisher killed between its upload and its index update leaves behind: intent + file.
     orphan = prepare(make_package(tmp_path, "orphan"))
-    intent = {orphan.filename: {"record": orphan.record(0), "since": time.time()}}
+    intent = {orphan.filename: {"record": orphan.record(0), "since": time.time() - ADOPT_AFTER_SECONDS - 1}}
     intents.update(storage, "noarch", intents.adding(intent))
     _upload(storage, orphan, False, None)
     _assert_valid(storage)

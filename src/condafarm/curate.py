@@ -78,7 +78,11 @@ def yank(channel: Channel | Storage, filenames: list[str]) -> Curated:
 
 
 def remove(channel: Channel | Storage, filenames: list[str], *, yes: bool = False) -> Curated:
-    """Delete packages: first their records (and `removed` entries), then their files."""
+    """Delete packages: their records first, then their files.
+
+    The names stay in `removed` while the files are deleted, so an `index` running meanwhile does not put the
+    records back from files about to vanish; a last update then forgets the names.
+    """
     if not yes:
         raise UsageError(
             "remove deletes published files and breaks lockfiles that pin them; pass --yes to confirm, "
@@ -88,14 +92,18 @@ def remove(channel: Channel | Storage, filenames: list[str], *, yes: bool = Fals
     result = Curated(storage.channel.url)
     for subdir, names in _locate(storage, filenames).items():
 
-        def change(repodata: Repodata, names: list[str] = names) -> None:
+        def tombstone(repodata: Repodata, names: list[str] = names) -> None:
             for name in names:
                 repodata.pop(name)
+            repodata.removed = sorted(set(repodata.removed) | set(names))
+
+        def forget(repodata: Repodata, names: list[str] = names) -> None:
             repodata.removed = [n for n in repodata.removed if n not in names]
 
-        update_repodata(storage, subdir, change)
+        update_repodata(storage, subdir, tombstone)
         for name in names:
             storage.delete(f"{subdir}/{name}")
+        update_repodata(storage, subdir, forget)
         result.changed += [f"{subdir}/{n}" for n in names]
     return result
 

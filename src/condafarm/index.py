@@ -281,11 +281,15 @@ PROCESS_POOL_MIN = 400
 
 
 def _read_one(storage: Storage, info: ObjectInfo, subdir: str, now_ms: int) -> dict[str, Any] | str:
-    """The record for one package file, or why it cannot be indexed."""
+    """The record for one package file, or why it cannot be indexed.
+
+    A file replaced while it is read raises `Conflict`: the run starts over with a fresh listing rather than
+    dropping the record of a file that is there.
+    """
     try:
         index, metadata, hashes = read_package(storage, info, subdir)
         return make_record(index, metadata, hashes, now_ms)
-    except (PackageError, Conflict, NotFound) as exc:
+    except (PackageError, NotFound) as exc:
         return str(exc).removeprefix(f"{info.name}: ")
 
 
@@ -406,8 +410,10 @@ def index_subdir(
     reader = _Reader(storage, subdir, workers or default_workers(storage), progress)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
     for attempt in range(CAS_ATTEMPTS):
-        listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
+        # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
+        # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
         repodata, etag = load_repodata(storage, subdir)
+        listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
         report = SubdirReport(subdir=subdir)
         yanked = set(repodata.removed)
         old = repodata.records()
@@ -425,7 +431,12 @@ def index_subdir(
                 unproven.append(info)
         to_read = unproven if rebuild else _prove_published(storage, unproven, old, keep, reader.workers)
         now_ms = int(time.time() * 1000)
-        reader.read_all(to_read, now_ms)
+        try:
+            reader.read_all(to_read, now_ms)
+        except Conflict:
+            log.debug("%s: a package changed while it was read (attempt %d); starting over", subdir, attempt + 1)
+            backoff(attempt)
+            continue
         new = Repodata(subdir=subdir, removed=list(repodata.removed), extra=repodata.extra)
         for name, record in keep.items():
             new.set(name, record)
@@ -535,18 +546,29 @@ def _repair_derived(storage: Storage, subdir: str, repodata: Repodata, etag: str
 
 
 def _collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
-    """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace."""
+    """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace.
+
+    Just before deleting, the current shard index is read again: a writer may have just named an old shard
+    again (the same records give the same shard), and that one must stay.
+    """
     now = time.time()
     orphans: dict[str, float] = {}
+    expired: list[ObjectInfo] = []
     for info in storage.list_objects(f"{subdir}/{SHARDS_FOLDER}/"):
         digest = info.name.removesuffix(".msgpack.zst")
         if digest in referenced:
             continue
         first_seen = since.get(digest, now)
         if now - first_seen >= SHARD_GRACE_SECONDS:
-            storage.delete(info.key)
+            expired.append(info)
         else:
             orphans[digest] = first_seen
+    if expired:
+        current = storage.get(f"{subdir}/{SHARDS_INDEX}")
+        named = set(read_shard_names(current.data).values()) if current is not None else set()
+        for info in expired:
+            if info.name.removesuffix(".msgpack.zst") not in named:
+                storage.delete(info.key)
     return orphans
 
 

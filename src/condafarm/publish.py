@@ -25,7 +25,7 @@ from typing import Any
 from . import intents
 from .channel import KNOWN_SUBDIRS, Channel
 from .errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
-from .index import init_channel, repodata_key, update_repodata
+from .index import init_channel, load_repodata, repodata_key, update_repodata
 from .package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
 from .repodata import Repodata, make_record
 from .storage import Storage, open_storage
@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 #: `progress(filename, bytes_done, bytes_total)` while uploading.
 UploadProgress = Callable[[str, int, int], None]
+
+#: Another publisher's intent is adopted only once it is this old: a live publisher indexes its own files
+#: (and may still roll them back), so only the files of one that died are picked up.
+ADOPT_AFTER_SECONDS = 600
 
 CONTENT_TYPES = {".conda": "application/octet-stream", ".tar.bz2": "application/x-bzip2"}
 
@@ -143,13 +147,15 @@ def publish(
         mine = {i.filename: {"record": i.record(int(now * 1000)), "since": now} for i in items}
         pending[subdir] = intents.update(storage, subdir, intents.adding(mine))
 
+    created: list[Prepared] = []  # objects this publish created: the only ones a rollback may delete
     uploaded: list[Prepared] = []
     try:
         for item in prepared:
-            _upload(storage, item, force, progress)
+            if _upload(storage, item, force, progress):
+                created.append(item)
             uploaded.append(item)
     except BaseException:
-        _forget(storage, prepared, uploaded, force)
+        _forget(storage, prepared, created, uploaded, force)
         raise
 
     report = PublishReport(storage.channel.url)
@@ -177,7 +183,8 @@ def publish(
     return report
 
 
-def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgress | None) -> None:
+def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgress | None) -> bool:
+    """Upload one file; False when an identical object was already there (not ours to roll back)."""
     done = [0]
 
     def step(n: int) -> None:
@@ -198,28 +205,64 @@ def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgr
         )
     except AlreadyExists:
         # A retried PUT whose first attempt landed (the connection dropped before the answer) is refused by
-        # If-None-Match; the object is then ours if it has this file's size and sha256.
+        # If-None-Match, and so is another publisher's upload of the very same file: either way the object
+        # has this file's bytes, but it may already be indexed by someone else, so it is never rolled back.
         head = storage.head(item.key)
         if head is None or head.size != item.hashes.size or head.metadata.get("package-sha256") != item.hashes.sha256:
             raise
+        return False
+    return True
 
 
-def _forget(storage: Storage, prepared: list[Prepared], uploaded: list[Prepared], force: bool) -> None:
-    """After a failed upload: remove what this publish created (all or none), and its intents."""
-    if not force:
-        for item in uploaded:
-            with contextlib.suppress(CondafarmError):
-                storage.delete(item.key)
+def _forget(
+    storage: Storage, prepared: list[Prepared], created: list[Prepared], uploaded: list[Prepared], force: bool
+) -> None:
+    """After a failed upload: leave the channel as it was, as far as that is possible.
+
+    The intents go first, so no other publisher adopts these files from now on; then the files this publish
+    created are deleted, except any another publisher already indexed (it adopted the intent earlier).
+    With `force`, replaced files cannot be restored, so their records are updated to the new bytes instead.
+    """
     names = {i.filename for i in prepared}
     for subdir in {i.subdir for i in prepared}:
         with contextlib.suppress(CondafarmError):
             intents.update(storage, subdir, intents.dropping(names))
+    with contextlib.suppress(CondafarmError):
+        if force and uploaded:
+            now_ms = int(time.time() * 1000)
+            for subdir in {i.subdir for i in uploaded}:
+                update_repodata(storage, subdir, _setting([i for i in uploaded if i.subdir == subdir], now_ms))
+        for subdir in {i.subdir for i in created}:
+            named = load_repodata(storage, subdir)[0].records()
+            for item in created:
+                if item.subdir == subdir and item.filename not in named:
+                    storage.delete(item.key)
+
+
+def _setting(items: list[Prepared], now_ms: int) -> Callable[[Repodata], None]:
+    """A repodata change for `update_repodata` that puts the records of `items` in."""
+    return lambda repodata: _set_records(repodata, items, now_ms)
+
+
+def _set_records(repodata: Repodata, items: list[Prepared], now_ms: int) -> None:
+    """Put the records of `items` into `repodata`, un-yanking any of their names."""
+    for item in items:
+        if repodata.get(item.filename) is not None:
+            log.info("replacing the record of %s/%s", repodata.subdir, item.filename)
+        repodata.set(item.filename, item.record(now_ms))
+    names = {i.filename for i in items}
+    repodata.removed = [n for n in repodata.removed if n not in names]
 
 
 def _index(storage: Storage, subdir: str, items: list[Prepared], pending: intents.Intents, now_ms: int) -> list[str]:
     """Add `items` to the subdir's repodata, with those `pending` intents of other publishers whose uploads
     finished; returns the names adopted."""
-    others = {name: intent for name, intent in pending.items() if name not in {i.filename for i in items}}
+    cutoff = time.time() - ADOPT_AFTER_SECONDS
+    others = {
+        name: intent
+        for name, intent in pending.items()
+        if name not in {i.filename for i in items} and float(intent.get("since", 0)) <= cutoff
+    }
     ready = {name: intent["record"] for name, intent in others.items() if _complete(storage, subdir, name, intent)}
     adopted: list[str] = []
 
@@ -229,13 +272,7 @@ def _index(storage: Storage, subdir: str, items: list[Prepared], pending: intent
             if repodata.get(name) is None and name not in repodata.removed:
                 repodata.set(name, record)
                 adopted.append(name)
-        for item in items:
-            previous = repodata.get(item.filename)
-            if previous is not None:
-                log.info("replacing the record of %s/%s", subdir, item.filename)
-            repodata.set(item.filename, item.record(now_ms))
-            if item.filename in repodata.removed:
-                repodata.removed = [n for n in repodata.removed if n != item.filename]
+        _set_records(repodata, items, now_ms)
 
     try:
         update_repodata(storage, subdir, change)

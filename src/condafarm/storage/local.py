@@ -111,6 +111,9 @@ class LocalStorage(Storage):
     ) -> str:
         path = self._path(key)
         tmp = _write_temp(path, lambda f: f.write(data))
+        # The etag is taken from the temporary file: a rename or link keeps inode, mtime and size, while a stat
+        # after the move could already see the next writer's file.
+        etag = _etag(tmp.stat())
         try:
             if if_absent:
                 self._link_new(tmp, path)
@@ -125,7 +128,7 @@ class LocalStorage(Storage):
                     _replace(tmp, path)
             else:
                 _replace(tmp, path)
-            return _etag(path.stat())
+            return etag
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -159,11 +162,12 @@ class LocalStorage(Storage):
                     digest.update(chunk)
             if digest.hexdigest() != sha256:
                 raise StorageError(f"{target} read back with a different sha256 than {path}; retry the publish")
+            etag = _etag(tmp.stat())
             if if_absent:
                 self._link_new(tmp, target)
             else:
                 _replace(tmp, target)
-            return _etag(target.stat())
+            return etag
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

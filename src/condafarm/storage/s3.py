@@ -283,7 +283,7 @@ class S3Storage(Storage):
             expected = _Expected(md5=md5, checksum=args["ChecksumSHA256"])
             if progress is not None:
                 progress(size)
-        self._verify_upload(key, response, expected, size)
+        self._verify_upload(key, response, expected, size, created=if_absent)
         return str(response["ETag"])
 
     def _multipart(
@@ -353,7 +353,9 @@ class S3Storage(Storage):
         sha_of_shas = base64.b64encode(hashlib.sha256(b"".join(sha256s[n] for n in order)).digest()).decode()
         return response, _Expected(md5=f"{md5_of_md5s}-{count}", checksum=f"{sha_of_shas}-{count}")
 
-    def _verify_upload(self, key: str, response: dict[str, Any], expected: _Expected, size: int) -> None:
+    def _verify_upload(
+        self, key: str, response: dict[str, Any], expected: _Expected, size: int, *, created: bool
+    ) -> None:
         """Prove the stored object is exactly the file, with what the store tells us.
 
         S3 returns the SHA-256 checksum it verified; stores that do not (moto, some S3-compatible servers) are
@@ -374,7 +376,9 @@ class S3Storage(Storage):
             problem = f"S3 computed ETag {etag}, the file has MD5 {expected.md5}"
         if problem is None:
             return
-        if head is not None and head.etag.strip('"') == etag:
+        # A damaged object this upload created is removed; one it replaced (--force) is left for the caller to
+        # report, since deleting it would leave its record naming a missing file.
+        if created and head is not None and head.etag.strip('"') == etag:
             self.delete(key)
         raise StorageError(f"upload of {self.channel.url_of(key)} failed verification ({problem}); retry")
 

@@ -1,0 +1,209 @@
+"""Writers racing each other: each test forces one bad interleaving (by running a second writer from inside a
+storage call of the first) and proves the channel stays valid and nothing published is lost or deleted."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packages import make_package
+
+from condafarm import Channel, check_channel, index_channel, init_channel, intents, parse_channel, publish, remove
+from condafarm.errors import StorageError
+from condafarm.index import index_subdir, load_repodata
+from condafarm.publish import ADOPT_AFTER_SECONDS, prepare
+from condafarm.storage import Storage, open_storage
+from condafarm.storage import local as local_storage
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Callable[[], Channel]:
+    root = tmp_path / "channel"
+    init_channel(parse_channel(str(root)))
+    return lambda: parse_channel(str(root))
+
+
+@pytest.fixture(params=["folder", "s3"])
+def anywhere(request: pytest.FixtureRequest, folder: Callable[[], Channel]) -> Callable[[], Channel]:
+    if request.param == "folder":
+        return folder
+    channel: Channel = request.getfixturevalue("s3_channel")
+    init_channel(channel)
+    return lambda: channel
+
+
+def _names(storage: Storage, subdir: str = "noarch") -> set[str]:
+    return set(load_repodata(storage, subdir)[0].records())
+
+
+def _hook(storage: Storage, method: str, before: Callable[..., None]) -> None:
+    """Make `storage.method` call `before(*args)` first (the other writer's turn)."""
+    original = getattr(storage, method)
+
+    def hooked(*args: Any, **kwargs: Any) -> Any:
+        before(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    setattr(storage, method, hooked)
+
+
+def _once(action: Callable[..., None], when: Callable[..., bool]) -> Callable[..., None]:
+    fired = [False]
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        if not fired[0] and when(*args, **kwargs):
+            fired[0] = True
+            action()
+
+    return run
+
+
+def test_a_publish_committing_right_after_index_listed_keeps_its_record(
+    folder: Callable[[], Channel], tmp_path: Path
+) -> None:
+    publish(folder(), [make_package(tmp_path, "first")])
+    late = make_package(tmp_path, "late")
+    storage = open_storage(folder())
+    original = storage.list_objects
+    fired = [False]
+
+    def list_then_publish(prefix: str) -> Iterator[Any]:
+        listed = list(original(prefix))  # the listing is taken without `late`...
+        if prefix == "noarch/" and not fired[0]:
+            fired[0] = True
+            publish(folder(), [late])  # ...which is then uploaded and indexed
+        return iter(listed)
+
+    storage.list_objects = list_then_publish  # type: ignore[method-assign]
+    report = index_subdir(storage, "noarch")
+    assert report.removed == []
+    assert _names(storage) == {"first-1.0-h0_0.conda", "late-1.0-h0_0.conda"}
+    assert check_channel(folder()).ok
+
+
+def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(
+    anywhere: Callable[[], Channel], tmp_path: Path
+) -> None:
+    folder = anywhere
+    shared, other = make_package(tmp_path, "shared"), make_package(tmp_path, "other")
+    storage = open_storage(folder())
+
+    def other_job(key: str, *args: Any, **kwargs: Any) -> None:
+        if key.endswith(shared.name):
+            publish(folder(), [shared])  # the same build output, published by another job first
+        if key.endswith(other.name):
+            raise StorageError("simulated: the connection dropped")
+
+    _hook(storage, "upload", other_job)
+    # on S3 the identical object is recognised by its sha256 metadata and the publish goes on to fail on
+    # `other`; a folder keeps no metadata, so there the name is refused as taken: both must keep `shared`
+    with pytest.raises(StorageError):
+        publish(storage, [shared, other])
+    assert _names(storage) == {shared.name}
+    assert storage.head(f"noarch/{shared.name}") is not None
+    assert check_channel(folder()).ok
+
+
+def test_a_live_publishers_files_are_not_adopted_and_its_rollback_leaves_a_valid_channel(
+    folder: Callable[[], Channel], tmp_path: Path
+) -> None:
+    x, y, z = (make_package(tmp_path, n) for n in ("xxx", "yyy", "zzz"))
+    storage = open_storage(folder())
+    adopted: list[str] = []
+
+    def meanwhile(key: str, *args: Any, **kwargs: Any) -> None:
+        if key.endswith(y.name):
+            adopted.extend(publish(folder(), [z]).adopted)  # another publisher runs while x is up
+            raise StorageError("simulated: upload of y failed")
+
+    _hook(storage, "upload", meanwhile)
+    with pytest.raises(StorageError):
+        publish(storage, [x, y])
+    assert adopted == []  # x's intent was seconds old: its publisher was alive
+    assert _names(storage) == {z.name}
+    assert storage.head(f"noarch/{x.name}") is None  # rolled back: all or none
+    assert check_channel(folder()).ok
+
+
+def test_an_old_intent_whose_file_is_complete_is_adopted(folder: Callable[[], Channel], tmp_path: Path) -> None:
+    storage = open_storage(folder())
+    orphan = prepare(make_package(tmp_path, "orphan"))
+    since = time.time() - ADOPT_AFTER_SECONDS - 1
+    intents.update(storage, "noarch", intents.adding({orphan.filename: {"record": orphan.record(0), "since": since}}))
+    storage.upload(orphan.key, orphan.path, sha256=orphan.hashes.sha256, md5=orphan.hashes.md5, if_absent=True)
+    assert publish(storage, [make_package(tmp_path, "next")]).adopted == [orphan.filename]
+
+
+def test_remove_racing_index_never_leaves_a_record_without_its_file(
+    folder: Callable[[], Channel], tmp_path: Path
+) -> None:
+    gone = make_package(tmp_path, "gone")
+    publish(folder(), [gone, make_package(tmp_path, "stays")])
+    storage = open_storage(folder())
+    _hook(storage, "delete", _once(lambda: index_channel(folder()), lambda key: key.endswith(gone.name)))
+    remove(storage, [gone.name], yes=True)
+    assert _names(storage) == {"stays-1.0-h0_0.conda"}
+    assert load_repodata(storage, "noarch")[0].removed == []
+    assert check_channel(folder()).ok
+
+
+def test_a_failed_force_publish_leaves_records_matching_the_replaced_files(
+    folder: Callable[[], Channel], tmp_path: Path
+) -> None:
+    publish(folder(), [make_package(tmp_path / "v1", "tool", payload="one")])
+    replacement = make_package(tmp_path / "v2", "tool", payload="two, and longer")
+    failing = make_package(tmp_path / "v2", "failing")
+    storage = open_storage(folder())
+    _hook(
+        storage,
+        "upload",
+        lambda key, *a, **k: (_ for _ in ()).throw(StorageError("simulated")) if key.endswith(failing.name) else None,
+    )
+    with pytest.raises(StorageError):
+        publish(storage, [replacement, failing], force=True)
+    record = load_repodata(storage, "noarch")[0].records()[replacement.name]
+    assert record["sha256"] == prepare(replacement).hashes.sha256
+    assert check_channel(folder(), verify_hashes=True).ok
+
+
+def test_a_local_write_reports_its_own_etag_even_if_another_writer_follows_at_once(
+    folder: Callable[[], Channel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_package(tmp_path, "aaa"), make_package(tmp_path, "bbb")
+    storage = open_storage(folder())
+    original = local_storage.LocalStorage._lock
+    fired = [False]
+
+    @contextlib.contextmanager
+    def lock_then_let_another_in(self: local_storage.LocalStorage, path: Path) -> Iterator[None]:
+        with original(self, path):
+            yield
+        if self is storage and path.name == "repodata.json" and not fired[0]:
+            fired[0] = True
+            publish(folder(), [second])  # lands between this writer's rename and its stat
+
+    monkeypatch.setattr(local_storage.LocalStorage, "_lock", lock_then_let_another_in)
+    publish(storage, [first])
+    monkeypatch.setattr(local_storage.LocalStorage, "_lock", original)
+    report = check_channel(folder())
+    assert report.ok, report.problems
+    assert _names(storage) == {first.name, second.name}
+
+
+def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_channel: Channel, tmp_path: Path) -> None:
+    v1 = make_package(tmp_path / "v1", "tool", payload="one")
+    v2 = make_package(tmp_path / "v2", "tool", payload="two, and longer")
+    publish(s3_channel, [v1])
+    storage = open_storage(s3_channel)
+    # Listed with v1's ETag, then overwritten by a plain uploader (no repodata change) before the ranged read,
+    # which asks If-Match: v1's ETag and so fails.
+    replace = _once(lambda: storage.put(f"noarch/{v1.name}", v2.read_bytes()), lambda info: info.name == v1.name)
+    _hook(storage, "open", replace)
+    report = index_subdir(storage, "noarch", rebuild=True)
+    assert report.removed == [] and report.skipped == {}
+    assert load_repodata(storage, "noarch")[0].records()[v2.name]["sha256"] == prepare(v2).hashes.sha256
+    assert check_channel(s3_channel, verify_hashes=True).ok
