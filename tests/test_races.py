@@ -207,3 +207,20 @@ def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_chann
     assert report.removed == [] and report.skipped == {}
     assert load_repodata(storage, "noarch")[0].records()[v2.name]["sha256"] == prepare(v2).hashes.sha256
     assert check_channel(s3_channel, verify_hashes=True).ok
+
+
+def test_a_stale_lock_is_broken_but_a_live_one_is_kept(tmp_path: Path) -> None:
+    import os
+
+    from condafarm.storage.local import STALE_LOCK_SECONDS, _break_stale
+
+    stale, live = tmp_path / ".a.lock", tmp_path / ".b.lock"
+    stale.touch()
+    old = time.time() - STALE_LOCK_SECONDS - 5
+    os.utime(stale, (old, old))
+    _break_stale(stale)
+    assert not stale.exists()
+    live.touch()  # taken a moment ago by another writer, after a waiter had judged the previous one stale
+    _break_stale(live)
+    assert live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.lock"]

@@ -199,7 +199,7 @@ class LocalStorage(Storage):
             except FileExistsError:
                 with contextlib.suppress(FileNotFoundError):
                     if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
-                        lock.unlink()
+                        _break_stale(lock)
                         continue
                 if time.monotonic() > deadline:
                     raise StorageError(
@@ -216,6 +216,23 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+
+def _break_stale(lock: Path) -> None:
+    """Remove a lock left by a crashed process, without removing a live one.
+
+    Two waiters may both find the same lock stale; the first breaks it and takes a new one, which the second
+    must not delete. So the lock is first renamed aside (atomic: only one waiter gets it), and deleted only if
+    what was renamed is still stale; a live lock taken by mistake is put back unless another has been taken.
+    """
+    aside = lock.with_name(f"{lock.name}.{secrets.token_hex(6)}.stale")
+    os.rename(lock, aside)
+    if time.time() - aside.stat().st_mtime > STALE_LOCK_SECONDS:
+        aside.unlink()
+        return
+    with contextlib.suppress(FileExistsError):
+        os.link(aside, lock)
+    aside.unlink()
 
 
 def _write_temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
