@@ -1,8 +1,9 @@
 """A small HTTP proxy on 127.0.0.1 in front of the S3 server that fails chosen requests, as networks and S3 do.
 
 `plan(method, path, n)` decides for the n-th request (0-based): "pass", "500" (InternalError), "503"
-(SlowDown), "drop" (close the connection before forwarding) or "drop-after" (forward, then close the
-connection without answering: the write happened, the client never hears so and retries).
+(SlowDown), "drop" (close the connection before forwarding), "drop-after" (forward, then close the
+connection without answering: the write happened, the client never hears so and retries) or "corrupt"
+(forward the request with the last byte of its body flipped, as a faulty network path would).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                if action == "corrupt" and body:
+                    body = body[:-1] + bytes([body[-1] ^ 0xFF])
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body, headers=headers)

@@ -356,29 +356,30 @@ class S3Storage(Storage):
     def _verify_upload(
         self, key: str, response: dict[str, Any], expected: _Expected, size: int, *, created: bool
     ) -> None:
-        """Prove the stored object is exactly the file, with what the store tells us.
+        """Prove the stored object is exactly the file, with what the store already told us.
 
-        S3 returns the SHA-256 checksum it verified; stores that do not (moto, some S3-compatible servers) are
-        checked by their MD5 ETag, except under SSE-KMS, whose ETags are not MD5s. The size is always checked.
+        S3 returns the SHA-256 checksum it verified; stores that do not (moto, some S3-compatible servers) give
+        the MD5 ETag of what they stored. Either matching the file proves content and size without another
+        request. Only under SSE-KMS without a checksum (ETags are not MD5s there) is a HEAD needed, for the size.
         """
         etag = str(response["ETag"]).strip('"')
         checksum = response.get("ChecksumSHA256")
-        kms = str(response.get("ServerSideEncryption", "")).startswith("aws:kms")
-        head = self.head(key)
         problem = None
-        if head is None:
-            problem = "it vanished right after upload"
-        elif head.size != size:
-            problem = f"it holds {head.size} bytes, the file has {size}"
-        elif checksum is not None and checksum != expected.checksum:
-            problem = f"S3 computed SHA-256 {checksum}, the file has {expected.checksum}"
-        elif checksum is None and not kms and etag != expected.md5:
-            problem = f"S3 computed ETag {etag}, the file has MD5 {expected.md5}"
+        if checksum is not None:
+            if checksum != expected.checksum:
+                problem = f"S3 computed SHA-256 {checksum}, the file has {expected.checksum}"
+        elif not str(response.get("ServerSideEncryption", "")).startswith("aws:kms"):
+            if etag != expected.md5:
+                problem = f"S3 computed ETag {etag}, the file has MD5 {expected.md5}"
+        else:
+            head = self.head(key)
+            if head is None or head.size != size:
+                problem = f"it holds {head.size if head else 0} bytes, the file has {size}"
         if problem is None:
             return
         # A damaged object this upload created is removed; one it replaced (--force) is left for the caller to
         # report, since deleting it would leave its record naming a missing file.
-        if created and head is not None and head.etag.strip('"') == etag:
+        if created:
             self.delete(key)
         raise StorageError(f"upload of {self.channel.url_of(key)} failed verification ({problem}); retry")
 
