@@ -6,19 +6,23 @@ pinned it still install); remove deletes it, after its record is gone, so repoda
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from .channel import Channel
 from .errors import AlreadyExists, NotFound, UsageError
-from .index import discover_subdirs, load_repodata, update_repodata
+from .index import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
 from .listing import list_packages
 from .package import is_package_filename
-from .publish import PublishReport, publish
+from .publish import publish
 from .repodata import Repodata
 from .storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from .storage.s3 import S3Storage
 
 
 @dataclass
@@ -116,52 +120,56 @@ def copy_packages(source: Channel | Storage, destination: Channel | Storage, sel
     metadata); otherwise each file is downloaded once and published.
     """
     src, dst = _storage(source), _storage(destination)
-    chosen: dict[str, str] = {}  # key -> subdir/filename
-    for selector in selectors:
-        if is_package_filename(selector.rpartition("/")[2]):
-            for subdir, names in _locate(src, [selector]).items():
-                chosen.update({f"{subdir}/{n}": f"{subdir}/{n}" for n in names})
-        else:
-            matches = list_packages(src, selector)
-            if not matches:
-                raise NotFound(f"no package in {src.channel.url} matches {selector!r}; see `condafarm ls`")
-            chosen.update({f"{m.subdir}/{m.filename}": f"{m.subdir}/{m.filename}" for m in matches})
+    filenames = [s for s in selectors if is_package_filename(s.rpartition("/")[2])]
+    located = _locate(src, filenames) if filenames else {}
+    chosen = {f"{subdir}/{name}" for subdir, names in located.items() for name in names}
+    for spec in (s for s in selectors if s not in filenames):
+        matches = list_packages(src, spec)
+        if not matches:
+            raise NotFound(f"no package in {src.channel.url} matches {spec!r}; see `condafarm ls`")
+        chosen |= {f"{m.subdir}/{m.filename}" for m in matches}
     taken = sorted(k for k in chosen if dst.head(k) is not None)
     if taken:
         raise AlreadyExists(f"{dst.channel.url_of(taken[0])} already exists; published packages never change")
-    server_side = getattr(dst, "copy_from", None)
-    result = Curated(dst.channel.url)
-    if server_side is not None and type(src) is type(dst) and src.channel.s3 == dst.channel.s3:
-        _copy_server_side(src, dst, sorted(chosen))
+    if src.remote and dst.remote and src.channel.s3 == dst.channel.s3:  # two buckets behind one endpoint
+        _copy_server_side(cast("S3Storage", src), cast("S3Storage", dst), sorted(chosen))
     else:
         _copy_through_here(src, dst, sorted(chosen))
-    result.changed = sorted(chosen)
-    return result
+    return Curated(dst.channel.url, sorted(chosen))
 
 
-def _copy_server_side(src: Storage, dst: Storage, keys: list[str]) -> None:
+def _copy_server_side(src: S3Storage, dst: S3Storage, keys: list[str]) -> None:
+    """Copy inside S3, then add the source's records; a failed copy removes the copies made before it."""
     by_subdir: dict[str, list[str]] = {}
-    records: dict[str, dict[str, Any]] = {}
     for key in keys:
         subdir, _, name = key.partition("/")
-        record = load_repodata(src, subdir)[0].get(name)
-        if record is None:
-            raise NotFound(f"{src.channel.url_of(key)} left the index while copying")
-        records[key] = record
-        dst.copy_from(src, key, if_absent=True)  # type: ignore[attr-defined]
-        by_subdir.setdefault(subdir, []).append(key)
-    for subdir, subdir_keys in by_subdir.items():
+        by_subdir.setdefault(subdir, []).append(name)
+    records = {subdir: load_repodata(src, subdir)[0] for subdir in by_subdir}
+    copied: list[str] = []
+    try:
+        for key in keys:
+            subdir, _, name = key.partition("/")
+            if records[subdir].get(name) is None:
+                raise NotFound(f"{src.channel.url_of(key)} left the index while copying")
+            dst.copy_from(src, key, if_absent=True)
+            copied.append(key)
+    except BaseException:
+        for key in copied:
+            dst.delete(key)
+        raise
+    for subdir, names in by_subdir.items():
 
-        def change(repodata: Repodata, subdir_keys: list[str] = subdir_keys) -> None:
-            for key in subdir_keys:
-                repodata.set(key.partition("/")[2], records[key])
+        def change(repodata: Repodata, subdir: str = subdir, names: list[str] = names) -> None:
+            for name in names:
+                repodata.set(name, records[subdir].records()[name])
 
         update_repodata(dst, subdir, change)
-    if dst.head("noarch/repodata.json") is None:
-        update_repodata(dst, "noarch", lambda repodata: None)
+    if dst.head(repodata_key("noarch")) is None:
+        init_channel(dst)
 
 
-def _copy_through_here(src: Storage, dst: Storage, keys: list[str]) -> PublishReport:
+def _copy_through_here(src: Storage, dst: Storage, keys: list[str]) -> None:
+    """Download each file once into a temporary folder and publish them all (checked, never overwriting)."""
     with tempfile.TemporaryDirectory(prefix="condafarm-copy-") as tmp:
         files: list[Path] = []
         for key in keys:
@@ -171,10 +179,9 @@ def _copy_through_here(src: Storage, dst: Storage, keys: list[str]) -> PublishRe
             path = Path(tmp, *key.split("/"))
             path.parent.mkdir(parents=True, exist_ok=True)
             with src.stream(info) as stream, open(path, "wb") as out:
-                while chunk := stream.read(8 * 1024 * 1024):
-                    out.write(chunk)
+                shutil.copyfileobj(stream, out, 8 * 1024 * 1024)
             files.append(path)
-        return publish(dst, files)
+        publish(dst, files)
 
 
 __all__ = ["Curated", "copy_packages", "remove", "yank"]
