@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 from condafarm import __version__ as condafarm_version
+from condafarm.cli.common import configure_logging, exit_now
 
 from . import actions
 from .cancel import Supervisor
@@ -99,9 +99,7 @@ def _path(value: str) -> Path | None:
 def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(logging.INFO)
     say = messages or Messages()
     session = SessionInfo.from_env()
     if args.command == "enter":
@@ -138,13 +136,8 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point. Leaves with `os._exit` after flushing: py-rattler 0.28 sometimes crashes during
-    interpreter teardown after a successful call, which must not turn a finished task into a failed one."""
-    code = run(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    """Console entry point; leaves through condafarm's `exit_now` (py-rattler's teardown crash)."""
+    exit_now(run(argv))
 
 
 if __name__ == "__main__":

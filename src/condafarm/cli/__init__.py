@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import CondafarmError
-from .common import EPILOG
+from .common import EPILOG, configure_logging, exit_now
 
 log = logging.getLogger("condafarm")
 
@@ -66,10 +65,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s: %(message)s", stream=sys.stderr)
-    if args.verbose < 2:
-        for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(max(level, logging.DEBUG), quiet_libraries=args.verbose < 2)
     try:
         return int(args.func(args))
     except CondafarmError as exc:
@@ -85,10 +81,5 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point. Leaves with `os._exit` after flushing: py-rattler 0.28 sometimes crashes during
-    interpreter teardown after a successful call, which must not turn success into a failure exit."""
-    code = run(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    """Console entry point; leaves through `exit_now` (see there why)."""
+    exit_now(run(argv))

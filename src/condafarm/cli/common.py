@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -77,3 +79,20 @@ def human_size(n: float) -> str:
         if n >= div:
             return f"{n / div:.1f} {unit}"
     return f"{int(n)} B"
+
+
+def configure_logging(level: int, *, quiet_libraries: bool = True) -> None:
+    """One-line log records on stderr; boto3 and friends stay at WARNING unless asked (-vv)."""
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if quiet_libraries:
+        for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def exit_now(code: int) -> None:
+    """Flush and leave with `os._exit`: py-rattler 0.28 sometimes crashes during interpreter teardown after a
+    successful call, which must not turn success into a failure exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
