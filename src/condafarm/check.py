@@ -7,10 +7,9 @@ from typing import Any
 
 from .channel import Channel
 from .errors import PackageError
-from .index import IndexState, discover_subdirs, repodata_key, zst_matches
+from .index import IndexState, derived_problems, discover_subdirs, read_package, repodata_key
 from .package import is_package_filename
 from .repodata import Repodata
-from .shards import RUN_EXPORTS, SHARDS_FOLDER, SHARDS_INDEX, make_run_exports, make_shards, read_shard_names
 from .storage import Storage, open_storage
 
 
@@ -33,7 +32,6 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     `repodata.json.zst`, shard index or `run_exports.json` that disagrees with `repodata.json`. With
     `verify_hashes`, every package is read and its sha256/md5 compared with its record.
     """
-    from .index import read_package
 
     storage = channel if isinstance(channel, Storage) else open_storage(channel)
     report = CheckReport(storage.channel.url)
@@ -43,13 +41,8 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
         if blob is None:
             report.problems.append(f"{key}: missing; run `condafarm index`")
             continue
-        zst = storage.get(key + ".zst")
-        if zst is None:
-            report.problems.append(f"{key}.zst: missing; run `condafarm index`")
-        elif not zst_matches(zst.data, blob.data):
-            report.problems.append(f"{key}.zst: does not match {key}; run `condafarm index`")
         repodata = Repodata.from_json(blob.data, subdir)
-        report.problems += _derived_problems(storage, subdir, repodata)
+        report.problems += derived_problems(storage, subdir, blob.data, repodata, list_shards=True)[0]
         records: dict[str, dict[str, Any]] = repodata.records()
         report.packages += len(records)
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
@@ -77,29 +70,3 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
         for name in sorted(set(listing) - set(records) - set(repodata.removed)):
             report.problems.append(f"{subdir}/{name}: present but not indexed; run `condafarm index`")
     return report
-
-
-def _derived_problems(storage: Storage, subdir: str, repodata: Repodata) -> list[str]:
-    """Where the CEP-16 shards or `run_exports.json` disagree with `repodata.json`.
-
-    A stale shard index hides packages from clients that read shards first (pixi), so it is checked name by
-    name, and every shard file it names must exist.
-    """
-    fix = "run `condafarm index`"
-    index = storage.get(f"{subdir}/{SHARDS_INDEX}")
-    if index is None:
-        return [f"{subdir}/{SHARDS_INDEX}: missing; {fix}"]
-    problems = []
-    expected, found = make_shards(repodata).names, read_shard_names(index.data)
-    for name in sorted(set(expected) | set(found)):
-        if expected.get(name) != found.get(name):
-            problems.append(f"{subdir}/{SHARDS_INDEX}: shard of {name!r} disagrees with repodata.json; {fix}")
-    present = {i.name.removesuffix(".msgpack.zst") for i in storage.list_objects(f"{subdir}/{SHARDS_FOLDER}/")}
-    problems += [
-        f"{subdir}/{SHARDS_FOLDER}/{digest}.msgpack.zst: named by the shard index but missing; {fix}"
-        for digest in sorted(set(found.values()) - present)
-    ]
-    run_exports = storage.get(f"{subdir}/{RUN_EXPORTS}")
-    if run_exports is None or run_exports.data != make_run_exports(repodata):
-        problems.append(f"{subdir}/{RUN_EXPORTS}: missing or disagrees with repodata.json; {fix}")
-    return problems

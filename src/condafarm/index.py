@@ -47,7 +47,7 @@ from .package import (
 )
 from .repodata import Repodata, compress, decompress, make_record
 from .shards import RUN_EXPORTS, SHARDS_FOLDER, SHARDS_INDEX, Shards, make_run_exports, make_shards, read_shard_names
-from .storage import ObjectInfo, Storage, open_storage
+from .storage import Blob, ObjectInfo, Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,18 @@ def repodata_key(subdir: str) -> str:
     return f"{subdir}/repodata.json"
 
 
-def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, str | None]:
-    """The subdir's current repodata and the etag to compare-and-swap against (None: there is none yet)."""
+def read_repodata(storage: Storage, subdir: str) -> tuple[Repodata, Blob | None]:
+    """The subdir's current repodata, and the `repodata.json` it came from (None: there is none yet)."""
     blob = storage.get(repodata_key(subdir))
     if blob is None:
         return Repodata(subdir=subdir), None
-    return Repodata.from_json(blob.data, subdir), blob.etag
+    return Repodata.from_json(blob.data, subdir), blob
+
+
+def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, str | None]:
+    """The subdir's current repodata and the etag to compare-and-swap against (None: there is none yet)."""
+    repodata, blob = read_repodata(storage, subdir)
+    return repodata, blob.etag if blob is not None else None
 
 
 def commit_repodata(
@@ -412,7 +418,8 @@ def index_subdir(
     for attempt in range(CAS_ATTEMPTS):
         # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
         # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
-        repodata, etag = load_repodata(storage, subdir)
+        repodata, blob = read_repodata(storage, subdir)
+        etag = blob.etag if blob is not None else None
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
         report = SubdirReport(subdir=subdir)
         yanked = set(repodata.removed)
@@ -469,7 +476,8 @@ def index_subdir(
                 json_etag, derived = commit_repodata(storage, subdir, new, etag)
                 report.wrote = True
             else:
-                json_etag, derived = etag, _repair_derived(storage, subdir, new, etag, state)
+                assert blob is not None  # `etag is None` commits above
+                json_etag, derived = blob.etag, _repair_derived(storage, subdir, repodata, blob, state)
         except Conflict:
             log.debug("%s: repodata changed under us (attempt %d); retrying", subdir, attempt + 1)
             backoff(attempt)
@@ -524,25 +532,68 @@ def _prove_published(
     return [i for i in infos if not results.get(i.name)]
 
 
-def _repair_derived(storage: Storage, subdir: str, repodata: Repodata, etag: str, state: IndexState) -> Derived:
-    """On a run that changes no record, still fix derived files left stale by a writer that died midway.
+def _repair_derived(storage: Storage, subdir: str, repodata: Repodata, blob: Blob, state: IndexState) -> Derived:
+    """On a run that changes no record, prove the derived files agree with `repodata.json` (in `blob`), and
+    rewrite them only where a writer died before finishing them.
 
-    When the JSON, `.zst` and shard index are the ones this indexer last wrote, two HEADs prove it.
+    When the JSON, `.zst` and shard index are the ones this indexer last wrote, two HEADs prove it; after
+    another writer (a publish), reading them back proves it without rewriting what is already right.
     """
     key = repodata_key(subdir)
     zst, shards = storage.head(key + ".zst"), storage.head(f"{subdir}/{SHARDS_INDEX}")
     if (
         zst is not None
         and shards is not None
-        and state.json_etag == etag
+        and state.json_etag == blob.etag
         and (state.zst_etag, state.shards_etag) == (zst.etag, shards.etag)
     ):
         return Derived(zst.etag, shards.etag, set(state.shard_digests or make_shards(repodata).files))
-    blob = storage.get(key)
-    if blob is None:
-        raise Conflict(f"{key} disappeared")
-    log.info("%s: rewriting repodata.json.zst, shards and run_exports.json from repodata.json", subdir)
-    return sync_derived(storage, subdir, blob.data, blob.etag)
+    problems, derived = derived_problems(storage, subdir, blob.data, repodata)
+    if derived is not None:
+        return derived
+    log.warning("%s; rewriting it from repodata.json", problems[0])
+    return sync_derived(storage, subdir, blob.data, blob.etag, repodata)
+
+
+def derived_problems(
+    storage: Storage, subdir: str, body: bytes, repodata: Repodata, *, list_shards: bool = False
+) -> tuple[list[str], Derived | None]:
+    """Where `repodata.json.zst`, the shard index and `run_exports.json` disagree with `repodata.json` (its
+    bytes `body`, parsed as `repodata`); when they all agree, also what they are (for the index state).
+
+    A stale shard index hides packages from clients that read shards first (pixi), so it is compared name by
+    name. With `list_shards` (one LIST), shard files it names but that are missing are reported too.
+    """
+    fix = "run `condafarm index`"
+    key = repodata_key(subdir)
+    problems: list[str] = []
+    zst = storage.get(key + ".zst")
+    if zst is None:
+        problems.append(f"{key}.zst: missing; {fix}")
+    elif not zst_matches(zst.data, body):
+        problems.append(f"{key}.zst: does not match {key}; {fix}")
+    shards = make_shards(repodata)
+    index = storage.get(f"{subdir}/{SHARDS_INDEX}")
+    if index is None:
+        problems.append(f"{subdir}/{SHARDS_INDEX}: missing; {fix}")
+    else:
+        found = read_shard_names(index.data)
+        for name in sorted(set(shards.names) | set(found)):
+            if shards.names.get(name) != found.get(name):
+                problems.append(f"{subdir}/{SHARDS_INDEX}: shard of {name!r} disagrees with {key}; {fix}")
+        if list_shards:
+            folder = f"{subdir}/{SHARDS_FOLDER}/"
+            present = {i.name.removesuffix(".msgpack.zst") for i in storage.list_objects(folder)}
+            problems += [
+                f"{folder}{digest}.msgpack.zst: named by the shard index but missing; {fix}"
+                for digest in sorted(set(found.values()) - present)
+            ]
+    run_exports = storage.get(f"{subdir}/{RUN_EXPORTS}")
+    if run_exports is None or run_exports.data != make_run_exports(repodata):
+        problems.append(f"{subdir}/{RUN_EXPORTS}: missing or disagrees with {key}; {fix}")
+    if problems or zst is None or index is None:
+        return problems, None
+    return problems, Derived(zst.etag, index.etag, set(shards.files))
 
 
 def _collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
