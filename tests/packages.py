@@ -133,3 +133,18 @@ def make_channel(root: Path, layout: dict[str, int], fmt_every: int = 0) -> list
                 )
             )
     return paths
+
+
+def read_shard(data: bytes) -> dict[str, Any]:
+    """Decode a CEP-16 shard file with msgpack and zstandard directly (not through condafarm), with the
+    binary sha256/md5 turned back into hex as in repodata.json."""
+    import msgpack
+    import zstandard
+
+    raw = msgpack.unpackb(zstandard.ZstdDecompressor().decompressobj().decompress(data), raw=False)
+    for table in ("packages", "packages.conda"):
+        for record in raw.get(table, {}).values():
+            for field in ("sha256", "md5"):
+                if isinstance(record.get(field), bytes):
+                    record[field] = record[field].hex()
+    return dict(raw)

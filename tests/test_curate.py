@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 from conftest import S3Endpoint, run_cli
-from packages import make_package
+from packages import make_package, read_shard
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
 from condafarm.curate import copy_packages, remove, yank
 from condafarm.errors import AlreadyExists, NotFound, UsageError
 from condafarm.index import load_repodata
 from condafarm.publish import publish
-from condafarm.shards import SHARDS_INDEX, Shards, read_shard, read_shard_names
+from condafarm.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.storage import open_storage
 
 

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from conftest import IamEndpoint, S3Endpoint, run_cli
 from fault_proxy import fault_proxy
-from packages import make_package
+from packages import make_package, read_shard
 
 from condafarm import Channel, S3Options, check_channel, index_channel, intents, parse_channel
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
 from condafarm.index import commit_repodata, load_repodata
 from condafarm.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
 from condafarm.repodata import Repodata
-from condafarm.shards import SHARDS_INDEX, Shards, read_shard, read_shard_names
+from condafarm.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.storage import Storage, open_storage
 
 

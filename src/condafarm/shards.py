@@ -111,17 +111,6 @@ def read_shard_names(index: bytes) -> dict[str, str]:
         return {}
 
 
-def read_shard(data: bytes) -> dict[str, Any]:
-    """A shard's records with hashes back in hex, as in `repodata.json` (for `check`)."""
-    raw = _unpack(data)
-    for table in ("packages", "packages.conda"):
-        for record in raw.get(table, {}).values():
-            for field in ("sha256", "md5"):
-                if isinstance(record.get(field), bytes):
-                    record[field] = record[field].hex()
-    return dict(raw)
-
-
 def make_run_exports(repodata: Repodata) -> bytes:
     """`run_exports.json` (CEP-12): each package's run_exports, so builders need not download packages."""
     doc = {
