@@ -40,7 +40,7 @@ def _child(argv: list[str]) -> int:
     path = Path(package)
     if tool == "condafarm":
         from condafarm import S3Options, parse_channel
-        from condafarm.publish import publish
+        from condafarm.channel.publish import publish
 
         channel = parse_channel(url, S3Options(endpoint_url=endpoint, region="us-east-1", addressing_style="path"))
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ from conftest import S3Endpoint, run_cli, upload_dir
 from packages import make_package
 
 from condafarm import Channel, index_channel, parse_channel
-from condafarm.build_number import (
+from condafarm.channel.build_number import (
     BuildNumber,
     highest_build_number,
     next_build_number,

@@ -9,11 +9,11 @@ from conftest import S3Endpoint, run_cli
 from packages import make_package, read_shard
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
-from condafarm.curate import copy_packages, remove, yank
+from condafarm.channel.curate import copy_packages, remove, yank
+from condafarm.channel.index import load_repodata
+from condafarm.channel.publish import publish
+from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.errors import AlreadyExists, NotFound, UsageError
-from condafarm.index import load_repodata
-from condafarm.publish import publish
-from condafarm.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.storage import open_storage
 
 

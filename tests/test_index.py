@@ -12,8 +12,8 @@ from conftest import S3Endpoint, upload_dir
 from packages import make_package
 
 from condafarm import Channel, ChannelProblems, NotFound, check_channel, index_channel, init_channel, open_storage
-from condafarm.index import STATE_KEY, load_repodata
-from condafarm.repodata import decompress
+from condafarm.channel.index import STATE_KEY, load_repodata
+from condafarm.conda.repodata import decompress
 
 
 class Target:
@@ -191,7 +191,7 @@ def test_yanked_files_stay_out_of_the_index(target: Target) -> None:
     repodata, etag = load_repodata(target.storage, "noarch")
     repodata.pop(pkg.name)
     repodata.removed.append(pkg.name)
-    from condafarm.index import commit_repodata
+    from condafarm.channel.index import commit_repodata
 
     commit_repodata(target.storage, "noarch", repodata, etag)
     index_channel(target.channel)
@@ -287,8 +287,8 @@ def test_s3_channel_of_hundreds_uploaded_without_metadata(s3: S3Endpoint, bucket
 def test_replaced_shards_are_deleted_only_after_the_grace_period(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.index as index_module
-    from condafarm.shards import SHARDS_FOLDER
+    import condafarm.channel.index as index_module
+    from condafarm.conda.shards import SHARDS_FOLDER
 
     def shard_files() -> set[str]:
         return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
@@ -319,7 +319,7 @@ def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, 
 
 
 def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) -> None:
-    from condafarm.shards import SHARDS_INDEX
+    from condafarm.conda.shards import SHARDS_INDEX
 
     target.add(make_package(target.staging, "tool", "1.0"))
     index_channel(target.storage)
@@ -337,7 +337,7 @@ def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) 
 def test_large_local_batches_read_on_processes_give_the_same_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.index as index_module
+    import condafarm.channel.index as index_module
     from condafarm import parse_channel
 
     count = index_module.PROCESS_POOL_MIN + 20

@@ -18,7 +18,7 @@ from conftest import S3Endpoint, upload_dir
 from packages import make_package
 
 from condafarm import Channel, S3Options, index_channel, parse_channel
-from condafarm.publish import publish
+from condafarm.channel.publish import publish
 
 CLIENT = Path(__file__).with_name("rattler_client.py")
 

@@ -9,7 +9,7 @@ import pytest
 from packages import make_package
 
 from condafarm import PackageError, read_metadata
-from condafarm.package import check_matches, hash_file, split_filename
+from condafarm.conda.package import check_matches, hash_file, split_filename
 
 
 def test_reads_index_json_from_conda_and_tar_bz2(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_zip64_package_over_4_gib(tmp_path: Path) -> None:
     assert listed.record["size"] > 4 * 1024**3
 
     # publish copies it (verified by reading it back) into another channel and indexes it without listing
-    from condafarm.publish import publish
+    from condafarm.channel.publish import publish
 
     target = tmp_path / "published"
     report = publish(parse_channel(str(target)), [channel / big.name])

@@ -16,12 +16,13 @@ from conftest import IamEndpoint, S3Endpoint, run_cli
 from fault_proxy import fault_proxy
 from packages import make_package, read_shard
 
-from condafarm import Channel, S3Options, check_channel, index_channel, intents, parse_channel
+from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
+from condafarm.channel import intents
+from condafarm.channel.index import commit_repodata, load_repodata
+from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
+from condafarm.conda.repodata import Repodata
+from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
-from condafarm.index import commit_repodata, load_repodata
-from condafarm.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
-from condafarm.repodata import Repodata
-from condafarm.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.storage import Storage, open_storage
 
 
@@ -324,7 +325,7 @@ def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -
 
 
 def test_shards_are_the_same_bytes_however_the_records_were_built(tmp_path: Path) -> None:
-    from condafarm.shards import make_shards
+    from condafarm.conda.shards import make_shards
 
     record = prepare(make_package(tmp_path, "tool", run_exports={"weak": ["tool >=1"], "strong": ["x"]})).record(7)
     shuffled = {k: record[k] for k in reversed(list(record))}

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from packages import make_package
 
-from condafarm import Channel, check_channel, index_channel, init_channel, intents, parse_channel, publish, remove
+from condafarm import Channel, check_channel, index_channel, init_channel, parse_channel, publish, remove
+from condafarm.channel import intents
+from condafarm.channel.index import index_subdir, load_repodata
+from condafarm.channel.publish import ADOPT_AFTER_SECONDS, prepare
 from condafarm.errors import StorageError
-from condafarm.index import index_subdir, load_repodata
-from condafarm.publish import ADOPT_AFTER_SECONDS, prepare
 from condafarm.storage import Storage, open_storage
 from condafarm.storage import local as local_storage
 

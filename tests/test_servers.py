@@ -13,9 +13,9 @@ import pytest
 from conftest import run_cli
 from packages import make_package
 
+from condafarm.channel.publish import prepare
+from condafarm.channel.servers import Server, parse_server
 from condafarm.errors import UsageError
-from condafarm.publish import prepare
-from condafarm.servers import Server, parse_server
 
 UPLOAD_SERVER = Path(__file__).with_name("upload_server.py")
 

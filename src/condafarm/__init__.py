@@ -8,10 +8,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .build import BuildFailed, BuildReport, build_recipe
-from .build_number import BuildNumber, next_build_number, reserve_build_number
-from .channel import Channel, S3Options, parse_channel
-from .check import CheckReport, check_channel
-from .curate import Curated, copy_packages, remove, yank
+from .channel.build_number import BuildNumber, next_build_number, reserve_build_number
+from .channel.check import CheckReport, check_channel
+from .channel.curate import Curated, copy_packages, remove, yank
+from .channel.index import IndexReport, SubdirReport, index_channel, init_channel
+from .channel.listing import Listed, list_packages
+from .channel.publish import Published, PublishReport, publish
+from .channel.servers import upload_to_server
+from .conda.package import Hashes, PackageMetadata, read_metadata
 from .env import (
     EnvSpec,
     create_environment,
@@ -34,14 +38,10 @@ from .errors import (
     StorageError,
     UsageError,
 )
-from .iam import iam_policy
-from .index import IndexReport, SubdirReport, index_channel, init_channel
-from .listing import Listed, list_packages
-from .package import Hashes, PackageMetadata, read_metadata
-from .publish import Published, PublishReport, publish
-from .servers import upload_to_server
+from .farm.iam import iam_policy
+from .farm.submit import plan_jobs, submit_jobs
 from .storage import open_storage
-from .submit import plan_jobs, submit_jobs
+from .storage.location import Channel, S3Options, parse_channel
 
 __all__ = [
     "AccessDenied",

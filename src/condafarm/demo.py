@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .build import build_recipe
-from .channel import parse_channel
-from .check import check_channel
+from .channel.check import check_channel
+from .channel.listing import list_packages
 from .errors import UsageError
-from .listing import list_packages
+from .storage.location import parse_channel
 
 #: Built in this order: farm-greet needs farm-data in the channel; farm-hello twice shows +1 counting up.
 RECIPES = ["farm-data", "farm-greet", "farm-hello", "farm-hello"]

@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 
 from condafarm import __version__ as condafarm_version
-from condafarm.channel import parse_channel
 from condafarm.errors import ChannelProblems, CondafarmError, UsageError
+from condafarm.storage.location import parse_channel
 
 from .cancel import Supervisor
 from .messages import Messages
@@ -75,7 +75,7 @@ def enter(messages: Messages, session: SessionInfo) -> int:
 
 def package_files(folder: Path) -> list[Path]:
     """Every conda package file under `folder` (the attached job input), sorted for a stable order."""
-    from condafarm.package import is_package_filename
+    from condafarm.conda.package import is_package_filename
 
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder; attach the folder of .conda/.tar.bz2 files as PackagesDir")
@@ -152,7 +152,7 @@ def build(
 
 def publish(messages: Messages, supervisor: Supervisor, folder: Path, location: str, force: bool) -> int:
     """The publish-prebuilt bundle: validate and publish every package file in the attached folder, all or none."""
-    from condafarm.publish import publish as publish_files
+    from condafarm.channel.publish import publish as publish_files
 
     channel = parse_channel(location)
     files = package_files(folder)
@@ -185,8 +185,8 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
 
     Every action except `check` ends with a check, so the task fails if the channel is left with problems.
     """
-    from condafarm.check import check_channel
-    from condafarm.index import index_channel
+    from condafarm.channel.check import check_channel
+    from condafarm.channel.index import index_channel
 
     channel = parse_channel(location)
     if action in ("remove", "yank") and not files:
@@ -199,7 +199,7 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
             )
         messages.log(report.summary())
     elif action in ("remove", "yank"):
-        from condafarm.curate import remove, yank
+        from condafarm.channel.curate import remove, yank
 
         messages.status(f"{action} {len(files)} file(s) in {channel.url}")
         with supervisor.shielded(action):

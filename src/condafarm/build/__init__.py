@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..build_number import BuildNumber, Reservation, next_build_number, reserve_build_number
-from ..channel import Channel, S3Options, parse_channel
+from ..channel.build_number import BuildNumber, Reservation, next_build_number, reserve_build_number
+from ..channel.index import repodata_key
 from ..errors import UsageError
-from ..index import repodata_key
 from ..storage import Storage, open_storage
+from ..storage.location import Channel, S3Options, parse_channel
 from .channel_server import serve_channels
 from .preflight import DEFAULT_MIN_FREE_DISK, check_free_disk, check_source_archive
 from .recipe import Output, find_recipe, load_recipe, output_of, render, staged_recipe, variant_files
 from .runner import BuildFailed, LogSink, run_variants
 
 if TYPE_CHECKING:
-    from ..publish import PublishReport, UploadProgress
+    from ..channel.publish import PublishReport, UploadProgress
 
 
 @dataclass
@@ -204,7 +204,7 @@ def build_recipe(
                     on_log=on_log,
                 )
             if publish and storage is not None:
-                from ..publish import publish as publish_packages
+                from ..channel.publish import publish as publish_packages
 
                 report.published = publish_packages(storage, report.packages, progress=progress)
     finally:

@@ -25,9 +25,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ..channel import Channel, S3Options, parse_channel
 from ..errors import AccessDenied, CondafarmError, StorageError
 from ..storage import Storage, open_storage
+from ..storage.location import Channel, S3Options, parse_channel
 
 _CHUNK = 1024 * 1024
 

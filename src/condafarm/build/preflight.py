@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from ..conda.package import hash_file
 from ..errors import BuildError, UsageError
-from ..package import hash_file
 
 #: Enough for a small tool and its test environment; builds of big apps should ask for tens of GB.
 DEFAULT_MIN_FREE_DISK = 2 * 1024**3

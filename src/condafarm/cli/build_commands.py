@@ -66,7 +66,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_next_build_number(args: argparse.Namespace) -> int:
-    from ..build_number import next_build_number
+    from ..channel.build_number import next_build_number
 
     print(next_build_number(channel_arg(args), args.name, args.version, args.subdir, args.increment))
     return 0

@@ -11,7 +11,7 @@ ORDER = 10
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from ..index import index_channel
+    from ..channel.index import index_channel
 
     report = index_channel(
         channel_arg(args),
@@ -31,7 +31,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from ..index import init_channel
+    from ..channel.index import init_channel
 
     channel = channel_arg(args)
     created = init_channel(channel)
@@ -40,7 +40,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from ..listing import list_packages
+    from ..channel.listing import list_packages
 
     items = list_packages(channel_arg(args), args.spec, args.subdir or None)
     for item in items:
@@ -56,7 +56,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..check import check_channel
+    from ..channel.check import check_channel
     from ..errors import ChannelProblems
 
     report = check_channel(channel_arg(args), verify_hashes=args.verify_hashes)

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from ..channel import Channel, S3Options, parse_channel
+from ..storage.location import Channel, S3Options, parse_channel
 
 EPILOG = """\
 channels:

@@ -118,7 +118,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
-    from ..iam import attach_command, policy_json
+    from ..farm.iam import attach_command, policy_json
 
     channel = channel_arg(args)
     print(policy_json(channel, read_write=args.read_write))

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..servers import SERVER_FORMS
+from ..channel.servers import SERVER_FORMS
 from .common import AddCommand, add_s3_options, channel_arg, human_size
 
 ORDER = 20
@@ -36,8 +36,8 @@ class _UploadBar:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from ..publish import publish
-    from ..servers import is_server, upload_to_server
+    from ..channel.publish import publish
+    from ..channel.servers import is_server, upload_to_server
 
     if is_server(args.to):
         for name in upload_to_server(args.to, [Path(f) for f in args.files]):
@@ -59,7 +59,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_yank(args: argparse.Namespace) -> int:
-    from ..curate import yank
+    from ..channel.curate import yank
 
     result = yank(channel_arg(args), args.filenames)
     for key in result.changed:
@@ -68,7 +68,7 @@ def cmd_yank(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from ..curate import remove
+    from ..channel.curate import remove
 
     result = remove(channel_arg(args), args.filenames, yes=args.yes)
     for key in result.changed:
@@ -77,7 +77,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from ..curate import copy_packages
+    from ..channel.curate import copy_packages
 
     result = copy_packages(channel_arg(args, "source"), channel_arg(args, "destination"), args.packages)
     for key in result.changed:

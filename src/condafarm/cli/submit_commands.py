@@ -16,7 +16,7 @@ def _csv(values: list[str] | None) -> list[str]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from ..submit import QUEUE_CHANNEL_PLACEHOLDER, Recipe, deadline_config, plan_jobs, queue_channel, submit_jobs
+    from ..farm.submit import QUEUE_CHANNEL_PLACEHOLDER, Recipe, deadline_config, plan_jobs, queue_channel, submit_jobs
 
     recipe = Recipe.load(Path(args.recipe))
     config = None if args.dry_run else deadline_config(args.farm_id, args.queue_id)

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..channel import S3Options
 from ..errors import UsageError
+from ..storage.location import S3Options
 from .create import Manifest, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
 from .spec import EnvSpec

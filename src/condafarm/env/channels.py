@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..channel import Channel, S3Options, parse_channel
+from ..storage.location import Channel, S3Options, parse_channel
 
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 

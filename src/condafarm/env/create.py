@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..channel import S3Options
 from ..errors import AlreadyExists, UsageError
+from ..storage.location import S3Options
 from .channels import Sources, resolve_channels
 from .lockfile import LockedPackage, read_explicit_lockfile
 from .solve import install, locked_records, solve

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..channel import S3Options
+from ..storage.location import S3Options
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
 from .create import Manifest, create_environment

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..channel import Channel
+    from .location import Channel
 
 
 @dataclass(frozen=True)

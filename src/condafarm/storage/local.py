@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from ..channel import Channel
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
 from . import Blob, ObjectInfo, Storage
+from .location import Channel
 
 #: A lock older than this is taken to belong to a crashed process.
 STALE_LOCK_SECONDS = 60.0

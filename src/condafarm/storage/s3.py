@@ -28,9 +28,9 @@ import botocore.exceptions
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from ..channel import Channel, S3Options
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
 from . import Blob, ObjectInfo, Storage
+from .location import Channel, S3Options
 
 #: IAM action each S3 API operation needs, to name the missing permission in AccessDenied messages.
 _IAM_ACTION = {

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from .channel import Channel
-from .errors import AlreadyExists, NotFound, UsageError
+from ..conda.package import is_package_filename
+from ..conda.repodata import Repodata
+from ..errors import AlreadyExists, NotFound, UsageError
+from ..storage import Storage, open_storage
+from ..storage.location import Channel
 from .index import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
 from .listing import list_packages
-from .package import is_package_filename
 from .publish import publish
-from .repodata import Repodata
-from .storage import Storage, open_storage
 
 if TYPE_CHECKING:
-    from .storage.s3 import S3Storage
+    from ..storage.s3 import S3Storage
 
 
 @dataclass

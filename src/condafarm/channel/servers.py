@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import CondafarmError, UsageError
+from ..errors import CondafarmError, UsageError
 from .publish import prepare
 
 #: `--to` forms for servers, shown in help and errors.

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import zstandard
 
-from .errors import PackageError
+from ..errors import PackageError
 
 PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
 

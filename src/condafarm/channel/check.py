@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .channel import Channel
-from .errors import PackageError
+from ..conda.package import is_package_filename
+from ..conda.repodata import Repodata
+from ..errors import PackageError
+from ..storage import Storage, open_storage
+from ..storage.location import Channel
 from .index import IndexState, derived_problems, discover_subdirs, read_package, repodata_key
-from .package import is_package_filename
-from .repodata import Repodata
-from .storage import Storage, open_storage
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from .errors import UsageError
+from ..errors import UsageError
 
 #: Platform subdirs conda clients know; `index` only treats folders with these names as subdirs.
 KNOWN_SUBDIRS = frozenset(

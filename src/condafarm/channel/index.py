@@ -23,17 +23,7 @@ from typing import Any
 
 import zstandard
 
-from .channel import KNOWN_SUBDIRS, Channel
-from .errors import (
-    AlreadyExists,
-    ChannelProblems,
-    CondafarmError,
-    Conflict,
-    NotFound,
-    PackageError,
-    UsageError,
-)
-from .package import (
+from ..conda.package import (
     Hashes,
     HashingReader,
     PackageMetadata,
@@ -45,9 +35,27 @@ from .package import (
     read_metadata,
     split_filename,
 )
-from .repodata import Repodata, compress, decompress, make_record
-from .shards import RUN_EXPORTS, SHARDS_FOLDER, SHARDS_INDEX, Shards, make_run_exports, make_shards, read_shard_names
-from .storage import Blob, ObjectInfo, Storage, open_storage
+from ..conda.repodata import Repodata, compress, decompress, make_record
+from ..conda.shards import (
+    RUN_EXPORTS,
+    SHARDS_FOLDER,
+    SHARDS_INDEX,
+    Shards,
+    make_run_exports,
+    make_shards,
+    read_shard_names,
+)
+from ..errors import (
+    AlreadyExists,
+    ChannelProblems,
+    CondafarmError,
+    Conflict,
+    NotFound,
+    PackageError,
+    UsageError,
+)
+from ..storage import Blob, ObjectInfo, Storage, open_storage
+from ..storage.location import KNOWN_SUBDIRS, Channel
 
 log = logging.getLogger(__name__)
 

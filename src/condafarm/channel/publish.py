@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
+from ..conda.repodata import Repodata, make_record
+from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
+from ..storage import Storage, open_storage
+from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
-from .channel import KNOWN_SUBDIRS, Channel
-from .errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
 from .index import init_channel, load_repodata, repodata_key, update_repodata
-from .package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
-from .repodata import Repodata, make_record
-from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import zstandard
 
-from .errors import CondafarmError
+from ..errors import CondafarmError
 from .package import Hashes, PackageMetadata
 
 #: zstd level for `repodata.json.zst`. Level 3 compresses 5000 records (1.9 MB) in 4 ms to 388 kB; level 16 takes

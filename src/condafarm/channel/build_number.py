@@ -17,10 +17,10 @@ import socket
 import time
 from dataclasses import dataclass
 
-from .channel import KNOWN_SUBDIRS, Channel
-from .errors import AlreadyExists, Conflict, UsageError
+from ..errors import AlreadyExists, Conflict, UsageError
+from ..storage import Storage, open_storage
+from ..storage.location import KNOWN_SUBDIRS, Channel
 from .index import load_repodata
-from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .channel import Channel
-from .errors import UsageError
+from ..errors import UsageError
+from ..storage.location import Channel
 
 
 def iam_policy(channel: Channel, *, read_write: bool = False) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
+from ..errors import UsageError
 
 #: The OS family and CPU architecture of the hosts that build each conda platform.
 PLATFORM_HOSTS = {
@@ -172,7 +172,7 @@ class PlannedJob:
 def bundles_dir(override: Path | None = None) -> Path:
     """condafarm's job_bundles folder: `override`, else `$CONDAFARM_JOB_BUNDLES`, else the source checkout's."""
     env = os.environ.get("CONDAFARM_JOB_BUNDLES")
-    folder = override or (Path(env) if env else Path(__file__).resolve().parents[2] / "job_bundles")
+    folder = override or (Path(env) if env else Path(__file__).resolve().parents[3] / "job_bundles")
     if not (folder / BUNDLE_FOR_OS["linux"] / "template.yaml").is_file():
         raise UsageError(
             f"condafarm's job bundles are not in {folder}; pass --bundles or set CONDAFARM_JOB_BUNDLES to the "

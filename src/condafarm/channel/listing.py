@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .channel import Channel
-from .errors import UsageError
+from ..errors import UsageError
+from ..storage import Storage, open_storage
+from ..storage.location import Channel
 from .index import discover_subdirs, load_repodata
-from .storage import Storage, open_storage
 
 
 @dataclass(frozen=True)

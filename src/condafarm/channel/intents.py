@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .errors import AlreadyExists, Conflict
+from ..errors import AlreadyExists, Conflict
+from ..storage import Storage
 from .index import CAS_ATTEMPTS, backoff
-from .storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The channel engine over a `Storage`: read and commit repodata, index, publish, curate, check."""

@@ -1,0 +1,1 @@
+"""What is specific to AWS Deadline Cloud farms: job submission and the IAM policies queues need."""
