@@ -10,8 +10,8 @@ from packages import make_package, read_shard
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
 from condafarm.channel.curate import copy_packages, remove, yank
-from condafarm.channel.index import load_repodata
 from condafarm.channel.publish import publish
+from condafarm.channel.store import load_repodata
 from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.errors import AlreadyExists, NotFound, UsageError
 from condafarm.storage import open_storage

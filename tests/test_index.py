@@ -12,7 +12,8 @@ from conftest import S3Endpoint, upload_dir
 from packages import make_package
 
 from condafarm import Channel, ChannelProblems, NotFound, check_channel, index_channel, init_channel, open_storage
-from condafarm.channel.index import STATE_KEY, load_repodata
+from condafarm.channel.state import STATE_KEY
+from condafarm.channel.store import load_repodata
 from condafarm.conda.repodata import decompress
 
 
@@ -191,7 +192,7 @@ def test_yanked_files_stay_out_of_the_index(target: Target) -> None:
     repodata, etag = load_repodata(target.storage, "noarch")
     repodata.pop(pkg.name)
     repodata.removed.append(pkg.name)
-    from condafarm.channel.index import commit_repodata
+    from condafarm.channel.store import commit_repodata
 
     commit_repodata(target.storage, "noarch", repodata, etag)
     index_channel(target.channel)
@@ -287,7 +288,7 @@ def test_s3_channel_of_hundreds_uploaded_without_metadata(s3: S3Endpoint, bucket
 def test_replaced_shards_are_deleted_only_after_the_grace_period(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.channel.index as index_module
+    import condafarm.channel.derived as derived_module
     from condafarm.conda.shards import SHARDS_FOLDER
 
     def shard_files() -> set[str]:
@@ -299,7 +300,7 @@ def test_replaced_shards_are_deleted_only_after_the_grace_period(
     target.add(make_package(target.staging / "2", "tool", "1.1"))
     index_channel(target.storage)
     assert first < shard_files()  # the old shard stays: clients may hold an index that names it
-    monkeypatch.setattr(index_module, "SHARD_GRACE_SECONDS", 0)
+    monkeypatch.setattr(derived_module, "SHARD_GRACE_SECONDS", 0)
     index_channel(target.storage)
     remaining = shard_files()
     assert len(remaining) == 1 and not (first & remaining)
@@ -337,10 +338,10 @@ def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) 
 def test_large_local_batches_read_on_processes_give_the_same_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.channel.index as index_module
+    import condafarm.channel.reading as reading_module
     from condafarm import parse_channel
 
-    count = index_module.PROCESS_POOL_MIN + 20
+    count = reading_module.PROCESS_POOL_MIN + 20
     root = tmp_path / "channel"
     for i in range(count):
         make_package(root, f"p{i % 40}", f"1.{i}", subdir="linux-64")
@@ -350,7 +351,7 @@ def test_large_local_batches_read_on_processes_give_the_same_records(
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     on_processes = index_channel(parse_channel(str(root)), workers=2)
-    monkeypatch.setattr(index_module, "PROCESS_POOL_MIN", 10**9)
+    monkeypatch.setattr(reading_module, "PROCESS_POOL_MIN", 10**9)
     on_threads = index_channel(parse_channel(str(copy)), workers=2)
     assert on_processes.total("added") == on_threads.total("added") == count
     assert on_processes.subdirs[0].skipped == on_threads.subdirs[0].skipped

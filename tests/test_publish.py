@@ -18,8 +18,8 @@ from packages import make_package, read_shard
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
 from condafarm.channel import intents
-from condafarm.channel.index import commit_repodata, load_repodata
 from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
+from condafarm.channel.store import commit_repodata, load_repodata
 from condafarm.conda.repodata import Repodata
 from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError

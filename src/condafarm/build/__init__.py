@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..channel.build_number import BuildNumber, Reservation, next_build_number, reserve_build_number
-from ..channel.index import repodata_key
+from ..conda.repodata import repodata_key
 from ..errors import UsageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel, S3Options, parse_channel

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from ..errors import AlreadyExists, Conflict, UsageError
 from ..storage import Storage, open_storage
+from ..storage.cas import put_if_unchanged
 from ..storage.location import KNOWN_SUBDIRS, Channel
-from .index import load_repodata
+from .store import load_repodata
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ class BuildNumber:
         return cls(int(match.group(2)), relative=bool(match.group(1)))
 
 
-def _storage(channel: Channel | Storage) -> Storage:
-    return channel if isinstance(channel, Storage) else open_storage(channel)
-
-
 def highest_build_number(channel: Channel | Storage, name: str, version: str, subdir: str) -> int | None:
     """The highest build number of `name` `version` in `subdir` and `noarch/` repodata; None if there is none.
 
@@ -59,7 +56,7 @@ def highest_build_number(channel: Channel | Storage, name: str, version: str, su
     """
     if subdir not in KNOWN_SUBDIRS:
         raise UsageError(f"unknown subdir {subdir!r}; expected one of {', '.join(sorted(KNOWN_SUBDIRS))}")
-    storage = _storage(channel)
+    storage = open_storage(channel)
     numbers = []
     for sub in dict.fromkeys((subdir, "noarch")):
         repodata, _ = load_repodata(storage, sub)
@@ -126,21 +123,19 @@ def _reservation_body(name: str, version: str, subdir: str, number: int, ttl: fl
 def _take_if_expired(storage: Storage, key: str, body: bytes) -> str | None:
     """Overwrite an expired reservation at `key` (compare-and-swap on its etag); its new etag, or None."""
     blob = storage.get(key)
-    if blob is None:
+    if blob is not None:
         try:
-            return storage.put(key, body, if_absent=True, content_type="application/json")
-        except AlreadyExists:
+            expires = float(json.loads(blob.data)["expires"])
+        except (ValueError, KeyError, TypeError):
+            expires = 0.0  # unreadable: nobody can be relying on it
+        if expires > time.time():
             return None
     try:
-        expires = float(json.loads(blob.data)["expires"])
-    except (ValueError, KeyError, TypeError):
-        expires = 0.0  # unreadable: nobody can be relying on it
-    if expires > time.time():
-        return None
-    try:
-        etag = storage.put(key, body, if_match=blob.etag, content_type="application/json")
+        etag = put_if_unchanged(storage, key, body, blob.etag if blob else None, content_type="application/json")
     except Conflict:
         return None
+    if blob is None:
+        return etag
     log.info("took over the expired build-number reservation %s", storage.channel.url_of(key))
     return etag
 
@@ -161,7 +156,7 @@ def reserve_build_number(
     If another job holds that number, the next one is tried. After reserving, the repodata is read again:
     a job that published and released the number in between is seen there, and a higher number is taken.
     """
-    storage = _storage(channel)
+    storage = open_storage(channel)
     candidate = max(next_build_number(storage, name, version, subdir, increment), at_least)
     for _ in range(_ATTEMPTS):
         key = reservation_key(name, version, subdir, candidate)

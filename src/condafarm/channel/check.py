@@ -10,7 +10,10 @@ from ..conda.repodata import Repodata
 from ..errors import PackageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
-from .index import IndexState, derived_problems, discover_subdirs, read_package, repodata_key
+from .derived import derived_problems
+from .reading import read_package
+from .state import IndexState
+from .store import discover_subdirs, repodata_key
 
 
 @dataclass
@@ -33,7 +36,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     `verify_hashes`, every package is read and its sha256/md5 compared with its record.
     """
 
-    storage = channel if isinstance(channel, Storage) else open_storage(channel)
+    storage = open_storage(channel)
     report = CheckReport(storage.channel.url)
     for subdir in discover_subdirs(storage):
         key = repodata_key(subdir)
@@ -57,7 +60,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
                 report.problems.append(f"{where}: size is {info.size}, repodata says {record.get('size')}")
                 continue
             seen = state.get(name)
-            if seen is not None and seen.get("etag") != info.etag and seen.get("sha256") == record.get("sha256"):
+            if seen is not None and seen.etag != info.etag and seen.sha256 == record.get("sha256"):
                 report.problems.append(f"{where}: file was replaced after it was indexed; run `condafarm index`")
             if verify_hashes:
                 try:

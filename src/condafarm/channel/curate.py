@@ -10,19 +10,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata
 from ..errors import AlreadyExists, NotFound, UsageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
-from .index import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
 from .listing import list_packages
 from .publish import publish
-
-if TYPE_CHECKING:
-    from ..storage.s3 import S3Storage
+from .store import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
 
 
 @dataclass
@@ -31,10 +27,6 @@ class Curated:
 
     channel: str
     changed: list[str] = field(default_factory=list)
-
-
-def _storage(channel: Channel | Storage) -> Storage:
-    return channel if isinstance(channel, Storage) else open_storage(channel)
 
 
 def _locate(storage: Storage, filenames: list[str]) -> dict[str, list[str]]:
@@ -66,7 +58,7 @@ def yank(channel: Channel | Storage, filenames: list[str]) -> Curated:
     Solvers stop picking them; lockfiles and explicit URLs that name them still work. Re-publishing a
     yanked name needs `--force`, because the file is still there.
     """
-    storage = _storage(channel)
+    storage = open_storage(channel)
     result = Curated(storage.channel.url)
     for subdir, names in _locate(storage, filenames).items():
 
@@ -92,7 +84,7 @@ def remove(channel: Channel | Storage, filenames: list[str], *, yes: bool = Fals
             "remove deletes published files and breaks lockfiles that pin them; pass --yes to confirm, "
             "or use `condafarm yank` to hide them from solvers and keep the files"
         )
-    storage = _storage(channel)
+    storage = open_storage(channel)
     result = Curated(storage.channel.url)
     for subdir, names in _locate(storage, filenames).items():
 
@@ -119,7 +111,7 @@ def copy_packages(source: Channel | Storage, destination: Channel | Storage, sel
     Between buckets on the same S3 endpoint the bytes never leave S3 (server-side copy, keeping the hash
     metadata); otherwise each file is downloaded once and published.
     """
-    src, dst = _storage(source), _storage(destination)
+    src, dst = open_storage(source), open_storage(destination)
     filenames = [s for s in selectors if is_package_filename(s.rpartition("/")[2])]
     located = _locate(src, filenames) if filenames else {}
     chosen = {f"{subdir}/{name}" for subdir, names in located.items() for name in names}
@@ -131,15 +123,15 @@ def copy_packages(source: Channel | Storage, destination: Channel | Storage, sel
     taken = sorted(k for k in chosen if dst.head(k) is not None)
     if taken:
         raise AlreadyExists(f"{dst.channel.url_of(taken[0])} already exists; published packages never change")
-    if src.remote and dst.remote and src.channel.s3 == dst.channel.s3:  # two buckets behind one endpoint
-        _copy_server_side(cast("S3Storage", src), cast("S3Storage", dst), sorted(chosen))
+    if dst.can_copy_from(src):
+        _copy_server_side(src, dst, sorted(chosen))
     else:
         _copy_through_here(src, dst, sorted(chosen))
     return Curated(dst.channel.url, sorted(chosen))
 
 
-def _copy_server_side(src: S3Storage, dst: S3Storage, keys: list[str]) -> None:
-    """Copy inside S3, then add the source's records; a failed copy removes the copies made before it."""
+def _copy_server_side(src: Storage, dst: Storage, keys: list[str]) -> None:
+    """Copy inside the store, then add the source's records; a failed copy removes the copies made before it."""
     by_subdir: dict[str, list[str]] = {}
     for key in keys:
         subdir, _, name = key.partition("/")

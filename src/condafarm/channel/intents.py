@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import AlreadyExists, Conflict
 from ..storage import Storage
-from .index import CAS_ATTEMPTS, backoff
+from ..storage.cas import put_if_unchanged, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +60,14 @@ def adding(new: Intents) -> Callable[[Intents], None]:
 
 def update(storage: Storage, subdir: str, change: Callable[[Intents], None]) -> Intents:
     """Compare-and-swap `change` into the subdir's intents; returns what was written."""
-    for attempt in range(CAS_ATTEMPTS):
+
+    def attempt() -> Intents:
         intents, etag = load(storage, subdir)
         change(intents)
         now = time.time()
         intents = {k: v for k, v in intents.items() if now - float(v.get("since", now)) < FORGET_AFTER_SECONDS}
         data = json.dumps({"version": 1, "intents": intents}, sort_keys=True, separators=(",", ":")).encode()
-        try:
-            if etag is None:
-                storage.put(_key(subdir), data, if_absent=True, content_type="application/json")
-            else:
-                storage.put(_key(subdir), data, if_match=etag, content_type="application/json")
-            return intents
-        except (Conflict, AlreadyExists):
-            backoff(attempt)
-    raise Conflict(f"{storage.channel.url_of(_key(subdir))} kept changing; retry")
+        put_if_unchanged(storage, _key(subdir), data, etag, content_type="application/json")
+        return intents
+
+    return retry_on_conflict(attempt, what=storage.channel.url_of(_key(subdir)), hint="retry")

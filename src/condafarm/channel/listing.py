@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import UsageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
-from .index import discover_subdirs, load_repodata
+from .store import discover_subdirs, load_repodata
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def list_packages(
     """
     from rattler import BuildString, MatchSpec, PackageRecord
 
-    storage = channel if isinstance(channel, Storage) else open_storage(channel)
+    storage = open_storage(channel)
     try:
         match = MatchSpec(spec) if spec else None
     except Exception as exc:  # py-rattler raises its own parse exception types

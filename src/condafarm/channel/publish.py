@@ -28,7 +28,7 @@ from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, 
 from ..storage import Storage, open_storage
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
-from .index import init_channel, load_repodata, repodata_key, update_repodata
+from .store import init_channel, load_repodata, repodata_key, update_repodata
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def publish(
     (unless `force`, which replaces the file and its record), in both cases before uploading anything.
     """
     started = time.monotonic()
-    storage = channel if isinstance(channel, Storage) else open_storage(channel)
+    storage = open_storage(channel)
     if not files:
         raise UsageError("nothing to publish: name at least one .conda or .tar.bz2 file")
     prepared = [prepare(Path(f)) for f in files]

@@ -14,6 +14,7 @@ import json
 import re
 import tarfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -107,15 +108,18 @@ class HashingReader:
         return Hashes(self._md5.hexdigest(), self._sha256.hexdigest(), self._size)
 
 
-def read_metadata(fileobj: IO[bytes] | HashingReader, filename: str) -> PackageMetadata:
+def read_metadata(
+    fileobj: IO[bytes] | HashingReader, filename: str, *, prefetch: Callable[[int, int], None] | None = None
+) -> PackageMetadata:
     """Read `info/index.json` and `info/run_exports.json` from a package.
 
-    A `.conda` needs a seekable `fileobj`; a `.tar.bz2` is read as a stream. Raises `PackageError` naming
-    the file and the reason for anything corrupt, truncated, oversized or malformed.
+    A `.conda` needs a seekable `fileobj`; a `.tar.bz2` is read as a stream. `prefetch(start, end)`, where the
+    file fetches byte ranges on demand, is told the one range the info member needs, so it costs one request.
+    Raises `PackageError` naming the file and the reason for anything corrupt, truncated, oversized or malformed.
     """
     try:
         if filename.endswith(".conda"):
-            return _read_conda(fileobj, filename)  # type: ignore[arg-type]
+            return _read_conda(fileobj, filename, prefetch)  # type: ignore[arg-type]
         with tarfile.open(fileobj=fileobj, mode="r|bz2") as tar:  # type: ignore[call-overload]
             return _read_info_tar(tar, filename, prefix="info/")
     except PackageError:
@@ -127,7 +131,7 @@ def read_metadata(fileobj: IO[bytes] | HashingReader, filename: str) -> PackageM
         raise PackageError(f"{filename}: corrupt or truncated package ({reason})") from exc
 
 
-def _read_conda(fileobj: IO[bytes], filename: str) -> PackageMetadata:
+def _read_conda(fileobj: IO[bytes], filename: str, prefetch: Callable[[int, int], None] | None) -> PackageMetadata:
     stem = filename[: -len(".conda")]
     with zipfile.ZipFile(fileobj) as zf:
         try:
@@ -139,7 +143,6 @@ def _read_conda(fileobj: IO[bytes], filename: str) -> PackageMetadata:
             member = zf.getinfo(names[0])
         if member.compress_size > MAX_INFO_MEMBER:
             raise PackageError(f"{filename}: info member is {member.compress_size} bytes, over the limit")
-        prefetch = getattr(fileobj, "prefetch", None)
         if prefetch is not None:
             # Local header (30 bytes + name + extra field) and data in one ranged request.
             start = member.header_offset

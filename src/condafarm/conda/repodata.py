@@ -15,6 +15,12 @@ from .package import Hashes, PackageMetadata
 #: 220 ms for 345 kB. Every publish rewrites the file, and clients cache it by ETag, so speed wins.
 ZSTD_LEVEL = 3
 
+
+def repodata_key(subdir: str) -> str:
+    """Where a subdir's `repodata.json` lives, relative to the channel root."""
+    return f"{subdir}/repodata.json"
+
+
 #: Record fields that `index.json` must not override: the index computes them.
 COMPUTED_FIELDS = ("md5", "sha256", "size")
 

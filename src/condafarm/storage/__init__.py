@@ -1,12 +1,16 @@
 """Storage behind a channel: get, put-if-absent, put-if-match, list, delete, ranged reads.
 
-`Storage` is the only interface the indexer and publisher talk to; `local.py` and `s3.py` implement it and
-`s3.py` is the only module that uses boto3. Keys are relative to the channel root (`linux-64/x.conda`).
+`Storage` is the only interface the channel engine talks to; `local.py` and `s3/` implement it and `s3/` is the
+only place that uses boto3. What a store can do beyond the contract is said by named capabilities
+(`cheap_reads`, `read_threads`, `keeps_object_metadata`, `can_copy_from`), never probed. Compare-and-swap writes
+go through `cas.py`. Keys are relative to the channel root (`linux-64/x.conda`).
 """
 
 from __future__ import annotations
 
 import abc
+import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +48,44 @@ class Blob:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+class ObjectReader(io.RawIOBase, IO[bytes]):
+    """A read-only file over one object, as `Storage.open` and `Storage.stream` return it.
+
+    Beyond a file it carries the object's user metadata (`package-sha256`...) and, for readers that fetch byte
+    ranges on demand, a way to fetch a known range in one request and to tell whether every byte is held.
+    """
+
+    #: The object's user metadata, known after the first read; empty where the store keeps none.
+    metadata: dict[str, str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metadata = {}
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def complete(self) -> bool:
+        """Whether reading the whole object again costs no request (true of local files)."""
+        return True
+
+    def prefetch(self, start: int, end: int) -> None:
+        """Make `[start, end)` available in one request; nothing to do where reads are local."""
+
+
 class Storage(abc.ABC):
     """A channel's objects. Implementations must make conditional puts atomic."""
 
     channel: Channel
-    #: True where every read is a network request, so callers should avoid reading an object twice.
-    remote: bool = False
+    #: Reads cost no request (a local disk): read small packages whole, hash them in place, and spread large
+    #: batches over processes. False where every read is a network request: read by ranges, never twice.
+    cheap_reads: bool = True
+    #: Threads worth giving to concurrent reads. Local reads are CPU-bound Python, so one per core helps
+    #: (hashing releases the GIL); network reads wait, so many help.
+    read_threads: int = max(1, min(4, os.cpu_count() or 1))
+    #: `head()` returns the user metadata `put`/`upload` stored, so one HEAD proves a published file's sha256.
+    keeps_object_metadata: bool = False
 
     @abc.abstractmethod
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -68,15 +104,12 @@ class Storage(abc.ABC):
         """Size and etag of `key`, or None if it does not exist."""
 
     @abc.abstractmethod
-    def stream(self, info: ObjectInfo) -> IO[bytes]:
+    def stream(self, info: ObjectInfo) -> ObjectReader:
         """The whole object as a sequential stream (one request on S3), failing if it changed since `info`."""
 
     @abc.abstractmethod
-    def open(self, info: ObjectInfo) -> IO[bytes]:
-        """A seekable reader; on S3 it fetches byte ranges on demand (see `RangeReader`).
-
-        After the first read, `metadata_of(reader)` gives the object's user metadata where the store has any.
-        """
+    def open(self, info: ObjectInfo) -> ObjectReader:
+        """A seekable reader; on S3 it fetches byte ranges on demand (see `RangeReader`)."""
 
     @abc.abstractmethod
     def put(
@@ -119,17 +152,26 @@ class Storage(abc.ABC):
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
 
-    def metadata_of(self, reader: IO[bytes]) -> dict[str, str]:
-        """User metadata seen while reading through `open()`; empty where the store keeps none."""
-        return dict(getattr(reader, "metadata", None) or {})
+    def can_copy_from(self, source: Storage) -> bool:
+        """Whether `copy_from(source, ...)` copies inside the store, without the bytes passing through us."""
+        return False
+
+    def copy_from(self, source: Storage, key: str, *, if_absent: bool = False) -> str:
+        """Copy `key` from `source` inside the store (metadata included); only where `can_copy_from(source)`.
+
+        Returns the new etag; `if_absent` as in `put`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot copy from {type(source).__name__}")
 
     def request_counts(self) -> dict[str, int]:
         """Requests made so far, by operation (for tests and benchmarks); empty for stores without requests."""
         return {}
 
 
-def open_storage(channel: Channel) -> Storage:
-    """The storage for `channel`: a folder or an S3 bucket."""
+def open_storage(channel: Channel | Storage) -> Storage:
+    """The storage for `channel`: a folder or an S3 bucket (a storage already open is used as it is)."""
+    if isinstance(channel, Storage):
+        return channel
     if channel.is_s3:
         from .s3 import S3Storage
 
@@ -139,4 +181,4 @@ def open_storage(channel: Channel) -> Storage:
     return LocalStorage(channel)
 
 
-__all__ = ["Blob", "ObjectInfo", "Storage", "open_storage"]
+__all__ = ["Blob", "ObjectInfo", "ObjectReader", "Storage", "open_storage"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
-from . import Blob, ObjectInfo, Storage
+from . import Blob, ObjectInfo, ObjectReader, Storage
 from .location import Channel
 
 #: A lock older than this is taken to belong to a crashed process.
@@ -89,13 +89,13 @@ class LocalStorage(Storage):
             return None
         return ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
 
-    def stream(self, info: ObjectInfo) -> IO[bytes]:
+    def stream(self, info: ObjectInfo) -> ObjectReader:
         return self.open(info)
 
-    def open(self, info: ObjectInfo) -> IO[bytes]:
+    def open(self, info: ObjectInfo) -> ObjectReader:
         path = self._path(info.key)
         try:
-            return open(path, "rb")
+            return LocalReader(open(path, "rb"))
         except FileNotFoundError as exc:
             raise NotFound(f"{path} disappeared while indexing") from exc
 
@@ -261,3 +261,30 @@ def _replace(src: Path, dst: Path) -> None:
             if os.name != "nt" or attempt == 49:
                 raise
             time.sleep(0.02)
+
+
+class LocalReader(ObjectReader):
+    """An open file as an `ObjectReader`: every byte is local, so it is always complete and has no metadata."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        super().__init__()
+        self._file = file
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        return self._file.readinto(buffer)  # type: ignore[attr-defined, no-any-return]
+
+    def readall(self) -> bytes:
+        return self._file.read()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import unquote_plus, urlsplit
 from xml.etree import ElementTree
 
@@ -29,7 +29,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
-from . import Blob, ObjectInfo, Storage
+from . import Blob, ObjectInfo, ObjectReader, Storage
 from .location import Channel, S3Options
 
 #: IAM action each S3 API operation needs, to name the missing permission in AccessDenied messages.
@@ -58,6 +58,8 @@ UPLOAD_THREADS = 8
 _CONTENTS = re.compile(rb"<Contents>.*?</Contents>", re.S)
 #: S3's limit on parts per upload; larger files get larger parts.
 MAX_PARTS = 10_000
+#: Concurrent reads and HEADs: each waits on the network, not on the CPU.
+READ_THREADS = 32
 
 
 class S3Storage(Storage):
@@ -66,7 +68,9 @@ class S3Storage(Storage):
     def __init__(self, channel: Channel) -> None:
         assert channel.bucket is not None
         self.channel = channel
-        self.remote = True
+        self.cheap_reads = False
+        self.read_threads = READ_THREADS
+        self.keeps_object_metadata = True
         self.bucket = channel.bucket
         self._counts: Counter[str] = Counter()
         self._bytes_read = 0
@@ -186,18 +190,17 @@ class S3Storage(Storage):
             metadata=dict(response.get("Metadata") or {}),
         )
 
-    def stream(self, info: ObjectInfo) -> IO[bytes]:
+    def stream(self, info: ObjectInfo) -> ObjectReader:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(info.key), IfMatch=info.etag)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if isinstance(exc, botocore.exceptions.ClientError) and _code(exc) == "PreconditionFailed":
                 raise Conflict(f"{self.channel.url_of(info.key)} changed while it was being read") from exc
             self._fail(exc, "GetObject", info.key)
-        return cast(IO[bytes], _CountingStream(response["Body"], dict(response.get("Metadata") or {}), self._add_bytes))
+        return _CountingStream(response["Body"], dict(response.get("Metadata") or {}), self._add_bytes)
 
-    def open(self, info: ObjectInfo) -> IO[bytes]:
-        reader = RangeReader(info.size, lambda start, end: self._get_range(info.key, start, end, info.etag))
-        return cast(IO[bytes], reader)
+    def open(self, info: ObjectInfo) -> ObjectReader:
+        return RangeReader(info.size, lambda start, end: self._get_range(info.key, start, end, info.etag))
 
     def _get_range(self, key: str, start: int, end: int, etag: str) -> tuple[bytes, dict[str, str]]:
         try:
@@ -383,12 +386,17 @@ class S3Storage(Storage):
             self.delete(key)
         raise StorageError(f"upload of {self.channel.url_of(key)} failed verification ({problem}); retry")
 
-    def copy_from(self, source: S3Storage, key: str, *, if_absent: bool = False) -> str:
+    def can_copy_from(self, source: Storage) -> bool:
+        """Buckets behind one endpoint copy server-side (CopyObject)."""
+        return isinstance(source, S3Storage) and source.channel.s3 == self.channel.s3
+
+    def copy_from(self, source: Storage, key: str, *, if_absent: bool = False) -> str:
         """Server-side copy of `key` from another channel on the same endpoint (metadata included).
 
         Objects over 5 GB need a multipart copy, which boto3's managed `copy` does; it cannot be conditional,
         so the existence check before it is the guard there.
         """
+        assert isinstance(source, S3Storage), "copy_from needs can_copy_from(source)"
         src = {"Bucket": source.bucket, "Key": source.channel.key(key)}
         target = self._key(key)
         try:
@@ -412,7 +420,7 @@ class S3Storage(Storage):
             self._fail(exc, "DeleteObject", key)
 
 
-class _CountingStream(io.RawIOBase):
+class _CountingStream(ObjectReader):
     """A GetObject body as a file object that counts the bytes it delivers and carries the metadata."""
 
     def __init__(self, body: Any, metadata: dict[str, str], count: Callable[[int], None]) -> None:
@@ -421,8 +429,9 @@ class _CountingStream(io.RawIOBase):
         self.metadata = metadata
         self._count = count
 
-    def readable(self) -> bool:
-        return True
+    @property
+    def complete(self) -> bool:
+        return False
 
     def readinto(self, buffer: Any) -> int:
         try:
@@ -438,7 +447,7 @@ class _CountingStream(io.RawIOBase):
         super().close()
 
 
-class RangeReader(io.RawIOBase):
+class RangeReader(ObjectReader):
     """A seekable, read-only file over `fetch(start, end) -> (bytes, metadata)` byte-range requests.
 
     The first read fetches the file's last `TAIL_BYTES` (zip readers start at the end); later misses fetch
@@ -452,11 +461,7 @@ class RangeReader(io.RawIOBase):
         self._fetch = fetch
         self._pos = 0
         self._segments: list[tuple[int, bytes]] = []
-        self.metadata: dict[str, str] = {}
         self.requests = 0
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True

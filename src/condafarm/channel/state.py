@@ -1,0 +1,76 @@
+"""What the indexer remembers between runs (`SUBDIR/.condafarm/index-state.json`), so it reads only new files.
+
+Only a cache: anything missing or stale here costs a re-read, never a wrong record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..storage import Storage
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = ".condafarm/index-state.json"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One indexed package file as the indexer saw it: a file with another etag is read again."""
+
+    size: int
+    etag: str
+    sha256: str
+
+    def proves(self, etag: str, size: int, record: dict[str, Any]) -> bool:
+        """Whether the listed file (`etag`, `size`) is still the one `record` was made from."""
+        return self.etag == etag and self.size == size == record.get("size") and self.sha256 == record.get("sha256")
+
+
+@dataclass
+class IndexState:
+    """Per indexed file its size, etag and sha256; the etags of the repodata files the indexer last wrote;
+    and since when each unreferenced shard file has been unreferenced."""
+
+    files: dict[str, FileState] = field(default_factory=dict)
+    json_etag: str | None = None
+    zst_etag: str | None = None
+    shards_etag: str | None = None
+    orphan_shards: dict[str, float] = field(default_factory=dict)
+    #: the shard files the shard index with `shards_etag` names
+    shard_digests: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, storage: Storage, subdir: str) -> IndexState:
+        blob = storage.get(f"{subdir}/{STATE_KEY}")
+        if blob is None:
+            return cls()
+        try:
+            raw = json.loads(blob.data)
+            return cls(
+                {name: FileState(int(f["size"]), str(f["etag"]), str(f["sha256"])) for name, f in raw["files"].items()},
+                raw.get("json_etag"),
+                raw.get("zst_etag"),
+                raw.get("shards_etag"),
+                dict(raw.get("orphan_shards") or {}),
+                list(raw.get("shard_digests") or []),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("%s/%s is unreadable; re-reading every package once", subdir, STATE_KEY)
+            return cls()
+
+    def save(self, storage: Storage, subdir: str) -> None:
+        raw = {
+            "version": 1,
+            "files": {name: asdict(f) for name, f in self.files.items()},
+            "json_etag": self.json_etag,
+            "zst_etag": self.zst_etag,
+            "shards_etag": self.shards_etag,
+            "orphan_shards": self.orphan_shards,
+            "shard_digests": self.shard_digests,
+        }
+        data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+        storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")
