@@ -56,6 +56,13 @@ class ChannelProblems(CondafarmError):
     exit_code = 7
 
 
+class InvalidRepodata(ChannelProblems):
+    """A subdir's `repodata.json` is not repodata a client can read; `index --rebuild` rebuilds it from the files."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}; run `condafarm index --rebuild` to rebuild it from the package files")
+
+
 class BuildError(CondafarmError):
     """A recipe could not be loaded, rendered or built (recipe error, source checksum, build script or test
     failure, not enough disk); the message says where and what to do."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata
-from ..errors import PackageError
+from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
 from .derived import derived_problems
@@ -44,12 +44,17 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
         if blob is None:
             report.problems.append(f"{key}: missing; run `condafarm index`")
             continue
-        repodata = Repodata.from_json(blob.data, subdir)
+        try:
+            repodata = Repodata.from_json(blob.data, subdir)
+        except InvalidRepodata as exc:
+            report.problems.append(str(exc))
+            continue
         report.problems += derived_problems(storage, subdir, blob.data, repodata, list_shards=True)[0]
         records: dict[str, dict[str, Any]] = repodata.records()
         report.packages += len(records)
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
-        state = IndexState.load(storage, subdir).files
+        index_state = IndexState.load(storage, subdir)
+        state = index_state.files
         for name, record in sorted(records.items()):
             info = listing.get(name)
             where = f"{subdir}/{name}"
@@ -71,5 +76,9 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
                 if (hashes.sha256, hashes.md5) != (record.get("sha256"), record.get("md5")):
                     report.problems.append(f"{where}: sha256/md5 differ from repodata; run `condafarm index`")
         for name in sorted(set(listing) - set(records) - set(repodata.removed)):
-            report.problems.append(f"{subdir}/{name}: present but not indexed; run `condafarm index`")
+            skip = index_state.skipped.get(name)
+            if skip is not None and skip.etag == listing[name].etag:
+                report.problems.append(f"{subdir}/{name}: not indexed: {skip.reason}; fix or remove the file")
+            else:
+                report.problems.append(f"{subdir}/{name}: present but not indexed; run `condafarm index`")
     return report

@@ -23,7 +23,7 @@ from ..storage.location import KNOWN_SUBDIRS, Channel
 from .derived import Derived, collect_shards, repair_derived
 from .reading import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
-from .state import FileState, IndexState
+from .state import FileState, IndexState, Skipped
 from .store import commit_repodata, discover_subdirs, init_channel, read_repodata
 
 log = logging.getLogger(__name__)
@@ -42,34 +42,42 @@ class _Snapshot:
     listing: dict[str, ObjectInfo]
     keep: dict[str, dict[str, Any]]
     to_read: list[ObjectInfo]
+    #: files an earlier run could not index, unchanged since (not read again), with the reason
+    known_bad: dict[str, str]
+    #: `repodata.json` could not be read (a rebuild replaces it whatever the records are)
+    invalid: bool
 
 
 def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, workers: int) -> _Snapshot:
     # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
     # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
-    repodata, blob = read_repodata(storage, subdir)
+    repodata, blob = read_repodata(storage, subdir, invalid_as_empty=rebuild)
     listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
     yanked = set(repodata.removed)
     old = repodata.records()
     keep: dict[str, dict[str, Any]] = {}
+    known_bad: dict[str, str] = {}
     unproven: list[ObjectInfo] = []
     for name, info in listing.items():
         if name in yanked:
             continue
-        record, seen = old.get(name), state.files.get(name)
+        record, seen, skip = old.get(name), state.files.get(name), state.skipped.get(name)
         if not rebuild and record is not None and seen is not None and seen.proves(info.etag, info.size, record):
             keep[name] = record
+        elif not rebuild and record is None and skip is not None and skip.etag == info.etag:
+            known_bad[name] = skip.reason
         else:
             unproven.append(info)
     to_read = unproven if rebuild else prove_published(storage, unproven, old, keep, workers)
-    return _Snapshot(repodata, blob, listing, keep, to_read)
+    invalid = rebuild and blob is not None and repodata.to_json() != blob.data
+    return _Snapshot(repodata, blob, listing, keep, to_read, known_bad, invalid)
 
 
 def _merge(subdir: str, snap: _Snapshot, reader: Reader, now_ms: int) -> tuple[Repodata, SubdirReport]:
     """The new repodata: proven records, plus what was read (keeping each file's first `indexed_timestamp`)."""
     old = snap.repodata.records()
     new = Repodata(subdir=subdir, removed=list(snap.repodata.removed), extra=snap.repodata.extra)
-    report = SubdirReport(subdir=subdir, unchanged=len(snap.keep))
+    report = SubdirReport(subdir=subdir, unchanged=len(snap.keep), skipped=dict(snap.known_bad))
     for name, record in snap.keep.items():
         new.set(name, record)
     for info in snap.to_read:
@@ -96,7 +104,7 @@ def _commit(
     storage: Storage, subdir: str, snap: _Snapshot, new: Repodata, report: SubdirReport, state: IndexState
 ) -> tuple[str, Derived]:
     """Write the new repodata if anything changed; otherwise only prove (or repair) the derived files."""
-    if report.changed or snap.blob is None:
+    if report.changed or snap.blob is None or snap.invalid:
         json_etag, derived = commit_repodata(storage, subdir, new, snap.blob.etag if snap.blob else None)
         report.wrote = True
         return json_etag, derived
@@ -104,7 +112,14 @@ def _commit(
 
 
 def _save_state(
-    storage: Storage, subdir: str, state: IndexState, snap: _Snapshot, new: Repodata, json_etag: str, derived: Derived
+    storage: Storage,
+    subdir: str,
+    state: IndexState,
+    snap: _Snapshot,
+    new: Repodata,
+    report: SubdirReport,
+    json_etag: str,
+    derived: Derived,
 ) -> None:
     """Remember what this run proved, and collect shard files that no index has named for the grace period."""
     files = {
@@ -118,8 +133,9 @@ def _save_state(
         if unchanged and not state.orphan_shards
         else collect_shards(storage, subdir, derived.shard_digests, state.orphan_shards)
     )
+    skipped = {name: Skipped(snap.listing[name].etag, reason) for name, reason in report.skipped.items()}
     new_state = IndexState(
-        files, json_etag, derived.zst_etag, derived.shards_etag, orphans, sorted(derived.shard_digests)
+        files, json_etag, derived.zst_etag, derived.shards_etag, orphans, sorted(derived.shard_digests), skipped
     )
     if new_state != state:
         new_state.save(storage, subdir)
@@ -147,7 +163,7 @@ def index_subdir(
         new, report = _merge(subdir, snap, reader, now_ms)
         if not dry_run:
             json_etag, derived = _commit(storage, subdir, snap, new, report, state)
-            _save_state(storage, subdir, state, snap, new, json_etag, derived)
+            _save_state(storage, subdir, state, snap, new, report, json_etag, derived)
         return report
 
     return retry_on_conflict(

@@ -25,7 +25,7 @@ from typing import Any
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
 from ..conda.repodata import Repodata, make_record
 from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
-from ..storage import Storage, open_storage
+from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
 from .store import init_channel, load_repodata, repodata_key, update_repodata
@@ -132,15 +132,23 @@ def publish(
         if item.key in seen:
             raise UsageError(f"{item.filename} is named twice; publish each file once")
         seen.add(item.key)
-    existing = {item.key for item in prepared if storage.head(item.key) is not None}
-    if existing and not force:
-        raise AlreadyExists(
-            f"{storage.channel.url_of(sorted(existing)[0])} already exists and published packages never change; "
-            "raise the build number (condafarm build --build-number=+1) or pass --force to replace it"
-        )
     by_subdir: dict[str, list[Prepared]] = {}
     for item in prepared:
         by_subdir.setdefault(item.subdir, []).append(item)
+    # Read first (an unreadable repodata.json fails here, before anything is uploaded); the commit reuses it.
+    current = {subdir: load_repodata(storage, subdir) for subdir in by_subdir}
+    heads = {item.key: storage.head(item.key) for item in prepared}
+    existing = {key for key, head in heads.items() if head is not None}
+    unfinished = set() if force else _unfinished(storage, prepared, heads, current)
+    taken = sorted(existing - unfinished)
+    if taken and not force:
+        first = next(i for i in prepared if i.key == taken[0])
+        hint = "raise the build number (condafarm build --build-number=+1) or pass --force to replace it"
+        if current[first.subdir][0].get(first.filename) is None:
+            hint = f"it is not indexed and differs from this file: run `condafarm index {storage.channel.url}`, {hint}"
+        raise AlreadyExists(
+            f"{storage.channel.url_of(taken[0])} already exists and published packages never change; {hint}"
+        )
     now = time.time()
     pending: dict[str, intents.Intents] = {}
     for subdir, items in by_subdir.items():
@@ -151,7 +159,9 @@ def publish(
     uploaded: list[Prepared] = []
     try:
         for item in prepared:
-            if _upload(storage, item, force, progress):
+            if item.key in unfinished:
+                log.info("%s was uploaded by an interrupted publish of the same file; indexing it", item.filename)
+            elif _upload(storage, item, force, progress):
                 created.append(item)
             uploaded.append(item)
     except BaseException:
@@ -160,7 +170,7 @@ def publish(
 
     report = PublishReport(storage.channel.url)
     for subdir, items in by_subdir.items():
-        report.adopted += _index(storage, subdir, items, pending[subdir], int(now * 1000))
+        report.adopted += _index(storage, subdir, items, pending[subdir], int(now * 1000), current[subdir])
     if "noarch" not in by_subdir and storage.head(repodata_key("noarch")) is None:
         init_channel(storage)
     for item in prepared:
@@ -254,9 +264,16 @@ def _set_records(repodata: Repodata, items: list[Prepared], now_ms: int) -> None
     repodata.removed = [n for n in repodata.removed if n not in names]
 
 
-def _index(storage: Storage, subdir: str, items: list[Prepared], pending: intents.Intents, now_ms: int) -> list[str]:
-    """Add `items` to the subdir's repodata, with those `pending` intents of other publishers whose uploads
-    finished; returns the names adopted."""
+def _index(
+    storage: Storage,
+    subdir: str,
+    items: list[Prepared],
+    pending: intents.Intents,
+    now_ms: int,
+    current: tuple[Repodata, str | None],
+) -> list[str]:
+    """Add `items` to the subdir's repodata (read before the upload as `current`), with those `pending` intents
+    of other publishers whose uploads finished; returns the names adopted."""
     cutoff = time.time() - ADOPT_AFTER_SECONDS
     others = {
         name: intent
@@ -275,7 +292,7 @@ def _index(storage: Storage, subdir: str, items: list[Prepared], pending: intent
         _set_records(repodata, items, now_ms)
 
     try:
-        update_repodata(storage, subdir, change)
+        update_repodata(storage, subdir, change, current=current)
     except StorageError as exc:
         raise StorageError(
             f"uploaded but could not index ({exc}); run `condafarm index {storage.channel.url}` to finish"
@@ -284,6 +301,29 @@ def _index(storage: Storage, subdir: str, items: list[Prepared], pending: intent
     with contextlib.suppress(CondafarmError):
         intents.update(storage, subdir, intents.dropping(finished))
     return adopted
+
+
+def _unfinished(
+    storage: Storage,
+    prepared: list[Prepared],
+    heads: dict[str, ObjectInfo | None],
+    current: dict[str, tuple[Repodata, str | None]],
+) -> set[str]:
+    """Keys of files already in the channel with exactly these bytes but in no record: left by a publish of the
+    same file that died between its upload and its index update. Publishing again finishes its work."""
+    found: set[str] = set()
+    for item in prepared:
+        head = heads[item.key]
+        if head is None or head.size != item.hashes.size or current[item.subdir][0].get(item.filename) is not None:
+            continue
+        if storage.keeps_object_metadata:
+            same = head.metadata.get("package-sha256") == item.hashes.sha256
+        else:
+            with storage.open(head) as f:
+                same = hash_file(f).sha256 == item.hashes.sha256
+        if same:
+            found.add(item.key)
+    return found
 
 
 def _complete(storage: Storage, subdir: str, filename: str, intent: dict[str, Any]) -> bool:

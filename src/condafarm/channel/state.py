@@ -30,6 +30,14 @@ class FileState:
         return self.etag == etag and self.size == size == record.get("size") and self.sha256 == record.get("sha256")
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A package file the indexer could not index, and why (so `check` can say why, not "run index")."""
+
+    etag: str
+    reason: str
+
+
 @dataclass
 class IndexState:
     """Per indexed file its size, etag and sha256; the etags of the repodata files the indexer last wrote;
@@ -42,6 +50,7 @@ class IndexState:
     orphan_shards: dict[str, float] = field(default_factory=dict)
     #: the shard files the shard index with `shards_etag` names
     shard_digests: list[str] = field(default_factory=list)
+    skipped: dict[str, Skipped] = field(default_factory=dict)
 
     @classmethod
     def load(cls, storage: Storage, subdir: str) -> IndexState:
@@ -57,6 +66,7 @@ class IndexState:
                 raw.get("shards_etag"),
                 dict(raw.get("orphan_shards") or {}),
                 list(raw.get("shard_digests") or []),
+                {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("%s/%s is unreadable; re-reading every package once", subdir, STATE_KEY)
@@ -71,6 +81,7 @@ class IndexState:
             "shards_etag": self.shards_etag,
             "orphan_shards": self.orphan_shards,
             "shard_digests": self.shard_digests,
+            "skipped": {name: asdict(s) for name, s in self.skipped.items()},
         }
         data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")

@@ -7,22 +7,35 @@ concurrent indexers, publishers and curators never lose each other's records. Th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..conda.repodata import Repodata, repodata_key
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidRepodata, NotFound
 from ..storage import Blob, Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from .derived import Derived, sync_derived
 
+log = logging.getLogger(__name__)
 
-def read_repodata(storage: Storage, subdir: str) -> tuple[Repodata, Blob | None]:
-    """The subdir's current repodata, and the `repodata.json` it came from (None: there is none yet)."""
+
+def read_repodata(storage: Storage, subdir: str, *, invalid_as_empty: bool = False) -> tuple[Repodata, Blob | None]:
+    """The subdir's current repodata, and the `repodata.json` it came from (None: there is none yet).
+
+    An unreadable `repodata.json` raises `InvalidRepodata`; with `invalid_as_empty` (a rebuild, which replaces
+    it from the package files) it reads as empty, with its blob kept for the compare-and-swap.
+    """
     blob = storage.get(repodata_key(subdir))
     if blob is None:
         return Repodata(subdir=subdir), None
-    return Repodata.from_json(blob.data, subdir), blob
+    try:
+        return Repodata.from_json(blob.data, subdir), blob
+    except InvalidRepodata as exc:
+        if not invalid_as_empty:
+            raise
+        log.warning("%s; rebuilding it", str(exc).split("; run ")[0])
+        return Repodata(subdir=subdir), blob
 
 
 def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, str | None]:
@@ -44,15 +57,25 @@ def commit_repodata(
     return etag, sync_derived(storage, subdir, body, etag, repodata)
 
 
-def update_repodata(storage: Storage, subdir: str, change: Callable[[Repodata], None]) -> tuple[str, Derived]:
+def update_repodata(
+    storage: Storage,
+    subdir: str,
+    change: Callable[[Repodata], None],
+    *,
+    current: tuple[Repodata, str | None] | None = None,
+) -> tuple[str, Derived]:
     """Apply `change` to the subdir's repodata with a compare-and-swap, re-reading and retrying on conflict.
 
     `change` may run several times, each time on the freshest repodata; it must only edit what it is given.
+    `current` is a `load_repodata` result the caller already holds, tried first instead of reading again.
     This is how publish, yank and remove update a channel without listing it.
     """
+    held = current
 
     def attempt() -> tuple[str, Derived]:
-        repodata, etag = load_repodata(storage, subdir)
+        nonlocal held
+        repodata, etag = held if held is not None else load_repodata(storage, subdir)
+        held = None
         change(repodata)
         return commit_repodata(storage, subdir, repodata, etag)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import zstandard
 
-from ..errors import CondafarmError
+from ..errors import InvalidRepodata
 from .package import Hashes, PackageMetadata
 
 #: zstd level for `repodata.json.zst`. Level 3 compresses 5000 records (1.9 MB) in 4 ms to 388 kB; level 16 takes
@@ -89,23 +89,56 @@ class Repodata:
 
     @classmethod
     def from_json(cls, data: bytes, subdir: str) -> Repodata:
-        """Parse `repodata.json`, keeping keys we do not manage (`base_url`, `v3`...) untouched."""
+        """Parse `repodata.json`, keeping keys we do not manage (`base_url`, `v3`...) untouched.
+
+        Raises `InvalidRepodata` for anything a client could not read as repodata (not JSON, not an object,
+        tables or records of the wrong type), naming the first problem.
+        """
+        where = f"{subdir}/repodata.json"
         try:
             raw = json.loads(data)
         except ValueError as exc:
-            raise CondafarmError(
-                f"{subdir}/repodata.json is not valid JSON ({exc}); run `condafarm index --rebuild`"
-            ) from exc
+            raise InvalidRepodata(f"{where} is not valid JSON ({exc})") from exc
         if not isinstance(raw, dict):
-            raise CondafarmError(f"{subdir}/repodata.json is not a JSON object; run `condafarm index --rebuild`")
+            raise InvalidRepodata(f"{where} is not a JSON object but {type(raw).__name__}")
+        tables = {}
+        for table in ("packages", "packages.conda"):
+            records = raw.get(table, {})
+            if not isinstance(records, dict):
+                raise InvalidRepodata(f"{where}: {table!r} is {type(records).__name__}, not an object of records")
+            for filename, record in records.items():
+                problem = record_problem(record)
+                if problem:
+                    raise InvalidRepodata(f"{where}: record {filename!r} {problem}")
+            tables[table] = dict(records)
+        removed = raw.get("removed", [])
+        if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
+            raise InvalidRepodata(f"{where}: 'removed' is not a list of filenames")
+        if not isinstance(raw.get("info", {}), dict):
+            raise InvalidRepodata(f"{where}: 'info' is not an object")
         extra = {k: v for k, v in raw.items() if k not in ("packages", "packages.conda", "removed", "repodata_version")}
-        return cls(
-            subdir=subdir,
-            packages=dict(raw.get("packages") or {}),
-            packages_conda=dict(raw.get("packages.conda") or {}),
-            removed=list(raw.get("removed") or []),
-            extra=extra,
-        )
+        return cls(subdir, tables["packages"], tables["packages.conda"], list(removed), extra)
+
+
+#: Record fields every client needs, and the optional ones it reads, with the JSON types they must have.
+_REQUIRED: dict[str, type] = {"name": str, "version": str, "build": str, "build_number": int}
+_OPTIONAL: dict[str, type] = {"depends": list, "constrains": list, "sha256": str, "md5": str, "size": int}
+
+
+def record_problem(record: Any) -> str | None:
+    """What makes `record` unreadable as a repodata record for conda and rattler, or None."""
+    if not isinstance(record, dict):
+        return f"is {type(record).__name__}, not an object"
+    for key, kind in (*_REQUIRED.items(), *_OPTIONAL.items()):
+        value = record.get(key)
+        if value is None and key in _OPTIONAL:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"has {key}={value!r}, not a {kind.__name__}"
+    for key in ("depends", "constrains"):
+        if not all(isinstance(spec, str) for spec in record.get(key) or []):
+            return f"has {key} that are not all strings"
+    return None
 
 
 def compress(json_bytes: bytes) -> bytes:
