@@ -177,20 +177,21 @@ def test_a_local_write_reports_its_own_etag_even_if_another_writer_follows_at_on
 ) -> None:
     first, second = make_package(tmp_path, "aaa"), make_package(tmp_path, "bbb")
     storage = open_storage(folder())
-    original = local_storage.LocalStorage._lock
+    original = local_storage.hold_lock
     fired = [False]
 
     @contextlib.contextmanager
-    def lock_then_let_another_in(self: local_storage.LocalStorage, path: Path) -> Iterator[None]:
-        with original(self, path):
+    def lock_then_let_another_in(path: Path) -> Iterator[None]:
+        with original(path):
             yield
-        if self is storage and path.name == "repodata.json" and not fired[0]:
+        if path.name == "repodata.json" and not fired[0]:
             fired[0] = True
             publish(folder(), [second])  # lands between this writer's rename and its stat
 
-    monkeypatch.setattr(local_storage.LocalStorage, "_lock", lock_then_let_another_in)
+    monkeypatch.setattr(local_storage, "hold_lock", lock_then_let_another_in)
     publish(storage, [first])
-    monkeypatch.setattr(local_storage.LocalStorage, "_lock", original)
+    monkeypatch.setattr(local_storage, "hold_lock", original)
+    assert fired[0], "the second publish never ran between the first one's rename and its stat"
     report = check_channel(folder())
     assert report.ok, report.problems
     assert _names(storage) == {first.name, second.name}
@@ -214,7 +215,7 @@ def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_chann
 def test_a_stale_lock_is_broken_but_a_live_one_is_kept(tmp_path: Path) -> None:
     import os
 
-    from condafarm.storage.local import STALE_LOCK_SECONDS, _break_stale
+    from condafarm.storage.files import STALE_LOCK_SECONDS, _break_stale
 
     stale, live = tmp_path / ".a.lock", tmp_path / ".b.lock"
     stale.touch()

@@ -11,6 +11,7 @@ from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
 from .derived import derived_problems
+from .leftovers import describe, find_leftovers
 from .reading import read_package
 from .state import IndexState
 from .store import discover_subdirs, repodata_key
@@ -39,6 +40,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     storage = open_storage(channel)
     report = CheckReport(storage.channel.url)
     for subdir in discover_subdirs(storage):
+        report.problems += [describe(leftover) for leftover in find_leftovers(storage, subdir)]
         key = repodata_key(subdir)
         blob = storage.get(key)
         if blob is None:

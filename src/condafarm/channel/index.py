@@ -21,6 +21,7 @@ from ..storage import Blob, ObjectInfo, Storage, open_storage
 from ..storage.cas import retry_on_conflict
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from .derived import Derived, collect_shards, repair_derived
+from .leftovers import remove_leftovers
 from .reading import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
 from .state import FileState, IndexState, Skipped
@@ -166,9 +167,12 @@ def index_subdir(
             _save_state(storage, subdir, state, snap, new, report, json_etag, derived)
         return report
 
-    return retry_on_conflict(
+    report = retry_on_conflict(
         attempt, what=storage.channel.url_of(repodata_key(subdir)), hint="run `condafarm index` again"
     )
+    if not dry_run:
+        remove_leftovers(storage, subdir)
+    return report
 
 
 def _chosen_subdirs(storage: Storage, subdirs: list[str] | None) -> list[str]:

@@ -40,6 +40,17 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class Leftover:
+    """Something an interrupted write left behind that no reader needs (a temporary file, an unfinished
+    multipart upload): reported by `check`, removed by `index` once it is old enough to be abandoned."""
+
+    key: str
+    what: str
+    size: int
+    age_seconds: float
+
+
+@dataclass(frozen=True)
 class Blob:
     """An object's whole content with the etag of exactly that content, for compare-and-swap updates."""
 
@@ -152,6 +163,14 @@ class Storage(abc.ABC):
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
 
+    def leftovers(self, prefix: str) -> list[Leftover]:
+        """What interrupted writes left directly under `prefix`; stores that leave nothing return []."""
+        return []
+
+    def discard(self, leftover: Leftover) -> None:
+        """Remove a leftover (only ever one `leftovers()` returned)."""
+        self.delete(leftover.key)
+
     def can_copy_from(self, source: Storage) -> bool:
         """Whether `copy_from(source, ...)` copies inside the store, without the bytes passing through us."""
         return False
@@ -181,4 +200,4 @@ def open_storage(channel: Channel | Storage) -> Storage:
     return LocalStorage(channel)
 
 
-__all__ = ["Blob", "ObjectInfo", "ObjectReader", "Storage", "open_storage"]
+__all__ = ["Blob", "Leftover", "ObjectInfo", "ObjectReader", "Storage", "open_storage"]

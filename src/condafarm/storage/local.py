@@ -14,20 +14,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
-from . import Blob, ObjectInfo, ObjectReader, Storage
+from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError, UsageError
+from . import Blob, Leftover, ObjectInfo, ObjectReader, Storage
+from .files import hold_lock, is_leftover, replace, write_temp
 from .location import Channel
 
-#: A lock older than this is taken to belong to a crashed process.
-STALE_LOCK_SECONDS = 60.0
-LOCK_TIMEOUT_SECONDS = 120.0
+log = logging.getLogger(__name__)
+
 COPY_CHUNK = 1024 * 1024
 
 
@@ -42,9 +42,26 @@ class LocalStorage(Storage):
         assert channel.path is not None
         self.channel = channel
         self.root = channel.path
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"{self.root} is a file, not a channel folder; give the folder that holds noarch/")
+        self._real_root = self.root.resolve()
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
+
+    def _inside(self, path: Path) -> bool:
+        """Whether `path`, with every symlink followed, is still inside the channel folder."""
+        return path.resolve().is_relative_to(self._real_root)
+
+    def _writable(self, key: str) -> Path:
+        """The path of `key`, refused if a symlinked folder on the way leads outside the channel folder."""
+        path = self._path(key)
+        if not self._inside(path.parent):
+            raise AccessDenied(
+                f"{path.parent} leads outside the channel folder {self.root} (a symlink); "
+                "condafarm never writes outside a channel: replace the link with a real folder"
+            )
+        return path
 
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -59,6 +76,9 @@ class LocalStorage(Storage):
             try:
                 if not entry.is_file(follow_symlinks=True):
                     continue
+                if entry.is_symlink() and not self._inside(Path(entry.path)):
+                    log.warning("ignoring %s: a symlink to a file outside the channel folder", entry.path)
+                    continue
                 st = entry.stat()
             except FileNotFoundError:  # a temporary file another writer just moved into place
                 continue
@@ -69,7 +89,23 @@ class LocalStorage(Storage):
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not folder.is_dir():
             raise NotFound(f"channel folder {folder} does not exist; create it with `condafarm init`")
-        return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        return sorted(
+            e.name for e in os.scandir(folder) if e.is_dir() and (not e.is_symlink() or self._inside(Path(e.path)))
+        )
+
+    def leftovers(self, prefix: str) -> list[Leftover]:
+        folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        base = prefix.strip("/")
+        found = []
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(folder):
+                if is_leftover(entry.name) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        st = entry.stat(follow_symlinks=False)
+                        key = f"{base}/{entry.name}" if base else entry.name
+                        found.append(Leftover(key, "temporary file", st.st_size, now - st.st_mtime))
+        return found
 
     def get(self, key: str) -> Blob | None:
         path = self._path(key)
@@ -109,8 +145,8 @@ class LocalStorage(Storage):
         metadata: dict[str, str] | None = None,
         content_type: str | None = None,
     ) -> str:
-        path = self._path(key)
-        tmp = _write_temp(path, lambda f: f.write(data))
+        path = self._writable(key)
+        tmp = write_temp(path, lambda f: f.write(data))
         # The etag is taken from the temporary file: a rename or link keeps inode, mtime and size, while a stat
         # after the move could already see the next writer's file.
         etag = _etag(tmp.stat())
@@ -118,16 +154,16 @@ class LocalStorage(Storage):
             if if_absent:
                 self._link_new(tmp, path)
             elif if_match is not None:
-                with self._lock(path):
+                with hold_lock(path):
                     try:
                         current = _etag(path.stat())
                     except FileNotFoundError:
                         raise Conflict(f"{path} was removed by another writer") from None
                     if current != if_match:
                         raise Conflict(f"{path} was changed by another writer")
-                    _replace(tmp, path)
+                    replace(tmp, path)
             else:
-                _replace(tmp, path)
+                replace(tmp, path)
             return etag
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -145,7 +181,7 @@ class LocalStorage(Storage):
         content_type: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> str:
-        target = self._path(key)
+        target = self._writable(key)
 
         def copy(dst: IO[bytes]) -> None:
             with open(path, "rb") as src:
@@ -154,7 +190,7 @@ class LocalStorage(Storage):
                     if progress is not None:
                         progress(len(chunk))
 
-        tmp = _write_temp(target, copy)
+        tmp = write_temp(target, copy)
         try:
             digest = hashlib.sha256()
             with open(tmp, "rb") as f:
@@ -166,7 +202,7 @@ class LocalStorage(Storage):
             if if_absent:
                 self._link_new(tmp, target)
             else:
-                _replace(tmp, target)
+                replace(tmp, target)
             return etag
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -182,85 +218,14 @@ class LocalStorage(Storage):
             # against other condafarm writers.
             if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                 raise
-            with self._lock(path):
+            with hold_lock(path):
                 if path.exists():
                     raise AlreadyExists(f"{path} already exists") from None
-                _replace(tmp, path)
-
-    @contextlib.contextmanager
-    def _lock(self, path: Path) -> Iterator[None]:
-        lock = path.with_name(f".{path.name}.lock")
-        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
-        while True:
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.close(fd)
-                break
-            except FileExistsError:
-                with contextlib.suppress(FileNotFoundError):
-                    if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
-                        _break_stale(lock)
-                        continue
-                if time.monotonic() > deadline:
-                    raise StorageError(
-                        f"{lock} has been held for over {LOCK_TIMEOUT_SECONDS:.0f}s; "
-                        "if no condafarm process is running, delete it"
-                    ) from None
-                time.sleep(0.005 + secrets.randbelow(20) / 1000)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+                replace(tmp, path)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
-
-
-def _break_stale(lock: Path) -> None:
-    """Remove a lock left by a crashed process, without removing a live one.
-
-    Two waiters may both find the same lock stale; the first breaks it and takes a new one, which the second
-    must not delete. So the lock is first renamed aside (atomic: only one waiter gets it), and deleted only if
-    what was renamed is still stale; a live lock taken by mistake is put back unless another has been taken.
-    """
-    aside = lock.with_name(f"{lock.name}.{secrets.token_hex(6)}.stale")
-    os.rename(lock, aside)
-    if time.time() - aside.stat().st_mtime > STALE_LOCK_SECONDS:
-        aside.unlink()
-        return
-    with contextlib.suppress(FileExistsError):
-        os.link(aside, lock)
-    aside.unlink()
-
-
-def _write_temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
-    """A durable temporary file next to `path` holding what `write` wrote, to be moved into place atomically."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-    except PermissionError as exc:
-        raise AccessDenied(f"cannot write in {path.parent}: permission denied") from exc
-    except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return tmp
-
-
-def _replace(src: Path, dst: Path) -> None:
-    """`os.replace`, retried briefly: on Windows it fails while a reader holds `dst` open."""
-    for attempt in range(50):
-        try:
-            os.replace(src, dst)
-            return
-        except PermissionError:
-            if os.name != "nt" or attempt == 49:
-                raise
-            time.sleep(0.02)
+            self._writable(key).unlink()
 
 
 class LocalReader(ObjectReader):

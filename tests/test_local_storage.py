@@ -1,0 +1,100 @@
+"""local storage: never writes outside the channel folder, handles long names, says when it waits on a lock,
+and leaves nothing behind that check does not report and index does not clean."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from packages import make_package
+
+import condafarm.storage.files as files
+from condafarm import check_channel, index_channel, parse_channel, publish
+from condafarm.channel.leftovers import LEFTOVER_SECONDS
+from condafarm.channel.store import load_repodata
+from condafarm.storage import open_storage
+
+
+def _tree(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+
+
+def test_index_never_writes_through_symlinks_that_lead_outside_the_channel(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    make_package(outside, "foreign", "1.0", subdir="linux-64")
+    stray = make_package(tmp_path / "elsewhere", "stray", "1.0")
+    before = _tree(outside)
+    root = tmp_path / "channel"
+    make_package(root, "inside", "1.0")
+    (root / "linux-64").symlink_to(outside / "linux-64", target_is_directory=True)
+    (root / "noarch" / stray.name).symlink_to(stray)
+    report = index_channel(parse_channel(str(root)))
+    assert _tree(outside) == before  # no repodata.json, shards or state written there
+    assert [s.subdir for s in report.subdirs] == ["noarch"]
+    assert sorted(load_repodata(open_storage(parse_channel(str(root))), "noarch")[0].records()) == [
+        "inside-1.0-h0_0.conda"
+    ]
+
+
+def test_writes_through_a_symlinked_folder_outside_the_channel_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "channel"
+    root.mkdir()
+    (root / "noarch").symlink_to(outside, target_is_directory=True)
+    result = run_cli("publish", str(make_package(tmp_path / "staging", "tool", "1.0")), "--to", str(root))
+    assert result.returncode == 4, result.stderr
+    assert "outside the channel folder" in result.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_a_package_with_a_241_character_filename_publishes_to_a_folder(tmp_path: Path) -> None:
+    package = make_package(tmp_path / "staging", "a" * 226, "1.0")
+    assert len(package.name) == 241
+    root = tmp_path / "channel"
+    publish(parse_channel(str(root)), [package])
+    assert (root / "noarch" / package.name).read_bytes() == package.read_bytes()
+    assert check_channel(parse_channel(str(root))).ok
+
+
+def test_a_file_given_as_a_channel_is_a_usage_error(tmp_path: Path) -> None:
+    file = tmp_path / "not-a-channel"
+    file.write_text("hello")
+    result = run_cli("ls", str(file))
+    assert result.returncode == 2
+    assert "is a file, not a channel folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_leftover_temporary_files_are_reported_and_old_ones_removed_by_index(tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    make_package(root, "tool", "1.0")
+    index_channel(parse_channel(str(root)))
+    old = root / "noarch" / ".tool-2.0-h0_0.conda.0123456789ab.tmp"
+    old.write_bytes(b"x" * 76)
+    stale = time.time() - LEFTOVER_SECONDS - 60
+    os.utime(old, (stale, stale))
+    fresh = root / "noarch" / "shards" / ".abc.msgpack.zst.ba9876543210.tmp"
+    fresh.write_bytes(b"y")
+    problems = check_channel(parse_channel(str(root))).problems
+    assert len(problems) == 2 and all("left by an interrupted write" in p for p in problems)
+    index_channel(parse_channel(str(root)))
+    assert not old.exists() and fresh.exists()  # a write may still be filling a fresh one
+
+
+def test_waiting_on_a_lock_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "channel"
+    publish(parse_channel(str(root)), [make_package(tmp_path / "a", "first", "1.0")])
+    lock = root / "noarch" / ".repodata.json.lock"
+    lock.write_text("")  # a crashed writer's lock
+    monkeypatch.setattr(files, "LOCK_PATIENCE_SECONDS", 0.05)
+    monkeypatch.setattr(files, "STALE_LOCK_SECONDS", 0.5)
+    with caplog.at_level(logging.WARNING):
+        publish(parse_channel(str(root)), [make_package(tmp_path / "b", "second", "1.0")])
+    assert any("waiting for" in r.message and ".repodata.json.lock" in r.message for r in caplog.records)
+    assert check_channel(parse_channel(str(root))).ok
