@@ -1,0 +1,114 @@
+"""File objects over S3 reads: ranged reads fetched on demand, and a whole-object stream that counts bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import StorageError
+from .. import ObjectReader
+from .errors import reading_body
+
+#: The first ranged read of a `.conda` fetches this much of the file's end: the zip central directory and,
+#: for all but large packages, the whole `info-*.tar.zst` member, so most packages cost one request.
+TAIL_BYTES = 256 * 1024
+READAHEAD_BYTES = 64 * 1024
+
+
+class CountingStream(ObjectReader):
+    """A GetObject body as a file object that counts the bytes it delivers and carries the metadata."""
+
+    def __init__(self, body: Any, metadata: dict[str, str], count: Callable[[int], None]) -> None:
+        super().__init__()
+        self._body = body
+        self.metadata = metadata
+        self._count = count
+
+    @property
+    def complete(self) -> bool:
+        return False
+
+    def readinto(self, buffer: Any) -> int:
+        with reading_body():
+            data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        self._count(len(data))
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+class RangeReader(ObjectReader):
+    """A seekable, read-only file over `fetch(start, end) -> (bytes, metadata)` byte-range requests.
+
+    The first read fetches the file's last `TAIL_BYTES` (zip readers start at the end); later misses fetch
+    at least `READAHEAD_BYTES`, and `prefetch` lets a caller that knows what it needs get it in one request.
+    `metadata` holds the object's user metadata from the first response.
+    """
+
+    def __init__(self, size: int, fetch: Callable[[int, int], tuple[bytes, dict[str, str]]]) -> None:
+        super().__init__()
+        self.size = size
+        self._fetch = fetch
+        self._pos = 0
+        self._segments: list[tuple[int, bytes]] = []
+        self.requests = 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _load(self, start: int, end: int) -> None:
+        start, end = max(0, start), min(self.size, end)
+        if start >= end:
+            return
+        data, metadata = self._fetch(start, end)
+        if len(data) != end - start:
+            raise StorageError(f"short read: asked for {end - start} bytes, got {len(data)}")
+        if not self.requests:
+            self.metadata = metadata
+        self.requests += 1
+        self._segments.append((start, data))
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole object is already held, so reading it again costs no request."""
+        return self._find(0, self.size) is not None
+
+    def prefetch(self, start: int, end: int) -> None:
+        """Fetch `[start, end)` in one request unless it is already held."""
+        if self._find(start, min(end, self.size)) is None:
+            self._load(start, end)
+
+    def _find(self, start: int, end: int) -> bytes | None:
+        for seg_start, data in self._segments:
+            if seg_start <= start and end <= seg_start + len(data):
+                return data[start - seg_start : end - seg_start]
+        return None
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.size - self._pos)
+        if n <= 0:
+            return 0
+        chunk = self._find(self._pos, self._pos + n)
+        if chunk is None:
+            if not self._segments:
+                self._load(self.size - TAIL_BYTES, self.size)
+            chunk = self._find(self._pos, self._pos + n)
+            if chunk is None:
+                self._load(self._pos, self._pos + max(n, READAHEAD_BYTES))
+                chunk = self._find(self._pos, self._pos + n)
+                assert chunk is not None
+        buffer[:n] = chunk
+        self._pos += n
+        return n
