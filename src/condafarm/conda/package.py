@@ -228,6 +228,8 @@ def check_matches(metadata: PackageMetadata, filename: str, subdir: str) -> dict
         raise PackageError(f"{filename}: index.json has no integer build_number")
     built_for = index.get("subdir")
     if built_for != subdir:
-        raise PackageError(f"{filename}: built for subdir {built_for!r} but sits in {subdir!r}; move it to {built_for}/")
+        raise PackageError(
+            f"{filename}: built for subdir {built_for!r} but sits in {subdir!r}; move it to {built_for}/"
+        )
     check_record(index, metadata.run_exports, filename)
     return index

@@ -1,8 +1,8 @@
 """Check a package's metadata with py-rattler's own parsers, so every record we index is one clients can read.
 
-rattler reads `repodata.json` with strict typed parsers: one record it cannot parse makes every record of that
-package name unreadable through its sparse reader, and the whole file unreadable to an eager one
-(`RepoData.from_path`). conda is more lenient, so passing rattler is the bar every client clears.
+rattler (behind condafarm's environments, pixi and rattler-build) reads `repodata.json` with strict typed parsers:
+one record it cannot parse makes every record of that package name unreadable through its sparse reader, and the
+whole file unreadable to an eager one (`RepoData.from_path`).
 """
 
 from __future__ import annotations
@@ -10,17 +10,23 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import PackageError
 
-#: Record fields copied from index.json that rattler's record parser types but its index.json parser ignores,
-#: with what rattler accepts for them.
-_RECORD_ONLY_FIELDS = {
-    "legacy_bz2_md5": (re.compile(r"[0-9a-fA-F]{32}"), "an md5 in hex"),
-    "attestations_sha256": (re.compile(r"[0-9a-fA-F]{64}"), "a sha256 in hex"),
-    "legacy_bz2_size": (None, "a non-negative integer"),
+
+def _hex(digits: int) -> Callable[[Any], bool]:
+    pattern = re.compile(f"[0-9a-fA-F]{{{digits}}}")
+    return lambda value: isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+#: Record fields copied from index.json that rattler's record parser types but its index.json parser ignores:
+#: what rattler accepts for each, and how to say it.
+_RECORD_ONLY_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "legacy_bz2_md5": (_hex(32), "an md5 in hex"),
+    "attestations_sha256": (_hex(64), "a sha256 in hex"),
+    "legacy_bz2_size": (lambda value: type(value) is int and 0 <= value < 2**64, "a non-negative integer"),
 }
 #: Required by rattler's index.json parser; used to test one field at a time when a whole index.json fails.
 _MINIMAL_INDEX = {"name": "x", "version": "0", "build": "0", "build_number": 0}
@@ -35,12 +41,13 @@ def check_record(index: Mapping[str, Any], run_exports: Mapping[str, Any] | None
     Checks what py-rattler checks when it reads a record (the name, the version, the type of every field it
     knows) and what its solver checks when it uses one (each `depends`/`constrains` entry is a match spec).
     """
-    # Imported here: py-rattler takes ~40 ms to import, which `condafarm --version` must not pay.
+    # Imported here, not at the top: py-rattler is slow to import, and `condafarm --version` must not pay for it.
     import rattler
+    from rattler.exceptions import IoError
 
     try:
         rattler.IndexJson.from_str(json.dumps(index))
-    except Exception as exc:  # py-rattler raises its own IoError carrying serde's message
+    except IoError as exc:  # what py-rattler raises for JSON its parser refuses, with serde's message
         raise PackageError(f"{filename}: {_index_problem(index, exc)}") from None
     for field in _SPEC_FIELDS:
         for spec in index.get(field, ()):  # a list of strings: rattler's parser just checked that
@@ -50,9 +57,9 @@ def check_record(index: Mapping[str, Any], run_exports: Mapping[str, Any] | None
                     f"{filename}: index.json {field} entry {_shown(spec)} is not a match spec conda clients "
                     f"can parse ({problem})"
                 )
-    for field, (pattern, expected) in _RECORD_ONLY_FIELDS.items():
+    for field, (valid, expected) in _RECORD_ONLY_FIELDS.items():
         value = index.get(field)
-        if value is not None and not _is_valid(value, pattern):
+        if value is not None and not valid(value):
             raise PackageError(
                 f"{filename}: index.json field {field!r} is {_shown(value)}, which conda clients cannot read "
                 f"(expected {expected})"
@@ -62,21 +69,21 @@ def check_record(index: Mapping[str, Any], run_exports: Mapping[str, Any] | None
         if value is not None:
             try:
                 rattler.RunExportsJson.from_str(json.dumps(value))
-            except Exception as exc:
+            except IoError as exc:
                 raise PackageError(f"{filename}: {source} cannot be read by conda clients ({_detail(exc)})") from None
 
 
 def _index_problem(index: Mapping[str, Any], exc: Exception) -> str:
     """Which field of `index` rattler refused, found by parsing each field alone (only on this error path)."""
     import rattler
+    from rattler.exceptions import IoError
 
     for field, value in index.items():
         try:
             rattler.IndexJson.from_str(json.dumps({**_MINIMAL_INDEX, field: value}))
-        except Exception as field_exc:
+        except IoError as field_exc:
             return (
-                f"index.json field {field!r} is {_shown(value)}, which conda clients cannot read "
-                f"({_detail(field_exc)})"
+                f"index.json field {field!r} is {_shown(value)}, which conda clients cannot read ({_detail(field_exc)})"
             )
     return f"index.json cannot be read by conda clients ({_detail(exc)})"
 
@@ -85,18 +92,13 @@ def _index_problem(index: Mapping[str, Any], exc: Exception) -> str:
 def _spec_problem(spec: str) -> str | None:
     """Why rattler's solver cannot parse `spec`, or None. Cached: thousands of packages share a few specs."""
     import rattler
+    from rattler.exceptions import InvalidMatchSpecError
 
     try:
         rattler.MatchSpec(spec)  # lenient, as rattler's solver parses dependencies
-    except Exception as exc:
+    except InvalidMatchSpecError as exc:
         return _detail(exc)
     return None
-
-
-def _is_valid(value: Any, pattern: re.Pattern[str] | None) -> bool:
-    if pattern is not None:
-        return isinstance(value, str) and pattern.fullmatch(value) is not None
-    return type(value) is int and 0 <= value < 2**64
 
 
 def _detail(exc: Exception) -> str:
