@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
-from packages import make_package
+from packages import add_info_file, make_package, read_info_file
 
 from condafarm import PackageError, read_metadata
-from condafarm.conda.package import check_matches, hash_file, split_filename
+from condafarm.conda.package import check_matches, derive_subdir, hash_file, split_filename
 
 
 def test_reads_index_json_from_conda_and_tar_bz2(tmp_path: Path) -> None:
@@ -47,6 +48,42 @@ def test_package_in_the_wrong_subdir_is_rejected(tmp_path: Path) -> None:
         check_matches(meta, path.name, "win-64")
 
 
+@pytest.mark.parametrize(
+    ("platform", "arch", "subdir"),
+    [
+        ("linux", "x86_64", "linux-64"),
+        ("linux", "x86", "linux-32"),
+        ("linux", "aarch64", "linux-aarch64"),
+        ("linux", "ppc64le", "linux-ppc64le"),
+        ("linux", "s390x", "linux-s390x"),
+        ("osx", "x86_64", "osx-64"),
+        ("osx", "arm64", "osx-arm64"),
+        ("darwin", "arm64", "osx-arm64"),
+        ("win", "x86_64", "win-64"),
+        ("win32", "x86", "win-32"),
+        ("win", "arm64", "win-arm64"),
+        ("linux", None, "noarch"),
+        (None, None, "noarch"),
+    ],
+)
+def test_subdir_of_old_packages_comes_from_platform_and_arch_as_conda_derives_it(
+    platform: str | None, arch: str | None, subdir: str
+) -> None:
+    assert derive_subdir({"platform": platform, "arch": arch}) == subdir
+
+
+def test_old_package_without_subdir_must_sit_in_the_subdir_its_platform_and_arch_say(tmp_path: Path) -> None:
+    path = make_package(tmp_path, "oldtool", subdir="linux-64")
+    index = json.loads(read_info_file(path, "info/index.json"))
+    del index["subdir"]
+    add_info_file(path, "info/index.json", json.dumps(index).encode())
+    with open(path, "rb") as f:
+        meta = read_metadata(f, path.name)
+    assert check_matches(meta, path.name, "linux-64")["subdir"] == "linux-64"
+    with pytest.raises(PackageError, match="built for subdir 'linux-64' but sits in 'win-64'; move it to linux-64/"):
+        check_matches(meta, path.name, "win-64")
+
+
 @pytest.mark.parametrize("cut", [0.3, 0.9])
 def test_truncated_files_fail_with_the_filename(tmp_path: Path, cut: float) -> None:
     for fmt in (".conda", ".tar.bz2"):
@@ -71,7 +108,10 @@ def test_zip_without_info_member_is_rejected() -> None:
         read_metadata(io.BytesIO(buf.getvalue()), "x-1-0.conda")
 
 
-@pytest.mark.parametrize("name", ["tool.conda", "tool-1.0.conda", "tool-1.0-0.zip", "-1-0.conda"])
+@pytest.mark.parametrize(
+    "name",
+    ["tool.conda", "tool-1.0.conda", "tool-1.0-0.zip", "-1-0.conda", "\u212aool-1-0.conda", "tool\u017f-1-0.conda"],
+)
 def test_filenames_that_are_not_packages(name: str) -> None:
     with pytest.raises(PackageError):
         split_filename(name)

@@ -14,13 +14,14 @@ import json
 import re
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 import zstandard
 
 from ..errors import PackageError
+from .validate import check_record
 
 PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
 
@@ -30,7 +31,10 @@ MAX_JSON_MEMBER = 16 * 1024 * 1024
 MAX_INFO_MEMBER = 1024 * 1024 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
 
-_VALID_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$", re.IGNORECASE)
+# ASCII only, spelled out: with re.IGNORECASE, [a-z] also matches look-alikes such as the Kelvin sign and long s.
+_VALID_NAME = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_.\-]*$")
+#: conda's spellings of an index.json `platform` (its Platform enum accepts a member's name or value).
+_PLATFORM_NAMES = {"darwin": "osx", "win32": "win"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,10 @@ class Hashes:
 
 @dataclass(frozen=True)
 class PackageMetadata:
-    """What the index needs from a package's `info/` folder."""
+    """What the index needs from a package's `info/` folder.
+
+    `index` is `info/index.json`, with `subdir` derived from `platform`/`arch` for old packages that lack it.
+    """
 
     index: dict[str, Any]
     run_exports: dict[str, Any] | None
@@ -56,7 +63,10 @@ def split_filename(filename: str) -> tuple[str, str, str, str]:
             parts = stem.rsplit("-", 2)
             if len(parts) == 3 and all(parts) and _VALID_NAME.match(parts[0]):
                 return parts[0], parts[1], parts[2], ext
-            raise PackageError(f"{filename}: not a package filename (expected NAME-VERSION-BUILD{ext})")
+            raise PackageError(
+                f"{filename}: not a package filename (expected NAME-VERSION-BUILD{ext}, "
+                "NAME of ASCII letters, digits, '_', '.' and '-')"
+            )
     raise PackageError(f"{filename}: not a conda package (expected .conda or .tar.bz2)")
 
 
@@ -177,17 +187,35 @@ def _read_info_tar(tar: tarfile.TarFile, filename: str, prefix: str) -> PackageM
     index = found.get("index")
     if not isinstance(index, dict):
         raise PackageError(f"{filename}: no info/index.json inside; not a conda package")
+    if index.get("subdir") is None:
+        index["subdir"] = derive_subdir(index)
     run_exports = found.get("run_exports")
     if run_exports is not None and not isinstance(run_exports, dict):
         raise PackageError(f"{filename}: info/run_exports.json is not an object")
     return PackageMetadata(index=index, run_exports=run_exports or None)
 
 
-def check_matches(metadata: PackageMetadata, filename: str, subdir: str) -> dict[str, Any]:
-    """The package's index.json, checked against its filename and the subdir it sits in.
+def derive_subdir(index: Mapping[str, Any]) -> str:
+    """The subdir of an old package whose index.json has none, from `platform` and `arch` as conda derives it.
 
-    Returns a copy with `subdir` filled in where old packages lack it. Raises `PackageError` on disagreement:
-    a package whose metadata lies about its name would install something other than what a spec asked for.
+    `linux` + `x86_64` is `linux-64`, `x86` is `32`, other arches are kept (`osx` + `arm64` is `osx-arm64`); a
+    package without both is `noarch` (conda would fall back to the running machine's subdir, meaningless here).
+    """
+    platform, arch = index.get("platform"), index.get("arch")
+    if not platform or not arch:
+        return "noarch"
+    platform = _PLATFORM_NAMES.get(str(platform), str(platform))
+    if "x86" in str(arch):
+        arch = "64" if "64" in str(arch) else "32"
+    return f"{platform}-{arch}"
+
+
+def check_matches(metadata: PackageMetadata, filename: str, subdir: str) -> dict[str, Any]:
+    """The package's index.json, checked against its filename and the subdir it sits in, and checked to make a
+    record every conda client can read (`validate.check_record`).
+
+    Returns a copy of the index.json. Raises `PackageError` on disagreement: a package whose metadata lies
+    about its name would install something other than what a spec asked for.
     """
     name, version, build, _ = split_filename(filename)
     index = dict(metadata.index)
@@ -200,11 +228,10 @@ def check_matches(metadata: PackageMetadata, filename: str, subdir: str) -> dict
             )
     if not isinstance(index.get("build_number"), int):
         raise PackageError(f"{filename}: index.json has no integer build_number")
-    actual_subdir = index.get("subdir")
-    if actual_subdir is None:
-        index["subdir"] = subdir
-    elif actual_subdir != subdir:
+    built_for = index.get("subdir")
+    if built_for != subdir:
         raise PackageError(
-            f"{filename}: built for subdir {actual_subdir!r} but sits in {subdir!r}; move it to {actual_subdir}/"
+            f"{filename}: built for subdir {built_for!r} but sits in {subdir!r}; move it to {built_for}/"
         )
+    check_record(index, metadata.run_exports, filename)
     return index
