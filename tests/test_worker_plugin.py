@@ -3,6 +3,7 @@ whole child process tree and never leaves a half-updated channel."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -11,13 +12,17 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import condafarm_worker
 import psutil
 import pytest
 from condafarm_worker import Messages, SessionInfo
 from conftest import S3Endpoint, run_cli
 from test_job_bundles import BUNDLES, QUEUE_ENVS, messages, worker_env
+
+import condafarm
 
 WORKER = str(Path(sys.executable).parent / "condafarm-worker")
 
@@ -54,6 +59,24 @@ def test_session_info_names_the_queue_role_profile_never_keys() -> None:
     assert (
         not local.on_deadline and local.describe() == "a local OpenJD session; credentials from the default AWS chain"
     )
+
+
+def _condafarm_imports(source: Path) -> Iterator[tuple[str, set[str]]]:
+    """`(module, names)` for every absolute import of condafarm in a Python source file."""
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "condafarm":
+            yield node.module or "", {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            yield from ((alias.name, set()) for alias in node.names if alias.name.split(".")[0] == "condafarm")
+
+
+def test_worker_uses_only_the_public_api_and_the_shared_console_module() -> None:
+    """The library's internal modules move (issue 10 moved most of them); the plugin must not depend on them."""
+    for source in sorted(Path(condafarm_worker.__file__).parent.glob("*.py")):
+        for module, names in _condafarm_imports(source):
+            assert module in ("condafarm", "condafarm.console"), (source.name, module)
+            if module == "condafarm":
+                assert names <= {*condafarm.__all__, "__version__"}, (source.name, names)
 
 
 def _supervised(script: str, tmp_path: Path) -> subprocess.Popen[str]:

@@ -1,47 +1,93 @@
 """condafarm: build, publish, index and serve conda channels on S3 or a folder, for render farms.
 
-The public API is what this module exports; everything else may change.
+The public API is what this module exports; everything else may change. Each name is imported from its module
+on first use, so that a command which needs only one subsystem never pays for loading the others (py-rattler,
+py-rattler-build and boto3 take most of a second to import).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .build import BuildFailed, BuildReport, build_recipe
-from .channel.build_number import BuildNumber, next_build_number, reserve_build_number
-from .channel.check import CheckReport, check_channel
-from .channel.curate import Curated, copy_packages, remove, yank
-from .channel.index import IndexReport, SubdirReport, index_channel, init_channel
-from .channel.listing import Listed, list_packages
-from .channel.publish import Published, PublishReport, publish
-from .channel.servers import upload_to_server
-from .conda.package import Hashes, PackageMetadata, read_metadata
-from .env import (
-    EnvSpec,
-    create_environment,
-    enter_environment,
-    exit_environment,
-    export_environment,
-    make_spec,
-    pack_environment,
-)
-from .errors import (
-    AccessDenied,
-    AlreadyExists,
-    BuildError,
-    ChannelProblems,
-    CondafarmError,
-    Conflict,
-    NotFound,
-    PackageError,
-    SolveError,
-    StorageError,
-    UsageError,
-)
-from .farm.iam import iam_policy
-from .farm.submit import plan_jobs, submit_jobs
-from .storage import open_storage
-from .storage.location import Channel, S3Options, parse_channel
+if TYPE_CHECKING:
+    from .build import BuildFailed, BuildReport, build_recipe
+    from .channel.build_number import BuildNumber, next_build_number, reserve_build_number
+    from .channel.check import CheckReport, check_channel
+    from .channel.curate import Curated, copy_packages, remove, yank
+    from .channel.index import IndexReport, SubdirReport, index_channel, init_channel
+    from .channel.listing import Listed, list_packages
+    from .channel.publish import Published, PublishReport, publish
+    from .channel.servers import upload_to_server
+    from .conda.package import Hashes, PackageMetadata, read_metadata
+    from .env import (
+        EnvSpec,
+        create_environment,
+        enter_environment,
+        exit_environment,
+        export_environment,
+        make_spec,
+        pack_environment,
+    )
+    from .errors import (
+        AccessDenied,
+        AlreadyExists,
+        BuildError,
+        ChannelProblems,
+        CondafarmError,
+        Conflict,
+        NotFound,
+        PackageError,
+        SolveError,
+        StorageError,
+        UsageError,
+    )
+    from .farm.iam import iam_policy
+    from .farm.submit import plan_jobs, submit_jobs
+    from .storage import open_storage
+    from .storage.location import Channel, S3Options, parse_channel
+
+#: Where each public name lives, for `__getattr__`; the block above says the same for type checkers.
+_EXPORTS = {
+    ".build": ("BuildFailed", "BuildReport", "build_recipe"),
+    ".channel.build_number": ("BuildNumber", "next_build_number", "reserve_build_number"),
+    ".channel.check": ("CheckReport", "check_channel"),
+    ".channel.curate": ("Curated", "copy_packages", "remove", "yank"),
+    ".channel.index": ("IndexReport", "SubdirReport", "index_channel", "init_channel"),
+    ".channel.listing": ("Listed", "list_packages"),
+    ".channel.publish": ("Published", "PublishReport", "publish"),
+    ".channel.servers": ("upload_to_server",),
+    ".conda.package": ("Hashes", "PackageMetadata", "read_metadata"),
+    ".env": (
+        "EnvSpec",
+        "create_environment",
+        "enter_environment",
+        "exit_environment",
+        "export_environment",
+        "make_spec",
+        "pack_environment",
+    ),
+    ".errors": (
+        "AccessDenied",
+        "AlreadyExists",
+        "BuildError",
+        "ChannelProblems",
+        "CondafarmError",
+        "Conflict",
+        "NotFound",
+        "PackageError",
+        "SolveError",
+        "StorageError",
+        "UsageError",
+    ),
+    ".farm.iam": ("iam_policy",),
+    ".farm.submit": ("plan_jobs", "submit_jobs"),
+    ".storage": ("open_storage",),
+    ".storage.location": ("Channel", "S3Options", "parse_channel"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "AccessDenied",
@@ -95,3 +141,18 @@ __all__ = [
     "upload_to_server",
     "yank",
 ]
+
+
+# Hidden from type checkers, which would otherwise accept any attribute of this module as `Any`.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

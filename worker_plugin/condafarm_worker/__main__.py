@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from condafarm import __version__ as condafarm_version
-from condafarm.cli.common import configure_logging, exit_now
+from condafarm.console import configure_logging, exit_now
 
 from . import actions
 from .cancel import Supervisor

@@ -2,6 +2,7 @@
 
 Every function here runs inside `Supervisor.run` (so a cancel stops it cleanly), reports through `Messages`
 and returns an exit code; a `CondafarmError` becomes `openjd_fail: <its one-line message>` and its exit code.
+Only condafarm's public API and `condafarm.console` are used; each action imports the subsystem it needs.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from condafarm import CondafarmError, UsageError, parse_channel
 from condafarm import __version__ as condafarm_version
-from condafarm.errors import ChannelProblems, CondafarmError, UsageError
-from condafarm.storage.location import parse_channel
+from condafarm.console import Throttle, package_files, parse_size, report_build_failure, report_check
 
 from .cancel import Supervisor
 from .messages import Messages
@@ -26,12 +27,11 @@ ProgressCallback = Callable[[str, int, int], None]
 
 def progress_between(messages: Messages, start: float, end: float) -> ProgressCallback:
     """A condafarm progress callback `(what, done, total)` mapped onto `start..end` percent of the task."""
-    last = [-1.0]
+    throttle = Throttle(step=1.0)
 
     def report(what: str, done: int, total: int) -> None:
         percent = start + (end - start) * (done / total if total else 1.0)
-        if percent - last[0] >= 1.0 or done == total:
-            last[0] = percent
+        if throttle(percent, final=done == total):
             messages.progress(percent)
 
     return report
@@ -73,13 +73,11 @@ def enter(messages: Messages, session: SessionInfo) -> int:
     return 0
 
 
-def package_files(folder: Path) -> list[Path]:
+def attached_packages(folder: Path) -> list[Path]:
     """Every conda package file under `folder` (the attached job input), sorted for a stable order."""
-    from condafarm.conda.package import is_package_filename
-
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder; attach the folder of .conda/.tar.bz2 files as PackagesDir")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_package_filename(p.name))
+    files = package_files(folder)
     if not files:
         raise UsageError(f"no .conda or .tar.bz2 files under {folder}; attach the built packages as PackagesDir")
     return files
@@ -104,8 +102,7 @@ def build(
     The build log goes to the task log. Runs in a child of the action's process (`Supervisor.run_child`),
     because py-rattler-build holds the GIL until the build ends.
     """
-    from condafarm.build import BuildFailed, build_recipe
-    from condafarm.build.preflight import parse_size
+    from condafarm import BuildFailed, build_recipe
 
     channel = parse_channel(location)
     messages.status(f"building {recipe.name} for {target_platform or 'this host'} into {channel.url}")
@@ -134,13 +131,7 @@ def build(
             progress=uploaded,
         )
     except BuildFailed as exc:
-        messages.log(f"--- last {len(exc.log_tail)} lines of the build log ---")
-        for line in exc.log_tail:
-            messages.log(f"  {line}")
-        if exc.build_dir is not None:
-            messages.log(f"build folder kept on this host: {exc.build_dir}")
-        if exc.debug_command is not None:
-            messages.log(f"debug shell there: {exc.debug_command}")
+        report_build_failure(exc, messages.log, kept_on="this host")
         raise
     published = report.published.packages if report.published else []
     for item in published:
@@ -152,10 +143,10 @@ def build(
 
 def publish(messages: Messages, supervisor: Supervisor, folder: Path, location: str, force: bool) -> int:
     """The publish-prebuilt bundle: validate and publish every package file in the attached folder, all or none."""
-    from condafarm.channel.publish import publish as publish_files
+    from condafarm import publish as publish_files
 
     channel = parse_channel(location)
-    files = package_files(folder)
+    files = attached_packages(folder)
     messages.status(f"publishing {len(files)} package(s) to {channel.url}")
     with supervisor.shielded("publishing"):
         report = publish_files(channel, files, force=force, progress=upload_progress(messages, files, 0, 95))
@@ -185,8 +176,7 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
 
     Every action except `check` ends with a check, so the task fails if the channel is left with problems.
     """
-    from condafarm.channel.check import check_channel
-    from condafarm.channel.index import index_channel
+    from condafarm import check_channel, index_channel
 
     channel = parse_channel(location)
     if action in ("remove", "yank") and not files:
@@ -199,7 +189,7 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
             )
         messages.log(report.summary())
     elif action in ("remove", "yank"):
-        from condafarm.channel.curate import remove, yank
+        from condafarm import remove, yank
 
         messages.status(f"{action} {len(files)} file(s) in {channel.url}")
         with supervisor.shielded(action):
@@ -210,10 +200,6 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
     supervisor.check()
     messages.status(f"checking {channel.url}")
     result = check_channel(channel)
-    for problem in result.problems:
-        messages.log(problem)
     messages.progress(100)
-    if not result.ok:
-        raise ChannelProblems(f"{result.channel}: {len(result.problems)} problem(s) in {result.packages} packages")
-    messages.status(f"{result.channel}: ok, {result.packages} packages")
+    messages.status(report_check(result, messages.log))
     return 0

@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import psutil
 
+from condafarm.console import exit_now
+
 from .messages import Messages
 
 log = logging.getLogger("condafarm_worker")
@@ -211,6 +213,4 @@ class Supervisor:
 
     def _leave(self, reason: str) -> None:
         self.messages.fail(reason)
-        sys.stderr.flush()
-        logging.shutdown()
-        os._exit(CANCELLED_EXIT)
+        exit_now(CANCELLED_EXIT)

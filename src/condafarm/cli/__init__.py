@@ -1,7 +1,8 @@
 """The `condafarm` command: argument parsing and printing only; every command is one library call.
 
 Each `*_commands.py` module in this package registers the subcommands of one area of the library through its
-`register(command)` function; `ORDER` places the area in `--help`.
+`register(command)` function; `ORDER` places the area in `--help`. Command modules import the library inside
+each command function, so `--help`, `--version` and a folder-channel command load only what they use.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
+from ..console import configure_logging, exit_now
 from ..errors import CondafarmError
-from .common import EPILOG, configure_logging, exit_now
+from .common import EPILOG
 
 log = logging.getLogger("condafarm")
 

@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import AddCommand, Progress, add_s3_options, channel_arg, s3_options
+from ..console import Progress, parse_size, report_build_failure
+from .common import AddCommand, add_s3_options, channel_arg, on_terminal, s3_options
 
 ORDER = 30
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from ..build import BuildFailed, build_recipe
-    from ..build.preflight import parse_size
 
     def log_line(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -36,16 +36,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             min_free_disk=parse_size(args.min_free_disk),
             dry_run=args.dry_run,
             on_log=None if args.quiet else log_line,
-            progress=Progress.for_args(args, verb="uploaded", unit="bytes"),
+            progress=Progress(on_terminal(args), verb="uploaded", unit="bytes"),
         )
     except BuildFailed as exc:
-        print(f"--- last {len(exc.log_tail)} lines of the build log ---", file=sys.stderr)
-        for line in exc.log_tail:
-            print(f"  {line}", file=sys.stderr)
-        if exc.build_dir is not None:
-            print(f"build folder kept: {exc.build_dir}", file=sys.stderr)
-        if exc.debug_command is not None:
-            print(f"debug shell there: {exc.debug_command}", file=sys.stderr)
+        report_build_failure(exc, log_line)
         raise
     urls = report.urls or ["-"] * len(report.outputs)
     if report.dry_run:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import AddCommand, Progress, add_s3_options, channel_arg, human_size
+from ..console import Progress, report_check
+from .common import AddCommand, add_s3_options, channel_arg, human_size, on_terminal
 
 ORDER = 10
 
@@ -19,7 +20,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         strict=args.strict,
         rebuild=args.rebuild,
-        progress=Progress.for_args(args),
+        progress=Progress(on_terminal(args)),
     )
     if args.dry_run:
         for sub in report.subdirs:
@@ -57,14 +58,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from ..channel.check import check_channel
-    from ..errors import ChannelProblems
 
     report = check_channel(channel_arg(args), verify_hashes=args.verify_hashes)
-    for problem in report.problems:
-        print(problem)
-    if not report.ok:
-        raise ChannelProblems(f"{report.channel}: {len(report.problems)} problem(s) in {report.packages} packages")
-    print(f"{report.channel}: ok, {report.packages} packages")
+    print(report_check(report, print))
     return 0
 
 

@@ -1,15 +1,15 @@
-"""What every command shares: the epilog, S3 flags, channel parsing from flags, and terminal progress."""
+"""What every command shares: the epilog, S3 flags, channel parsing from flags, when to draw progress, and
+sizes for people."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
-import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..storage.location import Channel, S3Options, parse_channel
+if TYPE_CHECKING:
+    from ..storage.location import Channel, S3Options
 
 EPILOG = """\
 channels:
@@ -44,33 +44,16 @@ def add_s3_options(parser: argparse.ArgumentParser) -> None:
 
 
 def s3_options(args: argparse.Namespace) -> S3Options:
+    from ..storage.location import S3Options
+
     return S3Options(endpoint_url=args.endpoint_url, region=args.region, addressing_style=args.addressing_style)
 
 
 def channel_arg(args: argparse.Namespace, attr: str = "channel") -> Channel:
     """The channel named by `args.<attr>`, with the S3 flags applied."""
+    from ..storage.location import parse_channel
+
     return parse_channel(getattr(args, attr), s3_options(args))
-
-
-class Progress:
-    """A one-line progress counter on a terminal; silent otherwise (logs stay clean in farm jobs)."""
-
-    def __init__(self, enabled: bool, verb: str = "read", unit: str = "packages") -> None:
-        self.enabled, self.verb, self.unit = enabled, verb, unit
-        self._last = 0.0
-
-    @classmethod
-    def for_args(cls, args: argparse.Namespace, verb: str = "read", unit: str = "packages") -> Progress:
-        return cls(sys.stderr.isatty() and not args.quiet, verb, unit)
-
-    def __call__(self, what: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (done < total and now - self._last < 0.1):
-            return
-        self._last = now
-        end = "\n" if done == total else ""
-        sys.stderr.write(f"\r  {what}: {self.verb} {done}/{total} {self.unit}{end}")
-        sys.stderr.flush()
 
 
 def human_size(n: float) -> str:
@@ -81,18 +64,6 @@ def human_size(n: float) -> str:
     return f"{int(n)} B"
 
 
-def configure_logging(level: int, *, quiet_libraries: bool = True) -> None:
-    """One-line log records on stderr; boto3 and friends stay at WARNING unless asked (-vv)."""
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    if quiet_libraries:
-        for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def exit_now(code: int) -> None:
-    """Flush and leave with `os._exit`: py-rattler 0.28 sometimes crashes during interpreter teardown after a
-    successful call, which must not turn success into a failure exit."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+def on_terminal(args: argparse.Namespace) -> bool:
+    """Whether to draw progress: stderr is a terminal and the user did not ask for quiet."""
+    return sys.stderr.isatty() and not args.quiet

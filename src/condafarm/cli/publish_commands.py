@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from ..channel.servers import SERVER_FORMS
-from .common import AddCommand, add_s3_options, channel_arg, human_size
+from ..console import UploadBar
+from .common import AddCommand, add_s3_options, channel_arg, human_size, on_terminal
 
 ORDER = 20
-
-
-class _UploadBar:
-    """Per-file upload progress on a terminal (silent in farm logs, which get the summary lines)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._last = 0.0
-
-    def __call__(self, filename: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (done < total and now - self._last < 0.2):
-            return
-        self._last = now
-        width = 30
-        filled = width * done // max(total, 1)
-        end = "\n" if done >= total else ""
-        sys.stderr.write(
-            f"\r  {filename[:40]:<40} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB{end}"
-        )
-        sys.stderr.flush()
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -47,7 +24,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         channel_arg(args, "to"),
         [Path(f) for f in args.files],
         force=args.force,
-        progress=_UploadBar(sys.stderr.isatty() and not args.quiet),
+        progress=UploadBar(on_terminal(args)),
     )
     for p in report.packages:
         verb = "replaced" if p.replaced else "published"

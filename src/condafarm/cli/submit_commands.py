@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 from .common import AddCommand
@@ -16,6 +15,8 @@ def _csv(values: list[str] | None) -> list[str]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    import tempfile
+
     from ..farm.submit import QUEUE_CHANNEL_PLACEHOLDER, Recipe, deadline_config, plan_jobs, queue_channel, submit_jobs
 
     recipe = Recipe.load(Path(args.recipe))
