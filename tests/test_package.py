@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from packages import make_package
+from support.packages import make_package
 
 from condafarm import PackageError, read_metadata
 from condafarm.conda.package import check_matches, hash_file, split_filename
