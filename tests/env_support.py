@@ -7,8 +7,9 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import S3Endpoint, run_cli
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
+from support.s3 import S3Endpoint
 
 #: The activation a package can ask for: a variable from env_vars.d, one from an activate.d script (sh and cmd).
 LIC_FILES = {

@@ -15,7 +15,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from support import ROOT
+from support.cli import run_cli
 from test_interop import install
 
 RECIPES = ROOT / "examples" / "recipes"

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import S3Endpoint, run_cli, upload_dir
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
+from support.s3 import S3Endpoint, upload_dir
 
 from condafarm import Channel, index_channel, parse_channel
 from condafarm.channel.build_number import (

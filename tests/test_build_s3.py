@@ -11,7 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import IamEndpoint, S3Endpoint, run_cli
+from support.cli import run_cli
+from support.s3 import IamEndpoint, S3Endpoint
 from test_build import RECIPES, run_installed
 from test_interop import install
 

@@ -7,8 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import IamEndpoint, S3Endpoint, run_cli, upload_dir
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
+from support.s3 import IamEndpoint, S3Endpoint, upload_dir
 
 
 def _channel_with(tmp_path: Path, *names: str) -> Path:

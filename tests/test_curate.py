@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import S3Endpoint, run_cli
-from packages import make_package, read_shard
+from support.cli import run_cli
+from support.packages import make_package, read_shard
+from support.s3 import S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
 from condafarm.channel.curate import copy_packages, remove, yank

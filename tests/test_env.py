@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from env_support import env_with, folder_channel, openjd_env, render_packages
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
 
 from condafarm.env.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
 from condafarm.env.spec import EnvSpec

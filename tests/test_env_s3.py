@@ -10,8 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import IamEndpoint, S3Endpoint, run_cli
 from env_support import env_with, index_s3, openjd_env, render_packages, upload
+from support.cli import run_cli
+from support.s3 import IamEndpoint, S3Endpoint
 
 from condafarm.env.lockfile import read_explicit_lockfile
 

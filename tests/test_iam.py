@@ -9,11 +9,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from conftest import S3Endpoint, _start_moto, run_cli
 from env_support import index_s3, render_packages, upload
-from packages import make_package
+from support.cli import run_cli
+from support.moto import MotoServer, allow
+from support.packages import make_package
+from support.s3 import S3Endpoint
 
 BUCKET = "policy-channel"
 CHANNEL = f"s3://{BUCKET}/Conda/Default"
@@ -57,34 +58,17 @@ def test_folder_channels_have_no_policy(tmp_path: Path) -> None:
 def enforced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Endpoint, tuple[str, str], tuple[str, str]]]:
     """An IAM-enforcing S3 server whose `queue` user holds exactly the printed read-only policy."""
     read_only = json.dumps(policy(CHANNEL, "--read-only"))
-    proc, port = _start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "7"})
-    try:
-        s3 = S3Endpoint(f"http://127.0.0.1:{port}", port)
-        iam = boto3.client("iam", endpoint_url=s3.url, region_name="us-east-1")
+    with MotoServer(unauthenticated=7) as server:
+        s3 = server.endpoint
         s3.client().create_bucket(Bucket=BUCKET)
-        keys = {}
-        for user, document in (
-            (
-                "admin",
-                json.dumps(
-                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-                ),
-            ),
-            ("queue", read_only),
-        ):
-            iam.create_user(UserName=user)
-            iam.put_user_policy(UserName=user, PolicyName="channel", PolicyDocument=document)
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+        admin = server.add_user("admin", allow("s3:*"))
+        queue = server.add_user("queue", read_only)
         folder = tmp_path_factory.mktemp("policy-channel")
         render_packages(folder)
         shutil.rmtree(folder / ".staging")
-        upload(s3, BUCKET, "Conda/Default", folder, keys["admin"])
-        index_s3(s3, CHANNEL, keys["admin"])
-        yield s3, keys["queue"], keys["admin"]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        upload(s3, BUCKET, "Conda/Default", folder, admin)
+        index_s3(s3, CHANNEL, admin)
+        yield s3, queue, admin
 
 
 def test_read_only_policy_creates_environments_and_cannot_publish(enforced, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

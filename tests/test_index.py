@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import S3Endpoint, upload_dir
-from packages import make_package
+from support.packages import make_package
+from support.s3 import S3Endpoint, upload_dir
 
 from condafarm import Channel, ChannelProblems, NotFound, check_channel, index_channel, init_channel, open_storage
 from condafarm.channel.state import STATE_KEY

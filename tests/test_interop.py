@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import S3Endpoint, upload_dir
-from packages import make_package
+from support.packages import make_package
+from support.s3 import S3Endpoint, upload_dir
 
 from condafarm import Channel, S3Options, index_channel, parse_channel
 from condafarm.channel.publish import publish
 
-CLIENT = Path(__file__).with_name("rattler_client.py")
+CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
 
 
 def rattler(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, S3Endpoint, upload_dir
 from openjd.model import create_job, decode_environment_template, decode_job_template
-from packages import make_package
+from support import ROOT
+from support.packages import make_package
+from support.s3 import S3Endpoint, upload_dir
 
 BUNDLES = ROOT / "job_bundles"
 QUEUE_ENVS = ROOT / "queue_environments"

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
 
 import condafarm.storage.files as files
 from condafarm import check_channel, index_channel, parse_channel, publish

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from packages import add_info_file, make_package, read_info_file
+from support.packages import add_info_file, make_package, read_info_file
 
 from condafarm import PackageError, read_metadata
 from condafarm.conda.package import check_matches, derive_subdir, hash_file, split_filename

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IamEndpoint, S3Endpoint, run_cli
-from fault_proxy import fault_proxy
-from packages import make_package, read_shard
+from support.cli import run_cli
+from support.packages import make_package, read_shard
+from support.proxy import fault_proxy
+from support.s3 import IamEndpoint, S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
 from condafarm.channel import intents

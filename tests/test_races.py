@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packages import make_package
+from support.packages import make_package
 
 from condafarm import Channel, check_channel, index_channel, init_channel, parse_channel, publish, remove
 from condafarm.channel import intents

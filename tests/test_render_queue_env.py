@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, S3Endpoint
+from support import ROOT
+from support.s3 import S3Endpoint
 from test_env_s3 import s3_render_channel
 
 QUEUE_ENV = ROOT / "queue_environments" / "render_conda.yaml"

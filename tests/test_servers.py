@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
 
 from condafarm.channel.publish import prepare
 from condafarm.channel.servers import Server, parse_server
 from condafarm.errors import UsageError
 
-UPLOAD_SERVER = Path(__file__).with_name("upload_server.py")
+UPLOAD_SERVER = Path(__file__).parent / "support" / "upload_server.py"
 
 
 @pytest.fixture

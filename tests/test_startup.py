@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from packages import make_channel
+from support.packages import make_channel
 
 #: Subsystems that take most of a second to import between them.
 HEAVY = {"rattler", "rattler_build", "boto3", "botocore"}

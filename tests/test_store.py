@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from packages import make_package
+from support.cli import run_cli
+from support.packages import make_package
 
 from condafarm import Channel, check_channel, index_channel, parse_channel, publish
 from condafarm.channel.store import load_repodata

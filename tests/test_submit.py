@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
 from openjd.model import ParameterValue, ParameterValueType, create_job, decode_job_template
+from support.cli import run_cli
 
 RECIPE = """\
 package:

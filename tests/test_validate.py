@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
-from packages import add_info_file, make_package, read_info_file
+from support.cli import run_cli
+from support.packages import add_info_file, make_package, read_info_file
 from test_interop import install
 
 from condafarm import PackageError, index_channel, parse_channel, read_metadata

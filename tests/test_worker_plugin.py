@@ -19,7 +19,8 @@ import condafarm_worker
 import psutil
 import pytest
 from condafarm_worker import Messages, SessionInfo
-from conftest import S3Endpoint, run_cli
+from support.cli import run_cli
+from support.s3 import S3Endpoint
 from test_job_bundles import BUNDLES, QUEUE_ENVS, messages, worker_env
 
 import condafarm

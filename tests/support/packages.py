@@ -1,4 +1,4 @@
-"""Real conda packages for tests, made with py-rattler-build's `assemble_package` (about 1 ms each)."""
+"""Real conda packages for tests and bench/, made with py-rattler-build's `assemble_package` (about 1 ms each)."""
 
 from __future__ import annotations
 
@@ -51,25 +51,18 @@ def make_package(
     for relative, text in (files or {}).items():
         (staging / relative).parent.mkdir(parents=True, exist_ok=True)
         (staging / relative).write_text(text.replace("{prefix}", PLACEHOLDER))
-    target = out_dir / subdir
-    target.mkdir(parents=True, exist_ok=True)
-    output = assemble_package(
-        name=name,
-        version=version,
-        target_platform=subdir,
-        build_string=build or f"h0_{build_number}",
-        output_dir=str(target),
-        files_dir=str(staging),
-        depends=depends or [],
-        constrains=constrains or [],
-        build_number=build_number,
-        noarch="generic" if subdir == "noarch" else None,
-        license="MIT",
-        archive_type=ArchiveType.Conda if fmt == ".conda" else ArchiveType.TarBz2,
-        compression_level=1,
-        detect_prefix=False,
+    path = assemble(
+        staging,
+        out_dir,
+        name,
+        version,
+        build_number,
+        subdir,
+        build=build,
+        depends=depends,
+        constrains=constrains,
+        fmt=fmt,
     )
-    path = Path(output.path)
     if run_exports is not None:
         add_info_file(path, "info/run_exports.json", json.dumps(run_exports).encode())
     with_prefix = {relative for relative, text in (files or {}).items() if "{prefix}" in text}
@@ -80,6 +73,41 @@ def make_package(
                 entry.update(prefix_placeholder=PLACEHOLDER, file_mode="text")
         add_info_file(path, "info/paths.json", json.dumps(paths).encode())
     return path
+
+
+def assemble(
+    files_dir: Path,
+    out_dir: Path,
+    name: str,
+    version: str,
+    build_number: int = 0,
+    subdir: str = "noarch",
+    *,
+    build: str | None = None,
+    depends: list[str] | None = None,
+    constrains: list[str] | None = None,
+    fmt: str = ".conda",
+) -> Path:
+    """Pack the files under `files_dir` into a package in `out_dir/subdir/`; returns its path."""
+    target = out_dir / subdir
+    target.mkdir(parents=True, exist_ok=True)
+    output = assemble_package(
+        name=name,
+        version=version,
+        target_platform=subdir,
+        build_string=build or f"h0_{build_number}",
+        output_dir=str(target),
+        files_dir=str(files_dir),
+        depends=depends or [],
+        constrains=constrains or [],
+        build_number=build_number,
+        noarch="generic" if subdir == "noarch" else None,
+        license="MIT",
+        archive_type=ArchiveType.Conda if fmt == ".conda" else ArchiveType.TarBz2,
+        compression_level=1,
+        detect_prefix=False,
+    )
+    return Path(output.path)
 
 
 def read_info_file(conda: Path, member: str) -> bytes:
@@ -139,7 +167,6 @@ def read_shard(data: bytes) -> dict[str, Any]:
     """Decode a CEP-16 shard file with msgpack and zstandard directly (not through condafarm), with the
     binary sha256/md5 turned back into hex as in repodata.json."""
     import msgpack
-    import zstandard
 
     raw = msgpack.unpackb(zstandard.ZstdDecompressor().decompressobj().decompress(data), raw=False)
     for table in ("packages", "packages.conda"):

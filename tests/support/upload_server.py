@@ -1,7 +1,7 @@
 """A stand-in for an Artifactory/Quetz/prefix.dev upload endpoint: records each request, answers 201.
 
 Runs as its own process (py-rattler-build holds the GIL while it uploads, so an in-process server thread
-would never answer): `python upload_server.py LOGFILE` prints its port, then appends one JSON line per
+would never answer): `python tests/support/upload_server.py LOGFILE` prints its port, then appends one JSON line per
 request with method, path, the auth headers and the body's sha256.
 """
 
@@ -11,8 +11,6 @@ import hashlib
 import http.server
 import json
 import sys
-
-LOG = sys.argv[1]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -26,7 +24,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "sha256": hashlib.sha256(body).hexdigest(),
             "size": len(body),
         }
-        with open(LOG, "a") as f:
+        with open(sys.argv[1], "a") as f:
             f.write(json.dumps(entry) + "\n")
         self.send_response(201)
         self.send_header("Content-Length", "0")
@@ -50,6 +48,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
+if __name__ == "__main__":
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()

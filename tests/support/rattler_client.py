@@ -1,22 +1,22 @@
-"""py-rattler as an independent conda client, run in its own process by the tests.
+"""py-rattler as an independent conda client, run in its own process by the tests (and by bench/).
 
-py-rattler 0.28 sometimes crashes during interpreter teardown after a successful call; running it here and
-leaving with `os._exit` keeps that out of the test process.
+py-rattler 0.28 sometimes crashes during interpreter teardown after a successful call; running it in a child
+process that leaves with `os._exit` (`exit_after`) keeps that out of the test process.
 
-usage:
-  python rattler_client.py install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
-  python rattler_client.py index-fs FOLDER
-  python rattler_client.py index-s3 S3URL --endpoint URL
-  python rattler_client.py query-sharded HTTPURL SUBDIR NAME...    -> JSON list of "name=version=build" found
-                                                                     through CEP-16 shards only
+usage (python tests/support/rattler_client.py ...):
+  install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
+  index-fs FOLDER
+  index-s3 S3URL --endpoint URL
+  query-sharded HTTPURL SUBDIR NAME...    -> JSON list of "name=version=build" found through CEP-16 shards only
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 
 def _client(endpoint: str | None, bucket: str | None):  # type: ignore[no-untyped-def]
@@ -66,7 +66,38 @@ async def query_sharded(url: str, subdir: str, names: list[str], cache: str) -> 
     return sorted(f"{r.name.normalized}={r.version}={r.build}" for records in found for r in records)
 
 
+def s3_credentials(endpoint: str) -> Any:
+    """py-rattler's S3 credentials for a local endpoint: path-style, the fake keys moto accepts."""
+    from rattler.index import S3Credentials
+
+    return S3Credentials(
+        endpoint_url=endpoint,
+        region="us-east-1",
+        access_key_id="testing",
+        secret_access_key="testing",
+        addressing_style="path",
+    )
+
+
+def exit_after(func: Callable[[list[str]], int], argv: list[str]) -> None:
+    """Run `func(argv)` and leave the process with its exit code through `os._exit`, after flushing output and
+    reporting any failure on stderr (no interpreter teardown, where py-rattler can crash)."""
+    try:
+        code = func(argv)
+    except BaseException as exc:
+        import traceback
+
+        traceback.print_exc()
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str]) -> int:
+    import asyncio
+
     endpoint = None
     if "--endpoint" in argv:
         i = argv.index("--endpoint")
@@ -81,16 +112,10 @@ def main(argv: list[str]) -> int:
 
         asyncio.run(index_fs(argv[1], write_shards=False))
     elif command == "index-s3":
-        from rattler.index import S3Credentials, index_s3
+        from rattler.index import index_s3
 
-        creds = S3Credentials(
-            endpoint_url=endpoint,
-            region="us-east-1",
-            access_key_id="testing",
-            secret_access_key="testing",
-            addressing_style="path",
-        )
-        asyncio.run(index_s3(argv[1], credentials=creds, write_shards=False))
+        assert endpoint is not None, "index-s3 needs --endpoint"
+        asyncio.run(index_s3(argv[1], credentials=s3_credentials(endpoint), write_shards=False))
     elif command == "query-sharded":
         import tempfile
 
@@ -102,11 +127,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        code = main(sys.argv[1:])
-    except BaseException as exc:  # report, then leave without interpreter teardown
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_after(main, sys.argv[1:])

@@ -1,0 +1,181 @@
+"""Child-process measurement: every index or publish runs in a fresh `python bench/run.py _child ...` process.
+
+The child imports its library first, times only the call, records its own peak RSS and bytes read, prints
+one result line and leaves with `os._exit` (py-rattler 0.28 can crash at interpreter exit after a successful
+call). This module is all a child imports of the benchmark: whatever it loads counts in the measured RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from common import BENCH, PEER_SHARDS, PREFIX, child_env
+from support.rattler_client import s3_credentials
+
+if TYPE_CHECKING:
+    from support.proxy import S3Proxy
+
+RESULT_TAG = "BENCH_RESULT "
+
+
+def _proc_io() -> dict[str, int]:
+    """This process's /proc/self/io counters (all threads); empty where there is no procfs."""
+    try:
+        with open("/proc/self/io") as f:
+            return {k: int(v) for k, v in (line.split(": ") for line in f.read().splitlines())}
+    except OSError:
+        return {}
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process since its exec: VmHWM. (`ru_maxrss` is no good here: Linux carries the
+    parent's peak over fork+exec into it, so every child would report at least the bench's own peak.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def _report(result: dict[str, Any]) -> int:
+    print(RESULT_TAG + json.dumps(result))
+    return 0
+
+
+def index_child(argv: list[str]) -> int:
+    """`TOOL KIND TARGET [ENDPOINT]`: run one index in this (fresh) process and print one result line."""
+    tool, kind, target = argv[0], argv[1], argv[2]
+    endpoint = argv[3] if len(argv) > 3 else None
+    extra: dict[str, Any] = {}
+    if tool == "condafarm":
+        from condafarm import S3Options, index_channel, parse_channel
+
+        if kind == "s3":
+            import condafarm.storage.s3  # noqa: F401  (import boto3 before the clock starts, as rattler's is)
+
+            channel = parse_channel(
+                target, S3Options(endpoint_url=endpoint, region="us-east-1", addressing_style="path")
+            )
+        else:
+            channel = parse_channel(target)
+        io0, t0 = _proc_io(), time.perf_counter()
+        report = index_channel(channel)
+        seconds = time.perf_counter() - t0
+        extra["requests"] = report.requests
+        extra["summary"] = {k: report.total(k) for k in ("added", "updated", "removed", "skipped", "unchanged")}
+    else:
+        import asyncio
+
+        from rattler.index import index_fs, index_s3
+
+        if kind == "s3":
+            assert endpoint is not None
+            creds = s3_credentials(endpoint)
+            io0, t0 = _proc_io(), time.perf_counter()
+            asyncio.run(index_s3(target, credentials=creds, write_shards=PEER_SHARDS))
+        else:
+            io0, t0 = _proc_io(), time.perf_counter()
+            asyncio.run(index_fs(Path(target), write_shards=PEER_SHARDS))
+        seconds = time.perf_counter() - t0
+    io1 = _proc_io()
+    return _report(
+        {
+            "seconds": seconds,
+            "maxrss_mb": _peak_rss_mb(),
+            "rchar": io1.get("rchar", 0) - io0.get("rchar", 0) if io0 else None,
+            "read_bytes": io1.get("read_bytes", 0) - io0.get("read_bytes", 0) if io0 else None,
+            **extra,
+        }
+    )
+
+
+def publish_child(argv: list[str]) -> int:
+    """`TOOL S3URL ENDPOINT PACKAGE SUBDIR`: publish one package (the peer: upload, then `index_s3`)."""
+    tool, url, endpoint, package, subdir = argv
+    path = Path(package)
+    if tool == "condafarm":
+        from condafarm import S3Options, parse_channel
+        from condafarm.channel.publish import publish
+
+        channel = parse_channel(url, S3Options(endpoint_url=endpoint, region="us-east-1", addressing_style="path"))
+        t0 = time.perf_counter()
+        publish(channel, [path])
+        seconds = time.perf_counter() - t0
+    else:
+        import asyncio
+
+        import boto3
+        import botocore.config
+        from rattler.index import index_s3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            config=botocore.config.Config(s3={"addressing_style": "path"}),
+        )
+        creds = s3_credentials(endpoint)
+        bucket = url[len("s3://") :].split("/", 1)[0]
+        t0 = time.perf_counter()
+        client.upload_file(str(path), bucket, f"{PREFIX}/{subdir}/{path.name}")
+        asyncio.run(index_s3(url, credentials=creds, write_shards=PEER_SHARDS))
+        seconds = time.perf_counter() - t0
+    return _report({"seconds": seconds})
+
+
+def child(argv: list[str]) -> int:
+    """`_child publish ARGS...` or `_child ARGS...` (an index)."""
+    return publish_child(argv[1:]) if argv[0] == "publish" else index_child(argv)
+
+
+def run_child(argv: list[str], what: str) -> tuple[dict[str, Any], float]:
+    """Run `bench/run.py _child ARGV...`; returns its result line and the whole process's seconds."""
+    cmd = [sys.executable, str(BENCH / "run.py"), "_child", *argv]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=3600, check=False)
+    elapsed = time.perf_counter() - started
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(lines[-1][len(RESULT_TAG) :]), elapsed
+
+
+@dataclass
+class Run:
+    seconds: float
+    process_seconds: float
+    maxrss_mb: float
+    rchar: int | None
+    requests: dict[str, int] | None = None  # condafarm's own IndexReport.requests
+    summary: dict[str, int] | None = None
+    proxy: dict[str, Any] | None = None
+
+
+def measure(tool: str, kind: str, target: str, endpoint: str | None, proxy: S3Proxy | None) -> Run:
+    """One index by `tool` of a `kind` ("local" or "s3") channel in a fresh process; with `proxy`, what it saw."""
+    if proxy is not None:
+        proxy.tally.reset()
+    raw, elapsed = run_child(
+        [tool, kind, target, *([endpoint] if endpoint else [])], f"{tool} {kind} index of {target}"
+    )
+    return Run(
+        seconds=raw["seconds"],
+        process_seconds=elapsed,
+        maxrss_mb=raw["maxrss_mb"],
+        rchar=raw.get("rchar"),
+        requests=raw.get("requests"),
+        summary=raw.get("summary"),
+        proxy=proxy.tally.snapshot() if proxy is not None else None,
+    )
