@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ChannelProblems
+from .redact import RedactingFormatter
 
 if TYPE_CHECKING:
     from .build import BuildFailed
@@ -26,8 +27,10 @@ Say = Callable[[str], object]
 
 
 def configure_logging(level: int, *, quiet_libraries: bool = True) -> None:
-    """One-line log records on stderr; boto3 and friends stay at WARNING unless asked (-vv)."""
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    """One-line log records on stderr, secrets masked; boto3 and friends stay at WARNING unless asked (-vv)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if quiet_libraries:
         for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -11,9 +11,12 @@ import json
 import sys
 from typing import TextIO
 
+from condafarm.redact import redact
+
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """Collapsed onto one line, secrets masked (task messages end up in farm logs and the monitor)."""
+    return redact(" ".join(str(text).split()))
 
 
 class Messages:
@@ -51,4 +54,4 @@ class Messages:
 
     def log(self, text: str) -> None:
         """A plain log line (not a protocol message)."""
-        self._emit(text)
+        self._emit(redact(text))

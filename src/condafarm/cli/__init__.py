@@ -18,6 +18,7 @@ from typing import Any
 from .. import __version__
 from ..console import configure_logging, exit_now
 from ..errors import CondafarmError
+from ..redact import redact
 from .common import EPILOG
 
 log = logging.getLogger("condafarm")
@@ -71,14 +72,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except CondafarmError as exc:
-        print(f"condafarm: error: {exc}", file=sys.stderr)
+        print(f"condafarm: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("condafarm: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line by default, the traceback with -vv
         log.debug("internal error", exc_info=True)
-        print(f"condafarm: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", file=sys.stderr)
+        print(
+            f"condafarm: internal error: {type(exc).__name__}: {redact(str(exc))} (rerun with -vv for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -1,0 +1,69 @@
+"""redact: no secret reaches a log line or an error message, at any verbosity."""
+
+from __future__ import annotations
+
+import os
+
+from support.cli import run_cli
+
+from condafarm.redact import redact
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
+TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENvalue1234567890"
+
+
+def test_redact_masks_url_passwords_tokens_signatures_and_secret_variables(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    text = (
+        f"http://admin:hunter2@127.0.0.1:9/ {{'X-Amz-Security-Token': b'{TOKEN}', "
+        "'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIA/20261201/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=0123456789abcdef'} also " + TOKEN
+    )
+    cleaned = redact(text)
+    assert "hunter2" not in cleaned and TOKEN not in cleaned and "0123456789abcdef" not in cleaned
+    assert "http://***@127.0.0.1:9/" in cleaned
+
+
+def test_debug_logging_never_prints_the_session_token_or_secret_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEYID0000",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_SESSION_TOKEN": TOKEN,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    # Nothing listens on port 9: botocore logs the signed request (with the token header) before failing.
+    result = run_cli(
+        "ls",
+        "-vv",
+        "s3://bucket/Conda/Default",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--force-path-style",
+        "--region",
+        "us-east-1",
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "X-Amz-Security-Token" in result.stderr or "x-amz-security-token" in result.stderr.lower()
+    assert TOKEN not in result.stderr and SECRET not in result.stderr and TOKEN not in result.stdout
+
+
+def test_an_endpoint_password_is_not_echoed_in_errors() -> None:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_EC2_METADATA_DISABLED": "true"}
+    result = run_cli(
+        "ls",
+        "s3://bucket/Conda/Default",
+        "--endpoint-url",
+        "http://user:s3cr3tpass@127.0.0.1:9",
+        "--force-path-style",
+        "--region",
+        "us-east-1",
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "s3cr3tpass" not in result.stderr + result.stdout
