@@ -58,8 +58,10 @@ def check_local_files(records: Sequence[Any]) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "file":
             continue  # py-rattler checks what it downloads
+        # a Windows share (\\server\share) is file://server/share/...
+        remote = parsed.netloc not in ("", "localhost")
         try:
-            with Path(url2pathname(parsed.path)).open("rb") as f:
+            with Path(url2pathname(f"//{parsed.netloc}{parsed.path}" if remote else parsed.path)).open("rb") as f:
                 actual = hash_file(f).sha256
         except OSError as exc:
             raise damaged(url, f"cannot be read: {exc.strerror}") from exc
