@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -58,10 +59,12 @@ def index_s3(s3: S3Endpoint, url: str, keys: tuple[str, str] = ("testing", "test
 
 
 def openjd_env(stdout: str) -> dict[str, str]:
-    """The `openjd_env: NAME=VALUE` lines of an `env enter` run."""
+    """The `openjd_env: NAME=VALUE` (or JSON-quoted `openjd_env: "NAME=VALUE"`) lines of an `env enter` run."""
     found = {}
-    for match in re.finditer(r"^openjd_env: (\w+)=(.*)$", stdout, re.MULTILINE):
-        found[match.group(1)] = match.group(2)
+    for match in re.finditer(r"^openjd_env: (.*)$", stdout, re.MULTILINE):
+        text = json.loads(match.group(1)) if match.group(1).startswith('"') else match.group(1)
+        name, _, value = text.partition("=")
+        found[name] = value
     return found
 
 

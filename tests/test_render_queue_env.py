@@ -69,3 +69,30 @@ def test_openjd_run_gets_packages_from_s3_and_reuses_them(s3: S3Endpoint, bucket
     assert "(reused)" in second and "no solve, no install" in second
     assert "solving" not in second and "installing" not in second
     assert len([p for p in (tmp_path / "cache" / "envs").glob("*/*") if p.name.isdigit()]) == 1
+
+
+@pytest.mark.slow
+def test_openjd_run_activates_from_a_cache_folder_full_of_shell_syntax(tmp_path: Path) -> None:
+    from test_env_quoting import HOSTILE, VALUE, _channel, _nothing_ran
+
+    channel = _channel(tmp_path / "channel")
+    job = tmp_path / "job.yaml"
+    show = {"name": "Show", "script": {"actions": {"onRun": {"command": "printenv", "args": ["ODD_VALUE"]}}}}
+    job.write_text(yaml.safe_dump({**JOB, "steps": [*JOB["steps"], show]}))  # type: ignore[list-item]
+    openjd = shutil.which("openjd", path=str(Path(sys.executable).parent))
+    assert openjd
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CONDAFARM_ENV_CACHE": str(tmp_path / HOSTILE),
+    }
+    for step in ("Render", "Show"):
+        args = [openjd, "run", str(job), "--step", step, "--environment", str(QUEUE_ENV)]
+        args += ["-p", "CondaPackages=render-tool", "-p", f"CondaChannels={channel.as_uri()}"]
+        run = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        expected = "render-tool 1.0 build 0" if step == "Render" else VALUE
+        assert expected in run.stdout, run.stdout[-3000:]
+    _nothing_ran(work, tmp_path)

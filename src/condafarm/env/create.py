@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import AlreadyExists, UsageError
 from ..storage.location import S3Options
 from .channels import Sources, resolve_channels
+from .integrity import require_sha256
 from .lockfile import LockedPackage, read_explicit_lockfile
 from .solve import install, locked_records, solve
 from .spec import EnvSpec, current_platform
@@ -105,6 +106,7 @@ def plan(
         channels, request, priority, target = spec.channels, spec.packages, spec.priority, spec.platform
     else:
         raise UsageError("give packages (--packages) or a lockfile (--lockfile)")
+    require_sha256(records, sources)
     locked = tuple(
         sorted((LockedPackage(sources.canonical(str(r.url)), r.sha256.hex()) for r in records), key=lambda p: p.url)
     )

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ..errors import AccessDenied, CondafarmError, NotFound, SolveError, StorageError
 from .channels import Sources
+from .integrity import check_local_files, download_failure, package_cache
 from .lockfile import LockedPackage
 from .spec import EnvSpec
 
@@ -128,7 +129,7 @@ async def _install(records: list[Any], sources: Sources, target: Path, final: Pa
     await rattler.install(
         records,
         target_prefix=target,
-        cache_dir=cache,
+        package_cache=package_cache(cache),
         client=sources.client,
         show_progress=False,
         alternative_target_prefix=final,
@@ -136,10 +137,12 @@ async def _install(records: list[Any], sources: Sources, target: Path, final: Pa
 
 
 def install(records: list[Any], sources: Sources, target: Path, final: Path, cache: Path) -> None:
-    """Install `records` into `target`, with every path written into files set to `final` (where it will live)."""
+    """Install `records` into `target`, with every path written into files set to `final` (where it will live).
+    Every package's bytes are checked against its record's sha256 first (see `integrity`)."""
+    check_local_files(records)
     try:
         run(_install(records, sources, target, final, cache))
     except CondafarmError:
         raise
     except Exception as exc:
-        raise explain(exc, sources, "packages") from exc
+        raise download_failure(str(exc), records, sources) or explain(exc, sources, "packages") from exc
