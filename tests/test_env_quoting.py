@@ -16,7 +16,7 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 from env_support import LIC_FILES, env_with, openjd_env
-from packages import make_package
+from support.packages import make_package
 
 from condafarm.env.activation import cmd_quote, cmd_script, openjd_lines, sh_script
 from condafarm.errors import CondafarmError
