@@ -16,7 +16,7 @@ from types import TracebackType
 import boto3
 import botocore.config
 import botocore.exceptions
-from support.moto import free_port
+from support.moto import end_process, free_port
 from support.proxy import S3Proxy
 from support.s3 import S3Endpoint
 
@@ -49,11 +49,11 @@ def weed_binary() -> str | None:
 class SeaweedFS:
     """`weed mini` (master, volume server, filer and S3 gateway in one process) on 127.0.0.1, in a throw-away folder.
 
-    `start()` returns once S3 answers a signed ListBuckets (about a second) and raises with the log's tail if it
-    does not within `timeout` seconds; `stop()` ends the process and removes its folder and sockets. `weed mini`
-    rather than `weed server -s3`: it is ready in about a second instead of three, grows one volume per bucket
-    (`server` grows seven of its eight and then fails writes to a second bucket) and stops in about two seconds
-    (`server` waits 15 s on its filer's gRPC streams, and once did not stop within ten minutes).
+    `start()` returns once S3 answers a signed ListBuckets and raises with the log's tail if it does not within
+    `timeout` seconds; `stop()` ends the process and removes its folder and sockets. `weed mini` rather than
+    `weed server -s3`: it is ready sooner, grows one volume per bucket where `server` grows seven of its eight and
+    then fails writes to a second bucket, and stops promptly where `server` waits on its filer's gRPC streams
+    (once for over ten minutes).
     """
 
     def __init__(self, timeout: float = 60) -> None:
@@ -122,6 +122,8 @@ class SeaweedFS:
             "-webdav=false",
             "-admin.ui=false",
             "-master.telemetry=false",
+            # The volume server's pause before stopping lets a cluster move off it; alone, it only delays stop().
+            "-volume.preStopSeconds=0",
         ]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -154,7 +156,7 @@ class SeaweedFS:
         tail = self.log_tail()
         self.stop()
         raise RuntimeError(
-            f"SeaweedFS did not answer S3 within {self.timeout:.0f} s (last: {last}); its log ends:\n{tail}"
+            f"SeaweedFS did not answer S3 within {self.timeout:g} s (last: {last}); its log ends:\n{tail}"
         )
 
     def log_tail(self, lines: int = 30) -> str:
@@ -165,12 +167,7 @@ class SeaweedFS:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_process(self.proc)
             self.proc = None
         # After a kill, weed's gRPC sockets stay behind in SOCKET_DIR; these names are ours by their ports.
         for port in self.ports.values():

