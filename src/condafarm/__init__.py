@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .channel.curate import Curated, copy_packages, remove, yank
     from .channel.index import IndexReport, SubdirReport, index_channel, init_channel
     from .channel.listing import Listed, list_packages
+    from .channel.prune import PruneReport, prune_channel
     from .channel.publish import Published, PublishReport, publish
     from .channel.servers import upload_to_server
     from .conda.package import Hashes, PackageMetadata, read_metadata
@@ -57,6 +58,7 @@ _EXPORTS = {
     ".channel.curate": ("Curated", "copy_packages", "remove", "yank"),
     ".channel.index": ("IndexReport", "SubdirReport", "index_channel", "init_channel"),
     ".channel.listing": ("Listed", "list_packages"),
+    ".channel.prune": ("PruneReport", "prune_channel"),
     ".channel.publish": ("Published", "PublishReport", "publish"),
     ".channel.servers": ("upload_to_server",),
     ".conda.package": ("Hashes", "PackageMetadata", "read_metadata"),
@@ -109,6 +111,7 @@ __all__ = [
     "NotFound",
     "PackageError",
     "PackageMetadata",
+    "PruneReport",
     "PublishReport",
     "Published",
     "S3Options",
@@ -133,6 +136,7 @@ __all__ = [
     "pack_environment",
     "parse_channel",
     "plan_jobs",
+    "prune_channel",
     "publish",
     "read_metadata",
     "remove",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +38,8 @@ def list_packages(
     `spec` is a conda match spec (`blender`, `blender 4.5.*`, `blender>=4`, `blender=4.5=*_1`), matched with
     py-rattler's own MatchSpec so the filter agrees with what a solver would pick.
     """
-    from rattler import BuildString, MatchSpec, PackageRecord
-
     storage = open_storage(channel)
-    try:
-        match = MatchSpec(spec) if spec else None
-    except Exception as exc:  # py-rattler raises its own parse exception types
-        raise UsageError(f"{spec!r} is not a valid match spec ({exc})") from exc
+    matches = spec_matcher(spec) if spec else None
     found: list[Listed] = []
     for subdir in subdirs or discover_subdirs(storage):
         repodata, _ = load_repodata(storage, subdir)
@@ -53,15 +49,32 @@ def list_packages(
             except PackageError as exc:
                 log.warning("not listing %s/%s: %s (see `condafarm check`)", subdir, filename, exc)
                 continue
-            if match is not None:
-                candidate = PackageRecord(
-                    name=record["name"],
-                    version=str(record["version"]),
-                    build=BuildString(str(record["build"])),
-                    build_number=int(record.get("build_number", 0)),
-                    subdir=subdir,
-                )
-                if not match.matches(candidate):
-                    continue
+            if matches is not None and not matches(subdir, record):
+                continue
             found.append(Listed(subdir, filename, record))
     return sorted(found, key=lambda item: item.sort_key)
+
+
+def spec_matcher(spec: str) -> Callable[[str, dict[str, Any]], bool]:
+    """Whether a record of a subdir matches the conda match spec `spec`, as py-rattler's solver would judge it.
+
+    Raises `UsageError` for a spec that does not parse. The record must be readable (`check_record`).
+    """
+    from rattler import BuildString, MatchSpec, PackageRecord
+
+    try:
+        match = MatchSpec(spec)
+    except Exception as exc:  # py-rattler raises its own parse exception types
+        raise UsageError(f"{spec!r} is not a valid match spec ({exc})") from exc
+
+    def matches(subdir: str, record: dict[str, Any]) -> bool:
+        candidate = PackageRecord(
+            name=record["name"],
+            version=str(record["version"]),
+            build=BuildString(str(record["build"])),
+            build_number=int(record.get("build_number", 0)),
+            subdir=subdir,
+        )
+        return bool(match.matches(candidate))
+
+    return matches

@@ -1,4 +1,4 @@
-"""Commands that change which packages a channel offers: publish, yank, remove, copy."""
+"""Commands that change which packages a channel offers: publish, yank, remove, copy, prune."""
 
 from __future__ import annotations
 
@@ -60,6 +60,52 @@ def cmd_copy(args: argparse.Namespace) -> int:
     for key in result.changed:
         print(f"copied {key} to {result.channel}")
     return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from ..channel.prune import prune_channel
+
+    report = prune_channel(
+        channel_arg(args),
+        keep=args.keep,
+        newer_than_days=args.newer_than,
+        spec=args.spec,
+        grace_hours=args.grace_hours,
+        protect_lockfiles=args.protect_lockfile,
+        protect_window_days=args.protect_window_days,
+        yes=args.yes,
+    )
+    rows = [("yank", item) for item in report.yanked] + [("delete", item) for item in report.deleted]
+    if rows:
+        print(f"{'action':<7} {'subdir':<12} {'file':<44} {'build':<16} {'age':>5} {'size':>9}")
+    for action, item in rows:
+        print(
+            f"{action:<7} {item.subdir:<12} {item.filename:<44} {item.build:<16} {_age(item.age_days):>5} "
+            f"{human_size(item.size):>9}"
+        )
+    would = "would " if report.dry_run else ""
+    yanked = sum(item.size for item in report.yanked)
+    print(
+        f"{would}yank {len(report.yanked)} file(s), {human_size(yanked)} (a prune deletes them "
+        f"{args.grace_hours:g} h or more later)"
+    )
+    print(
+        f"{would}delete {len(report.deleted)} file(s) yanked by an earlier prune: {human_size(report.bytes_freed)} freed"
+    )
+    print(f"kept {report.kept} build(s)")
+    if report.waiting:
+        print(f"{len(report.waiting)} file(s) yanked by an earlier prune wait for the grace period")
+    if report.protected:
+        print(f"{len(report.protected)} file(s) left as they are: named in {len(report.lockfiles)} recent lockfile(s)")
+    if report.dry_run and rows:
+        print("dry run: nothing changed; pass --yes to prune")
+    return 0
+
+
+def _age(days: float | None) -> str:
+    if days is None:
+        return "?"
+    return f"{days * 24:.0f}h" if days < 2 else f"{days:.0f}d"
 
 
 def register(command: AddCommand) -> None:
@@ -131,4 +177,51 @@ def register(command: AddCommand) -> None:
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("destination", metavar="DESTINATION")
     p.add_argument("packages", nargs="+", metavar="FILENAME_OR_SPEC")
+    add_s3_options(p)
+
+    p = command(
+        "prune",
+        cmd_prune,
+        "drop old builds: yank them now, delete their files after a grace period",
+        "Keep the newest N builds of each name/version/subdir (--keep) and/or everything built or indexed in\n"
+        "the last D days (--newer-than); a build any rule keeps stays. Every variant with one of the N\n"
+        "highest build numbers counts as kept. Without --yes this is a dry run that prints what would go.\n\n"
+        "Two phases, so a running job never loses a file it is about to download: a prune yanks what the\n"
+        "rules let go (out of the index, file kept, noted in SUBDIR/.condafarm/pruned.json), and a later\n"
+        "prune deletes the files it yanked more than --grace-hours ago. Packages yanked by a person are never\n"
+        "touched, and packages named in a recent --protect-lockfile are left as they are. Safe while others\n"
+        "publish. Run it on a schedule (e.g. daily) to keep a dev channel's size bounded.\n\n"
+        "examples:\n"
+        "  condafarm prune s3://studio-packages/Conda/Dev --keep 5\n"
+        "  condafarm prune s3://studio-packages/Conda/Dev --keep 3 --newer-than 14 --spec 'mytool' --yes\n"
+        "  condafarm prune ./dev-channel --keep 1 --protect-lockfile jobs/ --protect-window-days 60 --yes",
+    )
+    p.add_argument("channel")
+    p.add_argument("--keep", type=int, metavar="N", help="keep the N newest builds of each name/version/subdir")
+    p.add_argument(
+        "--newer-than", type=float, metavar="DAYS", help="keep builds built or indexed in the last DAYS days"
+    )
+    p.add_argument("--spec", metavar="SPEC", help="only packages matching this match spec, e.g. 'mytool 2.*'")
+    p.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24.0,
+        metavar="H",
+        help="delete a yanked file only this long after the prune that yanked it (default 24)",
+    )
+    p.add_argument(
+        "--protect-lockfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="leave every package this lockfile names (repeatable; a folder means every file in it)",
+    )
+    p.add_argument(
+        "--protect-window-days",
+        type=float,
+        default=30.0,
+        metavar="D",
+        help="only lockfiles modified in the last D days protect (default 30)",
+    )
+    p.add_argument("--yes", action="store_true", help="really yank and delete (default: dry run)")
     add_s3_options(p)
