@@ -83,15 +83,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
             f"{action:<7} {item.subdir:<12} {item.filename:<44} {item.build:<16} {_age(item.age_days):>5} "
             f"{human_size(item.size):>9}"
         )
-    would = "would " if report.dry_run else ""
-    yanked = sum(item.size for item in report.yanked)
-    print(
-        f"{would}yank {len(report.yanked)} file(s), {human_size(yanked)} (a prune deletes them "
-        f"{args.grace_hours:g} h or more later)"
-    )
-    print(
-        f"{would}delete {len(report.deleted)} file(s) yanked by an earlier prune: {human_size(report.bytes_freed)} freed"
-    )
+    yank_, delete_ = ("would yank", "would delete") if report.dry_run else ("yanked", "deleted")
+    yanked, freed = human_size(sum(item.size for item in report.yanked)), human_size(report.bytes_freed)
+    print(f"{yank_} {len(report.yanked)} file(s), {yanked}: a prune deletes them {args.grace_hours:g} h or more later")
+    print(f"{delete_} {len(report.deleted)} file(s) yanked by an earlier prune: {freed} freed")
     print(f"kept {report.kept} build(s)")
     if report.waiting:
         print(f"{len(report.waiting)} file(s) yanked by an earlier prune wait for the grace period")
