@@ -2,6 +2,7 @@
 
 usage:
   python bench/run.py                       # full run: 500, 2000, 5000 packages + 20 x 50 MB, folder and S3
+  python bench/run.py --prune-only          # prune of an S3 channel of 10,000 builds (prune_bench.py)
   python bench/run.py --quick               # smoke run: 200 packages + 3 x 5 MB, one run each (~15 s)
   python bench/run.py --sizes 500,2000 --no-s3 --no-large
   python bench/run.py --help
@@ -53,6 +54,8 @@ def _options(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--publish-only", action="store_true", help="run only the publish case")
     parser.add_argument("--publish-sizes", default="50,500,5000", help="channel sizes to publish into")
+    parser.add_argument("--prune-only", action="store_true", help="run only the prune case (prune_bench.py)")
+    parser.add_argument("--prune-builds", type=int, default=10000, help="builds in the pruned channel")
     parser.add_argument("--cache-dir", default=str(BENCH / ".cache"), help="generated packages (default bench/.cache)")
     parser.add_argument("--json", default=None, help="also write all measurements to this JSON file")
     parser.add_argument("--output", default=None, help="also write the printed report to this text file")
@@ -88,6 +91,8 @@ def main(argv: list[str]) -> int:
     from support.moto import MotoServer
     from support.proxy import S3Proxy
 
+    if args.prune_only:
+        return _prune_only(args)
     header = report_header(args)
     print(header, flush=True)
     report = [header]
@@ -150,6 +155,24 @@ def main(argv: list[str]) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"header": header, "cases": [case_json(c) for c in cases]}, indent=1))
     return 1 if any(c.check for c in cases) else 0  # targets are reported, not enforced
+
+
+def _prune_only(args: argparse.Namespace) -> int:
+    from channels import Buckets
+    from prune_bench import run_prune
+    from support.moto import MotoServer
+    from support.proxy import S3Proxy
+
+    os.environ.update(child_env())  # prune runs in this process, with the same offline AWS settings as moto
+    with MotoServer(env=child_env()) as moto:
+        proxy = S3Proxy(moto.port)
+        try:
+            report = run_prune(Buckets(moto), proxy, args.prune_builds)
+        finally:
+            proxy.stop()
+    if args.output:
+        Path(args.output).write_text(report + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -188,11 +188,11 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
     if intents:
         _update_ledger(storage, subdir, lambda ledger: ledger.update(intents))
     yanked: list[str] = []
-    deletable: list[str] = []
+    current = (plan.repodata, plan.etag)
 
-    def yank_and_confirm(repodata: Repodata) -> None:
+    def yank(repodata: Repodata) -> None:
         # Runs on the freshest repodata: a build someone published or yanked meanwhile changes what may go.
-        nonlocal yanked, deletable
+        nonlocal yanked, current
         records = repodata.records()
         scope = set(records) if plan.scope is None else plan.scope
         still = select(records, scope, rules.keep, rules.newer_than_days, rules.now)
@@ -200,10 +200,13 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
         for name in yanked:
             repodata.pop(name)
         repodata.removed = sorted(set(repodata.removed) | set(yanked))
-        deletable = [n for n in plan.due if repodata.get(n) is None and n in repodata.removed]
+        current = (repodata, None)
 
-    if doomed or plan.due:
-        update_repodata(storage, subdir, yank_and_confirm, current=(plan.repodata, plan.etag))
+    if doomed:
+        etag, _ = update_repodata(storage, subdir, yank, current=current)
+        current = (current[0], etag)
+    # Record first, then file: only names out of the index (as the repodata just read or written says) go.
+    deletable = [n for n in plan.due if current[0].get(n) is None and n in current[0].removed]
     _delete(storage, [f"{subdir}/{n}" for n in deletable])
     if deletable:
         gone = set(deletable)
@@ -211,7 +214,7 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
         def forget(repodata: Repodata) -> None:
             repodata.removed = [n for n in repodata.removed if n not in gone]
 
-        update_repodata(storage, subdir, forget)
+        update_repodata(storage, subdir, forget, current=current)
     confirmed_at = time.time()
     planned = {n: plan.ledger[n] for n in plan.obsolete + deletable}
 
