@@ -218,6 +218,8 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
     confirmed_at = time.time()
     planned = {n: plan.ledger[n] for n in plan.obsolete + deletable}
 
+    done = set(yanked)
+
     def settle(ledger: Ledger) -> None:
         for name, entry in planned.items():
             if ledger.get(name) == entry:  # another prune may have noted it again meanwhile
@@ -226,7 +228,7 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
             if ledger.get(name) == plan.ledger[name]:
                 ledger[name] = {**plan.ledger[name], "state": "yanked", "at": confirmed_at}
         for name in doomed:
-            if name in yanked:
+            if name in done:
                 ledger[name] = {**ledger.get(name, intents[name]), "state": "yanked", "at": confirmed_at}
             elif ledger.get(name) == intents[name]:
                 del ledger[name]
@@ -256,9 +258,10 @@ def select(
         for name in names:
             if int(records[name].get("build_number", 0)) in newest:
                 continue
-            stamp = _stamp(records[name])
-            if newer_than_days is not None and (stamp is None or now - stamp < newer_than_days * DAY):
-                continue
+            if newer_than_days is not None:
+                stamp = _stamp(records[name])
+                if stamp is None or now - stamp < newer_than_days * DAY:
+                    continue
             chosen.add(name)
     return chosen
 
