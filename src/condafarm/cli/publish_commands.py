@@ -85,7 +85,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         )
     yank_, delete_ = ("would yank", "would delete") if report.dry_run else ("yanked", "deleted")
     yanked, freed = human_size(sum(item.size for item in report.yanked)), human_size(report.bytes_freed)
-    print(f"{yank_} {len(report.yanked)} file(s), {yanked}: a prune deletes them {args.grace_hours:g} h or more later")
+    later = f" (a later prune deletes them once {args.grace_hours:g} h have passed)" if report.yanked else ""
+    print(f"{yank_} {len(report.yanked)} file(s), {yanked}{later}")
     print(f"{delete_} {len(report.deleted)} file(s) yanked by an earlier prune: {freed} freed")
     print(f"kept {report.kept} build(s)")
     if report.waiting:
