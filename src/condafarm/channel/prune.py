@@ -142,7 +142,7 @@ def prune_channel(
             _act(storage, plan, rules, report)
         else:
             report.yanked += [_item(subdir, n, r, rules.now) for n, r in plan.doomed.items()]
-            report.deleted += [_ledger_item(subdir, n, plan.ledger[n], rules.now) for n in plan.due]
+            report.deleted += [_item(subdir, n, plan.ledger[n], rules.now) for n in plan.due]
     report.requests = storage.request_counts()
     return report
 
@@ -159,7 +159,7 @@ def _plan(
     ledger, _ = _load_ledger(storage, subdir)
     records = repodata.records()
     in_scope = {n for n, r in records.items() if matches is None or _matches(matches, subdir, r)}
-    chosen = select(records, in_scope, rules.keep, rules.newer_than_days, rules.now)
+    chosen = _select(records, in_scope, rules.keep, rules.newer_than_days, rules.now)
     doomed = {n: records[n] for n in sorted(chosen) if (subdir, n) not in protected}
     report.protected += [_item(subdir, n, records[n], rules.now) for n in sorted(chosen) if n not in doomed]
     report.kept += len(in_scope) - len(chosen)
@@ -171,11 +171,11 @@ def _plan(
         elif matches is not None and not _matches(matches, subdir, entry):
             continue
         elif (subdir, name) in protected:
-            report.protected.append(_ledger_item(subdir, name, entry, rules.now))
+            report.protected.append(_item(subdir, name, entry, rules.now))
         elif entry.get("state") == "yanked" and rules.now - float(entry["at"]) >= rules.grace_seconds:
             plan.due.append(name)
         else:
-            report.waiting.append(_ledger_item(subdir, name, entry, rules.now))
+            report.waiting.append(_item(subdir, name, entry, rules.now))
             if entry.get("state") != "yanked":
                 plan.unconfirmed.append(name)
     return plan
@@ -195,7 +195,7 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
         nonlocal yanked, current
         records = repodata.records()
         scope = set(records) if plan.scope is None else plan.scope
-        still = select(records, scope, rules.keep, rules.newer_than_days, rules.now)
+        still = _select(records, scope, rules.keep, rules.newer_than_days, rules.now)
         yanked = [n for n in doomed if n in still]
         for name in yanked:
             repodata.pop(name)
@@ -217,7 +217,6 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
         update_repodata(storage, subdir, forget, current=current)
     confirmed_at = time.time()
     planned = {n: plan.ledger[n] for n in plan.obsolete + deletable}
-
     done = set(yanked)
 
     def settle(ledger: Ledger) -> None:
@@ -236,10 +235,10 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
     if doomed or planned or plan.unconfirmed:
         _update_ledger(storage, subdir, settle)
     report.yanked += [_item(subdir, n, doomed[n], rules.now) for n in yanked]
-    report.deleted += [_ledger_item(subdir, n, plan.ledger[n], rules.now) for n in deletable]
+    report.deleted += [_item(subdir, n, plan.ledger[n], rules.now) for n in deletable]
 
 
-def select(
+def _select(
     records: dict[str, dict[str, Any]],
     in_scope: set[str],
     keep: int | None,
@@ -318,16 +317,11 @@ def _entry(record: dict[str, Any]) -> dict[str, Any]:
     return {**{k: record[k] for k in keys if k in record}, "stamp": _stamp(record)}
 
 
-def _item(subdir: str, name: str, record: dict[str, Any], now: float) -> PruneItem:
-    stamp = _stamp(record)
-    age = (now - stamp) / DAY if stamp is not None else None
-    return PruneItem(subdir, name, str(record.get("build", "")), int(record.get("size") or 0), age)
-
-
-def _ledger_item(subdir: str, name: str, entry: dict[str, Any], now: float) -> PruneItem:
-    stamp = entry.get("stamp")
+def _item(subdir: str, name: str, fields: dict[str, Any], now: float) -> PruneItem:
+    """The report's line for a record, or for a ledger entry (which keeps the record's `stamp`)."""
+    stamp = fields["stamp"] if "stamp" in fields else _stamp(fields)
     age = (now - float(stamp)) / DAY if stamp is not None else None
-    return PruneItem(subdir, name, str(entry.get("build", "")), int(entry.get("size") or 0), age)
+    return PruneItem(subdir, name, str(fields.get("build", "")), int(fields.get("size") or 0), age)
 
 
 def _delete(storage: Storage, keys: list[str]) -> None:
@@ -364,4 +358,4 @@ def _update_ledger(storage: Storage, subdir: str, change: Callable[[Ledger], Non
     retry_on_conflict(attempt, what=storage.channel.url_of(_ledger_key(subdir)), hint="retry the prune")
 
 
-__all__ = ["LEDGER_KEY", "PruneItem", "PruneReport", "protected_files", "prune_channel", "select"]
+__all__ = ["LEDGER_KEY", "PruneItem", "PruneReport", "protected_files", "prune_channel"]
