@@ -375,9 +375,10 @@ def test_windows_bash_is_git_for_windows_never_wsl(tmp_path: Path) -> None:
     git_cmd = touch(tmp_path / "Git" / "cmd" / "git").parent
     bash = touch(tmp_path / "Git" / "bin" / "bash.exe")
     wsl = touch(tmp_path / "Windows" / "System32" / "bash.exe").parent
+    alias = touch(tmp_path / "AppData" / "Local" / "Microsoft" / "WindowsApps" / "bash.exe").parent
     nowhere = str(tmp_path / "nowhere")
     assert windows_bash({"Path": str(git_cmd), "ProgramFiles": nowhere}) == str(bash)
-    assert windows_bash({"PATH": str(wsl), "PROGRAMFILES": nowhere}) is None
+    assert windows_bash({"PATH": os.pathsep.join([str(wsl), str(alias)]), "PROGRAMFILES": nowhere}) is None
     assert windows_bash({"PATH": "", "ProgramFiles": str(tmp_path)}) == str(tmp_path / "Git" / "bin" / "bash.exe")
     msys = touch(tmp_path / "msys64" / "usr" / "bin" / "bash.exe")
     assert windows_bash({"PATH": os.pathsep.join([str(wsl), str(msys.parent)]), "PROGRAMFILES": nowhere}) == str(msys)

@@ -174,12 +174,15 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
 
 
 def _request_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--packages", default="", help="space-separated match specs, e.g. 'blender=4.5 mtoa>=5.4'")
+    p.add_argument(
+        "--packages", default="", help="space-separated match specs, none holding a space, e.g. 'blender=4.5 mtoa>=5.4'"
+    )
     p.add_argument("--channels", default="", help=_CHANNELS_HELP)
     p.add_argument(
         "--priority",
         default="strict",
         action=_LastSet,
+        metavar="strict|flexible|disabled",
         help="channel priority: strict (a package comes only from the first channel that has it), flexible, "
         "or disabled (highest version from any channel), any case; default strict. Repeatable: the last "
         "non-empty one wins",

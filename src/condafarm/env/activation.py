@@ -98,8 +98,8 @@ def script_runs(prefix: Path, windows: bool) -> list[tuple[str, list[Path]]]:
 
 def windows_bash(env: Mapping[str, str]) -> str | None:
     """Git for Windows' bash, which the samples required on Windows hosts: the one beside `git` on PATH, else a
-    `bash.exe` on PATH outside System32 (that one is WSL's, which would run the script in a Linux VM), else the
-    default install folder."""
+    `bash.exe` on PATH outside System32 and WindowsApps (those are WSL's, which would run the script in a Linux
+    VM), else the default install folder."""
     lookup = {k.upper(): v for k, v in env.items()}
     path = lookup.get("PATH", "")
     candidates = []
@@ -107,7 +107,8 @@ def windows_bash(env: Mapping[str, str]) -> str | None:
     if git:
         root = Path(git).parent.parent  # Git\cmd\git.exe, Git\bin\git.exe or Git\mingw64\bin\git.exe
         candidates.append((root.parent if root.name.lower() == "mingw64" else root) / "bin" / "bash.exe")
-    candidates += [Path(d) / "bash.exe" for d in path.split(os.pathsep) if d and "system32" not in d.lower()]
+    wsl = ("system32", "windowsapps")  # WSL's launcher, and its app alias under %LOCALAPPDATA%
+    candidates += [Path(d) / "bash.exe" for d in path.split(os.pathsep) if d and not any(w in d.lower() for w in wsl)]
     candidates.append(Path(lookup.get("PROGRAMFILES") or "C:/Program Files") / "Git" / "bin" / "bash.exe")
     return next((str(c) for c in candidates if c.is_file()), None)
 
