@@ -7,6 +7,9 @@ Faults: `plan(method, path, n)` decides for the n-th request (0-based): "pass", 
 (SlowDown), "drop" (close the connection before forwarding), "drop-after" (forward, then close the
 connection without answering: the write happened, the client never hears so and retries) or "corrupt"
 (forward the request with the last byte of its body flipped, as a faulty network path would).
+
+Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
+and If-Match stands in for S3-compatible stores that ignore conditional writes).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import http.client
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -107,8 +110,9 @@ def _passes(method: str, path: str, n: int) -> str:
 class S3Proxy:
     """A threaded HTTP/1.1 reverse proxy, serving from the constructor until `stop()`."""
 
-    def __init__(self, upstream_port: int, plan: Plan = _passes) -> None:
+    def __init__(self, upstream_port: int, plan: Plan = _passes, drop_headers: Collection[str] = ()) -> None:
         self.tally = Tally()
+        dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
         self.count = 0
         self.injected: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
@@ -189,7 +193,7 @@ class S3Proxy:
                     return
                 if action == "corrupt" and body:
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 if body or self.command in ("PUT", "POST"):
                     headers["Content-Length"] = str(len(body))
                 resp, data = self._upstream(body, headers)

@@ -15,6 +15,7 @@ from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata
 from ..errors import AlreadyExists, NotFound, UsageError
 from ..storage import Storage, open_storage
+from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import Channel
 from .listing import list_packages
 from .publish import publish
@@ -123,6 +124,7 @@ def copy_packages(source: Channel | Storage, destination: Channel | Storage, sel
     taken = sorted(k for k in chosen if dst.head(k) is not None)
     if taken:
         raise AlreadyExists(f"{dst.channel.url_of(taken[0])} already exists; published packages never change")
+    ensure_conditional_writes(dst)
     if dst.can_copy_from(src):
         _copy_server_side(src, dst, sorted(chosen))
     else:

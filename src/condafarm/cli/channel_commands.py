@@ -64,6 +64,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_page(args: argparse.Namespace) -> int:
+    from ..channel.page import write_page
+
+    page = write_page(channel_arg(args))
+    print(f"wrote {page.url}: {page.builds} builds, {page.yanked} yanked")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -120,6 +128,19 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument("channel")
     p.add_argument("--verify-hashes", action="store_true", help="also read every package and compare sha256/md5")
+    add_s3_options(p)
+
+    p = command(
+        "page",
+        cmd_page,
+        "write the channel's index.html: a page to browse, search and filter its packages",
+        "Write CHANNEL/index.html from the repodata of every subdir (no package is read): name, version, build,\n"
+        "platform, size, date and yanked state of each build, with search and filters that run in the browser.\n"
+        "Self-contained (no external assets): open it from a folder, or serve the bucket as a static website.\n"
+        "Once a channel has a page, `condafarm index` keeps it current.\n\n"
+        "example: condafarm page s3://studio-packages/Conda/Default",
+    )
+    p.add_argument("channel")
     add_s3_options(p)
 
     p = command(
