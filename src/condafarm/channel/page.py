@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from ..conda.repodata import Repodata
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
+from .provenance import read_many, summary
 from .store import discover_subdirs, load_repodata
 
 PAGE_KEY = "index.html"
@@ -31,8 +33,9 @@ class Page:
     yanked: int
 
 
-def _rows(subdir: str, repodata: Repodata) -> list[list[Any]]:
-    """One row per build: name, version, build, build number, subdir, size, timestamp (ms), yanked, filename."""
+def _rows(subdir: str, repodata: Repodata, made: Mapping[tuple[str, str], str]) -> list[list[Any]]:
+    """One row per build: name, version, build, build number, subdir, size, timestamp (ms), yanked, filename,
+    and who or which job made it."""
     rows: list[list[Any]] = []
     for filename, record in repodata.records().items():
         stamp = record.get("timestamp") or record.get("indexed_timestamp") or 0
@@ -48,15 +51,22 @@ def _rows(subdir: str, repodata: Repodata) -> list[list[Any]]:
                 stamp,
                 0,
                 filename,
+                made.get((subdir, filename), ""),
             ]
         )
-    rows += [["", "", "", 0, subdir, 0, 0, 1, name] for name in sorted(set(repodata.removed))]
+    rows += [["", "", "", 0, subdir, 0, 0, 1, name, ""] for name in sorted(set(repodata.removed))]
     return rows
 
 
-def render_page(channel_url: str, subdirs: dict[str, Repodata], *, generated_ms: int | None = None) -> bytes:
-    """The page's bytes for these subdirs' repodata."""
-    rows = [row for subdir in sorted(subdirs) for row in _rows(subdir, subdirs[subdir])]
+def render_page(
+    channel_url: str,
+    subdirs: dict[str, Repodata],
+    made: Mapping[tuple[str, str], str] | None = None,
+    *,
+    generated_ms: int | None = None,
+) -> bytes:
+    """The page's bytes for these subdirs' repodata, with `made[(subdir, filename)]` saying who made each."""
+    rows = [row for subdir in sorted(subdirs) for row in _rows(subdir, subdirs[subdir], made or {})]
     data = json.dumps(
         {"channel": channel_url, "generated": generated_ms or int(time.time() * 1000), "rows": rows},
         separators=(",", ":"),
@@ -72,7 +82,10 @@ def write_page(channel: Channel | Storage) -> Page:
     """Write the channel's `index.html` from the repodata of all its subdirs."""
     storage = open_storage(channel)
     subdirs = {subdir: load_repodata(storage, subdir)[0] for subdir in discover_subdirs(storage)}
-    storage.put(PAGE_KEY, render_page(storage.channel.url, subdirs), content_type="text/html; charset=utf-8")
+    found = read_many(storage, [(s, name) for s, repodata in subdirs.items() for name in repodata.records()])
+    made = {key: summary(record) for key, record in found.items()}
+    page = render_page(storage.channel.url, subdirs, made)
+    storage.put(PAGE_KEY, page, content_type="text/html; charset=utf-8")
     builds = sum(len(r.records()) for r in subdirs.values())
     yanked = sum(len(set(r.removed)) for r in subdirs.values())
     return Page(storage.channel.url_of(PAGE_KEY), builds, yanked)
