@@ -13,16 +13,59 @@ ORDER = 40
 
 _CHANNELS_HELP = (
     "space-separated channels in priority order: s3://BUCKET/PREFIX, https://..., a folder, or a name such as "
-    "conda-forge"
+    "deadline-cloud or conda-forge, resolved through this host's condarc files as conda does (custom_channels, "
+    "channel_alias, ...); empty: conda's default channels"
 )
+
+#: What `--clean` and `--recreate` accept, in any case: yes/no words, and the samples' NamedCondaEnvAction values.
+_SWITCH_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_SWITCH_WORDS.update(remove_and_create=True, activate=False)
+
+
+class _LastSet(argparse.Action):
+    """A repeatable option whose last set value wins; "" or a negative number leaves the earlier one. The render
+    queue environment passes condafarm's parameter, then the samples' one, which is unset by default."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        if values == "" or (isinstance(values, float) and values < 0):
+            return
+        if self.dest == "priority":
+            values = values.lower()
+            if values not in ("strict", "flexible", "disabled"):
+                parser.error(f"argument --priority: {values!r} is not one of strict, flexible, disabled")
+        setattr(namespace, self.dest, values)
+
+
+class _Switch(argparse.Action):
+    """A flag that may also take a value: `--clean` alone is yes; `--clean True|False` as the samples' RunCondaClean
+    spells it; `--recreate REMOVE_AND_CREATE|ACTIVATE` as their NamedCondaEnvAction does."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        value = _SWITCH_WORDS.get(str(values).lower()) if values is not None else True
+        if value is None:
+            parser.error(f"argument {option}: {values!r} is not one of {self.metavar}")
+        setattr(namespace, self.dest, value)
 
 
 def _spec(args: argparse.Namespace) -> Any:
+    """The request, or None for no packages; says what each channel name stands for on this host."""
     from ..env import make_spec
+    from ..env.condarc import explain_channels, load_condarc, needs_condarc
+    from ..env.spec import words
 
     if not (args.packages or "").split():
         return None
-    return make_spec(args.packages, args.channels or "", args.priority)
+    names = words(args.channels or "")
+    condarc = load_condarc() if needs_condarc(names) else None
+    spec = make_spec(args.packages, names, args.priority, name=getattr(args, "name", None) or "", condarc=condarc)
+    if not args.quiet:
+        for line in explain_channels(names, condarc):
+            print(line, flush=True)
+    return spec
 
 
 def _lockfile(args: argparse.Namespace) -> Path | None:
@@ -67,7 +110,9 @@ def cmd_enter(args: argparse.Namespace) -> int:
     entered = enter_environment(
         spec,
         lockfile=lockfile,
-        reuse=args.reuse == "automatic",
+        reuse=args.reuse == "automatic" and args.name != "",  # the samples' NamedCondaEnv="": this session only
+        recreate=args.recreate,
+        clean=args.clean,
         cache_root=_cache_dir(args),
         session_dir=Path(args.session_dir) if args.session_dir else None,
         update_after_minutes=args.update_after_minutes,
@@ -129,15 +174,18 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
 
 
 def _request_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--packages", default="", help="space-separated match specs, e.g. 'blender=4.5 mtoa>=5.4'")
+    p.add_argument(
+        "--packages", default="", help="space-separated match specs, none holding a space, e.g. 'blender=4.5 mtoa>=5.4'"
+    )
     p.add_argument("--channels", default="", help=_CHANNELS_HELP)
     p.add_argument(
         "--priority",
         default="strict",
-        choices=["strict", "flexible", "disabled"],
-        type=str.lower,
+        action=_LastSet,
+        metavar="strict|flexible|disabled",
         help="channel priority: strict (a package comes only from the first channel that has it), flexible, "
-        "or disabled (highest version from any channel); default strict",
+        "or disabled (highest version from any channel), any case; default strict. Repeatable: the last "
+        "non-empty one wins",
     )
     p.add_argument("--lockfile", help="install exactly the files this explicit lockfile lists (no solve)")
     p.add_argument(
@@ -205,7 +253,32 @@ def register(command: AddCommand) -> None:
     p.add_argument(
         "--update-after-minutes",
         type=float,
-        help="solve again when the cached environment was last solved this long ago (default: never)",
+        action=_LastSet,
+        help="solve again when the cached environment was last solved this long ago (default: never). "
+        "Repeatable: the last one that is not negative wins",
+    )
+    p.add_argument(
+        "--name",
+        help="a named environment (the samples' NamedCondaEnv): jobs giving the same name and request share it; "
+        "AUTOMATIC (default) names it after the request; an empty name means --reuse session",
+    )
+    p.add_argument(
+        "--recreate",
+        nargs="?",
+        action=_Switch,
+        default=False,
+        metavar="REMOVE_AND_CREATE|ACTIVATE",
+        help="solve and install the cached environment anew (the samples' NamedCondaEnvAction=REMOVE_AND_CREATE); "
+        "jobs still running in the old one keep it",
+    )
+    p.add_argument(
+        "--clean",
+        nargs="?",
+        action=_Switch,
+        default=False,
+        metavar="True|False",
+        help="first empty this host's package and repodata caches (the samples' RunCondaClean, `conda clean "
+        "--all`); cached environments stay",
     )
 
     p = subcommand(
