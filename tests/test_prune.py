@@ -22,6 +22,7 @@ from support.s3 import S3Endpoint
 from condafarm import Channel, PruneReport, check_channel, parse_channel, prune_channel
 from condafarm.channel import prune as prune_module
 from condafarm.channel.curate import yank
+from condafarm.channel.provenance import provenance_key
 from condafarm.channel.prune import LEDGER_KEY
 from condafarm.channel.publish import publish
 from condafarm.channel.store import load_repodata, update_repodata
@@ -174,6 +175,7 @@ def test_two_phases_delete_only_files_yanked_more_than_the_grace_period_ago(
     repodata = load_repodata(storage, "noarch")[0]
     assert repodata.removed == ["tool-1.0-h0_0.conda", "tool-1.0-h0_1.conda", "tool-1.0-h0_2.conda"]
     assert all(storage.head(key) is not None for key in yanked)  # a job that solved earlier still downloads them
+    assert all(storage.head(provenance_key(*key.split("/"))) is not None for key in yanked)
     ledger = json.loads(storage.get(f"noarch/{LEDGER_KEY}").data)["pruned"]  # type: ignore[union-attr]
     assert {e["state"] for e in ledger.values()} == {"yanked"} and len(ledger) == 3
 
@@ -189,6 +191,7 @@ def test_two_phases_delete_only_files_yanked_more_than_the_grace_period_ago(
     assert {f"{i.subdir}/{i.filename}" for i in after.deleted} == yanked
     assert after.bytes_freed == sum(i.size for i in first.yanked)
     assert all(storage.head(key) is None for key in yanked)
+    assert all(storage.head(provenance_key(*key.split("/"))) is None for key in yanked)
     assert load_repodata(storage, "noarch")[0].removed == []
     assert json.loads(storage.get(f"noarch/{LEDGER_KEY}").data)["pruned"] == {}  # type: ignore[union-attr]
     assert _live(storage) == {"tool-1.0-h0_3.conda", "tool-1.0-h0_4.conda", "tool-1.1-h0_0.conda"}

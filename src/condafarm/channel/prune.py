@@ -2,9 +2,10 @@
 
 A prune never deletes a file a solver could still pick. It first yanks what its rules let go (records to
 `removed`, the file stays, so a job that solved a minute ago still downloads it) and notes when in
-`SUBDIR/.condafarm/pruned.json`; a later prune deletes the files it yanked more than the grace period ago,
-record first, then file. Files yanked by a person are not in that ledger and are never touched. Every change to
-repodata is a compare-and-swap (`store.update_repodata`), so publishers may run at the same time.
+`SUBDIR/.condafarm/pruned.json`; a later prune deletes the files it yanked more than the grace period ago:
+record first, then file and provenance. Files yanked by a person are not in that ledger and are never
+touched. Every change to repodata is a compare-and-swap (`store.update_repodata`), so publishers may run at
+the same time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
 from .listing import spec_matcher
+from .provenance import provenance_key
 from .store import discover_subdirs, load_repodata, update_repodata
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
         current = (current[0], etag)
     # Record first, then file: only names out of the index (as the repodata just read or written says) go.
     deletable = [n for n in plan.due if current[0].get(n) is None and n in current[0].removed]
-    _delete(storage, [f"{subdir}/{n}" for n in deletable])
+    _delete(storage, [key for n in deletable for key in (f"{subdir}/{n}", provenance_key(subdir, n))])
     if deletable:
         gone = set(deletable)
 
