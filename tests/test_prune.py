@@ -393,4 +393,8 @@ def test_cli_prune_prints_a_dry_run_table_then_acts_with_yes(tmp_path: Path) -> 
     again = run_cli("prune", str(channel), "--keep", "3", "--grace-hours", "0", "--yes")
     assert again.returncode == 0, again.stderr
     assert "deleted 2 file(s) yanked by an earlier prune" in again.stdout
+    # what the maintenance bundle runs, with its optional parameters left empty
+    scheduled = run_cli("prune", str(channel), "--keep", "1", "--spec", "", "--protect-lockfile", "", "--yes")
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert "yanked 4 file(s)" in scheduled.stdout
     assert not (channel / "noarch" / "tool-1.0-h0_0.conda").exists()

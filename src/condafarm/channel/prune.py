@@ -272,10 +272,12 @@ def protected_files(
 ) -> tuple[set[tuple[str, str]], list[str]]:
     """`(subdir, filename)` of every package URL in the lockfiles at `paths` modified within `window_days`, and
     which lockfiles those were. A folder stands for every file under it; a file named outright must exist and
-    name packages, so a typo never leaves a prune unprotected."""
+    name packages, so a typo never leaves a prune unprotected. Empty strings (unset job parameters) name none."""
     protected: set[tuple[str, str]] = set()
     used: list[str] = []
     for given in paths:
+        if not str(given).strip():
+            continue  # an empty job parameter: no lockfile given
         path = Path(given)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
