@@ -115,9 +115,7 @@ def build(
     build log goes to the task log. Runs in a child of the action's process (`Supervisor.run_child`), because
     py-rattler-build holds the GIL until the build ends.
     """
-    from condafarm import BuildFailed, build_recipe
-    from condafarm.build import parse_tool_args
-    from condafarm.farm.platforms import check_native
+    from condafarm import BuildFailed, build_recipe, check_native_platform, parse_tool_args
 
     if prefix_length.strip() not in ("", "0"):
         raise UsageError(
@@ -126,9 +124,10 @@ def build(
         )
     options = parse_tool_args(extra_args, fast_build=fast_build)
     if conda_platform is not None:
-        check_native(conda_platform)
+        check_native_platform(conda_platform)
     channel = parse_channel(location)
-    messages.status(f"building {recipe.name} for {conda_platform or 'this host'} into {channel.url}")
+    name = recipe.parent.name if recipe.name == "recipe" else recipe.name  # the samples' NAME/recipe/ layout
+    messages.status(f"building {name} for {conda_platform or 'this host'} into {channel.url}")
     messages.progress(1)
     publishing: list[str] = []
 

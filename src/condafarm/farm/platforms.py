@@ -32,7 +32,7 @@ def host_os_and_arch() -> tuple[str, str]:
     return _OS_FAMILY.get(sys.platform, sys.platform), _ARCH.get(machine, machine)
 
 
-def check_native(conda_platform: str) -> None:
+def check_native_platform(conda_platform: str) -> None:
     """Refuse to build `conda_platform` on a host that does not run it: the job landed on the wrong host."""
     from ..errors import UsageError
 
