@@ -276,9 +276,9 @@ def test_an_override_with_nothing_to_replace_on_the_platform_is_refused(tmp_path
 
     recipe = SAMPLES_RECIPE / "recipe.yaml"
     sources = rendered_sources(render(load_recipe(recipe), recipe, [], "osx-arm64"))
-    with pytest.raises(UsageError, match="2 override source archive.*osx-arm64 has 1 archive"):
+    with pytest.raises(UsageError, match=r"2 override source archive.*osx-arm64 has 1 archive"):
         override_sources(sources, [tmp_path / "a", tmp_path / "b"], None, recipe.parent, "osx-arm64")
-    with pytest.raises(UsageError, match="no folder \\(path\\) source to replace"):
+    with pytest.raises(UsageError, match=r"no folder \(path\) source to replace"):
         override_sources(sources, [], tmp_path, recipe.parent, "osx-arm64")
 
 

@@ -270,7 +270,7 @@ def test_queue_is_chosen_by_name_prefix_and_never_guessed() -> None:
     assert choose_queue(queues, "Test")["queueId"] == "queue-4"
     with pytest.raises(UsageError, match="several queues' names start with 'Package'"):
         choose_queue(queues, "Package")
-    with pytest.raises(UsageError, match="no queue's name starts with 'Render'.*'Production'"):
+    with pytest.raises(UsageError, match=r"no queue's name starts with 'Render'.*'Production'"):
         choose_queue(queues, "Render")
 
 
