@@ -1,6 +1,7 @@
 """The Windows and macOS rules, tested on every host: drive-letter and UNC channel paths, cmd.exe quoting,
-activation scripts, cache roots and how a cancelled build's child is started. Tests that need the host itself
-(running cmd.exe, a real drive letter) run on the CI's Windows runner and are skipped elsewhere."""
+activation scripts, cache roots, how a build's child is started for cancellation, and the CI workflow that runs
+all of it on Linux, Windows and macOS runners. Tests that need the host itself (a real drive letter, Windows'
+process-group flag) run on the Windows runner and are skipped elsewhere."""
 
 from __future__ import annotations
 
@@ -245,3 +246,28 @@ def test_the_windows_process_group_flag_is_the_one_subprocess_knows() -> None:
     import subprocess
 
     assert subprocess.CREATE_NEW_PROCESS_GROUP == CREATE_NEW_PROCESS_GROUP
+
+
+def test_the_ci_workflow_runs_the_readme_test_command_on_linux_windows_and_macos() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    assert {"push", "pull_request"} <= set(workflow[True])  # YAML 1.1 reads the key `on` as True
+    (job,) = workflow["jobs"].values()
+    assert job["runs-on"] == "${{ matrix.os }}" and job["defaults"]["run"]["shell"] == "bash"
+    runs = {(entry["os"], entry["python"], entry["venv"]) for entry in job["strategy"]["matrix"]["include"]}
+    assert runs == {
+        ("ubuntu-latest", "3.10", ".venv/bin"),
+        ("ubuntu-latest", "3.12", ".venv/bin"),
+        ("windows-latest", "3.12", ".venv/Scripts"),
+        ("macos-latest", "3.12", ".venv/bin"),
+    }
+    assert all(("uses" in step) != ("run" in step) for step in job["steps"])
+    script = "\n".join(step["run"] for step in job["steps"] if "run" in step)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "pip install -q -e '.[test]'" in line)
+    tools = [part.strip().removeprefix(".venv/bin/") for part in command.split("&&")[1:]]
+    assert tools[0] == "pip install -q -e '.[test]'" and "python -m venv .venv" in script
+    for tool in tools:  # pip install, ruff check, ruff format --check, mypy, pytest: as the README runs each
+        assert f"${{{{ matrix.venv }}}}/python -m {tool}" in script, tool
