@@ -68,7 +68,7 @@ def test_an_honest_store_is_probed_once_per_host(s3_channel, tmp_path: Path, mon
     second = publish(s3_channel, [make_package(tmp_path / "b", "second")])
     assert first.requests["DeleteObject"] == 1  # the probe's object
     assert "DeleteObject" not in second.requests
-    assert sum(v for k, v in second.requests.items() if k != "bytes_read") == 14
+    assert sum(v for k, v in second.requests.items() if k != "bytes_read") == 15
 
 
 def test_the_single_writer_promise_is_given_per_command_never_remembered(
