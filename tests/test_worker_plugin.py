@@ -71,12 +71,11 @@ def _condafarm_imports(source: Path) -> Iterator[tuple[str, set[str]]]:
             yield from ((alias.name, set()) for alias in node.names if alias.name.split(".")[0] == "condafarm")
 
 
-def test_worker_uses_only_the_public_api_and_the_shared_front_end_modules() -> None:
-    """The library's internal modules move (issue 10 moved most of them); the plugin must not depend on them.
-    `console` and `redact` are shared by both front ends on purpose (one way out, one secret mask)."""
+def test_worker_uses_only_the_public_api_and_the_shared_console_module() -> None:
+    """The library's internal modules move (issue 10 moved most of them); the plugin must not depend on them."""
     for source in sorted(Path(condafarm_worker.__file__).parent.glob("*.py")):
         for module, names in _condafarm_imports(source):
-            assert module in ("condafarm", "condafarm.console", "condafarm.redact"), (source.name, module)
+            assert module in ("condafarm", "condafarm.console"), (source.name, module)
             if module == "condafarm":
                 assert names <= {*condafarm.__all__, "__version__"}, (source.name, names)
 
