@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from support.cli import run_cli
+from support.faults import Fault, Hit
 from support.packages import make_package, read_shard
-from support.proxy import fault_proxy
+from support.proxy import S3Proxy, fault_proxy
 from support.s3 import IamEndpoint, S3Endpoint
 
-from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
+from condafarm import Channel, S3Options, check_channel, index_channel, init_channel, parse_channel
 from condafarm.channel import intents
 from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
 from condafarm.channel.store import commit_repodata, load_repodata
@@ -237,37 +238,68 @@ def _through(proxy_url: str, bucket: str) -> Channel:
     )
 
 
-def test_publish_retries_through_500_503_and_dropped_connections(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
-    faults = ["500", "503", "drop", "drop-after"]
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore retries at once: as many attempts as configured, none of the waiting between them."""
+    import botocore.retries.standard
 
-    def plan(method: str, path: str, n: int) -> str:
-        return faults[(n // 3) % len(faults)] if n % 3 == 1 else "pass"
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
-    with fault_proxy(s3.port, plan) as proxy:
+
+def _after(proxy: S3Proxy, hit: Hit) -> list[int | None]:
+    """Statuses of the later requests of the same operation on the same key as `hit`: its retries."""
+    return [e.status for e in proxy.log if e.request.n > hit.n and (e.request.op, e.request.key) == (hit.op, hit.key)]
+
+
+def test_publish_retries_through_500_503_and_dropped_connections(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, no_backoff: None
+) -> None:
+    init_channel(_through(s3.url, bucket))
+    faults = (
+        Fault("the GET of repodata.json", "500"),
+        Fault("the publishing.json PUT", "drop"),
+        Fault("the package If-None-Match PUT", "drop-after"),
+        Fault("the repodata.json If-Match PUT", "503"),
+        Fault("the repodata.json.zst PUT", "500", after=1),
+    )
+    with fault_proxy(s3.port, *faults) as proxy:
         channel = _through(proxy.url, bucket)
         publish(channel, [make_package(tmp_path, "a"), make_package(tmp_path, "b", subdir="linux-64")])
         publish(channel, [make_package(tmp_path, "c")])
-        assert {action for action, _, _ in proxy.injected} == set(faults)
-    direct = parse_channel(
-        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-    )
-    report = check_channel(direct, verify_hashes=True)
+    prefix = "Conda/Default"
+    assert [(h.request, h.action, h.key) for h in proxy.hits] == [
+        ("the GET of repodata.json", "500", f"{prefix}/noarch/repodata.json"),
+        ("the publishing.json PUT", "drop", f"{prefix}/noarch/.condafarm/publishing.json"),
+        ("the package If-None-Match PUT", "drop-after", f"{prefix}/noarch/a-1.0-h0_0.conda"),
+        ("the repodata.json If-Match PUT", "503", f"{prefix}/noarch/repodata.json"),
+        ("the repodata.json.zst PUT", "500", f"{prefix}/linux-64/repodata.json.zst"),
+    ]
+    get, intents_put, package_put, repodata_put, zst_put = proxy.hits
+    assert _after(proxy, get)[0] == 200
+    assert _after(proxy, intents_put)[0] == 200
+    # the dropped package PUT did store the file: its retry is told so (412), and publish sees it is ours
+    assert _after(proxy, package_put) == [412]
+    assert _after(proxy, repodata_put)[0] == 200
+    assert _after(proxy, zst_put)[0] == 200
+    report = check_channel(_through(s3.url, bucket), verify_hashes=True)
     assert report.ok and report.packages == 3, report.problems
 
 
-def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
-    direct = parse_channel(
-        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-    )
+def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, no_backoff: None
+) -> None:
+    direct = _through(s3.url, bucket)
     publish(direct, [make_package(tmp_path, "existing")])
     storage = open_storage(direct)
     before = storage.get("noarch/repodata.json")
 
-    def plan(method: str, path: str, n: int) -> str:
-        return "503" if method == "PUT" and "repodata.json" in path else "pass"
-
-    with fault_proxy(s3.port, plan) as proxy, pytest.raises(StorageError, match="condafarm index"):
+    fault = Fault("the repodata.json If-Match PUT", "503", times=None)
+    with fault_proxy(s3.port, fault) as proxy, pytest.raises(StorageError, match="condafarm index") as failure:
         publish(_through(proxy.url, bucket), [make_package(tmp_path, "new")])
+    # the first try and botocore's 6 retries (its `max_attempts` counts retries) met the fault, nothing else did
+    assert [(h.request, h.action) for h in proxy.hits] == [("the repodata.json If-Match PUT", "503")] * 7
+    assert {h.key for h in proxy.hits} == {"Conda/Default/noarch/repodata.json"}
+    assert "\n" not in str(failure.value)
     assert storage.get("noarch/repodata.json") == before
     _assert_valid(storage)
     # The file is there, unindexed, and the next publish or index run picks it up.
@@ -278,11 +310,14 @@ def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(s3: S3Endpoint, b
 def test_an_upload_damaged_on_the_way_is_caught_removed_and_not_indexed(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:
-    def plan(method: str, path: str, n: int) -> str:
-        return "corrupt" if method == "PUT" and path.endswith(".conda") else "pass"
-
-    with fault_proxy(s3.port, plan) as proxy, pytest.raises(StorageError, match="failed verification"):
-        publish(_through(proxy.url, bucket), [make_package(tmp_path, "tool")])
+    package = make_package(tmp_path, "tool")
+    fault = Fault("the package If-None-Match PUT", "corrupt")
+    with fault_proxy(s3.port, fault) as proxy, pytest.raises(StorageError, match="failed verification") as failure:
+        publish(_through(proxy.url, bucket), [package])
+    assert [(h.request, h.action, h.key) for h in proxy.hits] == [
+        ("the package If-None-Match PUT", "corrupt", "Conda/Default/noarch/tool-1.0-h0_0.conda")
+    ]
+    assert "\n" not in str(failure.value)
     storage = open_storage(_through(s3.url, bucket))
     assert storage.head("noarch/tool-1.0-h0_0.conda") is None
     assert load_repodata(storage, "noarch")[0].records() == {}
