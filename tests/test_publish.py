@@ -23,7 +23,7 @@ from condafarm.channel import intents
 from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
 from condafarm.channel.store import commit_repodata, load_repodata
 from condafarm.conda.repodata import Repodata
-from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
+from condafarm.conda.shards import SHARDS_INDEX, Shards
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
 from condafarm.storage import Storage, open_storage
 
@@ -54,8 +54,8 @@ def _shard_records(storage: Storage, subdir: str) -> dict[str, Any]:
     index = storage.get(f"{subdir}/{SHARDS_INDEX}")
     assert index is not None
     records: dict[str, Any] = {}
-    for digest in read_shard_names(index.data).values():
-        shard = storage.get(Shards.key(subdir, digest))
+    for digest in read_shard(index.data)["shards"].values():  # decoded with msgpack, not condafarm's reader
+        shard = storage.get(Shards.key(subdir, digest.hex()))
         assert shard is not None, f"the shard index names a missing shard {digest}"
         content = read_shard(shard.data)
         records.update(content["packages"])

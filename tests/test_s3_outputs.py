@@ -16,7 +16,7 @@ from typing import Any
 import msgpack
 import pytest
 import zstandard
-from support.packages import make_package, read_info_file, read_shard
+from support.packages import make_package, read_info_file
 from support.s3 import S3Endpoint, new_bucket, upload_dir
 
 from condafarm import S3Options, index_channel, parse_channel, publish
@@ -98,22 +98,24 @@ class Bucket:
         return data
 
     def shards(self, subdir: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        """The shard index's `info`, and every record found through the shards (filename -> record); each
-        shard file's name is checked to be the sha256 of its bytes, as CEP-16 content addressing says."""
-        raw = (
-            zstandard.ZstdDecompressor().decompressobj().decompress(self.bytes(f"{subdir}/repodata_shards.msgpack.zst"))
-        )
-        index = msgpack.unpackb(raw, raw=False)
+        """The shard index's `info`, and every record found through the shards (filename -> record, with
+        sha256 and md5 as the raw bytes CEP-16 stores); each shard file's name is checked to be the sha256 of
+        its bytes, as CEP-16 content addressing says."""
+        index = _unzstd_msgpack(self.bytes(f"{subdir}/repodata_shards.msgpack.zst"))
         records: dict[str, dict[str, Any]] = {}
         for name, digest in index["shards"].items():
             data = self.bytes(f"{subdir}/shards/{digest.hex()}.msgpack.zst")
             assert hashlib.sha256(data).digest() == digest, f"{subdir} shard of {name!r} is not named by its sha256"
-            shard = read_shard(data)
+            shard = _unzstd_msgpack(data)
             for table in ("packages", "packages.conda"):
                 for filename, record in shard.get(table, {}).items():
                     assert record["name"] == name, f"{filename} is in the shard of {name!r}"
                     records[filename] = record
         return index["info"], records
+
+
+def _unzstd_msgpack(data: bytes) -> Any:
+    return msgpack.unpackb(zstandard.ZstdDecompressor().decompressobj().decompress(data), raw=False)
 
 
 def _run_exports_in(path: Path) -> dict[str, Any]:
@@ -181,7 +183,10 @@ def test_s3_repodata_zst_shards_and_run_exports_match_py_rattler_and_hashlib(
         assert set(sharded) == set(peer_sharded) == set(_records(mine))
         for filename, record in sharded.items():
             _same_fields(record, peer_sharded[filename], f"{subdir} shard record {filename}")
-            _same_fields(record, _records(mine)[filename], f"{subdir} shard record {filename} vs repodata.json")
+            data = files[filename]
+            assert (record["sha256"], record["md5"]) == (hashlib.sha256(data).digest(), hashlib.md5(data).digest())
+            as_json = {**record, "sha256": record["sha256"].hex(), "md5": record["md5"].hex()}
+            _same_fields(as_json, _records(mine)[filename], f"{subdir} shard record {filename} vs repodata.json")
 
         run_exports = json.loads(ours.bytes(f"{subdir}/run_exports.json"))
         assert run_exports["info"]["subdir"] == subdir
