@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 from support.cli import run_cli
 
@@ -10,6 +11,12 @@ from condafarm.redact import redact
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENvalue1234567890"
+
+
+def _ls_unreachable(endpoint: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    """`condafarm ls` of a bucket behind `endpoint`, where nothing listens."""
+    args = ["--endpoint-url", endpoint, "--force-path-style", "--region", "us-east-1", *flags]
+    return run_cli("ls", "s3://bucket/Conda/Default", *args, env=env, timeout=120)
 
 
 def test_redact_masks_url_passwords_tokens_signatures_and_secret_variables(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -35,18 +42,7 @@ def test_debug_logging_never_prints_the_session_token_or_secret_key(tmp_path) ->
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
     # Nothing listens on port 9: botocore logs the signed request (with the token header) before failing.
-    result = run_cli(
-        "ls",
-        "-vv",
-        "s3://bucket/Conda/Default",
-        "--endpoint-url",
-        "http://127.0.0.1:9",
-        "--force-path-style",
-        "--region",
-        "us-east-1",
-        env=env,
-        timeout=120,
-    )
+    result = _ls_unreachable("http://127.0.0.1:9", env, "-vv")
     assert result.returncode != 0
     assert "X-Amz-Security-Token" in result.stderr or "x-amz-security-token" in result.stderr.lower()
     assert TOKEN not in result.stderr and SECRET not in result.stderr and TOKEN not in result.stdout
@@ -54,16 +50,6 @@ def test_debug_logging_never_prints_the_session_token_or_secret_key(tmp_path) ->
 
 def test_an_endpoint_password_is_not_echoed_in_errors() -> None:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_EC2_METADATA_DISABLED": "true"}
-    result = run_cli(
-        "ls",
-        "s3://bucket/Conda/Default",
-        "--endpoint-url",
-        "http://user:s3cr3tpass@127.0.0.1:9",
-        "--force-path-style",
-        "--region",
-        "us-east-1",
-        env=env,
-        timeout=120,
-    )
+    result = _ls_unreachable("http://user:s3cr3tpass@127.0.0.1:9", env)
     assert result.returncode != 0
     assert "s3cr3tpass" not in result.stderr + result.stdout

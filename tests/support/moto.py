@@ -23,6 +23,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def end_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Ask `proc` to stop and wait for it; kill it if it has not stopped within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class MotoServer:
     """`python -m moto.server` on a free port, started by the constructor and ready when it returns.
 
@@ -68,12 +78,7 @@ class MotoServer:
         return key["AccessKeyId"], key["SecretAccessKey"]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_process(self.proc)
 
     def __enter__(self) -> MotoServer:
         return self

@@ -8,6 +8,9 @@ which request and `proxy.log` every exchange with its outcome, for tests to asse
 
 Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-checksum-sha256` and moto does not
 (see `S3Checksums`), so uploads are judged as S3 would judge them.
+
+Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
+and If-Match stands in for S3-compatible stores that ignore conditional writes).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import re
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -152,8 +155,16 @@ class S3Checksums:
 class S3Proxy:
     """A threaded HTTP/1.1 reverse proxy, serving from the constructor until `stop()`."""
 
-    def __init__(self, upstream_port: int, faults: Faults | None = None, *, s3_checksums: bool = False) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        faults: Faults | None = None,
+        *,
+        s3_checksums: bool = False,
+        drop_headers: Collection[str] = (),
+    ) -> None:
         self.tally = Tally()
+        dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
         self.count = 0
         self.faults = faults
         self.hits: list[Hit] = []
@@ -248,7 +259,7 @@ class S3Proxy:
                 if proxy.checksums is not None and proxy.checksums.refuses(request, body):
                     self._fail(400, "BadDigest")
                     return 400
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 if body or self.command in ("PUT", "POST"):
                     headers["Content-Length"] = str(len(body))
                 resp, data = self._upstream(body, headers)

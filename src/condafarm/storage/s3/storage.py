@@ -1,4 +1,4 @@
-"""`S3Storage`: the storage contract on an S3 bucket, through one boto3 client shared by all threads.
+"""`S3Storage`: the storage contract on an S3 bucket, tying the client, listing, readers and uploads together.
 
 Conditional writes use S3's `If-None-Match: *` and `If-Match: ETAG`, which answer 412 to the loser of a race.
 """
@@ -125,17 +125,15 @@ class S3Storage(Storage):
         content_type: str | None = None,
     ) -> str:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
-        condition: Condition | None = None
         if if_absent:
             args["IfNoneMatch"] = "*"
-            condition = "absent"
         if if_match is not None:
             args["IfMatch"] = if_match
-            condition = condition or "match"
         if metadata:
             args["Metadata"] = metadata
         if content_type:
             args["ContentType"] = content_type
+        condition: Condition | None = "absent" if if_absent else "match" if if_match is not None else None
         with self._translated("PutObject", key, condition):
             return str(self.client.put_object(**args)["ETag"])
 
