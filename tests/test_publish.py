@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -318,20 +317,6 @@ def test_read_only_credentials_name_the_missing_permission(iam_s3: IamEndpoint, 
     assert iam_s3.reader[1] not in result.stderr + result.stdout
     listing = iam_s3.s3.client(*iam_s3.writer).list_objects_v2(Bucket=iam_s3.bucket, Prefix="Conda/ReadOnly/")
     assert listing.get("KeyCount", 0) == 0
-
-
-def test_large_files_go_up_in_verified_parts(s3_channel: Channel, tmp_path: Path) -> None:
-    pkg = make_package(tmp_path, "bigtool", payload=os.urandom(6 * 1024 * 1024).hex())
-    storage = open_storage(s3_channel)
-    storage.multipart_threshold = storage.part_bytes = 5 * 1024 * 1024  # type: ignore[attr-defined]
-    seen: list[int] = []
-    publish(storage, [pkg], progress=lambda name, done, total: seen.append(done))
-    parts = -(-pkg.stat().st_size // (5 * 1024 * 1024))
-    assert parts >= 2
-    head = storage.head("noarch/bigtool-1.0-h0_0.conda")
-    assert head is not None and head.etag.strip('"').endswith(f"-{parts}")
-    assert seen[-1] == pkg.stat().st_size and len(seen) == parts
-    assert check_channel(s3_channel, verify_hashes=True).ok
 
 
 def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -> None:

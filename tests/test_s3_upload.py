@@ -19,7 +19,7 @@ from support.packages import make_package
 from support.proxy import S3Proxy, fault_proxy
 from support.s3 import S3Endpoint
 
-from condafarm import Channel, S3Options, parse_channel, publish
+from condafarm import Channel, S3Options, check_channel, parse_channel, publish
 from condafarm.errors import StorageError
 from condafarm.storage import open_storage
 
@@ -131,6 +131,19 @@ def test_a_large_package_goes_up_in_parts_each_carrying_its_sha256(s3: S3Endpoin
     assert _ops(proxy).count("CompleteMultipartUpload") == 1
     assert _stored(s3, bucket, f"noarch/{big.name}") == data
     assert set(_indexed(s3, bucket)) == {big.name}
+
+
+def test_large_files_go_up_in_verified_parts_reporting_progress(s3_channel: Channel, big: Path) -> None:
+    storage = open_storage(s3_channel)
+    storage.multipart_threshold = storage.part_bytes = PART  # type: ignore[attr-defined]
+    seen: list[int] = []
+    publish(storage, [big], progress=lambda name, done, total: seen.append(done))
+    parts = -(-big.stat().st_size // PART)
+    assert parts >= 2
+    head = storage.head(f"noarch/{big.name}")
+    assert head is not None and head.etag.strip('"').endswith(f"-{parts}")
+    assert seen[-1] == big.stat().st_size and len(seen) == parts
+    assert check_channel(s3_channel, verify_hashes=True).ok
 
 
 @pytest.mark.slow
