@@ -295,7 +295,8 @@ def test_per_platform_sources_scripts_and_build_options_map_to_their_rattler_bui
 def test_run_test_files_and_conda_build_config_convert_too(tmp_path: Path) -> None:
     folder = write_meta(
         tmp_path,
-        "package:\n  name: farm-vars\n  version: '1.0'\nrequirements:\n  host:\n    - python\n",
+        "package:\n  name: farm-vars\n  version: '1.0'\nrequirements:\n  host:\n    - python\n"
+        '    - farm-extra  # [python == "3.10"]\n',  # a variant key of conda_build_config.yaml as a selector
         **{
             "run_test.sh": "true",
             "run_test.py": "print('ok')",
@@ -308,6 +309,7 @@ def test_run_test_files_and_conda_build_config_convert_too(tmp_path: Path) -> No
         {"if": "unix", "then": {"script": "run_test.sh"}},
         {"script": {"interpreter": "python", "file": "run_test.py"}, "requirements": {"run": ["python"]}},
     ]
+    assert recipe["requirements"]["host"] == ["python", {"if": "python == '3.10'", "then": "farm-extra"}]
     variants = yaml.safe_load((tmp_path / "converted" / "variants.yaml").read_text())
     assert variants == {"python": [{"if": "linux", "then": "3.10"}, {"if": "win", "then": "3.11"}]}
 
@@ -344,6 +346,7 @@ def test_what_cannot_be_converted_is_refused_naming_the_line(case: str, tmp_path
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith(f"condafarm: error: {folder / 'meta.yaml'}:{line}: "), error
     assert re.search(message, error), error
+    assert error.endswith("; change that, or write a recipe.yaml beside it by hand (built instead)")
     assert not (folder / "recipe.yaml").exists()
 
 
@@ -383,3 +386,40 @@ def test_convert_recipe_writes_beside_the_meta_yaml_and_replaces_only_with_force
 def test_a_missing_meta_yaml_is_a_usage_error(tmp_path: Path) -> None:
     result = cli("convert-recipe", str(tmp_path), tmp=tmp_path / "tmp")
     assert result.returncode == 2 and "no meta.yaml in" in result.stderr
+
+
+TRANSLATED = {
+    "name[0]": "name[0]",
+    'version.replace(".", "_")': "version | replace('.', '_')",
+    'version.split(".")[0]': "(version | split('.'))[0]",
+    '(name + "-x").upper()': "(name + '-x') | upper",
+    "name ~ version": "name ~ version",
+    'environ["FARM_ROOT"]': "env.get('FARM_ROOT')",
+    'os.environ.get("FARM_ROOT", "/farm")': "env.get('FARM_ROOT', default='/farm')",
+    'compiler("c")': "compiler('c')",
+    'pin_compatible("numpy", max_pin="x.x")': "pin_compatible('numpy', upper_bound='x.x')",
+    '"a" if name is defined else "b"': "'a' if (name is defined) else 'b'",
+}
+SELECTORS = {
+    "not win64": "not win64",
+    "linux and x86_64": "linux and x86_64",
+    "(py<38 or py>=312) and linux": "(match(python, '<3.8') or match(python, '>=3.12')) and linux",
+    "py!=310": "not match(python, '3.10.*')",
+    "py27 or py3k": "match(python, '2.7.*') or match(python, '>=3')",
+    'environ.get("FARM") == "1"': "env.get('FARM', default='') == '1'",
+}
+
+
+def test_jinja_expressions_and_selectors_become_minijinja() -> None:
+    from condafarm.build.conda_build.jinja import preprocess, translate, translate_selector
+
+    for given, wanted in TRANSLATED.items():
+        assert translate(given, ["name", "version"], 1) == wanted, given
+    for given, wanted in SELECTORS.items():
+        assert translate_selector(given, [], 1) == wanted, given
+    template = preprocess(
+        '{% set sha = "aaa" %}  # [linux]\n{% set sha = "bbb" %}  # [win]\n{% set v = "1" %}\n'
+        "package:\n  name: x  # [unix]\n"
+    )
+    assert template.context == {"sha": "${{ 'bbb' if win else ('aaa' if linux else '') }}", "v": "1"}
+    assert template.selectors == {5: "unix"}

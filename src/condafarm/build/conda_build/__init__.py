@@ -73,7 +73,7 @@ def meta_file(path: Path) -> Path:
 
 def _located(file: Path, exc: Refused) -> BuildError:
     where = f"{file}:{exc.line}" if exc.line else str(file)
-    return BuildError(f"{where}: {exc}; convert the rest by hand into a recipe.yaml beside it")
+    return BuildError(f"{where}: {exc}; change that, or write a recipe.yaml beside it by hand (built instead)")
 
 
 def _variant_keys(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:

@@ -260,6 +260,26 @@ def _literal(node: ast.expr) -> object:
     raise ValueError
 
 
+def _set(template: Template, line: int, name: str, text: str, condition: str | None) -> None:
+    """`{% set name = text %}`, under `condition` (a selector on its line): a later set wins, as in Jinja."""
+    node = _parse(text, line, "Jinja expression")
+    writer = _Writer(template.context, line, selector=False)
+    if condition is None:
+        try:
+            template.context[name] = _literal(node)
+        except ValueError:
+            template.context[name] = "${{ " + writer.write(node) + " }}"
+        return
+    earlier = template.context.get(name)
+    if isinstance(earlier, str) and earlier.startswith("${{ "):
+        otherwise = f" else ({earlier[4:-3]})"
+    elif earlier is not None:
+        otherwise = f" else {writer.write(ast.Constant(earlier))}"
+    else:
+        otherwise = " else ''"  # what conda-build's Jinja renders for a variable never set
+    template.context[name] = "${{ " + f"{writer.atom(node)} if {condition}{otherwise}" + " }}"
+
+
 def preprocess(text: str, variant_keys: Collection[str] = ()) -> Template:
     """Take the Jinja out of meta.yaml's text, line by line, keeping line numbers for the YAML reader."""
     template = Template(text="")
@@ -269,30 +289,24 @@ def preprocess(text: str, variant_keys: Collection[str] = ()) -> Template:
         if line.lstrip().startswith("#"):
             lines[number - 1] = ""  # a comment: conda-build renders Jinja there too, but nothing reads it
             continue
+        selector = _SELECTOR.search(line)
+        condition = translate_selector(selector.group(1), variant_keys, number) if selector else None
+        if selector:
+            line = line[: selector.start()]
         statement = _SET.match(line)
         if statement:
-            name, value = statement.groups()
-            if name in template.context:
-                raise Refused(number, f"{{% set {name} %}} is set twice; set each variable once")
-            node = _parse(value, number, "Jinja expression")
-            try:
-                template.context[name] = _literal(node)
-            except ValueError:
-                expression = _Writer(template.context, number, selector=False).write(node)
-                template.context[name] = "${{ " + expression + " }}"
+            _set(template, number, statement.group(1), statement.group(2), condition)
             lines[number - 1] = ""
             continue
         if "{%" in line or "{#" in line:
             raise Refused(
                 number,
-                "Jinja statements other than {% set %} (if, for, macro...) cannot be converted; "
-                "use `# [selector]` lines",
+                "Jinja statements other than {% set %} (if, for, macro...) cannot be converted "
+                "(`# [selector]` lines can)",
             )
+        if condition is not None:
+            template.selectors[number] = condition
         names = {*template.context, *variant_keys}
-        selector = _SELECTOR.search(line)
-        if selector:
-            template.selectors[number] = translate_selector(selector.group(1), variant_keys, number)
-            line = line[: selector.start()]
 
         def placeholder(match: re.Match[str], number: int = number, names: set[str] = names) -> str:
             template.expressions.append(translate(match.group(1), names, number))

@@ -11,9 +11,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from . import steps
 from .jinja import Refused
-from .tree import Alt, Entry, Map, Scalar, Seq, both, entries, items, resolve
+from .tree import Alt, Entry, Item, Map, Scalar, Seq, both, entries, items, resolve
 
 Path_ = tuple[str, ...]
 
@@ -72,21 +74,10 @@ RUN_EXPORTS = {
 }
 #: Targets that are lists in rattler-build (a single value or a selector makes a list).
 LISTY = frozenset(
-    [
-        "build",
-        "host",
-        "run",
-        "run_constraints",
-        "entry_points",
-        "missing_dso_allowlist",
-        "rpaths",
-        "always_include_files",
-        "by_name",
-        "from_package",
-        "text",
-        "binary",
-        "license_file",
-    ]
+    {
+        *("build", "host", "run", "run_constraints", "entry_points", "missing_dso_allowlist", "rpaths"),
+        *("always_include_files", "by_name", "from_package", "text", "binary", "license_file"),
+    }
 )
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -118,7 +109,7 @@ def _rename(node: Map, table: dict[str, str], where: str) -> Map:
     for item in node.items:
         if item.key not in table:
             raise Refused(item.line, f"{where}.{item.key} cannot be converted")
-        renamed.items.append(type(item)(table[str(item.key)], item.node, item.cond, item.line))
+        renamed.items.append(Item(table[str(item.key)], item.node, item.cond, item.line))
     return renamed
 
 
@@ -129,7 +120,7 @@ def _lift(node: Map) -> list[tuple[str | None, Map]]:
     if not conds:
         return [(None, node)]
     return [
-        (c, Map([type(i)(i.key, i.node, None, i.line) for i in node.items if i.cond in (None, c)], node.line))
+        (c, Map([Item(i.key, i.node, None, i.line) for i in node.items if i.cond in (None, c)], node.line))
         for c in conds
     ]
 
@@ -206,7 +197,7 @@ class _Converter:
         if build_reqs is None or "host" in requirements or "merge_build_host" in keys:
             return
         if "compiler(" not in str(resolve(build_reqs.alts, listy=True)):
-            # conda-build builds such a recipe in one environment (its merge_build_host default)
+            # conda-build builds a recipe without host requirements or compilers in one environment
             _put(self.recipe, ("build", "merge_build_and_host_envs"), True)
             self.note(build_reqs.line, "no requirements.host: build and host share one environment, as in conda-build")
 
@@ -228,7 +219,6 @@ class _Converter:
 
 def _is_spdx(license: str) -> bool:
     """Whether rattler-build takes `license` (an SPDX expression); conda-build took any text."""
-    import yaml
     from rattler_build import Stage0Recipe
 
     try:
@@ -249,11 +239,7 @@ def convert(root: Map, context: dict[str, object], files: Collection[str], rebas
     sections = entries([(None, root)])
     for name, entry in sections.items():
         if name == "outputs":
-            raise Refused(
-                entry.line,
-                "outputs: (several packages from one recipe) cannot be converted; split the "
-                "recipe, or write its recipe.yaml by hand with rattler-build's outputs:",
-            )
+            raise Refused(entry.line, "outputs: (several packages from one recipe) cannot be converted")
         if name not in ("package", "source", "build", "requirements", "test", "about", "extra"):
             raise Refused(entry.line, f"{name}: cannot be converted")
     out = _Converter(files, rebase)
@@ -267,7 +253,7 @@ def convert(root: Map, context: dict[str, object], files: Collection[str], rebas
     out.build(_section(sections["build"], "build") if "build" in sections else {}, requirements)
     out.mapped(requirements, REQUIREMENTS, "requirements")
     test = sections.get("test")
-    tests = steps.tests(_section(test, "test") if test else {}, test.line if test else 1, files)
+    tests = steps.tests(_section(test, "test") if test else {}, test.line if test else 0, files, out.note)
     if tests:
         out.recipe["tests"] = tests
     if "about" in sections:

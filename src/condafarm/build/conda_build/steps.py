@@ -85,8 +85,8 @@ def script(script: Entry | None, script_env: Entry | None, files: Collection[str
     return None
 
 
-def tests(keys: dict[str, Entry], line: int, files: Collection[str]) -> list[Any]:
-    """conda-build's test section and run_test.* files as rattler-build's tests list."""
+def tests(keys: dict[str, Entry], line: int, files: Collection[str], note: Note) -> list[Any]:
+    """conda-build's test section (at `line`) and run_test.* files as rattler-build's tests list."""
     for key, entry in keys.items():
         if key not in TEST_KEYS:
             raise Refused(entry.line, f"test.{key} cannot be converted")
@@ -112,6 +112,9 @@ def tests(keys: dict[str, Entry], line: int, files: Collection[str]) -> list[Any
         result.append(
             {"script": {"interpreter": "python", "file": "run_test.py"}, **extra, "requirements": {"run": run}}
         )
+    scripts = value.get("commands") or any(f in files for f in ("run_test.sh", "run_test.bat", "run_test.py"))
+    if extra and not scripts:
+        note(line, "test.requires/files/source_files dropped: they serve test commands, and there are none")
     if "run_test.pl" in files:
         raise Refused(line, "run_test.pl (a Perl test) cannot be converted; write its checks as test commands")
     return result
