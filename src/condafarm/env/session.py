@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
 from ..storage.location import S3Options
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
@@ -53,13 +54,19 @@ def enter_environment(
     `session_dir` for this session only. The resolved list (URL and sha256 of every file) is logged through
     `say` and written to `session_dir/condafarm-env.lock.txt`, which `--lockfile` turns back into this set.
     """
+    if session_dir is not None and not session_dir.is_dir():
+        raise UsageError(
+            f"session folder {session_dir} does not exist; pass the OpenJD session's working directory "
+            "({{Session.WorkingDirectory}}) or leave --session-dir out"
+        )
+    if session_dir is None and not reuse:
+        raise UsageError("an environment for this session only (--no-reuse / reuse=false) needs --session-dir")
     cache = EnvCache(cache_root or default_cache_root())
     if reuse:
         acquired = cache.acquire(spec, lockfile=lockfile, update_after_minutes=update_after_minutes, s3=s3, say=say)
         prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
     else:
-        if session_dir is None:
-            raise ValueError("a session environment needs session_dir")
+        assert session_dir is not None
         prefix = session_dir.absolute() / SESSION_ENV
         manifest = create_environment(prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True)
         action = "created"
