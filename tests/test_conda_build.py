@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import os
 import re
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from support.cli import run_cli
-from test_build import repodata, run_installed, snapshot
+from test_build import make_archive, repodata, run_installed, snapshot
 from test_interop import install
 
 META = """\
@@ -71,22 +68,12 @@ set SAYS=%FARM_META_GREETING% from %PKG_NAME% %PKG_VERSION% on %FARM_META_PLATFO
 """
 
 
-def make_archive(path: Path, text: str) -> str:
-    """A tar.gz with one top folder holding greeting.txt; returns its sha256."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        info = tarfile.TarInfo("farm-meta-1.2/greeting.txt")
-        info.size = len(text.encode())
-        tar.addfile(info, io.BytesIO(text.encode()))
-    path.write_bytes(gzip.compress(raw.getvalue()))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture
 def meta_recipe(tmp_path: Path) -> Path:
     """A conda-build recipe folder: meta.yaml with Jinja and selectors, build.sh, bld.bat and its source archive."""
     folder = tmp_path / "farm-meta"
     folder.mkdir()
+    # one top folder holding greeting.txt, which rattler-build strips as conda-build does
     sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
     (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
     (folder / "build.sh").write_text(BUILD_SH)

@@ -69,6 +69,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _constant(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    return _quote(value) if isinstance(value, str) else repr(value)
+
+
 def _version(number: int) -> str:
     """conda-build's `py`/`np` numbers (38, 310, 116) as versions (3.8, 3.10, 1.16)."""
     digits = str(number)
@@ -123,12 +131,7 @@ class _Writer:
 
     def write(self, node: ast.expr) -> str:
         if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if value is None:
-                return "none"
-            return _quote(value) if isinstance(value, str) else repr(value)
+            return _constant(node.value)
         if isinstance(node, ast.Name):
             return self.name(node.id)
         if isinstance(node, ast.Compare):
@@ -274,7 +277,7 @@ def _set(template: Template, line: int, name: str, text: str, condition: str | N
     if isinstance(earlier, str) and earlier.startswith("${{ "):
         otherwise = f" else ({earlier[4:-3]})"
     elif earlier is not None:
-        otherwise = f" else {writer.write(ast.Constant(earlier))}"
+        otherwise = f" else {_constant(earlier)}"
     else:
         otherwise = " else ''"  # what conda-build's Jinja renders for a variable never set
     template.context[name] = "${{ " + f"{writer.atom(node)} if {condition}{otherwise}" + " }}"
