@@ -137,6 +137,8 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point; leaves through condafarm's `exit_now` (py-rattler's teardown crash)."""
+    if sys.platform == "win32":  # OpenJD reads action output as UTF-8, not the Windows code page
+        sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")  # type: ignore[union-attr]
     exit_now(run(argv))
 
 

@@ -22,9 +22,9 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from ..errors import UsageError
 from ..storage.location import S3Options
@@ -36,14 +36,26 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_root() -> Path:
-    """`CONDAFARM_ENV_CACHE`, else the user's cache folder (XDG, ~/Library/Caches, %LOCALAPPDATA%)."""
-    if os.environ.get("CONDAFARM_ENV_CACHE"):
-        return Path(os.environ["CONDAFARM_ENV_CACHE"])
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "condafarm" / "cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "condafarm"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "condafarm"
+    """`CONDAFARM_ENV_CACHE`, else condafarm's folder in this user's cache folder (`cache_root`)."""
+    return Path(cache_root(sys.platform, os.environ, str(Path.home())))
+
+
+def cache_root(platform: str, environ: Mapping[str, str], home: str) -> PurePath:
+    """Where environments are kept on a `platform` host (a `sys.platform` value) with these variables and home
+    folder: `CONDAFARM_ENV_CACHE`, else %LOCALAPPDATA%\\condafarm\\cache on Windows, ~/Library/Caches/condafarm
+    on macOS, and $XDG_CACHE_HOME/condafarm or ~/.cache/condafarm elsewhere. Pure, so every OS's rule is tested
+    on any host."""
+    windows = platform == "win32"
+    flavour: type[PurePath] = PureWindowsPath if windows else PurePosixPath
+    if environ.get("CONDAFARM_ENV_CACHE"):
+        return flavour(environ["CONDAFARM_ENV_CACHE"])
+    if windows:
+        return flavour(environ.get("LOCALAPPDATA") or flavour(home, "AppData", "Local"), "condafarm", "cache")
+    if platform == "darwin":
+        return flavour(home, "Library", "Caches", "condafarm")
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    # the XDG spec says a relative value is invalid and must be ignored
+    return flavour(xdg if flavour(xdg).is_absolute() else flavour(home, ".cache"), "condafarm")
 
 
 @dataclass(frozen=True)
@@ -94,11 +106,13 @@ class EnvCache:
         *,
         lockfile: Path | None = None,
         update_after_minutes: float | None = None,
+        recreate: bool = False,
         s3: S3Options | None = None,
         say: Callable[[str], None] = log.info,
     ) -> Acquired:
         """The environment for `spec` (or `lockfile`), created if missing, solved again if older than
-        `update_after_minutes` (None: never), else reused as is."""
+        `update_after_minutes` (None: never), else reused as is. `recreate` installs a new generation from a
+        fresh solve whatever the current one holds (jobs still running in the old one keep it)."""
         if lockfile is not None:
             key = "lock-" + _file_hash(lockfile)
         elif spec is not None:
@@ -112,7 +126,7 @@ class EnvCache:
             now = time.time()
             current = entry / str(generations[-1]) if generations else None
             manifest = read_manifest(current) if current else None
-            due = (
+            due = recreate or (
                 lockfile is None  # a lockfile names exact files: nothing to update
                 and update_after_minutes is not None
                 and current is not None
@@ -123,7 +137,12 @@ class EnvCache:
                 action = "reused"
             else:
                 planned = plan(spec, lockfile, self.repodata, s3, say)
-                if current is not None and manifest is not None and planned.manifest.locked == manifest.locked:
+                if (
+                    not recreate
+                    and current is not None
+                    and manifest is not None
+                    and planned.manifest.locked == manifest.locked
+                ):
                     say(f"cached environment {current} is still what the channels give; reusing it")
                     action = "checked"
                 else:
@@ -138,6 +157,17 @@ class EnvCache:
             assert manifest is not None
             (entry / "request.json").write_text(manifest.to_json(), encoding="utf-8")
         return Acquired(current, action, manifest)
+
+    def clean(self, say: Callable[[str], None] = log.info) -> None:
+        """Empty the package and repodata caches, as `conda clean --all` does; environments stay. Each folder
+        is renamed aside before it is deleted, so nothing reads a half-deleted one, though an install on this
+        host at that very moment fails as it would under conda."""
+        for folder in (self.packages, self.repodata):
+            if folder.is_dir():
+                aside = folder.with_name(f".cleaning-{folder.name}-{os.getpid()}-{time.monotonic_ns()}")
+                os.rename(folder, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+                say(f"emptied the cache {folder}")
 
     def cleanup(self, unused_hours: float, say: Callable[[str], None] = log.info) -> list[Path]:
         """Remove environments no job entered for `unused_hours`, skipping any another job holds; returns
