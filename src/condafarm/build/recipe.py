@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import BuildError, UsageError
+from .conda_build import converted_recipe
 
 RECIPE_NAMES = ("recipe.yaml", "recipe.yml")
 VARIANT_NAMES = ("variants.yaml", "variants.yml")
@@ -41,20 +42,18 @@ class Output:
 
 
 def find_recipe(path: Path) -> Path:
-    """The recipe file for `path`: the file itself, or `recipe.yaml` inside a folder."""
+    """The recipe file for `path`: the file itself, or `recipe.yaml` inside a folder; a conda-build meta.yaml
+    (alone in its folder, or given) is converted to a recipe.yaml in a temp copy (`conda_build/`)."""
     if path.is_dir():
         for name in RECIPE_NAMES:
             if (path / name).is_file():
                 return (path / name).resolve()
         if (path / "meta.yaml").is_file():
-            raise UsageError(
-                f"{path} has a conda-build meta.yaml; condafarm builds rattler-build v1 recipes (recipe.yaml): "
-                "convert it with `conda-recipe-manager convert` or by hand"
-            )
+            return converted_recipe(path)
         raise UsageError(f"no recipe.yaml in {path}; give a recipe.yaml or the folder that holds it")
     if not path.is_file():
         raise UsageError(f"recipe {path} not found; give a recipe.yaml or the folder that holds it")
-    return path.resolve()
+    return converted_recipe(path) if path.name == "meta.yaml" else path.resolve()
 
 
 def _key_lines(text: str) -> list[tuple[int, str]]:
