@@ -399,6 +399,30 @@ def test_a_build_parameter_the_job_cannot_honour_fails_the_task_saying_what_to_d
     assert not [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".conda")]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the meta.yaml's build script is build.sh")
+def test_build_tool_conda_build_builds_the_meta_yaml_of_a_folder_that_has_both(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """Some samples recipes hold a meta.yaml and a recipe.yaml; BuildTool chooses, as in the samples."""
+    from test_build import make_archive
+    from test_conda_build import BUILD_SH, META
+
+    folder = tmp_path / "farm-meta"
+    folder.mkdir()
+    sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
+    (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
+    (folder / "build.sh").write_text(BUILD_SH)
+    (folder / "recipe.yaml").write_text("package: {name: farm-other, version: '1.0'}\nbuild: {noarch: generic}\n")
+    channel = f"s3://{bucket}/Conda/Default"
+    params = {"RecipeDir": str(folder), "DestinationChannel": channel, "BuildTool": "conda-build"}
+    env = worker_env(s3, TMPDIR=str(tmp_path), TEMP=str(tmp_path), TMP=str(tmp_path))
+    result = openjd_run(BUNDLES / "build_linux" / "template.yaml", params, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (line,) = [x for x in result.stdout.splitlines() if "published s3://" in x]
+    assert f"{channel}/noarch/farm-meta-1.2-" in line
+
+
 #: A render job as a submitter makes it: the render queue environment reads CondaPackages and CondaChannels.
 RENDER_JOB = """\
 specificationVersion: jobtemplate-2023-09
