@@ -200,6 +200,8 @@ def build_recipe(
     stage0 = load_recipe(recipe_file)
     variants_files = variant_files(recipe_file, variant_config)
     variants = render(stage0, recipe_file, variants_files, target_platform, options.experimental)
+    if not variants:  # every variant is skipped here (build.skip): like rattler-build, a success with no package
+        return BuildReport(recipe=recipe_file, outputs=[], urls=[], dry_run=dry_run)
     first = [output_of(v) for v in variants]
     if package_name is not None:
         first = [dataclasses.replace(o, name=package_name) for o in first]

@@ -9,6 +9,7 @@ unpack and their patches.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -21,6 +22,9 @@ import yaml
 
 from ..errors import BuildError, UsageError
 from .conda_build import converted_recipe
+from .skip import is_skipped
+
+log = logging.getLogger(__name__)
 
 RECIPE_NAMES = ("recipe.yaml", "recipe.yml")
 VARIANT_NAMES = ("variants.yaml", "variants.yml")
@@ -140,9 +144,29 @@ def render(
         config = VariantConfig.from_files([str(p) for p in variants]) if variants else VariantConfig()
         wanted = target_platform or experimental
         platform = PlatformConfig(target_platform=target_platform, experimental=experimental) if wanted else None
-        return list(stage0.render(config, RenderConfig(platform=platform)))
+        rendered = list(stage0.render(config, RenderConfig(platform=platform)))
     except Exception as exc:  # rattler-build raises its own exception types for every render error
         raise locate_error(recipe, exc) from exc
+    return [v for v in rendered if not _skipped(stage0.to_dict(), v, target_platform)]
+
+
+def _skipped(recipe: dict[str, Any], variant: Any, target_platform: str | None) -> bool:
+    """Whether the recipe's (or this output's) `build.skip` drops `variant`, saying so in the log."""
+    import rattler
+
+    name = variant.recipe.package.name
+    conditions = list((recipe.get("build") or {}).get("skip") or [])
+    for output in recipe.get("outputs") or []:
+        if ((output.get("package") or {}).get("name")) == name:
+            conditions += list((output.get("build") or {}).get("skip") or [])
+    values = dict(variant.variant)
+    # A noarch output's conditions speak of the platform it is built on, as in rattler-build.
+    own = str(values.get("target_platform") or "")
+    platform = own if own and own != "noarch" else str(target_platform or rattler.Platform.current())
+    reason = is_skipped(conditions, platform, values)
+    if reason is not None:
+        log.warning("skipping %s for %s: its build.skip condition %r is true", name, platform, reason)
+    return reason is not None
 
 
 def output_of(variant: Any) -> Output:
