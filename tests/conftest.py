@@ -18,6 +18,18 @@ for _var in FOREIGN_AWS:
     os.environ.pop(_var, None)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.posix("why")` tests need a POSIX host (sh, SIGTERM, POSIX paths): skipped on Windows,
+    with the reason in the report."""
+    if os.name != "nt":
+        return
+    for item in items:
+        marker = item.get_closest_marker("posix")
+        if marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"needs a POSIX host{': ' + why if why else ''}"))
+
+
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Endpoint]:
     """moto's S3 server as its own process on 127.0.0.1 for the whole session (so tests can also run

@@ -236,3 +236,109 @@ def test_two_concurrent_builds_with_plus_one_get_distinct_numbers(channel: Path)
     assert [p.returncode for p in procs] == [0, 0], outputs
     numbers = sorted(int(str(r["build_number"])) for r in repodata(channel).values() if r["name"] == "farm-hello")
     assert numbers == [1, 2]
+
+
+SAMPLES_RECIPE = ROOT / "tests" / "data" / "samples" / "farm-vendor" / "recipe"
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        (
+            "linux-64",
+            [
+                {"path": "A1", "patches": ["greeting.patch"], "target_directory": "app"},
+                {"path": "A2", "target_directory": "plugins"},
+            ],
+        ),
+        ("win-64", [{"path": "A1", "target_directory": "app"}, {"path": "A2", "target_directory": "plugins"}]),
+    ],
+)
+def test_override_replaces_the_sources_rendered_for_the_platform_keeping_target_directory_and_patches(
+    tmp_path: Path, platform: str, expected: list[dict[str, object]]
+) -> None:
+    """The recipe's sources are conditional (`- if: linux then: ...`): the override applies to the ones the
+    platform's build uses, in order, as the samples' OverrideSourceArchive1 and 2 do."""
+    from condafarm.build.recipe import load_recipe, override_sources, render, rendered_sources
+
+    recipe = SAMPLES_RECIPE / "recipe.yaml"
+    archives = [tmp_path / "one.tar.gz", tmp_path / "two.tar.gz"]
+    variants = render(load_recipe(recipe), recipe, [], platform)
+    sources = override_sources(rendered_sources(variants), archives, None, recipe.parent, platform)
+    names = {str(archives[0].resolve()): "A1", str(archives[1].resolve()): "A2"}
+    assert [{**s, "path": names[s["path"]]} for s in sources] == expected
+
+
+def test_an_override_with_nothing_to_replace_on_the_platform_is_refused(tmp_path: Path) -> None:
+    """On macOS the recipe has one archive source (the plugins): a second archive, or a folder, is refused."""
+    from condafarm.build.recipe import load_recipe, override_sources, render, rendered_sources
+    from condafarm.errors import UsageError
+
+    recipe = SAMPLES_RECIPE / "recipe.yaml"
+    sources = rendered_sources(render(load_recipe(recipe), recipe, [], "osx-arm64"))
+    with pytest.raises(UsageError, match=r"2 override source archive.*osx-arm64 has 1 archive"):
+        override_sources(sources, [tmp_path / "a", tmp_path / "b"], None, recipe.parent, "osx-arm64")
+    with pytest.raises(UsageError, match=r"no folder \(path\) source to replace"):
+        override_sources(sources, [], tmp_path, recipe.parent, "osx-arm64")
+
+
+def test_override_source_dir_replaces_the_folder_source(tmp_path: Path) -> None:
+    from condafarm.build.recipe import override_sources
+
+    recipe_dir = tmp_path / "recipe"
+    (recipe_dir / "src").mkdir(parents=True)
+    sources = [{"path": "src", "target_directory": "code"}, {"url": "https://example.invalid/a.tgz", "sha256": "0"}]
+    result = override_sources(sources, [], tmp_path / "other", recipe_dir, "linux-64")
+    assert result == [{"path": str((tmp_path / "other").resolve()), "target_directory": "code"}, sources[1]]
+
+
+def test_rattler_build_options_map_to_py_rattler_build_settings_or_are_refused() -> None:
+    from condafarm.build import parse_tool_args
+    from condafarm.errors import UsageError
+
+    options = parse_tool_args(
+        "--no-include-recipe --compression-threads 2 --test skip -c conda-forge --channel-priority disabled "
+        "--allow-insecure-host h1 --allow-insecure-host h2 --experimental"
+    )
+    assert options.no_include_recipe and options.experimental and not options.test
+    assert options.channels == ("conda-forge",)
+    assert options.tool_config == {
+        "compression_threads": 2,
+        "channel_priority": "disabled",
+        "allow_insecure_host": ["h1", "h2"],
+    }
+    assert parse_tool_args("", fast_build=True).package_format == "conda:min"
+    for text, message in [
+        ("--build-number 3", "set the job's BuildNumber"),
+        ("--skip-existing=all", "none exists to skip"),
+        ("--package-format zip", "give conda or tar.bz2"),
+        ("--test native-and-emulated", "invalid choice"),
+        ("'unclosed", "quote arguments"),
+        ("recipe.yaml", "is not an option"),
+    ]:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parse_tool_args(text)
+
+
+@pytest.mark.slow
+def test_package_name_and_rattler_build_options_shape_the_published_package(tmp_path: Path) -> None:
+    """The samples' OverridePackageName, EnableFastBuild-style --package-format and --no-include-recipe."""
+    from condafarm import build_recipe, parse_channel
+    from condafarm.build import parse_tool_args
+
+    folder = tmp_path / "channel"
+    report = build_recipe(
+        RECIPES / "farm-hello",
+        parse_channel(str(folder)),
+        build_number="+1",
+        package_name="studio-hello",
+        options=parse_tool_args("--package-format tar.bz2 --no-include-recipe"),
+    )
+    assert [o.name for o in report.outputs] == ["studio-hello"]
+    (package,) = report.packages
+    assert package.name.startswith("studio-hello-1.0-") and package.name.endswith("_1.tar.bz2")
+    with tarfile.open(folder / "noarch" / package.name) as tar:  # the build folder is gone; the channel has it
+        names = tar.getnames()
+    assert "info/recipe/recipe.yaml" not in names and "bin/farm-hello" in names
+    installed = install(folder.as_uri(), tmp_path / "env", "studio-hello")
+    assert [(r["name"], r["build_number"]) for r in installed] == [("studio-hello", 1)]

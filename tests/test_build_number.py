@@ -4,14 +4,17 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from support.cli import run_cli
 from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
 
-from condafarm import Channel, index_channel, parse_channel
+import condafarm.channel.build_number as build_number_module
+from condafarm import Channel, index_channel, init_channel, parse_channel, publish
 from condafarm.channel.build_number import (
+    RESERVATION_DIR,
     BuildNumber,
     highest_build_number,
     next_build_number,
@@ -81,11 +84,16 @@ def test_reservations_hand_out_the_next_free_number_and_release_frees_it(filled:
     assert reserve_build_number(filled, "tool", "1.0", "noarch").number == 4
 
 
-def test_an_expired_reservation_lapses_and_its_number_is_reused(tmp_path: Path) -> None:
+def test_an_expired_reservation_lapses_and_its_number_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     channel = parse_channel(str(tmp_path / "channel"))
-    crashed = reserve_build_number(channel, "tool", "1.0", "noarch", ttl=0.2)
+    crashed = reserve_build_number(channel, "tool", "1.0", "noarch", ttl=60)
     assert reserve_build_number(channel, "tool", "1.0", "noarch").number == crashed.number + 1
-    time.sleep(0.3)
+    # a minute later, by the module's clock (a real sleep as short as a test can afford expires early on a
+    # busy machine, before the second reservation above is made)
+    later = time.time() + 61
+    monkeypatch.setattr(build_number_module, "time", SimpleNamespace(time=lambda: later))
     taken = reserve_build_number(channel, "tool", "1.0", "noarch")
     assert taken.number == crashed.number
     crashed.release()  # the crashed job coming back must not remove the new owner's reservation
@@ -93,18 +101,28 @@ def test_an_expired_reservation_lapses_and_its_number_is_reused(tmp_path: Path) 
     assert body["build_number"] == taken.number and body["expires"] > time.time()
 
 
-def test_a_number_published_while_reserving_is_skipped(tmp_path: Path) -> None:
-    """A job that published N and released its reservation just before ours: we must not take N."""
+def test_a_number_published_while_reserving_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job publishes N and releases its reservation after our first look but before our reservation:
+    only the re-read after reserving sees N, so we must come out with N + 1."""
     folder = tmp_path / "channel"
     channel = parse_channel(str(folder))
-    storage = open_storage(channel)
-    make_package(folder, "tool", "1.0", 1)
-    # the repodata still says "nothing", as it did when this job first looked
-    storage.put("noarch/repodata.json", b'{"info": {"subdir": "noarch"}, "packages": {}, "packages.conda": {}}')
-    first_look = next_build_number(channel, "tool", "1.0", "noarch")
-    index_channel(channel)
-    assert first_look == 1
-    assert reserve_build_number(channel, "tool", "1.0", "noarch").number == 2
+    init_channel(channel)
+    original = build_number_module._reservation_body
+    published: list[int] = []
+
+    def publish_first(name: str, version: str, subdir: str, number: int, ttl: float) -> bytes:
+        if not published:
+            # the other job: it reserved `number`, built, published and released, all while we were between
+            # reading the repodata and writing our reservation
+            publish(channel, [make_package(tmp_path / "other", name, version, number)])
+            published.append(number)
+        return original(name, version, subdir, number, ttl)
+
+    monkeypatch.setattr(build_number_module, "_reservation_body", publish_first)
+    reservation = reserve_build_number(channel, "tool", "1.0", "noarch")
+    assert published == [1], "the other job's publish never ran between the first read and the reservation"
+    assert reservation.number == 2
+    assert sorted(p.name for p in (folder / "noarch" / RESERVATION_DIR).iterdir()) == ["tool-1.0-2.json"]
 
 
 def test_concurrent_reservations_get_distinct_numbers(filled: Channel) -> None:

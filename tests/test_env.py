@@ -38,6 +38,7 @@ def generations(cache: Path) -> list[Path]:
     return sorted(p for p in (cache / "envs").glob("*/*") if p.name.isdigit())
 
 
+@pytest.mark.posix("runs the package's sh script")
 def test_enter_creates_then_reuses_and_prints_the_activation(channel: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = enter(channel, cache, tmp_path / "s1")
@@ -107,6 +108,7 @@ def test_concurrent_enters_share_one_environment(channel: Path, tmp_path: Path) 
     assert len(generations(cache)) == 1
 
 
+@pytest.mark.posix("expects SIGKILL's -9; on Windows kill() ends only the condafarm.exe launcher")
 @pytest.mark.slow
 def test_killed_creation_is_never_reused(tmp_path: Path) -> None:
     channel = tmp_path / "channel"
@@ -232,6 +234,7 @@ def test_create_refuses_an_existing_prefix_unless_forced(channel: Path, tmp_path
     assert not list(tmp_path.glob(".creating-*"))
 
 
+@pytest.mark.posix("runs the package's sh script")
 def test_pack_makes_a_relocatable_archive(channel: Path, tmp_path: Path) -> None:
     prefix = tmp_path / "original-location" / "env"
     created = run_cli(

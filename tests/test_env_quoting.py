@@ -58,6 +58,7 @@ def _nothing_ran(*folders: Path) -> None:
         assert not [p for p in folder.rglob("*") if p.name.startswith(("PWNED", "TICK"))], folder
 
 
+@pytest.mark.posix("file names with '\"'; sh")
 def test_enter_with_hostile_paths_runs_nothing_and_activates(tmp_path: Path) -> None:
     base = tmp_path / HOSTILE
     channel = _channel(base / "channel")
@@ -100,6 +101,7 @@ def test_sh_script_quotes_every_path_as_one_word(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.posix("file names with '\"'; sh")
 def test_sh_script_runs_a_hostile_activate_script_path_for_real(tmp_path: Path) -> None:
     folder = tmp_path / f"tmp {HOSTILE}"
     folder.mkdir()
@@ -178,6 +180,7 @@ def test_openjd_lines_read_back_exactly_and_stay_ascii(caplog: pytest.LogCapture
     assert "'=C:'" in caplog.text and "'A-B'" in caplog.text  # names OpenJD would fail the action on
 
 
+@pytest.mark.posix("file names with '\"'; sh")
 def test_pack_and_unpack_between_hostile_folders(tmp_path: Path) -> None:
     import tarfile
 

@@ -1,5 +1,7 @@
 """The job bundles and the package-building queue environment: they validate with openjd-model, the three OS
-build bundles cannot drift apart, and `openjd run` runs them on this machine against a local S3 channel."""
+build bundles cannot drift apart, their host requirements follow the chosen CPU architecture, and `openjd run`
+runs them on this machine against a local S3 channel (including a deadline-cloud-samples style recipe folder,
+submitted with `condafarm submit --dry-run --save-bundles`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,12 @@ import pytest
 import yaml
 from openjd.model import create_job, decode_environment_template, decode_job_template
 from support import ROOT
+from support.cli import run_cli
 from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
+from test_interop import install
+
+from condafarm.farm.platforms import PLATFORM_HOSTS, host_os_and_arch, platform_for
 
 BUNDLES = ROOT / "job_bundles"
 QUEUE_ENVS = ROOT / "queue_environments"
@@ -30,14 +37,7 @@ REQUIRED = {
     "publish_packages": {"PackagesDir": "dist", "DestinationChannel": "s3://bucket/Conda/Default"},
     "maintain_channel": {"Channel": "s3://bucket/Conda/Default"},
 }
-#: Which conda platforms a host of each OS family and CPU architecture builds natively.
-NATIVE = {
-    ("linux", "x86_64"): "linux-64",
-    ("linux", "arm64"): "linux-aarch64",
-    ("windows", "x86_64"): "win-64",
-    ("macos", "x86_64"): "osx-64",
-    ("macos", "arm64"): "osx-arm64",
-}
+SAMPLES = ROOT / "tests" / "data" / "samples"
 
 
 def _load(path: Path) -> Any:
@@ -63,8 +63,8 @@ def _host_requirements(template: dict[str, Any]) -> dict[str, list[str]]:
     return {a["name"]: a["anyOf"] for a in step["hostRequirements"]["attributes"]}
 
 
-def _target_platform(template: dict[str, Any]) -> dict[str, Any]:
-    return next(p for p in template["parameterDefinitions"] if p["name"] == "TargetPlatform")
+def _parameter(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in template["parameterDefinitions"] if p["name"] == name)
 
 
 def test_every_bundle_and_required_parameter_is_known() -> None:
@@ -119,19 +119,36 @@ def test_os_build_bundles_differ_only_in_host_requirements_and_platforms() -> No
         t = copy.deepcopy(template)
         del t["description"]  # prose naming the OS
         t["steps"][0]["hostRequirements"] = None
-        platform = _target_platform(t)
-        platform["allowedValues"] = platform["default"] = None
+        for name in ("CpuArch", "CondaPlatform"):
+            _parameter(t, name)["description"] = None  # names the OS's platforms
+        _parameter(t, "CpuArch")["default"] = None
         return t
 
     for os_, template in templates.items():
         assert normalised(template) == normalised(templates["linux"]), f"build_{os_} drifted from build_linux"
         assert values[os_] == values["linux"], f"build_{os_}/parameter_values.yaml drifted"
         hosts = _host_requirements(template)
-        assert hosts["attr.worker.os.family"] == [os_]
-        natives = {NATIVE[(os_, arch)] for arch in hosts["attr.worker.cpu.arch"]}
-        platform = _target_platform(template)
-        assert platform["default"] in natives, "the default platform is built natively by the required hosts"
-        assert all(NATIVE.get((os_, a)) in platform["allowedValues"] for a in ("x86_64", "arm64") if (os_, a) in NATIVE)
+        assert hosts == {"attr.worker.os.family": [os_], "attr.worker.cpu.arch": ["{{Param.CpuArch}}"]}
+        arch = _parameter(template, "CpuArch")
+        assert set(arch["allowedValues"]) == {a for o, a in PLATFORM_HOSTS.values() if o == os_}
+        assert platform_for(os_, arch["default"]) is not None
+
+
+@pytest.mark.parametrize("conda_platform", sorted(PLATFORM_HOSTS))
+def test_build_job_host_requirements_follow_the_platform_cpu_architecture(conda_platform: str) -> None:
+    """Each platform's job, created as `condafarm submit` and the Deadline GUI create it, asks for hosts of
+    that platform's OS and CPU architecture (linux-aarch64 on arm64, osx-64 on x86_64 macOS, ...)."""
+    os_, arch = PLATFORM_HOSTS[conda_platform]
+    bundle = BUNDLES / BUILD_BUNDLES[os_]
+    template = decode_job_template(template=_load(bundle / "template.yaml"))
+    values = {**REQUIRED[bundle.name], "CpuArch": arch, "CondaPlatform": conda_platform}
+    job = create_job(job_template=template, job_parameter_values={k: _typed(template, k, v) for k, v in values.items()})
+    (step,) = job.steps
+    assert {a.name: a.anyOf for a in step.hostRequirements.attributes} == {
+        "attr.worker.os.family": [os_],
+        "attr.worker.cpu.arch": [arch],
+    }
+    assert platform_for(os_, arch) == conda_platform
 
 
 def openjd_run(
@@ -296,6 +313,114 @@ def test_linux_build_bundle_builds_an_example_recipe_into_an_s3_channel(
     assert rendered.returncode == 0, rendered.stdout[-3000:] + rendered.stderr[-2000:]
     assert "hello from farm-hello 1.0" in rendered.stdout
     assert "farm-hello-1.0-h4616a5c_2.conda" in rendered.stdout, "the render got the newest build"
+
+
+def samples_recipes(tmp_path: Path) -> Path:
+    """A deadline-cloud-samples `conda_recipes` folder: farm-vendor/{deadline-cloud.yaml,recipe/} and the two
+    source archives its deadline-cloud.yaml names in archive_files/ (the recipe's URLs do not exist)."""
+    root = tmp_path / "conda_recipes"
+    shutil.copytree(SAMPLES / "farm-vendor", root / "farm-vendor")
+    archives = root / "archive_files"
+    archives.mkdir()
+    for name, member, text in (
+        ("farm-vendor-2.0-linux.tar.gz", "greeting.txt", "hello from the vendor\n"),
+        ("farm-vendor-plugins-2.0.tar.gz", "plugin.txt", "a vendor plugin\n"),
+    ):
+        source = tmp_path / "archive-sources" / name
+        source.mkdir(parents=True)
+        (source / member).write_text(text)
+        with tarfile.open(archives / name, "w:gz") as tar:
+            tar.add(source / member, arcname=member)
+    return root
+
+
+def _flat_parameters(stdout: str) -> dict[str, str]:
+    """The `-p NAME=VALUE` lines of a one-job `condafarm submit --dry-run`."""
+    return dict(line[5:].split("=", 1) for line in stdout.splitlines() if line.startswith("  -p "))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(host_os_and_arch() != ("linux", "x86_64"), reason="builds the recipe's linux-64 platform")
+def test_samples_recipe_folder_submits_and_builds_through_the_linux_bundle_and_installs(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """The recipe's conditional Linux sources are replaced by the two archives, keeping their target
+    directories and the patch; the package installs with the patched file and the plugin in place."""
+    recipes = samples_recipes(tmp_path)
+    channel = f"s3://{bucket}/Conda/Default"
+    saved = tmp_path / "bundles"
+    planned = run_cli(
+        "submit", str(recipes / "farm-vendor"), "--to", channel, "--dry-run", "--save-bundles", str(saved)
+    )
+    assert planned.returncode == 0, planned.stderr
+    params = _flat_parameters(planned.stdout)
+    assert params["OverrideSourceArchive2"] == str(recipes / "archive_files" / "farm-vendor-plugins-2.0.tar.gz")
+    assert (params["CondaPlatform"], params["CpuArch"], params["BuildTool"]) == ("linux-64", "x86_64", "rattler-build")
+
+    result = openjd_run(saved / "01-linux-64" / "template.yaml", params, worker_env(s3))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert messages(result, "status")[-1].startswith(f"published 1 package(s) to {channel}")
+    installed = install(channel, tmp_path / "env", "farm-vendor", endpoint=s3.url)
+    assert [(r["name"], r["build_number"]) for r in installed] == [("farm-vendor", 1)]
+    app = tmp_path / "env" / "opt" / "farm-vendor"
+    assert (app / "greeting.txt").read_text() == "hello from the patched vendor\n"
+    assert (app / "plugins" / "plugin.txt").read_text() == "a vendor plugin\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"CondaPlatform": "linux-aarch64"}, "CondaPlatform linux-aarch64 is built on linux arm64 hosts"),
+        ({"OverridePrefixLength": "200"}, "OverridePrefixLength 200: conda-build's --prefix-length"),
+        ({"ExtraBuildToolArgs": "--quiet"}, "ExtraBuildToolArgs --quiet: the task log always gets"),
+        ({"ExtraBuildToolArgs": "--frobnicate"}, "ExtraBuildToolArgs --frobnicate is not a rattler-build option"),
+        ({"EnableFastBuild": "true", "ExtraBuildToolArgs": "--package-format tar.bz2"}, "drop one of them"),
+        ({"OverrideSourceArchive2": str(ROOT / "examples/recipes/farm-data/farm-data-1.0.tar.gz")}, "has 1 archive"),
+        ({"OverrideSourceDir": str(ROOT / "examples")}, "no folder (path) source to replace"),
+        ({"BuildTool": "conda-build"}, "BuildTool conda-build needs a meta.yaml"),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, dict) else None,
+)
+@pytest.mark.skipif(host_os_and_arch() != ("linux", "x86_64"), reason="the refusals name this host as linux x86_64")
+def test_a_build_parameter_the_job_cannot_honour_fails_the_task_saying_what_to_do(
+    s3: S3Endpoint, bucket: str, params: dict[str, str], reason: str
+) -> None:
+    channel = f"s3://{bucket}/Conda/Default"
+    recipe = ROOT / "examples" / "recipes" / "farm-data"
+    base = {"RecipeDir": str(recipe), "DestinationChannel": channel}
+    if "OverrideSourceArchive2" in params:
+        base["OverrideSourceArchive1"] = str(recipe / "farm-data-1.0.tar.gz")
+    result = openjd_run(BUNDLES / "build_linux" / "template.yaml", {**base, **params}, worker_env(s3))
+    assert result.returncode != 0
+    (failure,) = messages(result, "fail")
+    assert reason in failure, failure
+    listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="Conda/Default/")
+    assert not [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".conda")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the meta.yaml's build script is build.sh")
+def test_build_tool_conda_build_builds_the_meta_yaml_of_a_folder_that_has_both(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """Some samples recipes hold a meta.yaml and a recipe.yaml; BuildTool chooses, as in the samples."""
+    from test_build import make_archive
+    from test_conda_build import BUILD_SH, META
+
+    folder = tmp_path / "farm-meta"
+    folder.mkdir()
+    sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
+    (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
+    (folder / "build.sh").write_text(BUILD_SH)
+    (folder / "recipe.yaml").write_text("package: {name: farm-other, version: '1.0'}\nbuild: {noarch: generic}\n")
+    channel = f"s3://{bucket}/Conda/Default"
+    params = {"RecipeDir": str(folder), "DestinationChannel": channel, "BuildTool": "conda-build"}
+    env = worker_env(s3, TMPDIR=str(tmp_path), TEMP=str(tmp_path), TMP=str(tmp_path))
+    result = openjd_run(BUNDLES / "build_linux" / "template.yaml", params, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (line,) = [x for x in result.stdout.splitlines() if "published s3://" in x]
+    assert f"{channel}/noarch/farm-meta-1.2-" in line
 
 
 #: A render job as a submitter makes it: the render queue environment reads CondaPackages and CondaChannels.

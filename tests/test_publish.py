@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -11,16 +10,17 @@ from typing import Any
 
 import pytest
 from support.cli import publish_concurrently, run_cli
+from support.faults import Fault, Hit
 from support.packages import make_package, read_shard
-from support.proxy import fault_proxy
+from support.proxy import S3Proxy, fault_proxy
 from support.s3 import IamEndpoint, S3Endpoint
 
-from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
+from condafarm import Channel, S3Options, check_channel, index_channel, init_channel, parse_channel
 from condafarm.channel import intents
 from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
 from condafarm.channel.store import commit_repodata, load_repodata
 from condafarm.conda.repodata import Repodata
-from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
+from condafarm.conda.shards import SHARDS_INDEX, Shards
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
 from condafarm.storage import Storage, open_storage
 
@@ -51,8 +51,8 @@ def _shard_records(storage: Storage, subdir: str) -> dict[str, Any]:
     index = storage.get(f"{subdir}/{SHARDS_INDEX}")
     assert index is not None
     records: dict[str, Any] = {}
-    for digest in read_shard_names(index.data).values():
-        shard = storage.get(Shards.key(subdir, digest))
+    for digest in read_shard(index.data)["shards"].values():  # decoded with msgpack, not condafarm's reader
+        shard = storage.get(Shards.key(subdir, digest.hex()))
         assert shard is not None, f"the shard index names a missing shard {digest}"
         content = read_shard(shard.data)
         records.update(content["packages"])
@@ -223,37 +223,68 @@ def _through(proxy_url: str, bucket: str) -> Channel:
     )
 
 
-def test_publish_retries_through_500_503_and_dropped_connections(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
-    faults = ["500", "503", "drop", "drop-after"]
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore retries at once: as many attempts as configured, none of the waiting between them."""
+    import botocore.retries.standard
 
-    def plan(method: str, path: str, n: int) -> str:
-        return faults[(n // 3) % len(faults)] if n % 3 == 1 else "pass"
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
-    with fault_proxy(s3.port, plan) as proxy:
+
+def _after(proxy: S3Proxy, hit: Hit) -> list[int | None]:
+    """Statuses of the later requests of the same operation on the same key as `hit`: its retries."""
+    return [e.status for e in proxy.log if e.request.n > hit.n and (e.request.op, e.request.key) == (hit.op, hit.key)]
+
+
+def test_publish_retries_through_500_503_and_dropped_connections(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, no_backoff: None
+) -> None:
+    init_channel(_through(s3.url, bucket))
+    faults = (
+        Fault("the GET of repodata.json", "500"),
+        Fault("the publishing.json PUT", "drop"),
+        Fault("the package If-None-Match PUT", "drop-after"),
+        Fault("the repodata.json If-Match PUT", "503"),
+        Fault("the repodata.json.zst PUT", "500", after=1),
+    )
+    with fault_proxy(s3.port, *faults) as proxy:
         channel = _through(proxy.url, bucket)
         publish(channel, [make_package(tmp_path, "a"), make_package(tmp_path, "b", subdir="linux-64")])
         publish(channel, [make_package(tmp_path, "c")])
-        assert {action for action, _, _ in proxy.injected} == set(faults)
-    direct = parse_channel(
-        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-    )
-    report = check_channel(direct, verify_hashes=True)
+    prefix = "Conda/Default"
+    assert [(h.request, h.action, h.key) for h in proxy.hits] == [
+        ("the GET of repodata.json", "500", f"{prefix}/noarch/repodata.json"),
+        ("the publishing.json PUT", "drop", f"{prefix}/noarch/.condafarm/publishing.json"),
+        ("the package If-None-Match PUT", "drop-after", f"{prefix}/noarch/a-1.0-h0_0.conda"),
+        ("the repodata.json If-Match PUT", "503", f"{prefix}/noarch/repodata.json"),
+        ("the repodata.json.zst PUT", "500", f"{prefix}/linux-64/repodata.json.zst"),
+    ]
+    get, intents_put, package_put, repodata_put, zst_put = proxy.hits
+    assert _after(proxy, get)[0] == 200
+    assert _after(proxy, intents_put)[0] == 200
+    # the dropped package PUT did store the file: its retry is told so (412), and publish sees it is ours
+    assert _after(proxy, package_put) == [412]
+    assert _after(proxy, repodata_put)[0] == 200
+    assert _after(proxy, zst_put)[0] == 200
+    report = check_channel(_through(s3.url, bucket), verify_hashes=True)
     assert report.ok and report.packages == 3, report.problems
 
 
-def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
-    direct = parse_channel(
-        f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-    )
+def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, no_backoff: None
+) -> None:
+    direct = _through(s3.url, bucket)
     publish(direct, [make_package(tmp_path, "existing")])
     storage = open_storage(direct)
     before = storage.get("noarch/repodata.json")
 
-    def plan(method: str, path: str, n: int) -> str:
-        return "503" if method == "PUT" and "repodata.json" in path else "pass"
-
-    with fault_proxy(s3.port, plan) as proxy, pytest.raises(StorageError, match="condafarm index"):
+    fault = Fault("the repodata.json If-Match PUT", "503", times=None)
+    with fault_proxy(s3.port, fault) as proxy, pytest.raises(StorageError, match="condafarm index") as failure:
         publish(_through(proxy.url, bucket), [make_package(tmp_path, "new")])
+    # the first try and botocore's 6 retries (its `max_attempts` counts retries) met the fault, nothing else did
+    assert [(h.request, h.action) for h in proxy.hits] == [("the repodata.json If-Match PUT", "503")] * 7
+    assert {h.key for h in proxy.hits} == {"Conda/Default/noarch/repodata.json"}
+    assert "\n" not in str(failure.value)
     assert storage.get("noarch/repodata.json") == before
     _assert_valid(storage)
     # The file is there, unindexed, and the next publish or index run picks it up.
@@ -264,11 +295,14 @@ def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(s3: S3Endpoint, b
 def test_an_upload_damaged_on_the_way_is_caught_removed_and_not_indexed(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:
-    def plan(method: str, path: str, n: int) -> str:
-        return "corrupt" if method == "PUT" and path.endswith(".conda") else "pass"
-
-    with fault_proxy(s3.port, plan) as proxy, pytest.raises(StorageError, match="failed verification"):
-        publish(_through(proxy.url, bucket), [make_package(tmp_path, "tool")])
+    package = make_package(tmp_path, "tool")
+    fault = Fault("the package If-None-Match PUT", "corrupt")
+    with fault_proxy(s3.port, fault) as proxy, pytest.raises(StorageError, match="failed verification") as failure:
+        publish(_through(proxy.url, bucket), [package])
+    assert [(h.request, h.action, h.key) for h in proxy.hits] == [
+        ("the package If-None-Match PUT", "corrupt", "Conda/Default/noarch/tool-1.0-h0_0.conda")
+    ]
+    assert "\n" not in str(failure.value)
     storage = open_storage(_through(s3.url, bucket))
     assert storage.head("noarch/tool-1.0-h0_0.conda") is None
     assert load_repodata(storage, "noarch")[0].records() == {}
@@ -283,20 +317,6 @@ def test_read_only_credentials_name_the_missing_permission(iam_s3: IamEndpoint, 
     assert iam_s3.reader[1] not in result.stderr + result.stdout
     listing = iam_s3.s3.client(*iam_s3.writer).list_objects_v2(Bucket=iam_s3.bucket, Prefix="Conda/ReadOnly/")
     assert listing.get("KeyCount", 0) == 0
-
-
-def test_large_files_go_up_in_verified_parts(s3_channel: Channel, tmp_path: Path) -> None:
-    pkg = make_package(tmp_path, "bigtool", payload=os.urandom(6 * 1024 * 1024).hex())
-    storage = open_storage(s3_channel)
-    storage.multipart_threshold = storage.part_bytes = 5 * 1024 * 1024  # type: ignore[attr-defined]
-    seen: list[int] = []
-    publish(storage, [pkg], progress=lambda name, done, total: seen.append(done))
-    parts = -(-pkg.stat().st_size // (5 * 1024 * 1024))
-    assert parts >= 2
-    head = storage.head("noarch/bigtool-1.0-h0_0.conda")
-    assert head is not None and head.etag.strip('"').endswith(f"-{parts}")
-    assert seen[-1] == pkg.stat().st_size and len(seen) == parts
-    assert check_channel(s3_channel, verify_hashes=True).ok
 
 
 def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -> None:

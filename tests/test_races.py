@@ -1,5 +1,6 @@
 """Writers racing each other: each test forces one bad interleaving (by running a second writer from inside a
-storage call of the first) and proves the channel stays valid and nothing published is lost or deleted."""
+storage call of the first), asserts that the interleaving happened, and proves the channel stays valid and
+nothing published is lost or deleted."""
 
 from __future__ import annotations
 
@@ -53,15 +54,25 @@ def _hook(storage: Storage, method: str, before: Callable[..., None]) -> None:
     setattr(storage, method, hooked)
 
 
-def _once(action: Callable[..., None], when: Callable[..., bool]) -> Callable[..., None]:
-    fired = [False]
+class Once:
+    """A `_hook` step that runs `action()` the first time the hooked call's arguments satisfy `when`;
+    `fired` tells the test afterwards that its interleaving really happened (a hook that never matches would
+    leave the test proving nothing)."""
 
-    def run(*args: Any, **kwargs: Any) -> None:
-        if not fired[0] and when(*args, **kwargs):
-            fired[0] = True
-            action()
+    def __init__(self, action: Callable[[], object], when: Callable[..., bool]) -> None:
+        self.action, self.when, self.fired = action, when, False
 
-    return run
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        if not self.fired and self.when(*args, **kwargs):
+            self.fired = True
+            self.action()
+
+
+def _fail(message: str) -> Callable[[], None]:
+    def fail() -> None:
+        raise StorageError(f"simulated: {message}")
+
+    return fail
 
 
 def test_a_publish_committing_right_after_index_listed_keeps_its_record(
@@ -82,6 +93,7 @@ def test_a_publish_committing_right_after_index_listed_keeps_its_record(
 
     storage.list_objects = list_then_publish  # type: ignore[method-assign]
     report = index_subdir(storage, "noarch")
+    assert fired[0], "the listing of noarch/ never happened, so `late` was not published in between"
     assert report.removed == []
     assert _names(storage) == {"first-1.0-h0_0.conda", "late-1.0-h0_0.conda"}
     assert check_channel(folder()).ok
@@ -93,18 +105,17 @@ def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(
     folder = anywhere
     shared, other = make_package(tmp_path, "shared"), make_package(tmp_path, "other")
     storage = open_storage(folder())
-
-    def other_job(key: str, *args: Any, **kwargs: Any) -> None:
-        if key.endswith(shared.name):
-            publish(folder(), [shared])  # the same build output, published by another job first
-        if key.endswith(other.name):
-            raise StorageError("simulated: the connection dropped")
-
-    _hook(storage, "upload", other_job)
+    # the same build output, published by another job first
+    first = Once(lambda: publish(folder(), [shared]), lambda key, *a, **k: key.endswith(shared.name))
+    drop = Once(_fail("the connection dropped"), lambda key, *a, **k: key.endswith(other.name))
+    _hook(storage, "upload", first)
+    _hook(storage, "upload", drop)
     # on S3 the identical object is recognised by its sha256 metadata and the publish goes on to fail on
     # `other`; a folder keeps no metadata, so there the name is refused as taken: both must keep `shared`
     with pytest.raises(StorageError):
         publish(storage, [shared, other])
+    assert first.fired, "the other job never published `shared` before our upload of it"
+    assert drop.fired == storage.keeps_object_metadata, "the upload of `other` was (not) reached"
     assert _names(storage) == {shared.name}
     assert storage.head(f"noarch/{shared.name}") is not None
     assert check_channel(folder()).ok
@@ -117,14 +128,15 @@ def test_a_live_publishers_files_are_not_adopted_and_its_rollback_leaves_a_valid
     storage = open_storage(folder())
     adopted: list[str] = []
 
-    def meanwhile(key: str, *args: Any, **kwargs: Any) -> None:
-        if key.endswith(y.name):
-            adopted.extend(publish(folder(), [z]).adopted)  # another publisher runs while x is up
-            raise StorageError("simulated: upload of y failed")
+    def meanwhile() -> None:
+        adopted.extend(publish(folder(), [z]).adopted)  # another publisher runs while x is up
+        raise StorageError("simulated: upload of y failed")
 
-    _hook(storage, "upload", meanwhile)
+    at_y = Once(meanwhile, lambda key, *a, **k: key.endswith(y.name))
+    _hook(storage, "upload", at_y)
     with pytest.raises(StorageError):
         publish(storage, [x, y])
+    assert at_y.fired, "the other publisher never ran while x was up"
     assert adopted == []  # x's intent was seconds old: its publisher was alive
     assert _names(storage) == {z.name}
     assert storage.head(f"noarch/{x.name}") is None  # rolled back: all or none
@@ -146,8 +158,10 @@ def test_remove_racing_index_never_leaves_a_record_without_its_file(
     gone = make_package(tmp_path, "gone")
     publish(folder(), [gone, make_package(tmp_path, "stays")])
     storage = open_storage(folder())
-    _hook(storage, "delete", _once(lambda: index_channel(folder()), lambda key: key.endswith(gone.name)))
+    index_meanwhile = Once(lambda: index_channel(folder()), lambda key: key.endswith(gone.name))
+    _hook(storage, "delete", index_meanwhile)
     remove(storage, [gone.name], yes=True)
+    assert index_meanwhile.fired, "no index run happened while the file was being deleted"
     assert _names(storage) == {"stays-1.0-h0_0.conda"}
     assert load_repodata(storage, "noarch")[0].removed == []
     assert check_channel(folder()).ok
@@ -160,13 +174,11 @@ def test_a_failed_force_publish_leaves_records_matching_the_replaced_files(
     replacement = make_package(tmp_path / "v2", "tool", payload="two, and longer")
     failing = make_package(tmp_path / "v2", "failing")
     storage = open_storage(folder())
-    _hook(
-        storage,
-        "upload",
-        lambda key, *a, **k: (_ for _ in ()).throw(StorageError("simulated")) if key.endswith(failing.name) else None,
-    )
+    drop = Once(_fail("the upload failed"), lambda key, *a, **k: key.endswith(failing.name))
+    _hook(storage, "upload", drop)
     with pytest.raises(StorageError):
         publish(storage, [replacement, failing], force=True)
+    assert drop.fired, "the upload of `failing` was never reached"
     record = load_repodata(storage, "noarch")[0].records()[replacement.name]
     assert record["sha256"] == prepare(replacement).hashes.sha256
     assert check_channel(folder(), verify_hashes=True).ok
@@ -204,9 +216,10 @@ def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_chann
     storage = open_storage(s3_channel)
     # Listed with v1's ETag, then overwritten by a plain uploader (no repodata change) before the ranged read,
     # which asks If-Match: v1's ETag and so fails.
-    replace = _once(lambda: storage.put(f"noarch/{v1.name}", v2.read_bytes()), lambda info: info.name == v1.name)
+    replace = Once(lambda: storage.put(f"noarch/{v1.name}", v2.read_bytes()), lambda info: info.name == v1.name)
     _hook(storage, "open", replace)
     report = index_subdir(storage, "noarch", rebuild=True)
+    assert replace.fired, "v1 was never opened for reading, so it was not replaced in between"
     assert report.removed == [] and report.skipped == {}
     assert load_repodata(storage, "noarch")[0].records()[v2.name]["sha256"] == prepare(v2).hashes.sha256
     assert check_channel(s3_channel, verify_hashes=True).ok

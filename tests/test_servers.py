@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import run_cli
+from support.moto import end_process
 from support.packages import make_package
 
 from condafarm.channel.publish import prepare
@@ -28,8 +29,7 @@ def upload_endpoint(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     try:
         yield int(proc.stdout.readline()), log
     finally:
-        proc.terminate()
-        proc.wait(10)
+        end_process(proc)  # type: ignore[arg-type]
 
 
 def test_server_locations_parse() -> None:

@@ -1,8 +1,10 @@
 """`condafarm submit`: one build job per platform from a recipe and its deadline-cloud.yaml, shown by --dry-run
-without any AWS call, and bundles that openjd-model accepts with the printed parameters."""
+without any AWS call, and bundles that openjd-model accepts with the printed parameters; the samples' channel
+names, queue choice by name prefix, and every deadline-cloud.yaml key honoured or refused."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from pathlib import Path
@@ -11,6 +13,9 @@ import pytest
 import yaml
 from openjd.model import ParameterValue, ParameterValueType, create_job, decode_job_template
 from support.cli import run_cli
+
+from condafarm.errors import UsageError
+from condafarm.farm.submit import QUEUE_BUCKET_PLACEHOLDER, choose_queue
 
 RECIPE = """\
 package:
@@ -38,9 +43,10 @@ condaPlatforms:
     variantConfig:
       cuda_compiler_version: ["12.1"]
 jobParameters:
-- name: ExtraChannels
+- name: CondaChannels
   value: conda-forge
 """
+CHANNEL = "s3://studio-packages/Conda/Default"
 
 
 def _recipes(tmp_path: Path, config: str | None = CONFIG, archive: bool = True) -> Path:
@@ -94,14 +100,17 @@ def test_dry_run_plans_the_default_platforms_of_deadline_cloud_yaml_with_no_aws_
     assert linux["params"] == {
         "RecipeName": "tool",
         "RecipeDir": str(tool / "recipe"),
-        "DestinationChannel": "s3://<job attachments bucket of the queue>/Conda/Default",
-        "TargetPlatform": "linux-64",
-        "ExtraChannels": "conda-forge",
-        "OverrideSourceArchive": str(tmp_path / "recipes" / "archive_files" / "tool-1.0-linux.tar.gz"),
+        "DestinationChannel": f"s3://{QUEUE_BUCKET_PLACEHOLDER}/Conda/Default",
+        "CondaChannels": "conda-forge",
+        "CondaPlatform": "linux-64",
+        "CpuArch": "x86_64",
+        "BuildTool": "rattler-build",
+        "OverrideSourceArchive1": str(tmp_path / "recipes" / "archive_files" / "tool-1.0-linux.tar.gz"),
     }
-    assert windows["params"]["VariantConfig"] == "variant_config.yaml"  # type: ignore[index]
+    assert windows["params"]["VariantConfigFile"] == "variant_config.yaml"  # type: ignore[index]
     assert windows["files"] == ["variant_config.yaml"]
-    assert "OverrideSourceArchive" not in windows["params"]  # type: ignore[operator]
+    assert "OverrideSourceArchive1" not in windows["params"]  # type: ignore[operator]
+    assert "queue: the queue named 'Package'" in result.stdout
     assert result.stdout.rstrip().endswith("dry run: 2 job(s) not submitted")
 
 
@@ -123,7 +132,7 @@ def test_os_choice_covers_every_platform_of_that_os_on_its_own_architecture(tmp_
 def test_recipe_without_deadline_cloud_yaml_builds_each_requested_os_default_platform(tmp_path: Path) -> None:
     tool = _recipes(tmp_path, config=None, archive=False)
     result = run_cli(
-        "submit", str(tool / "recipe"), "--os", "linux,windows", "--os", "macos", "--to", "/ch", "--dry-run"
+        "submit", str(tool / "recipe"), "--os", "linux,windows", "--os", "macos", "--to", CHANNEL, "--dry-run"
     )
     assert result.returncode == 0, result.stderr
     jobs = _jobs(result.stdout)
@@ -134,7 +143,7 @@ def test_recipe_without_deadline_cloud_yaml_builds_each_requested_os_default_pla
 
 def test_missing_source_archive_says_how_to_get_it(tmp_path: Path) -> None:
     tool = _recipes(tmp_path, archive=False)
-    result = run_cli("submit", str(tool), "--dry-run", "--to", "/ch")
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
     assert result.returncode == 2
     assert "tool-1.0-linux.tar.gz" in result.stderr and "Copy it from //fileserver/vendor/tool" in result.stderr
 
@@ -144,25 +153,140 @@ def test_missing_source_archive_says_how_to_get_it(tmp_path: Path) -> None:
     [
         (["--os", "beos"], "unknown OS 'beos'"),
         (["--platform", "osx-arm64"], "does not build 'osx-arm64'"),
+        (["--platform", "win-*-cpu"], "does not build 'win-*-cpu'"),
         (["--os", "macos"], "builds no platform for macos"),
     ],
 )
 def test_bad_choices_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
-    result = run_cli("submit", str(_recipes(tmp_path)), "--dry-run", "--to", "/ch", *args)
+    result = run_cli("submit", str(_recipes(tmp_path)), "--dry-run", "--to", CHANNEL, *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def test_conda_build_recipe_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_platform_globs_and_all_platforms_choose_as_the_samples_do(tmp_path: Path) -> None:
+    tool = _recipes(tmp_path)
+    globbed = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL, "-p", "linux-*", "-p", "win-64*")
+    every = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL, "--all-platforms")
+    expected = ["linux-64", "linux-aarch64", "win-64-cuda"]
+    assert [j["platform"] for j in _jobs(globbed.stdout)] == expected, globbed.stderr
+    assert [j["platform"] for j in _jobs(every.stdout)] == expected, every.stderr
+
+
+def test_meta_yaml_recipe_is_planned_with_the_conda_build_tool(tmp_path: Path) -> None:
     (tmp_path / "recipe").mkdir()
     (tmp_path / "recipe" / "meta.yaml").write_text("package: {name: old}\n")
     result = run_cli("submit", str(tmp_path), "--dry-run")
-    assert result.returncode == 2 and "conda-build meta.yaml" in result.stderr
+    assert result.returncode == 0, result.stderr
+    (job,) = _jobs(result.stdout)
+    assert job["params"]["BuildTool"] == "conda-build"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("to", "bucket", "channel"),
+    [
+        (None, None, f"s3://{QUEUE_BUCKET_PLACEHOLDER}/Conda/Default"),
+        ("AnotherChannel", None, f"s3://{QUEUE_BUCKET_PLACEHOLDER}/Conda/AnotherChannel"),
+        ("AnotherChannel", "studio-packages", "s3://studio-packages/Conda/AnotherChannel"),
+        ("s3://other-bucket/channel/prefix", None, "s3://other-bucket/channel/prefix"),
+    ],
+)
+def test_channel_name_becomes_a_prefix_of_the_queue_bucket_as_the_samples_s3_channel(
+    tmp_path: Path, to: str | None, bucket: str | None, channel: str
+) -> None:
+    args = [*(["--s3-channel", to] if to else []), *(["--bucket", bucket] if bucket else [])]
+    result = run_cli("submit", str(_recipes(tmp_path)), "--dry-run", *args, env=_offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {j["params"]["DestinationChannel"] for j in _jobs(result.stdout)} == {channel}  # type: ignore[index]
+
+
+@pytest.mark.parametrize("to", ["/srv/channel", "./channel", "file:///srv/channel", "C:\\channels\\dev", "~/ch"])
+def test_a_worker_local_folder_as_the_destination_is_refused(tmp_path: Path, to: str) -> None:
+    result = run_cli("submit", str(_recipes(tmp_path)), "--dry-run", "--to", to)
+    assert result.returncode == 2
+    assert "a folder would vanish with the session" in result.stderr and "s3://BUCKET/PREFIX" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("buildTool: cmake\n", "buildTool 'cmake' is not one of rattler-build, conda-build"),
+        ("condaPlatforms: []\nsomething: 1\n", "unknown key 'something'; condafarm reads"),
+        ("condaPlatforms:\n- platform: linux-64\n  defaultSubmit: true\n  sourceArchive: x\n", "'sourceArchive'"),
+        (
+            "condaPlatforms:\n- platform: linux-64\n  defaultSubmit: true\n  sourceArchiveFilename: [a, b, c]\n",
+            "1 or 2",
+        ),
+        ("condaPlatforms:\n- platform: linux-64\n- platform: win-64\n", "no platform has defaultSubmit: true"),
+        ("condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\n- {platform: linux-64}\n", "listed twice"),
+        ("jobParameters:\n- {name: S3CondaChannel, value: s3://b/c}\n", "S3CondaChannel: give the channel with --to"),
+        ("jobParameters:\n- {name: ReusePackageBuildEnv, value: '1'}\n", "builds run in the host's condafarm"),
+        ("jobParameters:\n- {name: NoSuchThing, value: x}\n", "NoSuchThing is not a parameter of build_linux"),
+        ("jobParameters:\n- {name: OverridePrefixLength, value: 200}\n", "OverridePrefixLength 200"),
+        (
+            "jobParameters:\n- {name: ExtraBuildToolArgs, value: --target-platform linux-64}\n",
+            "set the job's CondaPlatform",
+        ),
+    ],
+)
+def test_a_deadline_cloud_yaml_setting_condafarm_cannot_honour_is_refused_in_one_line(
+    tmp_path: Path, config: str, message: str
+) -> None:
+    result = run_cli("submit", str(_recipes(tmp_path, config=config, archive=False)), "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line, line
+
+
+def test_samples_job_parameters_and_build_options_reach_every_job(tmp_path: Path) -> None:
+    config = (
+        "buildTool: rattler-build\n"
+        "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\n"
+        "- {platform: win-arm64, defaultSubmit: true, buildTool: conda-build}\n"
+        "jobParameters:\n- {name: CondaChannels, value: conda-forge}\n- {name: OverridePackageName, value: tool2}\n"
+    )
+    tool = _recipes(tmp_path, config=config, archive=False)
+    (tool / "recipe" / "meta.yaml").write_text("package: {name: tool}\n")
+    args = ["-c", "studio", "--fast-build", "--extra-build-tool-args=--no-include-recipe"]
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL, *args)
+    assert result.returncode == 0, result.stderr
+    linux, windows = _jobs(result.stdout)
+    assert windows["hosts"] == ["attr.worker.os.family=windows", "attr.worker.cpu.arch=arm64"]
+    for job, tool_name in ((linux, "rattler-build"), (windows, "conda-build")):
+        params = job["params"]
+        assert params["BuildTool"] == tool_name  # type: ignore[index]
+        assert params["CondaChannels"] == "conda-forge studio"  # type: ignore[index]
+        assert params["OverridePackageName"] == "tool2"  # type: ignore[index]
+        assert params["EnableFastBuild"] == "true"  # type: ignore[index]
+        assert params["ExtraBuildToolArgs"] == "--no-include-recipe"  # type: ignore[index]
+
+
+def test_queue_is_chosen_by_name_prefix_and_never_guessed() -> None:
+    queues = [
+        {"displayName": "Production", "queueId": "queue-1"},
+        {"displayName": "Package Build Queue", "queueId": "queue-2"},
+        {"displayName": "Package Build Queue (old)", "queueId": "queue-3"},
+        {"displayName": "Testing", "queueId": "queue-4"},
+    ]
+    assert choose_queue(queues, "Package Build Queue")["queueId"] == "queue-2"  # the exact name wins
+    assert choose_queue(queues, "Test")["queueId"] == "queue-4"
+    with pytest.raises(UsageError, match="several queues' names start with 'Package'"):
+        choose_queue(queues, "Package")
+    with pytest.raises(UsageError, match=r"no queue's name starts with 'Render'.*'Production'"):
+        choose_queue(queues, "Render")
+
+
+def test_the_installed_deadline_library_takes_what_submit_passes() -> None:
+    from deadline.client.api import create_job_from_job_bundle, list_queues
+
+    accepted = inspect.signature(create_job_from_job_bundle).parameters
+    for name in ("job_parameters", "config", "print_function_callback", "interactive_confirmation_callback"):
+        assert name in accepted, name
+    assert "config" in inspect.signature(list_queues).parameters
 
 
 def test_saved_bundles_create_jobs_with_the_printed_parameters(tmp_path: Path) -> None:
     tool = _recipes(tmp_path)
     out = tmp_path / "bundles"
-    result = run_cli("submit", str(tool), "--to", "s3://studio/Conda/Default", "--dry-run", "--save-bundles", str(out))
+    result = run_cli("submit", str(tool), "--to", CHANNEL, "--dry-run", "--save-bundles", str(out))
     assert result.returncode == 0, result.stderr
     jobs = _jobs(result.stdout)
     folders = sorted(p for p in out.iterdir() if p.is_dir())
@@ -170,8 +294,8 @@ def test_saved_bundles_create_jobs_with_the_printed_parameters(tmp_path: Path) -
     for job, folder in zip(jobs, folders, strict=True):
         template = decode_job_template(template=yaml.safe_load((folder / "template.yaml").read_text()))
         params: dict[str, str] = dict(job["params"])  # type: ignore[call-overload]
-        if "VariantConfig" in params:
-            variants = yaml.safe_load((folder / params["VariantConfig"]).read_text())
+        if "VariantConfigFile" in params:
+            variants = yaml.safe_load((folder / params["VariantConfigFile"]).read_text())
             assert variants == {"cuda_compiler_version": ["12.1"]}
         types = {p.name: p.type.value for p in template.parameterDefinitions}
         created = create_job(
@@ -182,8 +306,6 @@ def test_saved_bundles_create_jobs_with_the_printed_parameters(tmp_path: Path) -
         )
         (step,) = created.steps
         hosts = {a.name: a.anyOf for a in step.hostRequirements.attributes}
-        assert (
-            hosts["attr.worker.cpu.arch"] == ["x86_64"]
-            and created.name == f"condafarm build tool ({params['TargetPlatform']})"
-        )
+        assert hosts["attr.worker.cpu.arch"] == [params["CpuArch"]] == ["x86_64"]
+        assert created.name == f"condafarm build tool ({job['platform']})"
         assert (folder / "parameter_values.yaml").is_file()

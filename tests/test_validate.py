@@ -119,6 +119,7 @@ def _channel_with_one_bad_build(root: Path) -> Path:
     return bad
 
 
+@pytest.mark.posix("runs the package's sh script")
 @pytest.mark.slow
 def test_index_skips_the_bad_build_and_py_rattler_installs_the_good_one(tmp_path: Path) -> None:
     root = tmp_path / "channel"

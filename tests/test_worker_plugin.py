@@ -80,23 +80,58 @@ def test_worker_uses_only_the_public_api_and_the_shared_console_module() -> None
                 assert names <= {*condafarm.__all__, "__version__"}, (source.name, names)
 
 
-def _supervised(script: str, tmp_path: Path) -> subprocess.Popen[str]:
-    """Run `script` (the body of `work()`) under a Supervisor in its own process, as an action would."""
+#: Stands for a build script that ignores the cancel notice (on POSIX the notice never reaches it; on Windows
+#: it would end it before the supervisor does): writes its own pid to argv[1], starts one more of itself when
+#: asked to (argv[2]), then waits.
+STUBBORN = """\
+import os, signal, subprocess, sys, time
+if sys.platform == "win32":
+    signal.signal(signal.SIGBREAK, signal.SIG_IGN)
+if len(sys.argv) > 2:
+    subprocess.Popen([sys.executable, __file__, sys.argv[2]])
+open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(300)
+"""
+
+
+def _supervised(
+    script: str, tmp_path: Path, *, unwind: float = 1, main: str = "supervisor.run(work)"
+) -> subprocess.Popen[str]:
+    """Run `script` (the body of `work()`) under a Supervisor (`main`) in its own process, as an action would: on
+    Windows in a process group of its own, as OpenJD starts actions, so `_notify` reaches it alone. Its
+    output is UTF-8 (on a Windows pipe the action's own output is the ANSI code page, not the subject here)."""
+    (tmp_path / "stubborn.py").write_text(STUBBORN)
     code = textwrap.dedent(
         """
-        import subprocess, sys, time
+        import os, subprocess, sys, time
         from pathlib import Path
         from condafarm_worker import Messages, Supervisor
         tmp = Path(sys.argv[1])
-        supervisor = Supervisor(Messages(), unwind_seconds=1)
+        stubborn = str(tmp / "stubborn.py")
+        (tmp / "supervisor").write_text(str(os.getpid()))
+        supervisor = Supervisor(Messages(), unwind_seconds={unwind})
         def work():
         {body}
-        print("exit", supervisor.run(work), flush=True)
+        print("exit", {main}, flush=True)
         """
-    ).format(body=textwrap.indent(textwrap.dedent(script), "    "))
+    ).format(body=textwrap.indent(textwrap.dedent(script), "    "), unwind=unwind, main=main)
     return subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if sys.platform == "win32" else 0,
     )
+
+
+def _notify(proc: subprocess.Popen[str]) -> None:
+    """What OpenJD does to cancel an action: SIGTERM to its process, or CTRL_BREAK_EVENT to its process group."""
+    if sys.platform == "win32":
+        proc.send_signal(signal.CTRL_BREAK_EVENT)
+    else:
+        proc.send_signal(signal.SIGTERM)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
@@ -114,25 +149,30 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _tree(tmp_path: Path) -> list[int]:
+    """Every process below the supervised one (on Windows a venv's python.exe adds a launcher per process)."""
+    return [p.pid for p in psutil.Process(int((tmp_path / "supervisor").read_text())).children(recursive=True)]
+
+
 def test_cancel_kills_the_child_process_tree(tmp_path: Path) -> None:
     proc = _supervised(
         """
-        shell = subprocess.Popen(["sh", "-c", "sleep 300 & echo $! > " + str(tmp + "/grandchild") + "; wait"])
-        (tmp / "child").write_text(str(shell.pid))
-        shell.wait()
+        child = subprocess.Popen([sys.executable, stubborn, str(tmp / "child"), str(tmp / "grandchild")])
+        child.wait()
         return 0
-        """.replace('tmp + "/grandchild"', 'tmp / "grandchild"'),
+        """,
         tmp_path,
     )
-    _wait_for(tmp_path / "grandchild", proc)
-    time.sleep(0.2)
+    for name in ("child", "grandchild"):
+        _wait_for(tmp_path / name, proc)
     pids = [int((tmp_path / name).read_text()) for name in ("child", "grandchild")]
-    assert all(_alive(pid) for pid in pids)
-    proc.send_signal(signal.SIGTERM)
+    tree = _tree(tmp_path)
+    assert set(pids) <= set(tree) and all(_alive(pid) for pid in tree)
+    _notify(proc)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143
-    assert "openjd_fail: canceled; stopped 2 child process(es); the channel was not changed" in out
-    assert not any(_alive(pid) for pid in pids)
+    assert f"openjd_fail: canceled; stopped {len(tree)} child process(es); the channel was not changed" in out
+    assert not any(_alive(pid) for pid in tree)
 
 
 def test_cancel_waits_for_a_shielded_section_and_then_stops(tmp_path: Path) -> None:
@@ -149,7 +189,7 @@ def test_cancel_waits_for_a_shielded_section_and_then_stops(tmp_path: Path) -> N
         tmp_path,
     )
     _wait_for(tmp_path / "started", proc)
-    proc.send_signal(signal.SIGTERM)
+    _notify(proc)
     out, _ = proc.communicate(timeout=60)
     assert (tmp_path / "finished").exists() and not (tmp_path / "after").exists()
     assert "openjd_status: cancel requested: finishing publishing first so the channel stays valid" in out
@@ -172,10 +212,42 @@ def test_a_section_cannot_start_after_a_cancel(tmp_path: Path) -> None:
         tmp_path,
     )
     _wait_for(tmp_path / "started", proc)
-    proc.send_signal(signal.SIGTERM)
+    _notify(proc)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "the channel was not changed" in out
     assert (tmp_path / "refused").read_text() == "Cancelled"
+
+
+#: The build child `run_child` supervises: its build script (a stubborn process) is killed under it, and it
+#: unwinds as a failed build does, saying so in non-ASCII, which must reach the task log intact.
+BUILD_CHILD = """\
+import subprocess, sys
+from pathlib import Path
+tmp = Path(sys.argv[1])
+subprocess.run([sys.executable, str(tmp / "stubborn.py"), str(tmp / "script")])
+(tmp / "unwound").write_text("")
+print("openjd_fail: build script ended \u2716 Überprüfung", flush=True)
+sys.exit(1)
+"""
+
+
+def test_a_cancelled_build_child_unwinds_before_the_action_leaves(tmp_path: Path) -> None:
+    """The cancel notice must not reach the build child itself (on Windows it would end it at once): only its
+    scripts are killed, and it fails and releases its reservations as a failed build does."""
+    (tmp_path / "build_child.py").write_text(BUILD_CHILD, encoding="utf-8")
+    proc = _supervised(
+        "pass",
+        tmp_path,
+        unwind=30,
+        main='supervisor.run_child([sys.executable, str(tmp / "build_child.py"), str(tmp)])',
+    )
+    _wait_for(tmp_path / "script", proc)
+    script = int((tmp_path / "script").read_text())
+    _notify(proc)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and (tmp_path / "unwound").exists() and not _alive(script)
+    assert "(after cancel) build script ended \u2716 Überprüfung" in out
+    assert "openjd_fail: canceled; stopped " in out and "the channel was not changed" in out
 
 
 def test_maintenance_errors_become_openjd_fail_with_the_documented_exit_code(tmp_path: Path) -> None:
@@ -204,7 +276,7 @@ build:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="the recipe's build script is POSIX sh")
+@pytest.mark.posix("the recipe's build script is sh and the job template is build_linux's")
 def test_build_cancelled_mid_build_leaves_no_orphans_and_a_valid_channel(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:

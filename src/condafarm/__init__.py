@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .build import BuildFailed, BuildReport, build_recipe
+    from .build import BuildFailed, BuildReport, ToolOptions, build_recipe, parse_tool_args
     from .channel.build_number import BuildNumber, next_build_number, reserve_build_number
     from .channel.check import CheckReport, check_channel
     from .channel.curate import Curated, copy_packages, remove, yank
@@ -46,13 +46,14 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .farm.iam import iam_policy
+    from .farm.platforms import check_native_platform
     from .farm.submit import plan_jobs, submit_jobs
     from .storage import open_storage
     from .storage.location import Channel, S3Options, parse_channel
 
 #: Where each public name lives, for `__getattr__`; the block above says the same for type checkers.
 _EXPORTS = {
-    ".build": ("BuildFailed", "BuildReport", "build_recipe"),
+    ".build": ("BuildFailed", "BuildReport", "ToolOptions", "build_recipe", "parse_tool_args"),
     ".channel.build_number": ("BuildNumber", "next_build_number", "reserve_build_number"),
     ".channel.check": ("CheckReport", "check_channel"),
     ".channel.curate": ("Curated", "copy_packages", "remove", "yank"),
@@ -85,6 +86,7 @@ _EXPORTS = {
         "UsageError",
     ),
     ".farm.iam": ("iam_policy",),
+    ".farm.platforms": ("check_native_platform",),
     ".farm.submit": ("plan_jobs", "submit_jobs"),
     ".storage": ("open_storage",),
     ".storage.location": ("Channel", "S3Options", "parse_channel"),
@@ -118,9 +120,11 @@ __all__ = [
     "SolveError",
     "StorageError",
     "SubdirReport",
+    "ToolOptions",
     "UsageError",
     "build_recipe",
     "check_channel",
+    "check_native_platform",
     "copy_packages",
     "create_environment",
     "enter_environment",
@@ -135,6 +139,7 @@ __all__ = [
     "open_storage",
     "pack_environment",
     "parse_channel",
+    "parse_tool_args",
     "plan_jobs",
     "prune_channel",
     "publish",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 import boto3
+import psutil
 
 from support.s3 import S3Endpoint
 
@@ -24,13 +26,26 @@ def free_port() -> int:
 
 
 def end_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    """Ask `proc` to stop and wait for it; kill it if it has not stopped within `timeout` seconds."""
+    """Ask `proc` and its children to stop and wait for them; kill what has not stopped within `timeout` seconds.
+
+    Its children too: on Windows a venv's python.exe is a launcher whose child is the real server.
+    """
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
     proc.terminate()
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    for child in psutil.wait_procs(children, timeout=timeout)[1]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 class MotoServer:

@@ -3,10 +3,11 @@
 Counting: `proxy.tally` holds the S3 operations and the bytes read since its last `reset()` (bench/ counts
 py-rattler's requests this way, which has no report of its own).
 
-Faults: `plan(method, path, n)` decides for the n-th request (0-based): "pass", "500" (InternalError), "503"
-(SlowDown), "drop" (close the connection before forwarding), "drop-after" (forward, then close the
-connection without answering: the write happened, the client never hears so and retries) or "corrupt"
-(forward the request with the last byte of its body flipped, as a faulty network path would).
+Faults: a `support.faults.Faults` plan aims faults at named requests; `proxy.hits` records which fault met
+which request and `proxy.log` every exchange with its outcome, for tests to assert on.
+
+Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-checksum-sha256` and moto does not
+(see `S3Checksums`), so uploads are judged as S3 would judge them.
 
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
@@ -14,17 +15,21 @@ and If-Match stands in for S3-compatible stores that ignore conditional writes).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
+import re
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-Plan = Callable[[str, str, int], str]
+from support.faults import Fault, Faults, Hit, Request
 
 HOP_BY_HOP = {
     "connection",
@@ -103,18 +108,68 @@ def classify(method: str, path: str, query: str, headers: Any) -> tuple[str, str
     return method, key
 
 
-def _passes(method: str, path: str, n: int) -> str:
-    return "pass"
+@dataclass(frozen=True)
+class Exchange:
+    """One request through the proxy and what became of it: the fault action (or "pass") and the status the
+    client got (None: the connection was closed instead)."""
+
+    request: Request
+    action: str
+    status: int | None
+
+
+class S3Checksums:
+    """What AWS S3 does with `x-amz-checksum-sha256` that moto does not: a PutObject or UploadPart whose body
+    does not match it is refused with 400 BadDigest; an accepted one is answered with the checksum, and a
+    CompleteMultipartUpload with the composite checksum (the SHA-256 of the parts' SHA-256s, then `-N`)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def refuses(request: Request, body: bytes) -> bool:
+        claimed = request.headers.get("x-amz-checksum-sha256")
+        return claimed is not None and claimed != base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+    def answer(self, request: Request, body: bytes, data: bytes) -> tuple[dict[str, str], bytes]:
+        """Headers to add to a successful answer, and its body (with the composite checksum added)."""
+        query = parse_qs(urlsplit(request.path).query)
+        claimed = request.headers.get("x-amz-checksum-sha256")
+        if request.op in ("PutObject", "UploadPart") and claimed is not None:
+            if request.op == "UploadPart":
+                with self._lock:
+                    self._parts[query["uploadId"][0], int(query["partNumber"][0])] = hashlib.sha256(body).digest()
+            return {"x-amz-checksum-sha256": claimed}, data
+        if request.op == "CompleteMultipartUpload":
+            numbers = [int(n) for n in re.findall(rb"<PartNumber>(\d+)</PartNumber>", body)]
+            with self._lock:
+                digests = [self._parts.get((query["uploadId"][0], n)) for n in numbers]
+            if numbers and all(d is not None for d in digests):
+                composite = base64.b64encode(hashlib.sha256(b"".join(d for d in digests if d)).digest()).decode()
+                element = f"<ChecksumSHA256>{composite}-{len(numbers)}</ChecksumSHA256>".encode()
+                data = data.replace(b"</CompleteMultipartUploadResult>", element + b"</CompleteMultipartUploadResult>")
+        return {}, data
 
 
 class S3Proxy:
     """A threaded HTTP/1.1 reverse proxy, serving from the constructor until `stop()`."""
 
-    def __init__(self, upstream_port: int, plan: Plan = _passes, drop_headers: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        faults: Faults | None = None,
+        *,
+        s3_checksums: bool = False,
+        drop_headers: Collection[str] = (),
+    ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
         self.count = 0
-        self.injected: list[tuple[str, str, str]] = []
+        self.faults = faults
+        self.hits: list[Hit] = []
+        self.log: list[Exchange] = []
+        self.checksums = S3Checksums() if s3_checksums else None
         self._lock = threading.Lock()
         proxy = self
 
@@ -147,10 +202,9 @@ class S3Proxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 
-            def _fail(self, action: str) -> None:
-                code = "InternalError" if action == "500" else "SlowDown"
+            def _fail(self, status: int, code: str) -> None:
                 payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-                self.send_response(int(action))
+                self.send_response(status)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -179,31 +233,45 @@ class S3Proxy:
 
             def _forward(self) -> None:
                 body = self._body()
+                split = urlsplit(self.path)
+                op, key = classify(self.command, split.path, split.query, self.headers)
                 with proxy._lock:
                     n = proxy.count
                     proxy.count += 1
-                action = plan(self.command, self.path, n)
-                if action != "pass":
-                    proxy.injected.append((action, self.command, self.path))
+                request = Request(n, self.command, self.path, op, key, {k.lower(): v for k, v in self.headers.items()})
+                hit = proxy.faults.decide(request) if proxy.faults is not None else None
+                action = hit.action if hit is not None else "pass"
+                if hit is not None:
+                    proxy.hits.append(hit)
+                status = self._answer(request, action, body)
+                proxy.log.append(Exchange(request, action, status))
+
+            def _answer(self, request: Request, action: str, body: bytes) -> int | None:
+                """Carry out `action` for the request; the status the client got (None: connection closed)."""
                 if action == "drop":
                     self.close_connection = True
-                    return
+                    return None
                 if action in ("500", "503"):
-                    self._fail(action)
-                    return
+                    self._fail(int(action), "InternalError" if action == "500" else "SlowDown")
+                    return int(action)
                 if action == "corrupt" and body:
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])
+                if proxy.checksums is not None and proxy.checksums.refuses(request, body):
+                    self._fail(400, "BadDigest")
+                    return 400
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 if body or self.command in ("PUT", "POST"):
                     headers["Content-Length"] = str(len(body))
                 resp, data = self._upstream(body, headers)
-                split = urlsplit(self.path)
-                proxy.tally.add(*classify(self.command, split.path, split.query, self.headers), len(data))
+                proxy.tally.add(request.op, request.key, len(data))
                 if action == "drop-after":
                     self.close_connection = True
-                    return
+                    return None
+                added: dict[str, str] = {}
+                if proxy.checksums is not None and resp.status == 200:
+                    added, data = proxy.checksums.answer(request, body, data)
                 self.send_response_only(resp.status, resp.reason)
-                for k, v in resp.getheaders():
+                for k, v in [*resp.getheaders(), *added.items()]:
                     if k.lower() in HOP_BY_HOP or (k.lower() == "content-length" and self.command != "HEAD"):
                         continue
                     self.send_header(k, v)
@@ -214,6 +282,7 @@ class S3Proxy:
                 if self.command != "HEAD" and data:
                     self._headers_buffer.append(data)
                 self.flush_headers()
+                return resp.status
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
@@ -233,9 +302,9 @@ class S3Proxy:
 
 
 @contextmanager
-def fault_proxy(upstream_port: int, plan: Plan) -> Iterator[S3Proxy]:
-    """An `S3Proxy` that fails the requests `plan` picks, for the duration of a `with` block."""
-    proxy = S3Proxy(upstream_port, plan)
+def fault_proxy(upstream_port: int, *faults: Fault, s3_checksums: bool = False) -> Iterator[S3Proxy]:
+    """An `S3Proxy` carrying out `faults`, for the duration of a `with` block."""
+    proxy = S3Proxy(upstream_port, Faults(*faults), s3_checksums=s3_checksums)
     try:
         yield proxy
     finally:

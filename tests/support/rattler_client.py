@@ -6,7 +6,7 @@ process that leaves with `os._exit` (`exit_after`) keeps that out of the test pr
 usage (python tests/support/rattler_client.py ...):
   install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
   index-fs FOLDER
-  index-s3 S3URL --endpoint URL
+  index-s3 S3URL --endpoint URL [--shards]   (--shards: also the CEP-16 shards)
   query-sharded HTTPURL SUBDIR NAME...    -> JSON list of "name=version=build" found through CEP-16 shards only
 """
 
@@ -103,6 +103,9 @@ def main(argv: list[str]) -> int:
         i = argv.index("--endpoint")
         endpoint = argv[i + 1]
         del argv[i : i + 2]
+    shards = "--shards" in argv
+    if shards:
+        argv.remove("--shards")
     command = argv[0]
     if command == "install":
         result = asyncio.run(install(argv[1], argv[2], argv[3:], endpoint))
@@ -115,7 +118,7 @@ def main(argv: list[str]) -> int:
         from rattler.index import index_s3
 
         assert endpoint is not None, "index-s3 needs --endpoint"
-        asyncio.run(index_s3(argv[1], credentials=s3_credentials(endpoint), write_shards=False))
+        asyncio.run(index_s3(argv[1], credentials=s3_credentials(endpoint), write_shards=shards))
     elif command == "query-sharded":
         import tempfile
 

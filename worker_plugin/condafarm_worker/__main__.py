@@ -58,10 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="channel", required=True, help="destination channel")
     p.add_argument("--build-number", default="", help="+N, N, or empty for the recipe's")
     p.add_argument("--channels", default="", help="space-separated channels for build dependencies")
-    p.add_argument("--target-platform", default="", help="conda platform, e.g. linux-64 (default: the host's)")
+    p.add_argument(
+        "--conda-platform",
+        "--target-platform",
+        default="",
+        help="conda platform, e.g. linux-64; must be this host's (default: the host's)",
+    )
+    p.add_argument("--build-tool", default="", help="rattler-build (recipe.yaml) or conda-build (meta.yaml)")
     p.add_argument("--variant-config", default="", help="rattler-build variant config file")
-    p.add_argument("--override-source", default="", help="archive replacing the recipe's source")
-    p.add_argument("--override-source-sha256", default="", help="expected sha256 of that archive")
+    p.add_argument("--override-source", default="", help="archive replacing the recipe's first archive source")
+    p.add_argument("--override-source2", default="", help="archive replacing the recipe's second archive source")
+    p.add_argument("--override-source-dir", default="", help="folder replacing the recipe's folder source")
+    p.add_argument("--override-source-sha256", default="", help="expected sha256 of the first archive")
+    p.add_argument("--override-package-name", default="", help="package name replacing the recipe's")
+    p.add_argument("--override-prefix-length", default="0", help="conda-build's --prefix-length; only 0 works")
+    p.add_argument("--fast-build", default="false", help="true: --package-format conda:min")
+    p.add_argument("--extra-build-tool-args", default="", help="rattler-build options, e.g. '--no-include-recipe'")
     p.add_argument("--min-free-disk", default="2G", help="fail early below this free space, e.g. 10G")
     p.add_argument("--work-dir", default="", help="the session's working directory (build output goes there)")
     p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the supervised child
@@ -114,10 +126,16 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
                 location=args.channel,
                 build_number=actions.optional(args.build_number),
                 channels=actions.split_list(args.channels),
-                target_platform=actions.optional(args.target_platform),
+                conda_platform=actions.optional(args.conda_platform),
+                build_tool=actions.optional(args.build_tool),
                 variant_config=_path(args.variant_config),
-                override_source=_path(args.override_source),
+                override_sources=[p for p in (_path(args.override_source), _path(args.override_source2)) if p],
+                override_source_dir=_path(args.override_source_dir),
                 override_source_sha256=actions.optional(args.override_source_sha256),
+                package_name=actions.optional(args.override_package_name),
+                prefix_length=args.override_prefix_length,
+                fast_build=actions.is_true(args.fast_build),
+                extra_args=args.extra_build_tool_args,
                 min_free_disk=args.min_free_disk,
                 work_dir=_path(args.work_dir),
             ),
@@ -128,8 +146,7 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
         return supervisor.run_child([sys.executable, "-m", "condafarm_worker", *argv, "--in-process"])
     work: Callable[[], int]
     if args.command == "publish":
-        force = args.force.strip().lower() in ("true", "yes", "1")
-        work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, force)
+        work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, actions.is_true(args.force))
     else:
         work = partial(actions.maintain, say, supervisor, args.action, args.channel, actions.split_list(args.files))
     return supervisor.run(partial(actions.reported, say, work))
@@ -137,6 +154,8 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point; leaves through condafarm's `exit_now` (py-rattler's teardown crash)."""
+    if sys.platform == "win32":  # OpenJD reads action output as UTF-8, not the Windows code page
+        sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")  # type: ignore[union-attr]
     exit_now(run(argv))
 
 

@@ -51,6 +51,11 @@ def optional(value: str | None) -> str | None:
     return value if value not in (None, "") else None
 
 
+def is_true(value: str) -> bool:
+    """A boolean template parameter (a CHECK_BOX or true/false dropdown) as a bool."""
+    return value.strip().lower() in ("true", "yes", "1")
+
+
 def split_list(value: str | None) -> list[str]:
     """A space- or comma-separated list parameter (channels, file names) as a list."""
     return [item for item in (value or "").replace(",", " ").split() if item]
@@ -90,22 +95,39 @@ def build(
     location: str,
     build_number: str | None,
     channels: list[str],
-    target_platform: str | None,
+    conda_platform: str | None,
+    build_tool: str | None,
     variant_config: Path | None,
-    override_source: Path | None,
+    override_sources: list[Path],
+    override_source_dir: Path | None,
     override_source_sha256: str | None,
+    package_name: str | None,
+    prefix_length: str,
+    fast_build: bool,
+    extra_args: str,
     min_free_disk: str,
     work_dir: Path | None,
 ) -> int:
     """The build bundles: build the attached recipe and publish every package it makes, all or none.
 
-    The build log goes to the task log. Runs in a child of the action's process (`Supervisor.run_child`),
-    because py-rattler-build holds the GIL until the build ends.
+    The job's host requirements choose the host, and the host builds its own platform: a `conda_platform`
+    that is not this host's is refused before anything is built (the job was sent to the wrong host). The
+    build log goes to the task log. Runs in a child of the action's process (`Supervisor.run_child`), because
+    py-rattler-build holds the GIL until the build ends.
     """
-    from condafarm import BuildFailed, build_recipe
+    from condafarm import BuildFailed, build_recipe, check_native_platform, parse_tool_args
 
+    if prefix_length.strip() not in ("", "0"):
+        raise UsageError(
+            f"OverridePrefixLength {prefix_length}: conda-build's --prefix-length has no rattler-build equivalent "
+            "(rattler-build uses a long placeholder prefix); set it to 0"
+        )
+    options = parse_tool_args(extra_args, fast_build=fast_build)
+    if conda_platform is not None:
+        check_native_platform(conda_platform)
     channel = parse_channel(location)
-    messages.status(f"building {recipe.name} for {target_platform or 'this host'} into {channel.url}")
+    name = recipe.parent.name if recipe.name == "recipe" else recipe.name  # the samples' NAME/recipe/ layout
+    messages.status(f"building {name} for {conda_platform or 'this host'} into {channel.url}")
     messages.progress(1)
     publishing: list[str] = []
 
@@ -121,11 +143,15 @@ def build(
             channel,
             build_number=build_number,
             channels=channels,
-            target_platform=target_platform,
+            target_platform=conda_platform,
             variant_config=[variant_config] if variant_config else [],
             output_dir=work_dir / "condafarm-output" if work_dir else None,
-            override_source=override_source,
+            override_source=override_sources,
             override_source_sha256=override_source_sha256,
+            override_source_dir=override_source_dir,
+            package_name=package_name,
+            build_tool=build_tool,
+            options=options,
             min_free_disk=parse_size(min_free_disk),
             on_log=messages.log,
             progress=uploaded,

@@ -1,8 +1,11 @@
 """Cancellation on a worker host: stop promptly, kill every child process, never leave a half-updated channel.
 
-OpenJD cancels an action by signalling only the action's own process (SIGTERM on Linux and macOS,
-CTRL_BREAK_EVENT on Windows), then kills it after the notify period. A build's scripts run in child
-processes that signal never reaches, so before leaving, the action kills its whole process tree with psutil.
+OpenJD cancels an action by notifying it, then kills it after the notify period. On Linux and macOS the notice
+is SIGTERM to the action's own process only; a build's scripts run in child processes that signal never
+reaches, so before leaving, the action kills its whole process tree with psutil. On Windows the notice is
+CTRL_BREAK_EVENT to the action's console process group: it reaches every child started normally and ends any
+that does not handle it at once, so the build child starts in a process group of its own (`child_start`) and
+is stopped as on the other systems (psutil's terminate and kill are both TerminateProcess there).
 
 Library work that releases the GIL (publish, index, check) runs in a thread (`Supervisor.run`) while the main
 thread answers the signal; a section that updates the channel runs `shielded`, and a cancel that arrives
@@ -20,7 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from types import FrameType
 from typing import IO, Any
@@ -39,6 +42,9 @@ CANCELLED_EXIT = 143
 _SIGNALS = [signal.SIGTERM, signal.SIGINT]
 if sys.platform == "win32":  # OpenJD notifies Windows actions with CTRL_BREAK_EVENT
     _SIGNALS.append(signal.SIGBREAK)
+
+#: Windows' CREATE_NEW_PROCESS_GROUP creation flag (`subprocess` defines it only on Windows).
+CREATE_NEW_PROCESS_GROUP = 0x00000200
 
 
 class Cancelled(Exception):
@@ -69,6 +75,25 @@ def kill_children(pid: int | None = None, timeout: float = 5.0) -> int:
                 child.kill()
         psutil.wait_procs(alive, timeout=timeout)
     return len(seen)
+
+
+def child_start(
+    argv: list[str], *, platform: str, environ: Mapping[str, str], executable: str, base_executable: str
+) -> tuple[list[str], dict[str, Any]]:
+    """The command and `Popen` options `Supervisor.run_child` starts `argv` with on a `platform` host (a
+    `sys.platform` value; `executable` and `base_executable` are `sys.executable` and the interpreter a venv was
+    made from). The relay reads the child's output as UTF-8, what Linux and macOS hosts write. On Windows the
+    child writes UTF-8 too (a pipe there defaults to the ANSI code page, which cannot encode every character of
+    a build log), gets a process group of its own, so the CTRL_BREAK_EVENT sent to the action does not end it
+    mid-publish, and a venv's python.exe, a launcher that runs the interpreter as its own child (which
+    `kill_children` would take for a build script), is bypassed as `multiprocessing` does (bpo-35797)."""
+    if platform != "win32":
+        return argv, {}
+    env = {**environ, "PYTHONIOENCODING": "utf-8:backslashreplace"}
+    if argv[:1] == [executable] and base_executable != executable:
+        env["__PYVENV_LAUNCHER__"] = executable
+        argv = [base_executable, *argv[1:]]
+    return argv, {"env": env, "creationflags": CREATE_NEW_PROCESS_GROUP}
 
 
 class Supervisor:
@@ -164,7 +189,22 @@ class Supervisor:
     def run_child(self, argv: list[str]) -> int:
         """Run `argv` as a child process, relaying its output lines, and return its exit code; on a cancel
         signal, stop it as the module docstring says and leave with `CANCELLED_EXIT`."""
-        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        command, options = child_start(
+            argv,
+            platform=sys.platform,
+            environ=os.environ,
+            executable=sys.executable,
+            base_executable=sys._base_executable,  # type: ignore[attr-defined]  # CPython's, not in typeshed
+        )
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+            **options,
+        )
         assert child.stdout is not None
         relay = threading.Thread(target=self._relay, args=(child.stdout,), name="condafarm-relay", daemon=True)
         relay.start()

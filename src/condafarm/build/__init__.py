@@ -10,6 +10,7 @@ the destination itself; S3 channels reach rattler-build through a local read-onl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import shutil
 import tempfile
@@ -26,8 +27,20 @@ from ..storage import Storage, open_storage
 from ..storage.location import Channel, S3Options, parse_channel
 from .channel_server import serve_channels
 from .preflight import DEFAULT_MIN_FREE_DISK, check_free_disk, check_source_archive
-from .recipe import Output, find_recipe, load_recipe, output_of, render, staged_recipe, variant_files
+from .recipe import (
+    Output,
+    find_recipe,
+    load_recipe,
+    output_of,
+    override_sources,
+    render,
+    rendered_sources,
+    select_recipe,
+    staged_recipe,
+    variant_files,
+)
 from .runner import BuildFailed, LogSink, run_variants
+from .tool_args import ToolOptions, parse_tool_args
 
 if TYPE_CHECKING:
     from ..channel.publish import PublishReport, UploadProgress
@@ -127,6 +140,10 @@ def _scratch(path: Path | None, keep: bool) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _archives(override_source: Path | Sequence[Path] | None) -> list[Path]:
+    return [override_source] if isinstance(override_source, Path) else list(override_source or ())
+
+
 def build_recipe(
     recipe: Path,
     destination: Channel | Storage | None,
@@ -140,8 +157,12 @@ def build_recipe(
     keep_build: bool = False,
     test: bool = True,
     publish: bool = True,
-    override_source: Path | None = None,
+    override_source: Path | Sequence[Path] | None = None,
     override_source_sha256: str | None = None,
+    override_source_dir: Path | None = None,
+    package_name: str | None = None,
+    build_tool: str | None = None,
+    options: ToolOptions | None = None,
     min_free_disk: int = DEFAULT_MIN_FREE_DISK,
     dry_run: bool = False,
     on_log: LogSink | None = None,
@@ -153,34 +174,60 @@ def build_recipe(
     atomically), `N`, or None for the recipe's own. `channels` are searched for dependencies after the
     destination; `s3` options apply to `s3://` ones (default: the destination's). With `publish=False` the
     packages stay in `output_dir` (default: a new temp folder, in the report). `dry_run` renders and reports,
-    touching nothing. Raises `BuildError` (exit 8) for recipe, source, disk, script and test failures
-    (`BuildFailed` carries the log tail and the kept build folder) and `AccessDenied` if the destination is
-    read-only; the channel is then unchanged.
+    touching nothing. `override_source` (one archive or several, in order) and `override_source_dir` replace the
+    recipe's sources as rendered for the target platform (`override_source_sha256` checks the first archive);
+    `package_name` renames a single-output recipe; `build_tool` picks recipe.yaml or meta.yaml in a folder with
+    both; `options` are rattler-build settings (`parse_tool_args`). Raises `BuildError` (exit 8) for recipe,
+    source, disk, script and test failures (`BuildFailed` carries the log tail and the kept build folder),
+    `UsageError` for an override that cannot apply, and `AccessDenied` if the destination is read-only; the
+    channel is then unchanged.
     """
     started = time.monotonic()
+    options = options or ToolOptions()
     wanted = BuildNumber.parse(build_number) if isinstance(build_number, str) else build_number
     storage = open_storage(destination) if isinstance(destination, Channel) else destination
     if publish and not dry_run and storage is None:
         raise UsageError("give the destination channel (--to CHANNEL), or build only with --no-publish")
-    recipe_file = find_recipe(recipe)
-    if override_source is not None:
-        check_source_archive(override_source, override_source_sha256)
+    recipe_file = find_recipe(select_recipe(recipe, build_tool))
+    archives = _archives(override_source)
+    for i, archive in enumerate(archives):
+        check_source_archive(archive, override_source_sha256 if i == 0 else None)
+    if override_source_dir is not None and not override_source_dir.is_dir():
+        raise UsageError(f"override source folder {override_source_dir} not found; give a local folder")
     if not dry_run:
         temp = Path(tempfile.gettempdir())
         check_free_disk(list(dict.fromkeys([output_dir or temp, temp])), min_free_disk)
     stage0 = load_recipe(recipe_file)
     variants_files = variant_files(recipe_file, variant_config)
-    variants = render(stage0, recipe_file, variants_files, target_platform)
+    variants = render(stage0, recipe_file, variants_files, target_platform, options.experimental)
+    if not variants:  # every variant is skipped here (build.skip): like rattler-build, a success with no package
+        return BuildReport(recipe=recipe_file, outputs=[], urls=[], dry_run=dry_run)
+    first = [output_of(v) for v in variants]
+    if package_name is not None:
+        first = [dataclasses.replace(o, name=package_name) for o in first]
+    sources = None
+    if archives or override_source_dir is not None:
+        platform = first[0].subdir if first else str(target_platform)
+        sources = override_sources(
+            rendered_sources(variants), archives, override_source_dir, recipe_file.parent, platform
+        )
     reserve = publish and not dry_run
     if reserve and storage is not None and (wanted is None or not wanted.relative):
         _check_writable(storage)
-    number, reservations = _numbers([output_of(v) for v in variants], wanted, storage, reserve)
+    number, reservations = _numbers(first, wanted, storage, reserve)
     staged: Path | None = None
     try:
-        if number is not None or override_source is not None:
+        if number is not None or sources is not None or package_name is not None:
             exclude = [output_dir] if output_dir else []
-            staged = staged_recipe(stage0, recipe_file, build_number=number, source=override_source, exclude=exclude)
-            variants = render(load_recipe(staged), staged, variants_files, target_platform)
+            staged = staged_recipe(
+                stage0,
+                recipe_file,
+                build_number=number,
+                sources=sources,
+                package_name=package_name,
+                exclude=exclude,
+            )
+            variants = render(load_recipe(staged), staged, variants_files, target_platform, options.experimental)
         outputs = [output_of(v) for v in variants]
         report = BuildReport(
             recipe=recipe_file,
@@ -192,9 +239,9 @@ def build_recipe(
             return report
         s3 = s3 if s3 is not None or storage is None else storage.channel.s3
         # The output folder is kept after a failure (it holds the build folder to debug) and without publish.
-        with _scratch(output_dir, keep_build or not publish) as folder:
+        with _scratch(output_dir, keep_build or options.keep_build or not publish) as folder:
             report.output_dir = folder
-            with _channel_urls(channels, storage, s3) as urls:
+            with _channel_urls([*channels, *options.channels], storage, s3) as urls:
                 report.packages = run_variants(
                     variants,
                     output_dir=folder,
@@ -202,6 +249,7 @@ def build_recipe(
                     keep_build=keep_build,
                     test=test,
                     on_log=on_log,
+                    options=options,
                 )
             if publish and storage is not None:
                 from ..channel.publish import publish as publish_packages
@@ -215,4 +263,4 @@ def build_recipe(
     return report
 
 
-__all__ = ["BuildFailed", "BuildNumber", "BuildReport", "Output", "build_recipe"]
+__all__ = ["BuildFailed", "BuildNumber", "BuildReport", "Output", "ToolOptions", "build_recipe", "parse_tool_args"]

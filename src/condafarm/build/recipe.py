@@ -2,11 +2,14 @@
 
 rattler-build's own messages for a bad recipe often say neither the line nor the key (`unknown field 'numbr'`);
 a user on a farm reading a job log needs both, so errors are located here against the YAML itself.
-Overrides (build number, source archive) are applied to a copy of the recipe folder, never to the user's files.
+Overrides (build number, sources, package name) are applied to a copy of the recipe folder, never to the user's
+files; sources are overridden as rendered for the platform being built, so conditional sources keep where they
+unpack and their patches.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -18,6 +21,10 @@ from typing import Any
 import yaml
 
 from ..errors import BuildError, UsageError
+from .conda_build import converted_recipe
+from .skip import is_skipped
+
+log = logging.getLogger(__name__)
 
 RECIPE_NAMES = ("recipe.yaml", "recipe.yml")
 VARIANT_NAMES = ("variants.yaml", "variants.yml")
@@ -39,20 +46,18 @@ class Output:
 
 
 def find_recipe(path: Path) -> Path:
-    """The recipe file for `path`: the file itself, or `recipe.yaml` inside a folder."""
+    """The recipe file for `path`: the file itself, or `recipe.yaml` inside a folder; a conda-build meta.yaml
+    (alone in its folder, or given) is converted to a recipe.yaml in a temp copy (`conda_build/`)."""
     if path.is_dir():
         for name in RECIPE_NAMES:
             if (path / name).is_file():
                 return (path / name).resolve()
         if (path / "meta.yaml").is_file():
-            raise UsageError(
-                f"{path} has a conda-build meta.yaml; condafarm builds rattler-build v1 recipes (recipe.yaml): "
-                "convert it with `conda-recipe-manager convert` or by hand"
-            )
+            return converted_recipe(path)
         raise UsageError(f"no recipe.yaml in {path}; give a recipe.yaml or the folder that holds it")
     if not path.is_file():
         raise UsageError(f"recipe {path} not found; give a recipe.yaml or the folder that holds it")
-    return path.resolve()
+    return converted_recipe(path) if path.name == "meta.yaml" else path.resolve()
 
 
 def _key_lines(text: str) -> list[tuple[int, str]]:
@@ -128,17 +133,40 @@ def variant_files(recipe: Path, given: Sequence[Path]) -> list[Path]:
     return [recipe.parent / n for n in VARIANT_NAMES if (recipe.parent / n).is_file()][:1]
 
 
-def render(stage0: Any, recipe: Path, variants: Sequence[Path], target_platform: str | None) -> list[Any]:
+def render(
+    stage0: Any, recipe: Path, variants: Sequence[Path], target_platform: str | None, experimental: bool = False
+) -> list[Any]:
     """Render every variant of every output (rattler-build `RenderedVariant`s), raising a located `BuildError`."""
     from rattler_build import RenderConfig, VariantConfig
     from rattler_build.tool_config import PlatformConfig
 
     try:
         config = VariantConfig.from_files([str(p) for p in variants]) if variants else VariantConfig()
-        platform = PlatformConfig(target_platform=target_platform) if target_platform else None
-        return list(stage0.render(config, RenderConfig(platform=platform)))
+        wanted = target_platform or experimental
+        platform = PlatformConfig(target_platform=target_platform, experimental=experimental) if wanted else None
+        rendered = list(stage0.render(config, RenderConfig(platform=platform)))
     except Exception as exc:  # rattler-build raises its own exception types for every render error
         raise locate_error(recipe, exc) from exc
+    return [v for v in rendered if not _skipped(stage0.to_dict(), v, target_platform)]
+
+
+def _skipped(recipe: dict[str, Any], variant: Any, target_platform: str | None) -> bool:
+    """Whether the recipe's (or this output's) `build.skip` drops `variant`, saying so in the log."""
+    import rattler
+
+    name = variant.recipe.package.name
+    conditions = list((recipe.get("build") or {}).get("skip") or [])
+    for output in recipe.get("outputs") or []:
+        if ((output.get("package") or {}).get("name")) == name:
+            conditions += list((output.get("build") or {}).get("skip") or [])
+    values = dict(variant.variant)
+    # A noarch output's conditions speak of the platform it is built on, as in rattler-build.
+    own = str(values.get("target_platform") or "")
+    platform = own if own and own != "noarch" else str(target_platform or rattler.Platform.current())
+    reason = is_skipped(conditions, platform, values)
+    if reason is not None:
+        log.warning("skipping %s for %s: its build.skip condition %r is true", name, platform, reason)
+    return reason is not None
 
 
 def output_of(variant: Any) -> Output:
@@ -162,37 +190,110 @@ def _builds(recipe: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield output.setdefault("build", {})
 
 
-def _override_source(recipe: dict[str, Any], archive: Path) -> None:
-    """Point the recipe's first source at `archive`, keeping where it unpacks and its patches."""
-    sources = recipe.get("source") or []
-    if isinstance(sources, dict):
-        sources = [sources]
-    kept = {k: v for k, v in (sources[0] if sources else {}).items() if k in ("target_directory", "patches")}
-    recipe["source"] = [{"path": str(archive), **kept}, *sources[1:]]
+def rendered_sources(variants: Sequence[Any]) -> list[dict[str, Any]]:
+    """The recipe's sources as rendered for the platform being built: conditions resolved, Jinja expanded."""
+    found = [[source.to_dict() for source in v.recipe.sources] for v in variants]
+    if any(f != found[0] for f in found[1:]):
+        raise UsageError(
+            "the recipe's variants use different sources, so an override source cannot replace one of them; "
+            "build one variant at a time (a variant config with one value per key)"
+        )
+    return found[0] if found else []
+
+
+def override_sources(
+    sources: Sequence[dict[str, Any]], archives: Sequence[Path], folder: Path | None, recipe_dir: Path, platform: str
+) -> list[dict[str, Any]]:
+    """`sources` with the archive sources (a `url`, or a `path` naming a file) replaced by `archives` in order,
+    and the folder sources (a `path` naming a folder) by `folder`, as the deadline-cloud-samples' overrides do.
+
+    Where the source unpacks (`target_directory`), its patches and `file_name` are kept; the recipe's checksum
+    is dropped, because an override archive is another file (`--override-source-sha256` checks it instead).
+    An override with nothing to replace is refused rather than ignored.
+    """
+    remaining = list(archives)
+    replaced_folder = False
+    result = []
+    for source in sources:
+        entry = dict(source)
+        is_folder = "path" in entry and (recipe_dir / str(entry["path"])).is_dir()
+        if ("url" in entry or ("path" in entry and not is_folder)) and remaining:
+            for key in ("url", "sha256", "md5"):
+                entry.pop(key, None)
+            entry["path"] = str(remaining.pop(0).resolve())
+        elif is_folder and folder is not None:
+            entry["path"] = str(folder.resolve())
+            replaced_folder = True
+        result.append(entry)
+    if remaining:
+        count = len(archives) - len(remaining)
+        raise UsageError(
+            f"{len(archives)} override source archive(s) given, but the recipe's source for {platform} has "
+            f"{count} archive (url or file) source(s): give at most {count}"
+        )
+    if folder is not None and not replaced_folder:
+        raise UsageError(
+            f"an override source folder was given, but the recipe's source for {platform} has no folder (path) "
+            "source to replace"
+        )
+    return result
+
+
+def select_recipe(path: Path, build_tool: str | None) -> Path:
+    """The recipe file `build_tool` builds in a recipe folder that may hold both kinds: `rattler-build` reads
+    recipe.yaml, `conda-build` the meta.yaml (converted); None takes whichever is there, recipe.yaml first."""
+    if build_tool not in (None, "rattler-build", "conda-build"):
+        raise UsageError(f"BuildTool {build_tool!r}: use rattler-build or conda-build")
+    if build_tool is None or not path.is_dir():
+        return path
+    if build_tool == "conda-build":
+        if not (path / "meta.yaml").is_file():
+            raise UsageError(f"BuildTool conda-build needs a meta.yaml in {path}; set BuildTool=rattler-build")
+        return path / "meta.yaml"
+    if not any((path / name).is_file() for name in RECIPE_NAMES) and (path / "meta.yaml").is_file():
+        raise UsageError(f"{path} holds a conda-build meta.yaml and no recipe.yaml; set BuildTool=conda-build")
+    return path
 
 
 def staged_recipe(
-    stage0: Any, recipe: Path, *, build_number: int | None, source: Path | None, exclude: Sequence[Path] = ()
+    stage0: Any,
+    recipe: Path,
+    *,
+    build_number: int | None,
+    sources: list[dict[str, Any]] | None = None,
+    package_name: str | None = None,
+    exclude: Sequence[Path] = (),
 ) -> Path:
     """A copy of the recipe folder (in a new temp folder) whose recipe has the overrides applied.
 
-    The user's recipe stays untouched; the copy keeps the scripts and files the recipe refers to through
-    `RECIPE_DIR`. `exclude` names folders not to copy (an output folder inside the recipe folder).
+    `sources` replaces the recipe's whole `source` section (the rendered one, see `override_sources`);
+    `package_name` renames a single-output recipe's package. The user's recipe stays untouched; the copy keeps
+    the scripts and files the recipe refers to through `RECIPE_DIR`. `exclude` names folders not to copy (an
+    output folder inside the recipe folder).
     """
     skip = {p.resolve() for p in exclude}
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         return [n for n in names if (Path(folder) / n).resolve() in skip or n in (".git", "__pycache__")]
 
-    staging = Path(tempfile.mkdtemp(prefix="condafarm-recipe-"))
-    target = staging / recipe.parent.name
-    shutil.copytree(recipe.parent, target, ignore=ignore)
     data: dict[str, Any] = stage0.to_dict()
+    if sources is not None and any("source" in output for output in data.get("outputs") or []):
+        raise UsageError(f"{recipe}: its outputs have their own sources; an override source replaces only one")
+    if package_name is not None:
+        if data.get("outputs"):
+            raise UsageError(
+                f"{recipe} has several outputs; an override package name renames a single-output recipe: "
+                "rename the outputs in the recipe"
+            )
+        data["package"]["name"] = package_name
     if build_number is not None:
         for build in _builds(data):
             build["number"] = build_number
-    if source is not None:
-        _override_source(data, source.resolve())
+    if sources is not None:
+        data["source"] = sources
+    staging = Path(tempfile.mkdtemp(prefix="condafarm-recipe-"))
+    target = staging / recipe.parent.name
+    shutil.copytree(recipe.parent, target, ignore=ignore)
     staged = target / recipe.name
     staged.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return staged

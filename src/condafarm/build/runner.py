@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import BuildError
 from .recipe import output_of, rattler_message
+from .tool_args import ToolOptions
 
 #: `on_log(line)` receives every line of the build log as it happens.
 LogSink = Callable[[str], None]
@@ -95,18 +96,33 @@ def run_variants(
     keep_build: bool,
     test: bool,
     on_log: LogSink | None,
+    options: ToolOptions | None = None,
 ) -> list[Path]:
-    """Build every rendered variant into `output_dir` and return the package files, or raise `BuildFailed`."""
+    """Build every rendered variant into `output_dir` and return the package files, or raise `BuildFailed`.
+
+    `options` carries the rattler-build settings beyond the recipe (package format, compression threads, ...).
+    """
     from rattler_build import ToolConfiguration
 
-    tool = ToolConfiguration(keep_build=keep_build, test_strategy="native" if test else "skip")
+    options = options or ToolOptions()
+    tool = ToolConfiguration(
+        keep_build=keep_build or options.keep_build,
+        test_strategy="native" if test and options.test else "skip",
+        **options.tool_config,
+    )
     callback = _LogCallback(on_log)
     packages: list[Path] = []
     for variant in variants:
         output = output_of(variant)
         try:
             result = variant.run_build(
-                tool_config=tool, output_dir=output_dir, channels=list(channels), progress_callback=callback
+                tool_config=tool,
+                output_dir=output_dir,
+                channels=list(channels),
+                progress_callback=callback,
+                package_format=options.package_format,
+                no_include_recipe=options.no_include_recipe,
+                no_build_id=options.no_build_id,
             )
         except Exception as exc:  # rattler-build raises its own exception types for every build failure
             work = _work_dir(output_dir, output.name)

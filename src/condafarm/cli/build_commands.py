@@ -1,4 +1,4 @@
-"""Commands that make packages: build (recipe to published package) and next-build-number."""
+"""Commands that make packages: build (recipe to published package), convert-recipe and next-build-number."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_recipe(args: argparse.Namespace) -> int:
+    from ..build.conda_build import convert_recipe
+
+    conversion = convert_recipe(Path(args.meta), Path(args.out) if args.out else None, force=args.force)
+    for note in conversion.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {conversion.recipe}")
+    if conversion.variants is not None:
+        print(f"wrote {conversion.variants}")
+    return 0
+
+
 def cmd_next_build_number(args: argparse.Namespace) -> int:
     from ..channel.build_number import next_build_number
 
@@ -78,14 +90,15 @@ def register(command: AddCommand) -> None:
         "destination accepts writes. With --build-number=+N the number is reserved in the channel, so two jobs\n"
         "building the same recipe at once never make the same filename. On failure: the reason, the end of the\n"
         "build log, the kept build folder and the command for a debug shell there (exit 8); the channel is\n"
-        "unchanged.\n\n"
+        "unchanged. A folder with only a conda-build meta.yaml (or the meta.yaml itself) is converted to a\n"
+        "recipe.yaml in a temp copy first, said in the log (see convert-recipe).\n\n"
         "examples:\n"
         "  condafarm build recipes/blender --to s3://studio-packages/Conda/Default --build-number=+1\n"
         "  condafarm build recipe.yaml --to ./channel -c conda-forge --dry-run\n"
         "  condafarm build recipes/houdini --to s3://studio-packages/Conda/Default \\\n"
         "      --override-source houdini-20.5.332-linux.tar.gz --override-source-sha256 9f2c... --min-free-disk 60G",
     )
-    p.add_argument("recipe", help="recipe.yaml, or the folder holding it")
+    p.add_argument("recipe", help="recipe.yaml, or the folder holding it (or a conda-build meta.yaml / its folder)")
     p.add_argument("--to", metavar="CHANNEL", help="destination channel: s3://BUCKET/PREFIX or a folder")
     p.add_argument(
         "--build-number",
@@ -134,6 +147,29 @@ def register(command: AddCommand) -> None:
         help="render and print name, version, build string and number, subdir and destination URL; touch nothing",
     )
     add_s3_options(p)
+
+    p = command(
+        "convert-recipe",
+        cmd_convert_recipe,
+        "convert a conda-build recipe (meta.yaml) to a rattler-build recipe.yaml for review",
+        "Write the rattler-build recipe.yaml for a conda-build recipe: {% set %} variables and environ become\n"
+        "context and env.get(), # [selector] lines become if:/then:, and sources, build options and scripts\n"
+        "(build.sh, bld.bat, script_env), requirements, run_exports, tests and about move to their rattler-build\n"
+        "places. A conda_build_config.yaml beside it becomes variants.yaml. What is dropped is printed as notes\n"
+        "(and kept atop the recipe); what cannot be converted (outputs:, {% if %} blocks, load_setup_py_data()...)\n"
+        "fails naming its line (exit 8). `condafarm build` converts a folder that has only a meta.yaml by itself;\n"
+        "this command writes the result so you can review it and keep it.\n\n"
+        "examples:\n"
+        "  condafarm convert-recipe conda_recipes/3dsmax-2025/recipe\n"
+        "  condafarm convert-recipe conda_recipes/keyshot-2025/recipe --out recipes/keyshot-2025",
+    )
+    p.add_argument("meta", metavar="RECIPE", help="the conda-build recipe folder, or its meta.yaml")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write recipe.yaml there, with a copy of the recipe folder's files (default: beside the meta.yaml)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing recipe.yaml (and variants.yaml)")
 
     p = command(
         "next-build-number",

@@ -107,21 +107,48 @@ def cmd_enter(args: argparse.Namespace) -> int:
     if spec is None and lockfile is None:
         print("no packages requested (CondaPackages is empty): no environment for this session")
         return 0
-    entered = enter_environment(
-        spec,
-        lockfile=lockfile,
-        reuse=args.reuse == "automatic" and args.name != "",  # the samples' NamedCondaEnv="": this session only
-        recreate=args.recreate,
-        clean=args.clean,
-        cache_root=_cache_dir(args),
-        session_dir=Path(args.session_dir) if args.session_dir else None,
-        update_after_minutes=args.update_after_minutes,
-        s3=s3_options(args),
-        say=_say(args),
-    )
+
+    def enter(request: Any, locked: Path | None) -> Any:
+        return enter_environment(
+            request,
+            lockfile=locked,
+            reuse=args.reuse == "automatic" and args.name != "",  # the samples' NamedCondaEnv="": this session only
+            recreate=args.recreate,
+            clean=args.clean,
+            cache_root=_cache_dir(args),
+            session_dir=Path(args.session_dir) if args.session_dir else None,
+            update_after_minutes=args.update_after_minutes,
+            s3=s3_options(args),
+            say=_say(args),
+        )
+
+    records = _job_records(args) if spec is not None and lockfile is None else None
+    if records is None:
+        entered = enter(spec, lockfile)
+    else:
+        from ..env.job_record import enter_for_job
+
+        entered = enter_for_job(spec, records, enter, _say(args))
     for line in openjd_lines(entered.changes):
         print(line, flush=True)
     return 0
+
+
+def _job_records(args: argparse.Namespace) -> Any:
+    """Where this job's package records live, or None when job-consistent environments are off or unset."""
+    import os
+
+    from ..env.job_record import JobRecords
+    from ..storage.location import parse_channel
+
+    location = args.job_records or os.environ.get("CONDAFARM_JOB_RECORDS", "")
+    job_id = args.job_id or os.environ.get("DEADLINE_JOB_ID", "")
+    if args.job_consistency == "disabled" or not location.strip():
+        return None
+    if not job_id:
+        _say(args)("job-consistent packages are off: no job id (--job-id or DEADLINE_JOB_ID)")
+        return None
+    return JobRecords(parse_channel(location.strip(), s3_options(args)), job_id)
 
 
 def cmd_exit(args: argparse.Namespace) -> int:
@@ -164,9 +191,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
     from ..farm.iam import attach_command, policy_json
+    from ..storage.location import parse_channel
 
     channel = channel_arg(args)
-    print(policy_json(channel, read_write=args.read_write))
+    records = parse_channel(args.job_records) if args.job_records else None
+    print(policy_json(channel, read_write=args.read_write, job_records=records))
     if args.role_name and not args.quiet:
         print("attach it to the queue role with:", file=sys.stderr)
         print(f"  {attach_command(channel, args.role_name, read_write=args.read_write)}", file=sys.stderr)
@@ -280,6 +309,21 @@ def register(command: AddCommand) -> None:
         help="first empty this host's package and repodata caches (the samples' RunCondaClean, `conda clean "
         "--all`); cached environments stay",
     )
+    p.add_argument(
+        "--job-records",
+        metavar="LOCATION",
+        help="where each job's exact package list is kept so that every session of a job gets the same packages: "
+        "an S3 prefix or folder the queue role may write, e.g. s3://JOB-ATTACHMENTS-BUCKET/condafarm-jobs "
+        "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own)",
+    )
+    p.add_argument("--job-id", help="the job the session belongs to (default: $DEADLINE_JOB_ID)")
+    p.add_argument(
+        "--job-consistency",
+        choices=["enabled", "disabled"],
+        default="enabled",
+        type=str.lower,
+        help="disabled: solve in every session even where job records are configured (per job)",
+    )
 
     p = subcommand(
         "exit",
@@ -332,4 +376,10 @@ def register(command: AddCommand) -> None:
     mode.add_argument("--read-only", action="store_true", help="production queues: read packages")
     mode.add_argument("--read-write", action="store_true", help="package-building queues: read and publish")
     p.add_argument("--role-name", help="the queue role to attach it to (prints the aws CLI command)")
+    p.add_argument(
+        "--job-records",
+        metavar="S3_PREFIX",
+        help="also let the role keep job package records there (render_conda.yaml's CondaJobRecords): "
+        "s3:GetObject, s3:PutObject and s3:DeleteObject (for the one-time store probe) on that prefix only",
+    )
     add_s3_options(p)

@@ -1,4 +1,5 @@
-"""`condafarm submit`: package build jobs for a Deadline Cloud queue, one per conda platform."""
+"""`condafarm submit` (package build jobs for a Deadline Cloud queue, one per conda platform) and
+`condafarm farm-files` (the job bundles and queue environments, written out for an administrator)."""
 
 from __future__ import annotations
 
@@ -17,20 +18,40 @@ def _csv(values: list[str] | None) -> list[str]:
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ..farm.submit import QUEUE_CHANNEL_PLACEHOLDER, Recipe, deadline_config, plan_jobs, queue_channel, submit_jobs
+    from ..farm.recipe_config import Recipe
+    from ..farm.submit import (
+        deadline_config,
+        destination_channel,
+        plan_jobs,
+        queue_bucket,
+        select_queue,
+        submit_jobs,
+    )
 
     recipe = Recipe.load(Path(args.recipe))
-    config = None if args.dry_run else deadline_config(args.farm_id, args.queue_id)
-    channel = args.to or (QUEUE_CHANNEL_PLACEHOLDER if args.dry_run else queue_channel(config))
+    destination_channel(args.to, args.bucket)  # refuses a folder before any AWS call
+    config = None
+    if not args.dry_run:
+        config = deadline_config(args.farm_id, args.queue_id)
+        if not args.queue_id:
+            queue = select_queue(config, args.queue)
+            print(f"queue: {queue['displayName']} ({queue['queueId']})")
+    needs_bucket = not (args.to or "").startswith("s3://") and not args.bucket and config is not None
+    channel = destination_channel(args.to, queue_bucket(config) if needs_bucket else args.bucket)
     plans = plan_jobs(
         recipe,
         channel=channel,
         oses=_csv(args.os) or None,
         platforms=_csv(args.platform) or None,
+        all_platforms=args.all_platforms,
         extra_channels=args.channel or (),
         build_number=args.build_number,
+        fast_build=args.fast_build,
+        extra_args=args.extra_build_tool_args,
         bundles=Path(args.bundles) if args.bundles else None,
     )
+    if args.dry_run:
+        print(f"queue: {args.queue_id or f'the queue named {args.queue!r} (or the only one starting so)'}")
     if recipe.config_path:
         print(f"{recipe.name}: settings from {recipe.config_path}")
     for i, plan in enumerate(plans, 1):
@@ -54,6 +75,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_farm_files(args: argparse.Namespace) -> int:
+    from ..farm.files import write_farm_files
+
+    for folder in write_farm_files(Path(args.dir), force=args.force):
+        print(f"wrote {folder}")
+    return 0
+
+
 def register(command: AddCommand) -> None:
     p = command(
         "submit",
@@ -61,24 +90,63 @@ def register(command: AddCommand) -> None:
         "submit package build jobs to a Deadline Cloud queue (one per platform)",
         "Submit one build job per conda platform to a Deadline Cloud package-building queue, from condafarm's\n"
         "build_linux / build_windows / build_macos job bundles. The recipe folder (and any source archive) is\n"
-        "attached to the job. A deadline-cloud.yaml next to the recipe chooses the platforms (condaPlatforms:\n"
-        "platform, variant, defaultSubmit, sourceArchiveFilename, sourceDownloadInstructions,\n"
-        "additionalHostRequirements, variantConfig) and adds jobParameters. Farm and queue default to the\n"
-        "Deadline Cloud CLI's (`deadline config`); the channel: s3://<queue's attachments bucket>/Conda/Default.\n"
+        "attached to the job. A deadline-cloud.yaml next to the recipe (the deadline-cloud-samples' format)\n"
+        "chooses the platforms and adds jobParameters; see docs/farm.md. The queue is the farm's queue named\n"
+        "--queue (default: Package) or the only one whose name starts so, never the Deadline CLI's default\n"
+        "queue; the farm is the CLI's (`deadline config`). The channel: --to s3://BUCKET/PREFIX, or a name for\n"
+        "s3://<the queue's job attachments bucket>/Conda/NAME (default: Default), as the samples' --s3-channel.\n"
         "Without --os or --platform, the recipe's defaultSubmit platforms are built (linux-64 without the file).\n\n"
         "examples:\n"
         "  condafarm submit recipes/blender-4.5 --dry-run\n"
         "  condafarm submit recipes/tool --os linux,windows,macos --to s3://studio-packages/Conda/Default\n"
-        "  condafarm submit recipes/tool --platform linux-aarch64 --build-number 3",
+        "  condafarm submit recipes/tool -p 'linux-*' --to Testing --queue 'Package Build Queue'",
     )
-    p.add_argument("recipe", help="recipe.yaml, its folder, or a folder with deadline-cloud.yaml and recipe/")
+    p.add_argument(
+        "recipe", help="recipe.yaml or meta.yaml, its folder, or a folder with deadline-cloud.yaml and recipe/"
+    )
     p.add_argument("--os", action="append", help="linux, windows, macos (comma-separated or repeated)")
-    p.add_argument("--platform", action="append", help="exact platform[-variant] from deadline-cloud.yaml, e.g. win-64")
-    p.add_argument("--to", help="destination channel (default: s3://<queue's job attachments bucket>/Conda/Default)")
+    p.add_argument(
+        "-p",
+        "--platform",
+        "--conda-platform",
+        dest="platform",
+        action="append",
+        help="platform[-variant] from deadline-cloud.yaml, globs allowed, e.g. win-64 or 'linux-*' (repeatable)",
+    )
+    p.add_argument("--all-platforms", action="store_true", help="every platform of deadline-cloud.yaml")
+    p.add_argument(
+        "--to",
+        "--s3-channel",
+        dest="to",
+        help="s3://BUCKET/PREFIX, or a channel NAME for s3://<queue's attachments bucket>/Conda/NAME (default Default)",
+    )
+    p.add_argument("--bucket", help="the bucket for a channel NAME (default: the queue's job attachments bucket)")
     p.add_argument("-c", "--channel", action="append", help="extra channel for build dependencies (repeatable)")
     p.add_argument("--build-number", help="+N (default +1) or N")
+    p.add_argument("-f", "--fast-build", action="store_true", help="package with --package-format conda:min")
+    p.add_argument(
+        "-a", "--extra-build-tool-args", metavar="ARGS", help="rattler-build options, e.g. '--no-include-recipe'"
+    )
     p.add_argument("--dry-run", action="store_true", help="print each job's bundle and parameters; no AWS call")
     p.add_argument("--save-bundles", metavar="DIR", help="also write each job's bundle into DIR")
     p.add_argument("--farm-id", help="farm (default: the Deadline Cloud CLI's default farm)")
-    p.add_argument("--queue-id", help="queue (default: the Deadline Cloud CLI's default queue)")
-    p.add_argument("--bundles", metavar="DIR", help="condafarm's job_bundles folder (default: $CONDAFARM_JOB_BUNDLES)")
+    p.add_argument(
+        "--queue", default="Package", help="the package-building queue's name or name prefix (default: Package)"
+    )
+    p.add_argument("--queue-id", help="the package-building queue's id (instead of --queue)")
+    p.add_argument("--bundles", metavar="DIR", help="condafarm's job_bundles folder (default: the installed one)")
+
+    p = command(
+        "farm-files",
+        cmd_farm_files,
+        "write condafarm's job bundles, queue environments and host setup scripts into a folder",
+        "Write the farm files an administrator uploads or attaches: DIR/job_bundles (the build, publish and\n"
+        "maintenance job bundles), DIR/queue_environments (render_conda.yaml for render queues, conda_build.yaml\n"
+        "for the package-building queue) and DIR/host_setup (the scripts that install condafarm on worker\n"
+        "hosts). They come with the installed condafarm; no checkout is needed.\n\n"
+        "example:\n"
+        "  condafarm farm-files write ./farm",
+    )
+    p.add_argument("action", choices=["write"], help="write: copy the files into DIR")
+    p.add_argument("dir", metavar="DIR", help="folder to write into (created if missing)")
+    p.add_argument("--force", action="store_true", help="overwrite files already in DIR")

@@ -22,9 +22,9 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from ..errors import UsageError
 from ..storage.location import S3Options
@@ -36,14 +36,26 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_root() -> Path:
-    """`CONDAFARM_ENV_CACHE`, else the user's cache folder (XDG, ~/Library/Caches, %LOCALAPPDATA%)."""
-    if os.environ.get("CONDAFARM_ENV_CACHE"):
-        return Path(os.environ["CONDAFARM_ENV_CACHE"])
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "condafarm" / "cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "condafarm"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "condafarm"
+    """`CONDAFARM_ENV_CACHE`, else condafarm's folder in this user's cache folder (`cache_root`)."""
+    return Path(cache_root(sys.platform, os.environ, str(Path.home())))
+
+
+def cache_root(platform: str, environ: Mapping[str, str], home: str) -> PurePath:
+    """Where environments are kept on a `platform` host (a `sys.platform` value) with these variables and home
+    folder: `CONDAFARM_ENV_CACHE`, else %LOCALAPPDATA%\\condafarm\\cache on Windows, ~/Library/Caches/condafarm
+    on macOS, and $XDG_CACHE_HOME/condafarm or ~/.cache/condafarm elsewhere. Pure, so every OS's rule is tested
+    on any host."""
+    windows = platform == "win32"
+    flavour: type[PurePath] = PureWindowsPath if windows else PurePosixPath
+    if environ.get("CONDAFARM_ENV_CACHE"):
+        return flavour(environ["CONDAFARM_ENV_CACHE"])
+    if windows:
+        return flavour(environ.get("LOCALAPPDATA") or flavour(home, "AppData", "Local"), "condafarm", "cache")
+    if platform == "darwin":
+        return flavour(home, "Library", "Caches", "condafarm")
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    # the XDG spec says a relative value is invalid and must be ignored
+    return flavour(xdg if flavour(xdg).is_absolute() else flavour(home, ".cache"), "condafarm")
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
 """Submit package builds to a Deadline Cloud queue: one job per conda platform, from condafarm's job bundles.
 
-A recipe folder may carry a `deadline-cloud.yaml` (the format of the deadline-cloud-samples recipes): which
-platforms to build (`condaPlatforms`: `platform`, `variant`, `defaultSubmit`, `sourceArchiveFilename`,
-`sourceDownloadInstructions`, `additionalHostRequirements`, `variantConfig`) and extra `jobParameters`.
-Each planned job is the OS's build bundle with the platform's CPU architecture and any extra host
-requirements applied, so it lands on a host that builds that platform natively.
+A recipe folder may carry a `deadline-cloud.yaml` (the deadline-cloud-samples' format, `recipe_config.py`).
+Each planned job is the OS's build bundle with the platform's CPU architecture (the bundle's host requirements
+follow its `CpuArch` parameter) and any extra host requirements applied, so it lands on a host that builds
+that platform natively. The channel and the queue follow the samples' `submit-package-job`: a channel name
+becomes `s3://<the queue's job attachments bucket>/Conda/NAME`, and the queue is found by a name prefix
+(`Package` by default), never by the Deadline CLI's default queue, which may be a production queue.
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,125 +20,29 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
+from .files import bundles_dir
+from .recipe_config import PlatformSpec, Recipe
 
-#: The OS family and CPU architecture of the hosts that build each conda platform.
-PLATFORM_HOSTS = {
-    "linux-64": ("linux", "x86_64"),
-    "linux-aarch64": ("linux", "arm64"),
-    "win-64": ("windows", "x86_64"),
-    "osx-64": ("macos", "x86_64"),
-    "osx-arm64": ("macos", "arm64"),
-}
-#: The platform built for an OS when the recipe does not say.
-DEFAULT_PLATFORM = {"linux": "linux-64", "windows": "win-64", "macos": "osx-arm64"}
 BUNDLE_FOR_OS = {"linux": "build_linux", "windows": "build_windows", "macos": "build_macos"}
-#: Written in place of the channel by a dry run without `--to`, which must not ask AWS for the queue's bucket.
-QUEUE_CHANNEL_PLACEHOLDER = "s3://<job attachments bucket of the queue>/Conda/Default"
-CONFIG_NAME = "deadline-cloud.yaml"
-
-
-@dataclass(frozen=True)
-class PlatformSpec:
-    """One `condaPlatforms` entry of a recipe's deadline-cloud.yaml."""
-
-    platform: str
-    variant: str | None = None
-    default_submit: bool = True
-    source_archives: tuple[str, ...] = ()
-    download_instructions: str = ""
-    extra_host_requirements: dict[str, Any] = field(default_factory=dict)
-    variant_config: dict[str, Any] | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.platform}-{self.variant}" if self.variant else self.platform
-
-    @property
-    def os(self) -> str:
-        return PLATFORM_HOSTS[self.platform][0]
-
-    @classmethod
-    def from_yaml(cls, item: dict[str, Any], where: Path) -> PlatformSpec:
-        platform = item.get("platform")
-        if platform not in PLATFORM_HOSTS:
-            raise UsageError(f"{where}: platform {platform!r} is not one of {', '.join(PLATFORM_HOSTS)}")
-        archives = item.get("sourceArchiveFilename") or ()
-        return cls(
-            platform=platform,
-            variant=item.get("variant"),
-            default_submit=bool(item.get("defaultSubmit", True)),
-            source_archives=(archives,) if isinstance(archives, str) else tuple(archives),
-            download_instructions=str(item.get("sourceDownloadInstructions", "")),
-            extra_host_requirements=dict(item.get("additionalHostRequirements") or {}),
-            variant_config=item.get("variantConfig"),
-        )
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A recipe folder as `submit` sees it: where recipe.yaml is, and its deadline-cloud.yaml if any."""
-
-    recipe_dir: Path
-    name: str
-    config_path: Path | None
-    platforms: tuple[PlatformSpec, ...]
-    job_parameters: dict[str, str]
-
-    @classmethod
-    def load(cls, location: Path) -> Recipe:
-        """Accept a recipe.yaml, its folder, or the samples' layout (a folder with `deadline-cloud.yaml` and
-        `recipe/recipe.yaml`)."""
-        location = location.expanduser().absolute()
-        if location.is_file():
-            location = location.parent
-        recipe_dir = next((d for d in (location, location / "recipe") if (d / "recipe.yaml").is_file()), None)
-        if recipe_dir is None:
-            hint = " (it has a conda-build meta.yaml; condafarm builds rattler-build recipe.yaml files)"
-            meta = any((d / "meta.yaml").is_file() for d in (location, location / "recipe"))
-            raise UsageError(f"no recipe.yaml in {location} or {location / 'recipe'}{hint if meta else ''}")
-        config_path = next(
-            (
-                d / CONFIG_NAME
-                for d in dict.fromkeys((location, recipe_dir, recipe_dir.parent))
-                if (d / CONFIG_NAME).is_file()
-            ),
-            None,
-        )
-        name = (location if location != recipe_dir or recipe_dir.name != "recipe" else recipe_dir.parent).name
-        if config_path is None:
-            return cls(recipe_dir, name, None, (), {})
-        data = yaml.safe_load(config_path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise UsageError(f"{config_path}: expected a mapping with condaPlatforms and jobParameters")
-        platforms = tuple(PlatformSpec.from_yaml(item, config_path) for item in data.get("condaPlatforms") or ())
-        parameters = {str(p["name"]): str(p["value"]) for p in data.get("jobParameters") or ()}
-        return cls(recipe_dir, name, config_path, platforms, parameters)
-
-    def archive_folders(self) -> list[Path]:
-        """Where source archives named in deadline-cloud.yaml are looked for, in order."""
-        base = self.config_path.parent if self.config_path else self.recipe_dir
-        return list(dict.fromkeys([base, base / "archive_files", base.parent / "archive_files"]))
-
-    def choose(self, oses: Iterable[str] | None, names: Iterable[str] | None) -> list[PlatformSpec]:
-        """The platforms to submit: `names` exactly; else every platform of `oses`; else the recipe's
-        `defaultSubmit` ones (or Linux alone for a recipe without deadline-cloud.yaml)."""
-        known = self.platforms or tuple(PlatformSpec(p) for p in (DEFAULT_PLATFORM[o] for o in oses or ["linux"]))
-        if names:
-            wanted = list(dict.fromkeys(names))
-            by_name = {p.name: p for p in known}
-            missing = [n for n in wanted if n not in by_name]
-            if missing:
-                raise UsageError(f"{self.name} does not build {missing[0]!r}; choose from {', '.join(by_name)}")
-            return [by_name[n] for n in wanted]
-        if oses:
-            chosen = [p for p in known if p.os in set(oses)]
-            if not chosen:
-                raise UsageError(
-                    f"{self.name} builds no platform for {', '.join(oses)}; its platforms: "
-                    f"{', '.join(p.name for p in known)}"
-                )
-            return chosen
-        return [p for p in known if p.default_submit] or list(known)
+#: The samples' default package-building queue name prefix.
+DEFAULT_QUEUE_PREFIX = "Package"
+#: Stands for the queue's job attachments bucket in a dry run, which must not ask AWS for it.
+QUEUE_BUCKET_PLACEHOLDER = "<job attachments bucket of the queue>"
+#: Parameters of the samples' build bundle that condafarm's bundles do not have, and what to do instead.
+REFUSED_PARAMETERS = {
+    "S3CondaChannel": "give the channel with --to (s3://BUCKET/PREFIX, or a name for s3://<queue bucket>/Conda/NAME)",
+    "CondaChannelName": "condafarm channels have no display name: remove it",
+    "PackageBuildEnvName": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
+    "ReusePackageBuildEnv": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
+    "CondaBuildEnvName": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
+    "ReuseCondaBuildEnv": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
+    "JobScriptDir": "condafarm's bundles run condafarm-worker, not scripts: remove it",
+    "CondaBuildConfigFile": "put the variant config in condaPlatforms[].variantConfig of deadline-cloud.yaml",
+    "TargetPlatform": "renamed CondaPlatform (with CpuArch choosing the host)",
+    "ExtraChannels": "renamed CondaChannels",
+    "VariantConfig": "renamed VariantConfigFile",
+    "OverrideSourceArchive": "renamed OverrideSourceArchive1",
+}
 
 
 @dataclass
@@ -151,9 +56,16 @@ class PlannedJob:
     files: dict[str, str] = field(default_factory=dict)  # extra bundle files (name -> text), e.g. variants
 
     def host_requirements(self) -> list[str]:
-        """The step's host requirements, one `name=values` or `name>=min` string each."""
+        """The step's host requirements with the job's parameters filled in: `name=values` or `name>=min`."""
+
+        def fill(value: str) -> str:
+            return re.sub(r"\{\{\s*Param\.(\w+)\s*\}\}", lambda m: self.parameters.get(m[1], m[0]), value)
+
         hosts = self.template["steps"][0].get("hostRequirements", {})
-        out = [f"{a['name']}={','.join(a.get('anyOf', a.get('allOf', [])))}" for a in hosts.get("attributes", [])]
+        out = [
+            f"{a['name']}={','.join(fill(v) for v in a.get('anyOf', a.get('allOf', [])))}"
+            for a in hosts.get("attributes", [])
+        ]
         for amount in hosts.get("amounts", []):
             bounds = [f">={amount['min']}" if "min" in amount else "", f"<={amount['max']}" if "max" in amount else ""]
             out.append(amount["name"] + "".join(b for b in bounds if b))
@@ -169,24 +81,69 @@ class PlannedJob:
         return folder
 
 
-def bundles_dir(override: Path | None = None) -> Path:
-    """condafarm's job_bundles folder: `override`, else `$CONDAFARM_JOB_BUNDLES`, else the source checkout's."""
-    env = os.environ.get("CONDAFARM_JOB_BUNDLES")
-    folder = override or (Path(env) if env else Path(__file__).resolve().parents[3] / "job_bundles")
-    if not (folder / BUNDLE_FOR_OS["linux"] / "template.yaml").is_file():
+def destination_channel(to: str | None, bucket: str | None) -> str:
+    """The channel a build job publishes to, as the samples' `--s3-channel`: an `s3://` URL as given; a name
+    (default `Default`) as `s3://BUCKET/Conda/NAME`. A folder is refused: it would be a folder on the worker
+    host, gone with the session. Without `bucket` the name's URL holds a placeholder (a dry run)."""
+    text = (to or "Default").strip()
+    if text.startswith("s3://"):
+        from ..storage.location import parse_channel
+
+        return parse_channel(text).url
+    looks_like_path = (
+        "://" in text
+        or text.startswith(("/", ".", "~", "\\"))
+        or re.match(r"^[A-Za-z]:", text) is not None
+        or "\\" in text
+        or Path(text).exists()
+    )
+    if looks_like_path:
         raise UsageError(
-            f"condafarm's job bundles are not in {folder}; pass --bundles or set CONDAFARM_JOB_BUNDLES to the "
-            "job_bundles folder of a condafarm checkout"
+            f"--to {text}: a build job publishes from a worker host, where a folder would vanish with the session; "
+            "give s3://BUCKET/PREFIX, or a channel name for s3://<the queue's job attachments bucket>/Conda/NAME"
         )
-    return folder
+    return f"s3://{bucket or QUEUE_BUCKET_PLACEHOLDER}/Conda/{text.strip('/')}"
 
 
-def _merge_host_requirements(target: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Add deadline-cloud.yaml's `additionalHostRequirements`: lists extend, a same-named attribute is replaced."""
-    for kind in ("attributes", "amounts"):
-        for item in extra.get(kind, []):
-            items = target.setdefault(kind, [])
-            items[:] = [i for i in items if i["name"] != item["name"]] + [copy.deepcopy(item)]
+def choose_queue(queues: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    """The queue named `prefix`, or the only one whose name starts with it; several or none are refused, naming
+    them, so a build never lands on a production queue by accident."""
+    exact = [q for q in queues if q.get("displayName") == prefix]
+    matches = exact or [q for q in queues if str(q.get("displayName", "")).startswith(prefix)]
+    names = ", ".join(repr(q.get("displayName")) for q in queues) or "none"
+    if not matches:
+        raise UsageError(
+            f"no queue's name starts with {prefix!r} (the farm's queues: {names}); give --queue or --queue-id"
+        )
+    if len(matches) > 1:
+        found = ", ".join(repr(q.get("displayName")) for q in matches)
+        raise UsageError(f"several queues' names start with {prefix!r} ({found}); give more of the name with --queue")
+    return matches[0]
+
+
+def _job_parameters(recipe: Recipe, allowed: set[str], bundle: str) -> dict[str, str]:
+    """deadline-cloud.yaml's jobParameters, each one a parameter of the bundle or refused saying what to do."""
+    for name in recipe.job_parameters:
+        if name in REFUSED_PARAMETERS:
+            raise UsageError(f"{recipe.config_path}: jobParameters {name}: {REFUSED_PARAMETERS[name]}")
+        if name not in allowed:
+            raise UsageError(
+                f"{recipe.config_path}: jobParameters {name} is not a parameter of {bundle}; "
+                f"its parameters: {', '.join(sorted(allowed))}"
+            )
+    return dict(recipe.job_parameters)
+
+
+def _check_values(parameters: dict[str, str]) -> None:
+    """Refuse here, before anything is uploaded, what the worker would refuse."""
+    from ..build.tool_args import parse_tool_args
+
+    if parameters.get("OverridePrefixLength", "0").strip() not in ("", "0"):
+        raise UsageError(
+            f"OverridePrefixLength {parameters['OverridePrefixLength']}: conda-build's --prefix-length has no "
+            "rattler-build equivalent; set it to 0"
+        )
+    parse_tool_args(parameters.get("ExtraBuildToolArgs", ""), fast_build=parameters.get("EnableFastBuild") == "true")
 
 
 def plan_jobs(
@@ -195,78 +152,64 @@ def plan_jobs(
     channel: str,
     oses: Iterable[str] | None = None,
     platforms: Iterable[str] | None = None,
+    all_platforms: bool = False,
     extra_channels: Iterable[str] = (),
     build_number: str | None = None,
+    fast_build: bool = False,
+    extra_args: str | None = None,
     bundles: Path | None = None,
 ) -> list[PlannedJob]:
-    """Plan one build job per chosen platform; checks source archives exist (naming how to get them)."""
+    """Plan one build job per chosen platform; checks source archives exist (naming how to get them) and refuses
+    any deadline-cloud.yaml parameter or value the job could not honour."""
     unknown = [o for o in oses or () if o not in BUNDLE_FOR_OS]
     if unknown:
         raise UsageError(f"unknown OS {unknown[0]!r}; use {', '.join(BUNDLE_FOR_OS)}")
     root = bundles_dir(bundles)
     plans = []
-    for spec in recipe.choose(oses, platforms):
+    for spec in recipe.choose(oses, platforms, all_platforms):
         base = root / BUNDLE_FOR_OS[spec.os]
         template = yaml.safe_load((base / "template.yaml").read_text())
-        allowed = next(p for p in template["parameterDefinitions"] if p["name"] == "TargetPlatform")["allowedValues"]
-        if spec.platform not in allowed:
-            raise UsageError(f"{base.name} builds {', '.join(allowed)}, not {spec.platform}")
-        hosts = template["steps"][0]["hostRequirements"]
-        for attribute in hosts["attributes"]:
-            if attribute["name"] == "attr.worker.cpu.arch":
-                attribute["anyOf"] = [PLATFORM_HOSTS[spec.platform][1]]
-        _merge_host_requirements(hosts, spec.extra_host_requirements)
+        definitions = {p["name"]: p for p in template["parameterDefinitions"]}
+        arches = definitions["CpuArch"]["allowedValues"]
+        if spec.cpu_arch not in arches:
+            raise UsageError(f"{base.name} builds on {', '.join(arches)} hosts, not {spec.cpu_arch} ({spec.platform})")
+        template["name"] = f"condafarm build {recipe.name} ({spec.name})"
+        _merge_host_requirements(template["steps"][0]["hostRequirements"], spec.extra_host_requirements)
         parameters = {
             "RecipeName": recipe.name,
             "RecipeDir": str(recipe.recipe_dir),
             "DestinationChannel": channel,
-            "TargetPlatform": spec.platform,
-            **recipe.job_parameters,
+            **_job_parameters(recipe, set(definitions), base.name),
+            "CondaPlatform": spec.platform,
+            "CpuArch": spec.cpu_arch,
+            "BuildTool": recipe.build_tool_for(spec),
         }
-        if extra_channels:
-            parameters["ExtraChannels"] = " ".join(extra_channels)
+        channels = [*parameters.get("CondaChannels", "").split(), *extra_channels]
+        if channels:
+            parameters["CondaChannels"] = " ".join(dict.fromkeys(channels))
         if build_number is not None:
             parameters["BuildNumber"] = build_number
-        if spec.source_archives:
-            parameters["OverrideSourceArchive"] = str(_find_archive(recipe, spec))
+        if fast_build:
+            parameters["EnableFastBuild"] = "true"
+        if extra_args is not None:
+            parameters["ExtraBuildToolArgs"] = extra_args
+        for i, archive in enumerate(recipe.find_archives(spec), 1):
+            parameters[f"OverrideSourceArchive{i}"] = str(archive)
+        _check_values(parameters)
         plan = PlannedJob(spec, base, template, parameters)
         if spec.variant_config is not None:
             plan.files["variant_config.yaml"] = yaml.safe_dump(spec.variant_config, sort_keys=False)
-            parameters["VariantConfig"] = "variant_config.yaml"
+            parameters["VariantConfigFile"] = "variant_config.yaml"
         plans.append(plan)
     return plans
 
 
-def _find_archive(recipe: Recipe, spec: PlatformSpec) -> Path:
-    if len(spec.source_archives) != 1:
-        raise UsageError(
-            f"{recipe.config_path}: {spec.name} names {len(spec.source_archives)} source archives; the build job "
-            "takes one (--override-source): combine them into one archive"
-        )
-    (filename,) = spec.source_archives
-    folders = recipe.archive_folders()
-    found = next((f / filename for f in folders if (f / filename).is_file()), None)
-    if found is None:
-        how = f"; to get it: {spec.download_instructions}" if spec.download_instructions else ""
-        raise UsageError(
-            f"source archive {filename} for {spec.name} is not in {' or '.join(str(f) for f in folders)}{how}"
-        )
-    return found
-
-
-def queue_channel(config: Any = None) -> str:
-    """`s3://<the default queue's job attachments bucket>/Conda/Default`, as the samples' submitter does."""
-    from deadline.client.api import get_boto3_client
-    from deadline.client.config import get_setting
-
-    client: Any = get_boto3_client("deadline", config=config)
-    queue = client.get_queue(
-        farmId=get_setting("defaults.farm_id", config=config), queueId=get_setting("defaults.queue_id", config=config)
-    )
-    bucket = (queue.get("jobAttachmentSettings") or {}).get("s3BucketName")
-    if not bucket:
-        raise UsageError("the queue has no job attachments bucket; give the channel with --to s3://BUCKET/PREFIX")
-    return f"s3://{bucket}/Conda/Default"
+def _merge_host_requirements(target: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Add deadline-cloud.yaml's `additionalHostRequirements`: lists extend, a same-named attribute is replaced."""
+    for kind in ("attributes", "amounts"):
+        for item in extra.get(kind, []):
+            items = target.setdefault(kind, [])
+            items[:] = [i for i in items if i["name"] != item["name"]] + [copy.deepcopy(item)]
 
 
 def deadline_config(farm_id: str | None = None, queue_id: str | None = None) -> Any:
@@ -281,19 +224,48 @@ def deadline_config(farm_id: str | None = None, queue_id: str | None = None) -> 
     return config
 
 
+def select_queue(config: Any, prefix: str) -> dict[str, Any]:
+    """Find the package-building queue of the configured farm by name prefix and make it the config's queue."""
+    from deadline.client.api import list_queues
+    from deadline.client.config import get_setting, set_setting
+
+    farm_id = get_setting("defaults.farm_id", config=config)
+    if not farm_id:
+        raise UsageError("no farm is configured; give --farm-id or run `deadline config set defaults.farm_id FARM`")
+    listed: Any = list_queues  # untyped in the deadline package
+    queue = choose_queue(listed(farmId=farm_id, config=config)["queues"], prefix)
+    set_setting("defaults.queue_id", queue["queueId"], config=config)
+    return queue
+
+
+def queue_bucket(config: Any) -> str:
+    """The job attachments bucket of the config's queue, which the samples build their channels in."""
+    from deadline.client.api import get_boto3_client
+    from deadline.client.config import get_setting
+
+    client: Any = get_boto3_client("deadline", config=config)
+    queue = client.get_queue(
+        farmId=get_setting("defaults.farm_id", config=config), queueId=get_setting("defaults.queue_id", config=config)
+    )
+    bucket = (queue.get("jobAttachmentSettings") or {}).get("s3BucketName")
+    if not bucket:
+        raise UsageError("the queue has no job attachments bucket; give --bucket, or --to s3://BUCKET/PREFIX")
+    return str(bucket)
+
+
 def submit_jobs(
     plans: list[PlannedJob], work_dir: Path, config: Any = None, say: Callable[[str], None] = print
 ) -> list[str]:
     """Write each planned bundle under `work_dir` and create its job with the Deadline Cloud library (which
-    uploads the recipe folder and source archive as job attachments); returns the job ids."""
+    uploads the recipe folder and source archives as job attachments); returns the job ids."""
     from deadline.client.api import create_job_from_job_bundle
 
     job_ids = []
     for i, plan in enumerate(plans, 1):
         folder = plan.write(work_dir / f"{i:02d}-{plan.platform.name}")
         parameters = dict(plan.parameters)
-        if "VariantConfig" in parameters:
-            parameters["VariantConfig"] = str(folder / parameters["VariantConfig"])
+        if parameters.get("VariantConfigFile") in plan.files:
+            parameters["VariantConfigFile"] = str(folder / parameters["VariantConfigFile"])
         job_id = create_job_from_job_bundle(
             str(folder),
             job_parameters=[{"name": k, "value": v} for k, v in parameters.items()],

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 from ..errors import UsageError
 
@@ -36,6 +35,8 @@ KNOWN_SUBDIRS = frozenset(
 )
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+#: The path of a `file:///C:/...` URL (also the old `file:///C|/...` form): a drive letter after the slash.
+_URL_DRIVE_RE = re.compile(r"^/([A-Za-z])[:|](?=/|$)")
 
 
 def _env_flag(value: str | None) -> bool | None:
@@ -132,8 +133,8 @@ class Channel:
 def parse_channel(location: str, s3: S3Options | None = None) -> Channel:
     """Parse a channel location given on the command line.
 
-    Accepts `s3://bucket/prefix`, `file:///abs/path`, and plain relative or absolute paths (also Windows
-    `C:\\...` paths). S3 options come from `s3`, else from the environment.
+    Accepts `s3://bucket/prefix`, `file:///abs/path`, and plain relative or absolute paths; on Windows also
+    drive-letter and UNC paths and their URLs (`local_path`). S3 options come from `s3`, else from the environment.
     """
     if not location or not location.strip():
         raise UsageError("channel location is empty; give s3://BUCKET/PREFIX or a folder path")
@@ -153,18 +154,29 @@ def parse_channel(location: str, s3: S3Options | None = None) -> Channel:
         options = S3Options.from_env().merged(s3) if s3 is not None else S3Options.from_env()
         url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         return Channel(url=url, bucket=bucket, prefix=prefix, s3=options)
-    if scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise UsageError(f"{location!r}: file URLs must be local (file:///path)")
-        path = Path(url2pathname(parsed.path))
-    elif scheme in ("http", "https"):
+    if scheme in ("http", "https"):
         raise UsageError(
             f"{location!r}: condafarm writes channels on S3 or a folder; for HTTP channels use their "
             "server's upload API (see `condafarm publish --help`)"
         )
-    elif len(scheme) > 1:
+    if scheme != "file" and len(scheme) > 1:  # one letter is a drive, `C:\...`, which urlparse takes for a scheme
         raise UsageError(f"{location!r}: unsupported scheme {scheme!r}; use s3://, file:// or a folder path")
-    else:  # a plain path, possibly `C:\...` whose drive letter urlparse takes for a scheme
-        path = Path(location)
-    path = path.expanduser().absolute()
+    path = Path(local_path(location, windows=os.name == "nt")).expanduser().absolute()
     return Channel(url=path.as_uri(), path=path)
+
+
+def local_path(location: str, *, windows: bool) -> PurePath:
+    """The folder a `file://` URL or a plain path names, read by Windows rules (`windows`: drive letters, `\\`,
+    UNC shares `\\\\server\\share`, `file:///C:/...`, `file://server/share/...`) or POSIX rules, whatever the host
+    is, so both are tested everywhere. Relative paths stay relative."""
+    flavour: type[PurePath] = PureWindowsPath if windows else PurePosixPath
+    parsed = urlparse(location)
+    if parsed.scheme.lower() != "file":
+        return flavour(location)
+    text = unquote(parsed.path)
+    remote = parsed.netloc not in ("", "localhost")
+    if windows and remote:  # what `as_uri()` makes of a share: file://server/share/...
+        return PureWindowsPath(f"//{parsed.netloc}{text}")
+    if remote:
+        raise UsageError(f"{location!r}: file URLs must be local (file:///path)")
+    return PureWindowsPath(_URL_DRIVE_RE.sub(r"\1:", text)) if windows else PurePosixPath(text)

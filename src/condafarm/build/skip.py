@@ -1,0 +1,79 @@
+"""A recipe's `build.skip` conditions, evaluated per rendered variant (py-rattler-build 0.73 renders skipped
+variants as if they were wanted, so a Windows-only recipe built on Linux would make an empty package).
+
+The conditions are rattler-build's boolean expressions over the target platform (`win`, `linux`, `osx`, `unix`,
+`x86_64`, `aarch64`, `arm64`...) and variant keys, combined with `not`, `and`, `or`, comparisons and parentheses.
+They are parsed with `ast` and only those forms are evaluated; anything else is a located `BuildError`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import BuildError
+
+_ARCHES = {"64": "x86_64", "aarch64": "aarch64", "arm64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def platform_names(target_platform: str) -> dict[str, Any]:
+    """The names a condition may use for `target_platform` (e.g. `linux-64`: linux, unix, x86_64 are true)."""
+    os_name, _, arch = target_platform.partition("-")
+    names: dict[str, Any] = {name: False for name in ("win", "linux", "osx", "unix", "emscripten", "wasi", "noarch")}
+    names.update({value: False for value in _ARCHES.values()})
+    names.update({"target_platform": target_platform, "build_platform": target_platform, os_name: True})
+    names["unix"] = os_name in ("linux", "osx")
+    if arch in _ARCHES:
+        names[_ARCHES[arch]] = True
+    names["x86"] = arch == "32"
+    return names
+
+
+def _evaluate(node: ast.AST, names: Mapping[str, Any], condition: str) -> Any:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, names, condition)
+    if isinstance(node, ast.BoolOp):
+        values = [bool(_evaluate(v, names, condition)) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _evaluate(node.operand, names, condition)
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise BuildError(
+                f"build.skip condition {condition!r} names {node.id!r}, which is neither a platform "
+                "nor a variant key; fix the condition"
+            )
+        return names[node.id]
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, bool)):
+        return node.value
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left, right = _evaluate(node.left, names, condition), _evaluate(node.comparators[0], names, condition)
+        op = node.ops[0]
+        if isinstance(op, ast.Eq):
+            return str(left) == str(right)
+        if isinstance(op, ast.NotEq):
+            return str(left) != str(right)
+        if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, str):
+            return (str(left) in right) == isinstance(op, ast.In)
+    raise BuildError(f"build.skip condition {condition!r} is not a condition condafarm can evaluate; simplify it")
+
+
+def is_skipped(conditions: list[Any], target_platform: str, variant: Mapping[str, Any]) -> str | None:
+    """The first of `conditions` that is true for this platform and variant (the variant is skipped), or None."""
+    names = {**platform_names(target_platform), **{str(k): v for k, v in variant.items()}}
+    for condition in conditions:
+        if isinstance(condition, bool):
+            if condition:
+                return str(condition)
+            continue
+        text = str(condition).strip().removeprefix("${{").removesuffix("}}").strip()
+        try:
+            tree = ast.parse(text, mode="eval")
+        except SyntaxError as exc:
+            raise BuildError(
+                f"build.skip condition {condition!r} does not parse ({exc.msg}); fix the condition"
+            ) from exc
+        if _evaluate(tree, names, str(condition)):
+            return str(condition)
+    return None

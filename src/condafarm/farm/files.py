@@ -1,0 +1,62 @@
+"""condafarm's farm files (job bundles, queue environments, host setup scripts): where they are, and writing them
+out for an administrator to upload.
+
+In a checkout they are the top-level `job_bundles/`, `queue_environments/` and `worker_plugin/host_setup/`
+folders, the one place they are edited; a wheel carries copies under `condafarm/farm/files/`, made by the build
+step in setup.py, so `pip install condafarm` alone is enough to submit and to set up a farm.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import AlreadyExists, UsageError
+
+#: Each folder's name in a wheel and in what `write_farm_files` writes -> its place in a checkout.
+FOLDERS = {
+    "job_bundles": "job_bundles",
+    "queue_environments": "queue_environments",
+    "host_setup": "worker_plugin/host_setup",
+}
+_CHECKOUT = Path(__file__).resolve().parents[3]
+_PACKAGED = Path(__file__).resolve().parent / "files"
+
+
+def farm_folder(name: str) -> Path:
+    """One of `FOLDERS`: the checkout's when running from one, else the installed package's copy."""
+    for folder in (_CHECKOUT / FOLDERS[name], _PACKAGED / name):
+        if folder.is_dir():
+            return folder
+    raise UsageError(
+        f"condafarm's {name} folder is in neither {_CHECKOUT / FOLDERS[name]} nor {_PACKAGED / name}; "
+        "reinstall condafarm from a wheel (pip install condafarm)"
+    )
+
+
+def bundles_dir(override: Path | None = None) -> Path:
+    """condafarm's job_bundles folder: `override`, else `$CONDAFARM_JOB_BUNDLES`, else the installed one."""
+    env = os.environ.get("CONDAFARM_JOB_BUNDLES")
+    folder = override or (Path(env) if env else farm_folder("job_bundles"))
+    if not (folder / "build_linux" / "template.yaml").is_file():
+        raise UsageError(
+            f"condafarm's job bundles are not in {folder}; pass --bundles or set CONDAFARM_JOB_BUNDLES to a "
+            "folder written by `condafarm farm-files write`"
+        )
+    return folder
+
+
+def write_farm_files(destination: Path, *, force: bool = False) -> list[Path]:
+    """Copy every farm folder into `destination` (job_bundles/, queue_environments/, host_setup/); returns the
+    folders written. An existing one is refused unless `force`, which replaces its files."""
+    sources = {name: farm_folder(name) for name in FOLDERS}
+    targets = [destination / name for name in FOLDERS]
+    existing = [t for t in targets if t.exists() and any(t.iterdir())]
+    if existing and not force:
+        raise AlreadyExists(f"{existing[0]} already exists; choose another folder or pass --force to overwrite it")
+    for name, target in zip(FOLDERS, targets, strict=True):
+        shutil.copytree(
+            sources[name], target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return targets

@@ -1,0 +1,412 @@
+"""conda-build recipes (meta.yaml): converted to rattler-build recipes, built, installed; what cannot be is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support.cli import run_cli
+from test_build import make_archive, repodata, run_installed, snapshot
+from test_interop import install
+
+META = """\
+{% set name = "farm-meta" %}
+{% set version = "1.2" %}
+{% set greeting = environ.get("FARM_META_GREETING", "hello") %}
+
+package:
+  name: {{ name }}
+  version: {{ version }}
+
+source:
+  path: {{ name }}-{{ version }}.tar.gz
+  sha256: SHA256
+  folder: data
+
+build:
+  number: 0
+  noarch: generic
+  script_env:
+    - FARM_META_GREETING={{ greeting }}
+    - FARM_META_PLATFORM=linux  # [linux]
+    - FARM_META_PLATFORM=windows  # [win]
+    - FARM_META_PLATFORM=macos  # [osx]
+
+test:
+  commands:
+    - farm-meta
+    - farm-meta | grep "on linux"  # [linux]
+
+about:
+  home: https://example.com/farm-meta
+  license: Apache-2.0
+  summary: farm-meta for Linux  # [linux]
+  summary: farm-meta for Windows  # [win]
+"""
+
+BUILD_SH = """\
+mkdir -p "$PREFIX/bin" "$PREFIX/share/farm-meta"
+cp "$SRC_DIR/data/greeting.txt" "$PREFIX/share/farm-meta/greeting.txt"
+cat > "$PREFIX/bin/farm-meta" <<EOF
+#!/bin/sh
+data="\\$(dirname "\\$0")/../share/farm-meta/greeting.txt"
+echo "$FARM_META_GREETING from $PKG_NAME $PKG_VERSION on $FARM_META_PLATFORM: \\$(cat "\\$data")"
+EOF
+chmod 755 "$PREFIX/bin/farm-meta"
+"""
+
+BLD_BAT = """\
+mkdir "%PREFIX%\\Scripts" "%PREFIX%\\share\\farm-meta"
+copy "%SRC_DIR%\\data\\greeting.txt" "%PREFIX%\\share\\farm-meta\\greeting.txt"
+set SAYS=%FARM_META_GREETING% from %PKG_NAME% %PKG_VERSION% on %FARM_META_PLATFORM%
+> "%PREFIX%\\Scripts\\farm-meta.bat" echo @echo %SAYS%
+"""
+
+
+@pytest.fixture
+def meta_recipe(tmp_path: Path) -> Path:
+    """A conda-build recipe folder: meta.yaml with Jinja and selectors, build.sh, bld.bat and its source archive."""
+    folder = tmp_path / "farm-meta"
+    folder.mkdir()
+    # one top folder holding greeting.txt, which rattler-build strips as conda-build does
+    sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
+    (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
+    (folder / "build.sh").write_text(BUILD_SH)
+    (folder / "bld.bat").write_text(BLD_BAT)
+    return folder
+
+
+def cli(*args: str, tmp: Path) -> Any:
+    """condafarm with its temp folder (where converted copies go) inside the test's."""
+    tmp.mkdir(exist_ok=True)
+    return run_cli(*args, env={**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "TMP": str(tmp)})
+
+
+def write_meta(tmp_path: Path, text: str, **files: str) -> Path:
+    folder = tmp_path / "recipe"
+    folder.mkdir(exist_ok=True)
+    (folder / "meta.yaml").write_text(text)
+    for name, content in files.items():
+        (folder / name).write_text(content)
+    return folder
+
+
+def converted(folder: Path, tmp_path: Path) -> dict[str, Any]:
+    result = cli("convert-recipe", str(folder), "--out", str(tmp_path / "converted"), tmp=tmp_path / "tmp")
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load((tmp_path / "converted" / "recipe.yaml").read_text()))
+
+
+def rendered(recipe: Path, platform: str) -> dict[str, Any]:
+    """The recipe as rattler-build renders it for `platform`."""
+    from condafarm.build.recipe import load_recipe, render
+
+    variants = render(load_recipe(recipe), recipe, [], platform)
+    return dict(variants[0].recipe.to_dict())
+
+
+@pytest.mark.slow
+def test_a_meta_yaml_recipe_builds_with_plus_one_numbering_and_installs_and_runs(
+    meta_recipe: Path, tmp_path: Path
+) -> None:
+    channel = tmp_path / "channel"
+    before = (meta_recipe / "meta.yaml").read_text()
+    first = cli("build", str(meta_recipe), "--to", str(channel), "--build-number=+1", tmp=tmp_path / "tmp")
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"meta\.yaml is a conda-build recipe: building .*recipe\.yaml, converted from it", first.stderr)
+    assert "hello from farm-meta 1.2 on linux: greetings from the archive" in first.stderr  # the recipe's test
+    second = cli(
+        "build", str(meta_recipe / "meta.yaml"), "--to", str(channel), "--build-number=+1", tmp=tmp_path / "tmp"
+    )
+    assert second.returncode == 0, second.stderr
+    records = [r for r in repodata(channel).values() if r["name"] == "farm-meta"]
+    assert sorted(int(str(r["build_number"])) for r in records) == [1, 2]
+    assert {r["version"] for r in records} == {"1.2"}
+    assert (meta_recipe / "meta.yaml").read_text() == before and not (meta_recipe / "recipe.yaml").exists()
+    assert len(list((tmp_path / "tmp" / "condafarm-converted").iterdir())) == 1, "one converted copy, reused"
+    prefix = tmp_path / "env"
+    installed = install(channel.as_uri(), prefix, "farm-meta")
+    assert [(r["name"], r["build_number"]) for r in installed] == [("farm-meta", 2)]
+    if os.name != "nt":
+        assert run_installed(prefix, "farm-meta") == "hello from farm-meta 1.2 on linux: greetings from the archive"
+
+
+def test_the_converted_recipe_has_context_conditions_and_rattler_build_sections(
+    meta_recipe: Path, tmp_path: Path
+) -> None:
+    recipe = converted(meta_recipe, tmp_path)
+    assert list(recipe) == ["context", "package", "source", "build", "tests", "about"]
+    assert recipe["context"] == {
+        "name": "farm-meta",
+        "version": "1.2",
+        "greeting": "${{ env.get('FARM_META_GREETING', default='hello') }}",
+    }
+    assert recipe["package"] == {"name": "${{ name }}", "version": "${{ version }}"}
+    sha = hashlib.sha256((meta_recipe / "farm-meta-1.2.tar.gz").read_bytes()).hexdigest()
+    assert recipe["source"] == [
+        {"path": "${{ name }}-${{ version }}.tar.gz", "sha256": sha, "target_directory": "data"}
+    ]
+    assert recipe["build"]["script"] == {
+        "env": {
+            "FARM_META_GREETING": "${{ greeting }}",
+            "FARM_META_PLATFORM": "${{ 'macos' if osx else 'windows' if win else 'linux' if linux }}",
+        },
+        "file": "${{ 'bld.bat' if win else 'build.sh' }}",
+    }
+    assert recipe["tests"] == [{"script": ["farm-meta", {"if": "linux", "then": 'farm-meta | grep "on linux"'}]}]
+    assert recipe["about"]["homepage"] == "https://example.com/farm-meta"
+    assert recipe["about"]["summary"] == "${{ 'farm-meta for Windows' if win else 'farm-meta for Linux' if linux }}"
+    copied = tmp_path / "converted"
+    assert {p.name for p in copied.iterdir()} >= {"build.sh", "bld.bat", "farm-meta-1.2.tar.gz", "recipe.yaml"}
+    windows = rendered(copied / "recipe.yaml", "win-64")
+    assert windows["about"]["summary"] == "farm-meta for Windows"
+    assert windows["build"]["script"]["file"] == "bld.bat"
+    assert windows["build"]["script"]["env"]["FARM_META_PLATFORM"] == "windows"
+    assert rendered(copied / "recipe.yaml", "linux-64")["build"]["script"]["file"] == "build.sh"
+
+
+SAMPLES_STYLE = """\
+{% set name = "farmapp" %}
+{% set major = "2025" %}
+{% set version = major + "." + "3" %}
+
+package:
+  name: {{ name }}
+  version: {{ version }}
+
+source:
+  - url: https://example.com/farmapp-{{ version }}-linux.tar.gz  # [linux]
+    sha256: 1111111111111111111111111111111111111111111111111111111111111111  # [linux]
+    url: archive_files/Farmapp_{{ version.replace(".", "_") }}_Windows.zip  # [win64]
+    sha256: 2222222222222222222222222222222222222222222222222222222222222222  # [win64]
+    folder: farmapp
+    patches:
+      - fix-paths.patch  # [linux]
+
+build:
+  skip: true  # [osx or py<38]
+  number: 0
+  binary_relocation: False
+  detect_binary_files_with_prefix: False
+  missing_dso_whitelist:
+    - "**"
+  overlinking_ignore_patterns:
+    - "**"
+  run_exports:
+    - {{ pin_subpackage(name, max_pin="x.x") }}
+
+requirements:
+  build:
+    - patchelf  # [linux]
+  run:
+    - jsonschema ==4.17.*
+    - pywin32  # [win]
+
+test:
+  imports:
+    - farmapp
+  requires:
+    - pip
+  commands:
+    - farmapp --help
+
+about:
+  home: https://example.com
+  dev_url: https://example.com/src
+  license: LicenseRef-Farmapp
+  summary: A DCC application, repackaged
+"""
+
+
+def test_per_platform_sources_scripts_and_build_options_map_to_their_rattler_build_places(tmp_path: Path) -> None:
+    folder = write_meta(tmp_path, SAMPLES_STYLE, **{"bld.bat": "echo win", "build.sh": "echo unix"})
+    recipe = converted(folder, tmp_path)
+    assert recipe["context"]["version"] == "${{ major + '.' + '3' }}"
+    common = {"target_directory": "farmapp"}
+    assert recipe["source"] == [
+        {
+            "if": "linux",
+            "then": {
+                "url": "https://example.com/farmapp-${{ version }}-linux.tar.gz",
+                "sha256": "1" * 64,
+                **common,
+                "patches": [{"if": "linux", "then": "fix-paths.patch"}],
+            },
+        },
+        {
+            "if": "win64",
+            "then": {
+                "path": "archive_files/Farmapp_${{ version | replace('.', '_') }}_Windows.zip",
+                "sha256": "2" * 64,
+                **common,
+                "patches": [{"if": "linux", "then": "fix-paths.patch"}],
+            },
+        },
+    ]
+    build = recipe["build"]
+    assert build["skip"] == ["osx or match(python, '<3.8')"]
+    assert build["dynamic_linking"] == {"binary_relocation": False, "missing_dso_allowlist": ["**"]}
+    assert build["prefix_detection"] == {"ignore_binary_files": True}
+    assert build["script"] == [{"if": "win", "then": "bld.bat", "else": "build.sh"}]
+    assert build["merge_build_and_host_envs"] is True  # no host: conda-build's one environment
+    assert recipe["requirements"] == {
+        "run_exports": ["${{ pin_subpackage(name, upper_bound='x.x') }}"],
+        "build": [{"if": "linux", "then": "patchelf"}],
+        "run": ["jsonschema 4.17.*", {"if": "win", "then": "pywin32"}],
+    }
+    assert recipe["tests"] == [
+        {"python": {"imports": ["farmapp"], "pip_check": False}},
+        {"script": ["farmapp --help"], "requirements": {"run": ["pip"]}},
+    ]
+    assert recipe["about"] == {
+        "homepage": "https://example.com",
+        "repository": "https://example.com/src",
+        "license": "LicenseRef-Farmapp",
+        "summary": "A DCC application, repackaged",
+    }
+    text = (tmp_path / "converted" / "recipe.yaml").read_text()
+    assert "# meta.yaml:25: build.overlinking_ignore_patterns dropped" in text
+    assert "# meta.yaml:10: a source url without a scheme is a file" in text
+    (tmp_path / "converted" / "fix-paths.patch").write_text("")
+    linux = rendered(tmp_path / "converted" / "recipe.yaml", "linux-64")
+    assert [s.get("url") for s in linux["source"]] == ["https://example.com/farmapp-2025.3-linux.tar.gz"]
+    windows = rendered(tmp_path / "converted" / "recipe.yaml", "win-64")
+    assert [s.get("path") for s in windows["source"]] == ["archive_files/Farmapp_2025_3_Windows.zip"]
+
+
+def test_run_test_files_and_conda_build_config_convert_too(tmp_path: Path) -> None:
+    folder = write_meta(
+        tmp_path,
+        "package:\n  name: farm-vars\n  version: '1.0'\nrequirements:\n  host:\n    - python\n"
+        '    - farm-extra  # [python == "3.10"]\n',  # a variant key of conda_build_config.yaml as a selector
+        **{
+            "run_test.sh": "true",
+            "run_test.py": "print('ok')",
+            "conda_build_config.yaml": "python:\n  - 3.10  # [linux]\n  - 3.11  # [win]\n"
+            "pin_run_as_build:\n  python: x.x\n",
+        },
+    )
+    recipe = converted(folder, tmp_path)
+    assert recipe["tests"] == [
+        {"if": "unix", "then": {"script": "run_test.sh"}},
+        {"script": {"interpreter": "python", "file": "run_test.py"}, "requirements": {"run": ["python"]}},
+    ]
+    assert recipe["requirements"]["host"] == ["python", {"if": "python == '3.10'", "then": "farm-extra"}]
+    variants = yaml.safe_load((tmp_path / "converted" / "variants.yaml").read_text())
+    assert variants == {"python": [{"if": "linux", "then": "3.10"}, {"if": "win", "then": "3.11"}]}
+
+
+REFUSED = {
+    "outputs": ("package:\n  name: a\n  version: '1'\noutputs:\n  - name: b\n", 4, r"outputs: \(several packages"),
+    "jinja if": ("{% if win %}\npackage:\n  name: a\n{% endif %}\n", 1, r"Jinja statements other than \{% set %\}"),
+    "unknown variable": ("package:\n  name: a\n  version: {{ versoin }}\n", 3, r"unknown Jinja variable `versoin`"),
+    "unknown function": (
+        "{% set data = load_setup_py_data() %}\npackage:\n  name: a\n",
+        1,
+        r"Jinja function `load_setup_py_data\(\)` cannot be converted",
+    ),
+    "unknown selector": ("package:\n  name: a  # [cuda]\n", 2, r"unknown selector variable `cuda`"),
+    "unknown build key": (
+        "package:\n  name: a\n  version: '1'\nbuild:\n  number: 0\n  osx_is_app: true\n",
+        6,
+        r"build\.osx_is_app cannot be converted",
+    ),
+    "selector in a block": (
+        "package:\n  name: a\nbuild:\n  script: |\n    echo a\n    echo b  # [win]\n",
+        6,
+        r"a selector inside a multi-line string",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_what_cannot_be_converted_is_refused_naming_the_line(case: str, tmp_path: Path) -> None:
+    text, line, message = REFUSED[case]
+    folder = write_meta(tmp_path, text)
+    result = cli("convert-recipe", str(folder), tmp=tmp_path / "tmp")
+    assert result.returncode == 8, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"condafarm: error: {folder / 'meta.yaml'}:{line}: "), error
+    assert re.search(message, error), error
+    assert error.endswith("; change that, or write a recipe.yaml beside it by hand (built instead)")
+    assert not (folder / "recipe.yaml").exists()
+
+
+def test_build_refuses_an_unconvertible_meta_yaml_and_changes_nothing(meta_recipe: Path, tmp_path: Path) -> None:
+    channel = tmp_path / "channel"
+    assert (
+        cli("build", str(meta_recipe), "--to", str(channel), "--build-number=+1", tmp=tmp_path / "tmp").returncode == 0
+    )
+    before = snapshot(channel)
+    text = (meta_recipe / "meta.yaml").read_text()
+    (meta_recipe / "meta.yaml").write_text(text + "outputs:\n  - name: farm-meta-extra\n")
+    result = cli("build", str(meta_recipe), "--to", str(channel), "--build-number=+1", tmp=tmp_path / "tmp")
+    assert result.returncode == 8
+    line = len(text.splitlines()) + 1
+    assert f"meta.yaml:{line}: outputs:" in result.stderr.strip().splitlines()[-1]
+    assert snapshot(channel) == before
+
+
+def test_convert_recipe_writes_beside_the_meta_yaml_and_replaces_only_with_force(
+    meta_recipe: Path, tmp_path: Path
+) -> None:
+    first = cli("convert-recipe", str(meta_recipe), tmp=tmp_path / "tmp")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"wrote {meta_recipe / 'recipe.yaml'}"
+    again = cli("convert-recipe", str(meta_recipe / "meta.yaml"), tmp=tmp_path / "tmp")
+    assert again.returncode == 2 and "exists; give another --out folder, or --force" in again.stderr
+    (meta_recipe / "recipe.yaml").write_text("edited by hand\n")
+    forced = cli("convert-recipe", str(meta_recipe), "--force", tmp=tmp_path / "tmp")
+    assert forced.returncode == 0, forced.stderr
+    assert "${{ name }}" in (meta_recipe / "recipe.yaml").read_text()
+    # the written recipe.yaml is what `build` takes from then on (the meta.yaml is no longer converted)
+    dry = cli("build", str(meta_recipe), "--to", str(tmp_path / "channel"), "--dry-run", tmp=tmp_path / "tmp")
+    assert dry.returncode == 0, dry.stderr
+    assert "would build farm-meta 1.2" in dry.stdout and "conda-build recipe" not in dry.stderr
+
+
+def test_a_missing_meta_yaml_is_a_usage_error(tmp_path: Path) -> None:
+    result = cli("convert-recipe", str(tmp_path), tmp=tmp_path / "tmp")
+    assert result.returncode == 2 and "no meta.yaml in" in result.stderr
+
+
+TRANSLATED = {
+    "name[0]": "name[0]",
+    'version.replace(".", "_")': "version | replace('.', '_')",
+    'version.split(".")[0]': "(version | split('.'))[0]",
+    '(name + "-x").upper()': "(name + '-x') | upper",
+    "name ~ version": "name ~ version",
+    'environ["FARM_ROOT"]': "env.get('FARM_ROOT')",
+    'os.environ.get("FARM_ROOT", "/farm")': "env.get('FARM_ROOT', default='/farm')",
+    'compiler("c")': "compiler('c')",
+    'pin_compatible("numpy", max_pin="x.x")': "pin_compatible('numpy', upper_bound='x.x')",
+    '"a" if name is defined else "b"': "'a' if (name is defined) else 'b'",
+}
+SELECTORS = {
+    "not win64": "not win64",
+    "linux and x86_64": "linux and x86_64",
+    "(py<38 or py>=312) and linux": "(match(python, '<3.8') or match(python, '>=3.12')) and linux",
+    "py!=310": "not match(python, '3.10.*')",
+    "py27 or py3k": "match(python, '2.7.*') or match(python, '>=3')",
+    'environ.get("FARM") == "1"': "env.get('FARM', default='') == '1'",
+}
+
+
+def test_jinja_expressions_and_selectors_become_minijinja() -> None:
+    from condafarm.build.conda_build.jinja import preprocess, translate, translate_selector
+
+    for given, wanted in TRANSLATED.items():
+        assert translate(given, ["name", "version"], 1) == wanted, given
+    for given, wanted in SELECTORS.items():
+        assert translate_selector(given, [], 1) == wanted, given
+    template = preprocess(
+        '{% set sha = "aaa" %}  # [linux]\n{% set sha = "bbb" %}  # [win]\n{% set v = "1" %}\n'
+        "package:\n  name: x  # [unix]\n"
+    )
+    assert template.context == {"sha": "${{ 'bbb' if win else ('aaa' if linux else '') }}", "v": "1"}
+    assert template.selectors == {5: "unix"}
