@@ -6,7 +6,12 @@ py-rattler's requests this way, which has no report of its own).
 Faults: `plan(method, path, n)` decides for the n-th request (0-based): "pass", "500" (InternalError), "503"
 (SlowDown), "drop" (close the connection before forwarding), "drop-after" (forward, then close the
 connection without answering: the write happened, the client never hears so and retries) or "corrupt"
-(forward the request with the last byte of its body flipped, as a faulty network path would).
+(forward the request with the last byte of its body flipped, as a faulty network path would). Answers that
+go wrong: "hang" (never answer, as a stuck store does), "truncate" (announce the whole body, send half of it
+and close: a torn read), "short" (send half the body as if it were all of it) or "trickle" (send the body in
+16 pieces 0.25 s apart: a slow link that never stalls).
+
+Stores that answer differently: `rewrite(method, path, body)` returns the response body to send instead.
 
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
@@ -17,6 +22,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -110,8 +116,15 @@ def _passes(method: str, path: str, n: int) -> str:
 class S3Proxy:
     """A threaded HTTP/1.1 reverse proxy, serving from the constructor until `stop()`."""
 
-    def __init__(self, upstream_port: int, plan: Plan = _passes, drop_headers: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        plan: Plan = _passes,
+        drop_headers: Collection[str] = (),
+        rewrite: Callable[[str, str, bytes], bytes] | None = None,
+    ) -> None:
         self.tally = Tally()
+        self._stopped = threading.Event()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
         self.count = 0
         self.injected: list[tuple[str, str, str]] = []
@@ -188,6 +201,10 @@ class S3Proxy:
                 if action == "drop":
                     self.close_connection = True
                     return
+                if action == "hang":
+                    proxy._stopped.wait()
+                    self.close_connection = True
+                    return
                 if action in ("500", "503"):
                     self._fail(action)
                     return
@@ -202,15 +219,30 @@ class S3Proxy:
                 if action == "drop-after":
                     self.close_connection = True
                     return
+                if rewrite is not None:
+                    data = rewrite(self.command, self.path, data)
+                announced = len(data)
+                if action in ("truncate", "short"):
+                    data = data[: len(data) // 2]
+                    announced = len(data) if action == "short" else announced
+                    self.close_connection = action == "truncate"
                 self.send_response_only(resp.status, resp.reason)
                 for k, v in resp.getheaders():
                     if k.lower() in HOP_BY_HOP or (k.lower() == "content-length" and self.command != "HEAD"):
                         continue
                     self.send_header(k, v)
                 if self.command != "HEAD":
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Length", str(announced))
                 # headers and body in one write
                 self._headers_buffer.append(b"\r\n")
+                if action == "trickle":
+                    self.flush_headers()
+                    piece = max(1, -(-len(data) // 16))
+                    for start in range(0, len(data), piece):
+                        time.sleep(0.25)
+                        self.wfile.write(data[start : start + piece])
+                        self.wfile.flush()
+                    return
                 if self.command != "HEAD" and data:
                     self._headers_buffer.append(data)
                 self.flush_headers()
@@ -228,6 +260,7 @@ class S3Proxy:
         self.thread.start()
 
     def stop(self) -> None:
+        self._stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
