@@ -11,9 +11,10 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from condafarm.channel.publish import publish
 from condafarm.channel.store import load_repodata
 from condafarm.errors import StorageError
 from condafarm.storage import open_storage
+from condafarm.storage.s3 import S3Storage
 
 #: Limits low enough that a stuck store fails a command in seconds (see storage/s3/timeouts.py).
 FAST = {"CONDAFARM_CONNECT_TIMEOUT": "1", "CONDAFARM_READ_TIMEOUT": "1", "CONDAFARM_DEADLINE": "3"}
@@ -98,26 +100,28 @@ def test_a_store_that_never_answers_fails_each_command_in_seconds_naming_what_it
     assert "CONDAFARM_DEADLINE" in error
 
 
-def test_a_stalled_package_download_fails_env_create_naming_the_package(
-    s3: S3Endpoint, bucket: str, tmp_path: Path
-) -> None:
+def _render_channel(s3: S3Endpoint, bucket: str, tmp_path: Path, prefix: str) -> str:
+    """An indexed S3 channel with `render-tool` and the `render-lic` it needs."""
     folder = tmp_path / "build"
     render_packages(folder)
     shutil.rmtree(folder / ".staging")
-    upload(s3, bucket, "stall", folder)
-    index_s3(s3, f"s3://{bucket}/stall")
+    upload(s3, bucket, prefix, folder)
+    index_s3(s3, f"s3://{bucket}/{prefix}")
+    return f"s3://{bucket}/{prefix}"
+
+
+def _create_render_env(channel: str, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    args = ["env", "create", str(tmp_path / "env"), "--packages", "render-tool", "--channels", channel]
+    return run_cli(*args, "--cache-dir", str(tmp_path / "c"), env=env, timeout=120)
+
+
+def test_a_stalled_package_download_fails_env_create_naming_the_package(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    channel = _render_channel(s3, bucket, tmp_path, "stall")
     proxy = S3Proxy(s3.port, lambda method, path, n: "hang" if path.endswith(".conda") else "pass")
     try:
-        args = [
-            "env",
-            "create",
-            str(tmp_path / "env"),
-            "--packages",
-            "render-tool",
-            "--channels",
-            f"s3://{bucket}/stall",
-        ]
-        result = run_cli(*args, "--cache-dir", str(tmp_path / "c"), env=_env(proxy.url, **FAST), timeout=60)
+        result = _create_render_env(channel, tmp_path, _env(proxy.url, **FAST))
     finally:
         proxy.stop()
     assert result.returncode == 3, result.stderr
@@ -130,25 +134,12 @@ def test_a_stalled_package_download_fails_env_create_naming_the_package(
 
 def test_slow_transfers_are_not_cut_while_bytes_flow(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
     """Every package arrives in pieces over 4 s, longer than the deadline but never silent for a read timeout."""
-    folder = tmp_path / "build"
-    render_packages(folder)
-    shutil.rmtree(folder / ".staging")
-    upload(s3, bucket, "slow", folder)
-    index_s3(s3, f"s3://{bucket}/slow")
+    channel = _render_channel(s3, bucket, tmp_path, "slow")
     proxy = S3Proxy(s3.port, lambda method, path, n: "trickle" if path.endswith(".conda") else "pass")
     try:
-        args = [
-            "env",
-            "create",
-            str(tmp_path / "env"),
-            "--packages",
-            "render-tool",
-            "--channels",
-            f"s3://{bucket}/slow",
-        ]
         env = _env(proxy.url, CONDAFARM_READ_TIMEOUT="2", CONDAFARM_DEADLINE="3")
-        created = run_cli(*args, "--cache-dir", str(tmp_path / "c"), env=env, timeout=120)
-        indexed = run_cli("index", f"s3://{bucket}/slow", "--rebuild", env=env, timeout=120)
+        created = _create_render_env(channel, tmp_path, env)
+        indexed = run_cli("index", channel, "--rebuild", env=env, timeout=120)
     finally:
         proxy.stop()
     assert created.returncode == 0, created.stderr
@@ -169,7 +160,7 @@ def test_a_32_thread_index_needs_no_more_connections_than_its_pool(
     assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
 
 
-def _whole_md5_etag(md5: str):  # type: ignore[no-untyped-def]
+def _whole_md5_etag(md5: str) -> Callable[[str, str, bytes], bytes]:
     """A store that answers CompleteMultipartUpload with the whole file's MD5 as the ETag."""
 
     def rewrite(method: str, path: str, body: bytes) -> bytes:
@@ -187,9 +178,10 @@ def _big_file(tmp_path: Path) -> tuple[Path, str, str]:
     return path, hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
 
 
-def _multipart_storage(proxy: S3Proxy, bucket: str):  # type: ignore[no-untyped-def]
-    storage = open_storage(_via(proxy, f"s3://{bucket}/mp"))
-    storage.multipart_threshold = storage.part_bytes = 5 * 1024 * 1024  # type: ignore[attr-defined]
+def _multipart_storage(proxy: S3Proxy, bucket: str) -> S3Storage:
+    """Storage through `proxy` that uploads files over 5 MiB in 5 MiB parts (S3's smallest)."""
+    storage = S3Storage(_via(proxy, f"s3://{bucket}/mp"))
+    storage.multipart_threshold = storage.part_bytes = 5 * 1024 * 1024
     return storage
 
 

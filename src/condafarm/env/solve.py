@@ -95,12 +95,13 @@ class Downloads:
         return Reporter()  # type: ignore[abstract]
 
 
-async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str, downloads: Downloads | None) -> T:
+async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str | Downloads) -> T:
     from ..storage.s3.timeouts import timeouts
 
     limits = timeouts()
     task = asyncio.ensure_future(coroutine)
     started = time.monotonic()
+    downloads = waiting_for if isinstance(waiting_for, Downloads) else None
     limit = limits.deadline if downloads is None else limits.read
     warn_after = limits.warn_after(limit)
     warned = False
@@ -110,7 +111,7 @@ async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str, download
             return task.result()
         now = time.monotonic()
         if downloads is None:
-            waited, what = now - started, waiting_for
+            waited, what = now - started, str(waiting_for)
             failure = f"no answer from {what} within {limit:g} s (CONDAFARM_DEADLINE)"
         else:
             waited, what = downloads.stalled(now), downloads.describe()
@@ -124,10 +125,10 @@ async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str, download
         warned = waited >= warn_after
 
 
-def run(coroutine: Coroutine[Any, Any, T], waiting_for: str, downloads: Downloads | None = None) -> T:
-    """Run a py-rattler call under the watchdog: `waiting_for` names what a fetch waits on; with `downloads`,
-    only stalled downloads end it."""
-    return asyncio.run(_watched(coroutine, waiting_for, downloads))
+def run(coroutine: Coroutine[Any, Any, T], waiting_for: str | Downloads) -> T:
+    """Run a py-rattler call under the watchdog: a fetch of what `waiting_for` names ends at the deadline; an
+    install (`waiting_for` its `Downloads`) only once a download stalls."""
+    return asyncio.run(_watched(coroutine, waiting_for))
 
 
 def _one_line(text: str) -> str:
@@ -254,7 +255,7 @@ def install(records: list[Any], sources: Sources, target: Path, final: Path, cac
     check_local_files(records)
     try:
         downloads = Downloads({record.name.normalized: str(record.url) for record in records})
-        run(_install(records, sources, target, final, cache, downloads), "packages", downloads)
+        run(_install(records, sources, target, final, cache, downloads), downloads)
     except CondafarmError:
         raise
     except Exception as exc:

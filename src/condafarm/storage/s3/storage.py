@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
+
 from ...errors import AccessDenied, StorageError
 from .. import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from ..location import Channel
@@ -191,13 +193,16 @@ class S3Storage(Storage):
 
     def _why_forbidden(self, exc: Exception, key: str) -> Exception:
         """A HEAD refused with 403 carries no error code (a HEAD answer has no body): ask the same with a one-byte
-        GET, whose answer says whether the credentials were rejected or lack the permission."""
+        GET, whose refusal says whether the credentials were rejected or lack the permission."""
         if error_code(exc) != "403":
             return exc
         try:
             self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range="bytes=0-0")
-        except FAILURES as why:
-            return why
+        except botocore.exceptions.ClientError as why:
+            if why.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                return why
+        except FAILURES:
+            pass  # no better answer than the HEAD's
         return exc
 
     def put(

@@ -41,10 +41,15 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
             pages = client.get_paginator("list_parts").paginate(
                 Bucket=storage.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
             )
-            parts = [part for page in pages for part in page.get("Parts", ())]
-        last: datetime.datetime = max([upload["Initiated"], *(part["LastModified"] for part in parts)])
-        size = sum(int(part["Size"]) for part in parts)
-        age = max(0.0, time.time() - last.timestamp())
+            try:
+                parts = [part for page in pages for part in page.get("Parts", ())]
+            except client.exceptions.NoSuchUpload:
+                continue  # completed or aborted since it was listed
+        times: list[datetime.datetime] = [
+            t for t in (upload.get("Initiated"), *(p.get("LastModified") for p in parts)) if t
+        ]
+        size = sum(int(part.get("Size", 0)) for part in parts)
+        age = max(0.0, time.time() - max(times).timestamp()) if times else 0.0
         found.append((Leftover(key, WHAT, size, age), str(upload["UploadId"])))
     return found
 

@@ -3,7 +3,7 @@
 botocore bounds each attempt (connect and read timeouts) and retries a failed one; `Watch` bounds the whole
 request: once `CONDAFARM_DEADLINE` seconds have passed, a failed attempt is not retried but raises
 `DeadlineExceeded`. Attempts are never interrupted, so a transfer is never cut while bytes flow; uploads of
-more than `TRANSFER_BYTES` are left to the read timeout altogether, since a long one is normal.
+more than `TRANSFER_BYTES` and copies are left to the read timeout altogether, since a long one is normal.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Request bodies above this are transfers, which take as long as the bytes need: no deadline, no warning.
 TRANSFER_BYTES = 1024 * 1024
+#: Requests the store may take long to answer for a large object (copies in place, assembling parts).
+_SLOW_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "CompleteMultipartUpload"})
 #: Seconds the watching thread stays after the last request ends, so sequential requests do not restart it.
 _LINGER = 5.0
 
@@ -63,7 +65,8 @@ class Watch:
         key = str(params.get("Key") or params.get("Prefix") or "")[self._strip :]
         body = params.get("Body")
         size = len(body) if isinstance(body, bytes | bytearray) else 0 if body is None else TRANSFER_BYTES + 1
-        context["condafarm_request"] = (f"{model.name} {key}" if key else model.name, size > TRANSFER_BYTES)
+        transfer = size > TRANSFER_BYTES or model.name in _SLOW_OPERATIONS
+        context["condafarm_request"] = (f"{model.name} {key}" if key else model.name, transfer)
 
     def _begin(self, context: dict[str, Any], **_: Any) -> None:
         what, transfer = context.get("condafarm_request", ("request", False))
