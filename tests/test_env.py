@@ -17,9 +17,10 @@ from env_support import env_with, folder_channel, openjd_env, render_packages
 from support.cli import run_cli
 from support.packages import make_package
 
+from condafarm.env.activation import script_runs, windows_bash
 from condafarm.env.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
 from condafarm.env.spec import EnvSpec
-from condafarm.errors import UsageError
+from condafarm.errors import CondafarmError, UsageError
 
 
 @pytest.fixture
@@ -298,3 +299,104 @@ def test_lockfile_lines_without_a_sha256_are_rejected() -> None:
         "# platform: linux-64\n@EXPLICIT\nhttps://x/noarch/a-1-h0.conda#" + "a" * 64
     )
     assert platform == "linux-64" and packages[0].name_version_build == ("a", "1", "h0")
+
+
+def test_a_space_inside_a_spec_says_how_to_write_it_and_that_works(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    split = enter(channel, cache, tmp_path / "s", packages="render-tool >=1")
+    assert split.returncode == 2 and split.stderr.count("\n") == 1
+    assert "'render-tool >=1' was read as two; write 'render-tool>=1' (no space inside a spec)" in split.stderr
+    joined = enter(channel, cache, tmp_path / "s", packages="render-tool>=1")
+    assert joined.returncode == 0, joined.stderr
+
+
+def test_samples_named_environments_recreate_and_clean(channel: Path, tmp_path: Path) -> None:
+    cache, session = tmp_path / "cache", tmp_path / "s"
+
+    def prefix(*extra: str) -> tuple[Path, str]:
+        result = enter(channel, cache, session, *extra)
+        assert result.returncode == 0, result.stderr
+        return Path(openjd_env(result.stdout)["CONDA_PREFIX"]), result.stdout
+
+    automatic, _ = prefix()
+    assert prefix("--name", "AUTOMATIC")[0] == automatic  # the samples' default: named after the request
+    named, out = prefix("--name", "shot-010")
+    assert named != automatic and "(created)" in out
+    reused, out = prefix("--name", "shot-010")
+    assert reused == named and "(reused)" in out
+    assert prefix("--name", "")[0] == session / "condafarm-env"  # empty: this session only
+    recreated, out = prefix("--name", "shot-010", "--recreate", "REMOVE_AND_CREATE")
+    assert "(updated)" in out and recreated == named.parent / "2" and named.exists()  # running jobs keep theirs
+    kept, out = prefix("--name", "shot-010", "--recreate", "ACTIVATE")
+    assert kept == recreated and "(reused)" in out
+    cleaned, out = prefix("--clean", "True")
+    assert f"emptied the cache {cache / 'pkgs'}" in out and cleaned == automatic and not (cache / "pkgs").exists()
+    assert prefix("--clean", "False", "--recreate")[1].count("emptied") == 0
+    bad = enter(channel, cache, session, "--clean", "maybe")
+    assert bad.returncode == 2 and "'maybe' is not one of True|False" in bad.stderr
+
+
+def test_repeated_options_take_the_last_one_set(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    kept = enter(channel, cache, tmp_path / "s", "--priority", "Strict", "--priority", "")
+    assert kept.returncode == 0 and ", strict)" in kept.stdout, kept.stdout + kept.stderr
+    disabled = enter(channel, tmp_path / "c2", tmp_path / "s", "--priority", "strict", "--priority", "Disabled")
+    assert disabled.returncode == 0 and ", disabled)" in disabled.stdout, disabled.stdout + disabled.stderr
+    due = enter(channel, cache, tmp_path / "s", "--update-after-minutes", "0", "--update-after-minutes", "-1")
+    assert "still what the channels give" in due.stdout, due.stdout + due.stderr
+    unset = enter(channel, cache, tmp_path / "s", "--update-after-minutes", "0", "--update-after-minutes", "600")
+    assert "(reused)" in unset.stdout
+    wrong = enter(channel, cache, tmp_path / "s", "--priority", "strict", "--priority", "sometimes")
+    assert wrong.returncode == 2 and "'sometimes' is not one of strict, flexible, disabled" in wrong.stderr
+
+
+def _activate_d(prefix: Path, *names: str) -> list[Path]:
+    folder = prefix / "etc" / "conda" / "activate.d"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text('export RENDER_LIC_FILE="$CONDA_PREFIX/etc/lic.dat"\n')
+    return [folder / name for name in names]
+
+
+def test_windows_runs_bat_scripts_then_sh_scripts_that_have_no_bat(tmp_path: Path) -> None:
+    a_bat, a_sh, b_sh, c_bat = _activate_d(tmp_path, "a.bat", "a.sh", "b.sh", "c.bat")
+    assert script_runs(tmp_path, windows=False) == [("sh", [a_sh, b_sh])]
+    assert script_runs(tmp_path, windows=True) == [("cmd", [a_bat, c_bat]), ("sh", [b_sh])]
+    assert script_runs(tmp_path / "none", windows=True) == []
+
+
+def test_windows_bash_is_git_for_windows_never_wsl(tmp_path: Path) -> None:
+    def touch(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        path.chmod(0o755)
+        return path
+
+    git_cmd = touch(tmp_path / "Git" / "cmd" / "git").parent
+    bash = touch(tmp_path / "Git" / "bin" / "bash.exe")
+    wsl = touch(tmp_path / "Windows" / "System32" / "bash.exe").parent
+    alias = touch(tmp_path / "AppData" / "Local" / "Microsoft" / "WindowsApps" / "bash.exe").parent
+    nowhere = str(tmp_path / "nowhere")
+    assert windows_bash({"Path": str(git_cmd), "ProgramFiles": nowhere}) == str(bash)
+    assert windows_bash({"PATH": os.pathsep.join([str(wsl), str(alias)]), "PROGRAMFILES": nowhere}) is None
+    assert windows_bash({"PATH": "", "ProgramFiles": str(tmp_path)}) == str(tmp_path / "Git" / "bin" / "bash.exe")
+    msys = touch(tmp_path / "msys64" / "usr" / "bin" / "bash.exe")
+    assert windows_bash({"PATH": os.pathsep.join([str(wsl), str(msys.parent)]), "PROGRAMFILES": nowhere}) == str(msys)
+
+
+def test_sh_only_scripts_on_windows_run_in_bash_or_say_what_to_install(tmp_path: Path) -> None:
+    from condafarm.env.activation import _run_scripts
+
+    prefix = tmp_path / "env"
+    scripts = _activate_d(prefix, "render-lic.sh")
+    git = tmp_path / "Git"
+    (git / "cmd").mkdir(parents=True)
+    (git / "cmd" / "git").write_text("")
+    (git / "cmd" / "git").chmod(0o755)
+    (git / "bin").mkdir()
+    (git / "bin" / "bash.exe").symlink_to(shutil.which("bash") or "/bin/sh")  # stands in for Git's bash.exe
+    env = {**os.environ, "PATH": f"{git / 'cmd'}{os.pathsep}{os.environ['PATH']}", "CONDA_PREFIX": str(prefix)}
+    before, after = _run_scripts(prefix, "sh", scripts, env, windows=True)
+    assert "RENDER_LIC_FILE" not in before and after["RENDER_LIC_FILE"] == f"{prefix}/etc/lic.dat"
+    with pytest.raises(CondafarmError, match=r"render-lic\.sh have no \.bat version; install Git for Windows"):
+        _run_scripts(prefix, "sh", scripts, {"PATH": "", "PROGRAMFILES": str(tmp_path / "none")}, windows=True)

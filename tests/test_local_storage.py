@@ -98,3 +98,15 @@ def test_waiting_on_a_lock_says_so(
         publish(parse_channel(str(root)), [make_package(tmp_path / "b", "second", "1.0")])
     assert any("waiting for" in r.message and ".repodata.json.lock" in r.message for r in caplog.records)
     assert check_channel(parse_channel(str(root))).ok
+
+
+def test_a_failed_first_build_leaves_no_empty_folders_in_a_new_channel(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "recipe.yaml").write_text(
+        'package:\n  name: failing\n  version: "1.0"\nbuild:\n  noarch: generic\n  script:\n    - exit 1\n'
+    )
+    root = tmp_path / "new-channel"
+    result = run_cli("build", str(recipe), "--to", str(root), "--build-number=+1")
+    assert result.returncode == 8, result.stderr
+    assert _tree(root) == set() if root.exists() else True

@@ -1,9 +1,11 @@
 """The render queue environment (queue_environments/render_conda.yaml): valid OpenJD, and run by `openjd run`
-around a job whose step runs a packaged command from an S3 channel on the local endpoint."""
+around a job whose step runs a packaged command from an S3 channel on the local endpoint, including a job written
+for the deadline-cloud-samples conda queue environments, unchanged."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from env_support import index_s3, render_packages, upload
 from support import ROOT
 from support.s3 import S3Endpoint
 from test_env_s3 import s3_render_channel
@@ -32,6 +35,30 @@ JOB = {
     ],
 }
 
+#: A job written for the samples' conda queue environments: their parameter names and default channel name.
+SAMPLES_JOB = {
+    "specificationVersion": "jobtemplate-2023-09",
+    "name": "samples render",
+    "parameterDefinitions": [
+        {"name": "CondaPackages", "type": "STRING", "default": "render-tool"},
+        {"name": "CondaChannels", "type": "STRING", "default": "deadline-cloud"},
+        {"name": "NamedCondaEnv", "type": "STRING", "default": "AUTOMATIC"},
+        {"name": "ChannelPriority", "type": "STRING", "default": "Strict", "allowedValues": ["Strict", "Disabled"]},
+    ],
+    "steps": [{"name": "Render", "script": {"actions": {"onRun": {"command": "render-tool"}}}}],
+}
+
+#: The samples' queue environment parameters and the values they allow.
+SAMPLES_PARAMETERS = {
+    "CondaPackages": None,
+    "CondaChannels": None,
+    "NamedCondaEnv": None,
+    "NamedCondaEnvAction": ["ACTIVATE", "REMOVE_AND_CREATE"],
+    "NamedCondaEnvUpdateAfterMinutes": None,
+    "RunCondaClean": ["True", "False"],
+    "ChannelPriority": ["Strict", "Disabled"],
+}
+
 
 def test_queue_environment_is_a_valid_environment_template() -> None:
     from openjd.model import decode_environment_template, decode_job_template
@@ -44,6 +71,56 @@ def test_queue_environment_is_a_valid_environment_template() -> None:
     decode_job_template(template=JOB)
     for action in (template.environment.script.actions.onEnter, template.environment.script.actions.onExit):  # type: ignore[union-attr]
         assert action is not None and action.command == "condafarm"  # no bash: the console script
+    definitions = {p.name: p for p in template.parameterDefinitions or []}
+    for name, values in SAMPLES_PARAMETERS.items():
+        allowed = getattr(definitions[name], "allowedValues", None)
+        assert values is None or set(values) <= set(allowed or values), name  # every value the samples allow
+
+
+def openjd_run(job: Path, env: dict[str, str], *params: str) -> subprocess.CompletedProcess[str]:
+    openjd = shutil.which("openjd", path=str(Path(sys.executable).parent))
+    assert openjd
+    args = [openjd, "run", str(job), "--step", "Render", "--environment", str(QUEUE_ENV)]
+    for param in params:
+        args += ["-p", param]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_samples_job_runs_unchanged_with_deadline_cloud_mapped_by_condarc_to_s3(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    base = f"s3://{bucket}/t{secrets.token_hex(4)}/Conda"
+    render_packages(tmp_path / "build")
+    shutil.rmtree(tmp_path / "build" / ".staging")
+    upload(s3, bucket, base.removeprefix(f"s3://{bucket}/") + "/deadline-cloud", tmp_path / "build")
+    index_s3(s3, f"{base}/deadline-cloud")
+    condarc = tmp_path / "condarc"  # what a service-managed fleet host has in /etc/conda/condarc
+    condarc.write_text(yaml.safe_dump({"custom_channels": {"deadline-cloud": base}}))
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(SAMPLES_JOB))
+    env = {
+        **s3.env(),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CONDAFARM_ENV_CACHE": str(tmp_path / "cache"),
+        "CONDARC": str(condarc),
+        "CONDA_RESTRICT_RC_SEARCH_PATH": "1",
+    }
+
+    first = openjd_run(job, env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert f"channel deadline-cloud is {base}/deadline-cloud (custom_channels in {condarc})" in first.stdout
+    assert "(created)" in first.stdout and "render-tool 1.0 build 0" in first.stdout
+    shot = ["NamedCondaEnv=shot-010", "ChannelPriority=Disabled", "NamedCondaEnvUpdateAfterMinutes=0"]
+    named = openjd_run(job, env, *shot, "RunCondaClean=True")
+    assert named.returncode == 0, named.stdout[-3000:] + named.stderr[-3000:]
+    assert "emptied the cache" in named.stdout and ", disabled)" in named.stdout and "(created)" in named.stdout
+    recreated = openjd_run(job, env, *shot, "NamedCondaEnvAction=REMOVE_AND_CREATE")
+    assert recreated.returncode == 0, recreated.stdout[-3000:] + recreated.stderr[-3000:]
+    assert "(updated)" in recreated.stdout and "render-tool 1.0 build 0" in recreated.stdout
+    session = openjd_run(job, env, "NamedCondaEnv=")
+    assert session.returncode == 0, session.stdout[-3000:] + session.stderr[-3000:]
+    assert "condafarm-env (created)" in session.stdout and "render-tool 1.0 build 0" in session.stdout
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from support.cli import publish_concurrently
 from support.packages import make_channel, make_package
 from support.s3 import S3Endpoint, new_bucket, upload_dir
-from support_seaweedfs import SeaweedFS, ignoring_conditions, weed_binary
+from support.seaweedfs import SeaweedFS, ignoring_conditions, weed_binary
 from test_interop import _app_channel, _assert_installed, install
 
 from condafarm import (

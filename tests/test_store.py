@@ -124,3 +124,18 @@ def test_check_names_the_reason_index_skips_a_file(tmp_path: Path) -> None:
     assert again.subdirs[0].skipped == {"broken-1.0-h0_0.conda": reason}
     problems = check_channel(parse_channel(str(root))).problems
     assert problems == [f"noarch/broken-1.0-h0_0.conda: not indexed: {reason}; fix or remove the file"]
+
+
+def test_a_record_clients_cannot_read_is_reported_by_check_and_left_out_of_ls(tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    make_package(root, "good", "1.0")
+    index_channel(parse_channel(str(root)))
+    path = root / "noarch" / "repodata.json"
+    raw = json.loads(path.read_bytes())
+    record = raw["packages.conda"]["good-1.0-h0_0.conda"]
+    raw["packages.conda"]["bad-1.0-h0_0.conda"] = {**record, "name": "bad", "version": "1..0", "depends": ["x >>=1"]}
+    path.write_text(json.dumps(raw))
+    problems = check_channel(parse_channel(str(root))).problems
+    assert any(p.startswith("noarch/bad-1.0-h0_0.conda: clients cannot read its record") for p in problems)
+    listed = run_cli("ls", str(root))
+    assert listed.returncode == 0 and "good-1.0-h0_0.conda" in listed.stdout and "bad-1.0" not in listed.stdout

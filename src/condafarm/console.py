@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ChannelProblems
 from .redact import RedactingFormatter
+from .redact import redact as redact  # re-exported: front ends mask their own output lines with it
 
 if TYPE_CHECKING:
     from .build import BuildFailed

@@ -8,6 +8,7 @@ with the build environment there.
 from __future__ import annotations
 
 import json
+import shlex
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -82,7 +83,7 @@ def debug_command(work_dir: Path) -> str | None:
     if (work_dir / "build_env.bat").is_file():
         return f'cd /d "{work_dir}" && call build_env.bat'
     if (work_dir / "build_env.sh").is_file():
-        return f'cd "{work_dir}" && . ./build_env.sh'
+        return f"cd {shlex.quote(str(work_dir))} && . ./build_env.sh"
     return None
 
 

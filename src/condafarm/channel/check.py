@@ -7,8 +7,10 @@ from typing import Any
 
 from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata
+from ..conda.validate import check_record
 from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
+from ..storage.conditions import recorded_problem
 from ..storage.location import Channel
 from .derived import derived_problems
 from .leftovers import describe, find_leftovers
@@ -39,6 +41,9 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
 
     storage = open_storage(channel)
     report = CheckReport(storage.channel.url)
+    unsafe = recorded_problem(storage)
+    if unsafe:
+        report.problems.append(unsafe)
     for subdir in discover_subdirs(storage):
         report.problems += [describe(leftover) for leftover in find_leftovers(storage, subdir)]
         key = repodata_key(subdir)
@@ -60,6 +65,12 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
         for name, record in sorted(records.items()):
             info = listing.get(name)
             where = f"{subdir}/{name}"
+            try:
+                check_record(record, None, name)
+            except PackageError as exc:
+                report.problems.append(
+                    f"{where}: clients cannot read its record ({exc}); run `condafarm index --rebuild`"
+                )
             if info is None:
                 report.problems.append(f"{where}: indexed but the file is missing")
                 continue

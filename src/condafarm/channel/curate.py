@@ -15,8 +15,10 @@ from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata
 from ..errors import AlreadyExists, NotFound, UsageError
 from ..storage import Storage, open_storage
+from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import Channel
 from .listing import list_packages
+from .provenance import provenance_key, read_many, read_provenance, write_provenance
 from .publish import publish
 from .store import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
 
@@ -99,6 +101,7 @@ def remove(channel: Channel | Storage, filenames: list[str], *, yes: bool = Fals
         update_repodata(storage, subdir, tombstone)
         for name in names:
             storage.delete(f"{subdir}/{name}")
+            storage.delete(provenance_key(subdir, name))
         update_repodata(storage, subdir, forget)
         result.changed += [f"{subdir}/{n}" for n in names]
     return result
@@ -123,6 +126,7 @@ def copy_packages(source: Channel | Storage, destination: Channel | Storage, sel
     taken = sorted(k for k in chosen if dst.head(k) is not None)
     if taken:
         raise AlreadyExists(f"{dst.channel.url_of(taken[0])} already exists; published packages never change")
+    ensure_conditional_writes(dst)
     if dst.can_copy_from(src):
         _copy_server_side(src, dst, sorted(chosen))
     else:
@@ -145,6 +149,7 @@ def _copy_server_side(src: Storage, dst: Storage, keys: list[str]) -> None:
                 raise NotFound(f"{src.channel.url_of(key)} left the index while copying")
             dst.copy_from(src, key, if_absent=True)
             copied.append(key)
+            _carry_provenance(src, dst, subdir, name)
     except BaseException:
         for key in copied:
             dst.delete(key)
@@ -173,7 +178,15 @@ def _copy_through_here(src: Storage, dst: Storage, keys: list[str]) -> None:
             with src.stream(info) as stream, open(path, "wb") as out:
                 shutil.copyfileobj(stream, out, 8 * 1024 * 1024)
             files.append(path)
-        publish(dst, files)
+        found = read_many(src, [(key.partition("/")[0], key.partition("/")[2]) for key in keys])
+        publish(dst, files, provenance={name: record for (_, name), record in found.items() if record is not None})
+
+
+def _carry_provenance(src: Storage, dst: Storage, subdir: str, filename: str) -> None:
+    """Copy a package's provenance record with it, so a promoted package still says who built it."""
+    record = read_provenance(src, subdir, filename)
+    if record is not None:
+        write_provenance(dst, subdir, filename, record)
 
 
 __all__ = ["Curated", "copy_packages", "remove", "yank"]

@@ -22,6 +22,7 @@ from ..storage.cas import retry_on_conflict
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from .derived import Derived, collect_shards, repair_derived
 from .leftovers import remove_leftovers
+from .page import PAGE_KEY, write_page
 from .reading import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
 from .state import FileState, IndexState, Skipped
@@ -214,6 +215,9 @@ def index_channel(
             log.warning("skipped %s/%s: %s", report.subdir, name, reason)
     if not dry_run and "noarch" not in chosen and storage.head(repodata_key("noarch")) is None:
         index_subdir(storage, "noarch")
+    # A channel that has a page (made once by `condafarm page`) keeps it current.
+    if not dry_run and any(r.wrote for r in reports) and storage.head(PAGE_KEY) is not None:
+        write_page(storage)
     result = IndexReport(
         channel=storage.channel.url,
         subdirs=reports,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
+from ..conda.validate import check_record
+from ..errors import PackageError, UsageError
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
 from .store import discover_subdirs, load_repodata
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ def list_packages(
     for subdir in subdirs or discover_subdirs(storage):
         repodata, _ = load_repodata(storage, subdir)
         for filename, record in repodata.records().items():
+            try:
+                check_record(record, None, filename)
+            except PackageError as exc:
+                log.warning("not listing %s/%s: %s (see `condafarm check`)", subdir, filename, exc)
+                continue
             if match is not None:
                 candidate = PackageRecord(
                     name=record["name"],

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, 
 from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
+from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .store import init_channel, load_repodata, repodata_key, update_repodata
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,14 @@ def publish(
     *,
     force: bool = False,
     progress: UploadProgress | None = None,
+    provenance: Mapping[str, Provenance] | None = None,
 ) -> PublishReport:
     """Upload `files` to `channel` and index them, all or none.
 
     Raises `PackageError`/`UsageError` for a bad file and `AlreadyExists` for a name already in the channel
     (unless `force`, which replaces the file and its record), in both cases before uploading anything.
+    Each file's provenance (by filename; `build` gives it) goes beside it; a file without one is recorded as
+    published by this user or job.
     """
     started = time.monotonic()
     storage = open_storage(channel)
@@ -164,6 +168,8 @@ def publish(
             elif _upload(storage, item, force, progress):
                 created.append(item)
             uploaded.append(item)
+            record = (provenance or {}).get(item.filename) or published_by(item.path, item.hashes.sha256)
+            write_provenance(storage, item.subdir, item.filename, record)
     except BaseException:
         _forget(storage, prepared, created, uploaded, force)
         raise
@@ -247,6 +253,7 @@ def _forget(
             for item in created:
                 if item.subdir == subdir and item.filename not in named:
                     storage.delete(item.key)
+                    storage.delete(provenance_key(item.subdir, item.filename))
 
 
 def _setting(items: list[Prepared], now_ms: int) -> Callable[[Repodata], None]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import CondafarmError, UsageError
-from .publish import prepare
 
 #: `--to` forms for servers, shown in help and errors.
 SERVER_FORMS = (
@@ -59,6 +58,8 @@ def parse_server(location: str) -> Server:
 def upload_to_server(location: str, files: Sequence[Path | str]) -> list[str]:
     """Check every file as `publish` does, then upload them all; returns the filenames uploaded."""
     import rattler_build
+
+    from .publish import prepare
 
     server = parse_server(location)
     checked = [prepare(Path(f)) for f in files]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ..console import Progress, report_check
@@ -42,17 +43,48 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from ..channel.listing import list_packages
+    from ..channel.provenance import read_many, summary
+    from ..storage import open_storage
 
-    items = list_packages(channel_arg(args), args.spec, args.subdir or None)
+    storage = open_storage(channel_arg(args))
+    items = list_packages(storage, args.spec, args.subdir or None)
+    made = read_many(storage, [(i.subdir, i.filename) for i in items]) if args.long else {}
     for item in items:
         r = item.record
         size = r.get("size", 0)
-        print(
+        line = (
             f"{r.get('name', '?'):<28} {r.get('version', '?'):<14} {r.get('build', '?'):<20} "
             f"{item.subdir:<12} {human_size(size):>9}  {item.filename}"
         )
+        print(f"{line}  {summary(made[(item.subdir, item.filename)])}" if args.long else line)
     if not args.quiet:
         print(f"{len(items)} package(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..channel.listing import list_packages
+    from ..channel.provenance import read_provenance
+    from ..errors import NotFound
+    from ..storage import open_storage
+
+    storage = open_storage(channel_arg(args))
+    items = list_packages(storage, args.spec)
+    if not items:
+        raise NotFound(f"no package in {storage.channel.url} matches {args.spec!r}; see `condafarm ls`")
+    for item in items:
+        record = item.record
+        print(f"{item.subdir}/{item.filename}")
+        for field in ("name", "version", "build", "build_number", "size", "sha256", "depends", "constrains"):
+            if field in record:
+                print(f"  {field}: {record[field]}")
+        provenance = read_provenance(storage, item.subdir, item.filename)
+        if provenance is None:
+            print("  provenance: none recorded (published before condafarm kept provenance, or by another tool)")
+        else:
+            print("  provenance:")
+            for line in json.dumps(provenance, indent=2, sort_keys=True).splitlines()[1:-1]:
+                print(f"  {line}")
     return 0
 
 
@@ -61,6 +93,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     report = check_channel(channel_arg(args), verify_hashes=args.verify_hashes)
     print(report_check(report, print))
+    return 0
+
+
+def cmd_page(args: argparse.Namespace) -> int:
+    from ..channel.page import write_page
+
+    page = write_page(channel_arg(args))
+    print(f"wrote {page.url}: {page.builds} builds, {page.yanked} yanked")
     return 0
 
 
@@ -109,6 +149,21 @@ def register(command: AddCommand) -> None:
     p.add_argument("channel")
     p.add_argument("spec", nargs="?", help="conda match spec to filter by, e.g. 'blender 4.5.*'")
     p.add_argument("--subdir", action="append", help="only this subdir (repeatable)")
+    p.add_argument("--long", action="store_true", help="also say who or which farm job built or published each")
+    add_s3_options(p)
+
+    p = command(
+        "info",
+        cmd_info,
+        "show packages' records and provenance: who built them, from what, where, with which tools",
+        "Show each package matching SPEC: its repodata record and its provenance record (recipe and its sha256,\n"
+        "sources with sha256, build host OS/arch, condafarm and py-rattler-build versions, the Deadline farm,\n"
+        "queue, job, session and task or the user and host, start and end time, where the build log went).\n"
+        "A package published before provenance was kept, or by another tool, says so.\n\n"
+        "example: condafarm info s3://studio-packages/Conda/Default 'blender 4.5.*'",
+    )
+    p.add_argument("channel")
+    p.add_argument("spec", help="conda match spec, e.g. 'blender 4.5.*' or 'farm-hello=1.0=*_2'")
     add_s3_options(p)
 
     p = command(
@@ -120,6 +175,19 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument("channel")
     p.add_argument("--verify-hashes", action="store_true", help="also read every package and compare sha256/md5")
+    add_s3_options(p)
+
+    p = command(
+        "page",
+        cmd_page,
+        "write the channel's index.html: a page to browse, search and filter its packages",
+        "Write CHANNEL/index.html from the repodata of every subdir (no package is read): name, version, build,\n"
+        "platform, size, date and yanked state of each build, with search and filters that run in the browser.\n"
+        "Self-contained (no external assets): open it from a folder, or serve the bucket as a static website.\n"
+        "Once a channel has a page, `condafarm index` keeps it current.\n\n"
+        "example: condafarm page s3://studio-packages/Conda/Default",
+    )
+    p.add_argument("channel")
     add_s3_options(p)
 
     p = command(

@@ -41,12 +41,23 @@ def add_s3_options(parser: argparse.ArgumentParser) -> None:
         help="address buckets as ENDPOINT/BUCKET (same as --addressing-style path)",
     )
     group.add_argument("--addressing-style", choices=["path", "virtual"], dest="addressing_style")
+    group.add_argument(
+        "--single-writer",
+        action="store_true",
+        help="write to a store that ignores conditional writes (If-None-Match/If-Match), promising that no other "
+        "writer writes this channel at the same time (also CONDAFARM_SINGLE_WRITER=1); every commit is read back",
+    )
 
 
 def s3_options(args: argparse.Namespace) -> S3Options:
     from ..storage.location import S3Options
 
-    return S3Options(endpoint_url=args.endpoint_url, region=args.region, addressing_style=args.addressing_style)
+    return S3Options(
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        addressing_style=args.addressing_style,
+        single_writer=bool(getattr(args, "single_writer", False)),
+    )
 
 
 def channel_arg(args: argparse.Namespace, attr: str = "channel") -> Channel:

@@ -13,16 +13,59 @@ ORDER = 40
 
 _CHANNELS_HELP = (
     "space-separated channels in priority order: s3://BUCKET/PREFIX, https://..., a folder, or a name such as "
-    "conda-forge"
+    "deadline-cloud or conda-forge, resolved through this host's condarc files as conda does (custom_channels, "
+    "channel_alias, ...); empty: conda's default channels"
 )
+
+#: What `--clean` and `--recreate` accept, in any case: yes/no words, and the samples' NamedCondaEnvAction values.
+_SWITCH_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_SWITCH_WORDS.update(remove_and_create=True, activate=False)
+
+
+class _LastSet(argparse.Action):
+    """A repeatable option whose last set value wins; "" or a negative number leaves the earlier one. The render
+    queue environment passes condafarm's parameter, then the samples' one, which is unset by default."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        if values == "" or (isinstance(values, float) and values < 0):
+            return
+        if self.dest == "priority":
+            values = values.lower()
+            if values not in ("strict", "flexible", "disabled"):
+                parser.error(f"argument --priority: {values!r} is not one of strict, flexible, disabled")
+        setattr(namespace, self.dest, values)
+
+
+class _Switch(argparse.Action):
+    """A flag that may also take a value: `--clean` alone is yes; `--clean True|False` as the samples' RunCondaClean
+    spells it; `--recreate REMOVE_AND_CREATE|ACTIVATE` as their NamedCondaEnvAction does."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        value = _SWITCH_WORDS.get(str(values).lower()) if values is not None else True
+        if value is None:
+            parser.error(f"argument {option}: {values!r} is not one of {self.metavar}")
+        setattr(namespace, self.dest, value)
 
 
 def _spec(args: argparse.Namespace) -> Any:
+    """The request, or None for no packages; says what each channel name stands for on this host."""
     from ..env import make_spec
+    from ..env.condarc import explain_channels, load_condarc, needs_condarc
+    from ..env.spec import words
 
     if not (args.packages or "").split():
         return None
-    return make_spec(args.packages, args.channels or "", args.priority)
+    names = words(args.channels or "")
+    condarc = load_condarc() if needs_condarc(names) else None
+    spec = make_spec(args.packages, names, args.priority, name=getattr(args, "name", None) or "", condarc=condarc)
+    if not args.quiet:
+        for line in explain_channels(names, condarc):
+            print(line, flush=True)
+    return spec
 
 
 def _lockfile(args: argparse.Namespace) -> Path | None:
@@ -64,19 +107,48 @@ def cmd_enter(args: argparse.Namespace) -> int:
     if spec is None and lockfile is None:
         print("no packages requested (CondaPackages is empty): no environment for this session")
         return 0
-    entered = enter_environment(
-        spec,
-        lockfile=lockfile,
-        reuse=args.reuse == "automatic",
-        cache_root=_cache_dir(args),
-        session_dir=Path(args.session_dir) if args.session_dir else None,
-        update_after_minutes=args.update_after_minutes,
-        s3=s3_options(args),
-        say=_say(args),
-    )
+
+    def enter(request: Any, locked: Path | None) -> Any:
+        return enter_environment(
+            request,
+            lockfile=locked,
+            reuse=args.reuse == "automatic" and args.name != "",  # the samples' NamedCondaEnv="": this session only
+            recreate=args.recreate,
+            clean=args.clean,
+            cache_root=_cache_dir(args),
+            session_dir=Path(args.session_dir) if args.session_dir else None,
+            update_after_minutes=args.update_after_minutes,
+            s3=s3_options(args),
+            say=_say(args),
+        )
+
+    records = _job_records(args) if spec is not None and lockfile is None else None
+    if records is None:
+        entered = enter(spec, lockfile)
+    else:
+        from ..env.job_record import enter_for_job
+
+        entered = enter_for_job(spec, records, enter, _say(args))
     for line in openjd_lines(entered.changes):
         print(line, flush=True)
     return 0
+
+
+def _job_records(args: argparse.Namespace) -> Any:
+    """Where this job's package records live, or None when job-consistent environments are off or unset."""
+    import os
+
+    from ..env.job_record import JobRecords
+    from ..storage.location import parse_channel
+
+    location = args.job_records or os.environ.get("CONDAFARM_JOB_RECORDS", "")
+    job_id = args.job_id or os.environ.get("DEADLINE_JOB_ID", "")
+    if args.job_consistency == "disabled" or not location.strip():
+        return None
+    if not job_id:
+        _say(args)("job-consistent packages are off: no job id (--job-id or DEADLINE_JOB_ID)")
+        return None
+    return JobRecords(parse_channel(location.strip(), s3_options(args)), job_id)
 
 
 def cmd_exit(args: argparse.Namespace) -> int:
@@ -119,9 +191,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
     from ..farm.iam import attach_command, policy_json
+    from ..storage.location import parse_channel
 
     channel = channel_arg(args)
-    print(policy_json(channel, read_write=args.read_write))
+    records = parse_channel(args.job_records) if args.job_records else None
+    print(policy_json(channel, read_write=args.read_write, job_records=records))
     if args.role_name and not args.quiet:
         print("attach it to the queue role with:", file=sys.stderr)
         print(f"  {attach_command(channel, args.role_name, read_write=args.read_write)}", file=sys.stderr)
@@ -129,15 +203,18 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
 
 
 def _request_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--packages", default="", help="space-separated match specs, e.g. 'blender=4.5 mtoa>=5.4'")
+    p.add_argument(
+        "--packages", default="", help="space-separated match specs, none holding a space, e.g. 'blender=4.5 mtoa>=5.4'"
+    )
     p.add_argument("--channels", default="", help=_CHANNELS_HELP)
     p.add_argument(
         "--priority",
         default="strict",
-        choices=["strict", "flexible", "disabled"],
-        type=str.lower,
+        action=_LastSet,
+        metavar="strict|flexible|disabled",
         help="channel priority: strict (a package comes only from the first channel that has it), flexible, "
-        "or disabled (highest version from any channel); default strict",
+        "or disabled (highest version from any channel), any case; default strict. Repeatable: the last "
+        "non-empty one wins",
     )
     p.add_argument("--lockfile", help="install exactly the files this explicit lockfile lists (no solve)")
     p.add_argument(
@@ -205,7 +282,47 @@ def register(command: AddCommand) -> None:
     p.add_argument(
         "--update-after-minutes",
         type=float,
-        help="solve again when the cached environment was last solved this long ago (default: never)",
+        action=_LastSet,
+        help="solve again when the cached environment was last solved this long ago (default: never). "
+        "Repeatable: the last one that is not negative wins",
+    )
+    p.add_argument(
+        "--name",
+        help="a named environment (the samples' NamedCondaEnv): jobs giving the same name and request share it; "
+        "AUTOMATIC (default) names it after the request; an empty name means --reuse session",
+    )
+    p.add_argument(
+        "--recreate",
+        nargs="?",
+        action=_Switch,
+        default=False,
+        metavar="REMOVE_AND_CREATE|ACTIVATE",
+        help="solve and install the cached environment anew (the samples' NamedCondaEnvAction=REMOVE_AND_CREATE); "
+        "jobs still running in the old one keep it",
+    )
+    p.add_argument(
+        "--clean",
+        nargs="?",
+        action=_Switch,
+        default=False,
+        metavar="True|False",
+        help="first empty this host's package and repodata caches (the samples' RunCondaClean, `conda clean "
+        "--all`); cached environments stay",
+    )
+    p.add_argument(
+        "--job-records",
+        metavar="LOCATION",
+        help="where each job's exact package list is kept so that every session of a job gets the same packages: "
+        "an S3 prefix or folder the queue role may write, e.g. s3://JOB-ATTACHMENTS-BUCKET/condafarm-jobs "
+        "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own)",
+    )
+    p.add_argument("--job-id", help="the job the session belongs to (default: $DEADLINE_JOB_ID)")
+    p.add_argument(
+        "--job-consistency",
+        choices=["enabled", "disabled"],
+        default="enabled",
+        type=str.lower,
+        help="disabled: solve in every session even where job records are configured (per job)",
     )
 
     p = subcommand(
@@ -259,4 +376,10 @@ def register(command: AddCommand) -> None:
     mode.add_argument("--read-only", action="store_true", help="production queues: read packages")
     mode.add_argument("--read-write", action="store_true", help="package-building queues: read and publish")
     p.add_argument("--role-name", help="the queue role to attach it to (prints the aws CLI command)")
+    p.add_argument(
+        "--job-records",
+        metavar="S3_PREFIX",
+        help="also let the role keep job package records there (render_conda.yaml's CondaJobRecords): "
+        "s3:GetObject, s3:PutObject and s3:DeleteObject (for the one-time store probe) on that prefix only",
+    )
     add_s3_options(p)

@@ -1,5 +1,6 @@
 """The variables activating an environment sets: PATH, CONDA_PREFIX, `env_vars.d` values and whatever the
-packages' `activate.d` scripts export, for Linux, macOS (sh scripts) and Windows (cmd scripts).
+packages' `activate.d` scripts export, for Linux, macOS (sh scripts) and Windows (cmd scripts, and the sh
+scripts of packages that ship no cmd script, run in Git for Windows' bash as the Deadline Cloud samples did).
 
 The fixed part (PATH as py-rattler orders it, CONDA_PREFIX, CONDA_SHLVL, `env_vars.d` and `conda-meta/state`
 values) is computed here and handed to the shell through its environment, never as script text: py-rattler's
@@ -83,12 +84,46 @@ def activate_scripts(prefix: Path, suffix: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == suffix) if folder.is_dir() else []
 
 
+def script_runs(prefix: Path, windows: bool) -> list[tuple[str, list[Path]]]:
+    """Which `activate.d` scripts run, in which shell (`sh` or `cmd`), in order. Linux and macOS: the `.sh`
+    scripts. Windows: the `.bat` scripts in cmd.exe, then the `.sh` scripts that have no `.bat` of the same name
+    in bash: packages built for the samples' bash activation often ship only those, and the samples ran them."""
+    sh = activate_scripts(prefix, ".sh")
+    if not windows:
+        return [("sh", sh)] if sh else []
+    bat = activate_scripts(prefix, ".bat")
+    sh_only = [p for p in sh if p.stem not in {b.stem for b in bat}]
+    return [run for run in (("cmd", bat), ("sh", sh_only)) if run[1]]
+
+
+def windows_bash(env: Mapping[str, str]) -> str | None:
+    """Git for Windows' bash, which the samples required on Windows hosts: the one beside `git` on PATH, else a
+    `bash.exe` on PATH outside System32 and WindowsApps (those are WSL's, which would run the script in a Linux
+    VM), else the default install folder."""
+    lookup = {k.upper(): v for k, v in env.items()}
+    path = lookup.get("PATH", "")
+    candidates = []
+    git = shutil.which("git", path=path)
+    if git:
+        root = Path(git).parent.parent  # Git\cmd\git.exe, Git\bin\git.exe or Git\mingw64\bin\git.exe
+        candidates.append((root.parent if root.name.lower() == "mingw64" else root) / "bin" / "bash.exe")
+    wsl = ("system32", "windowsapps")  # WSL's launcher, and its app alias under %LOCALAPPDATA%
+    candidates += [Path(d) / "bash.exe" for d in path.split(os.pathsep) if d and not any(w in d.lower() for w in wsl)]
+    candidates.append(Path(lookup.get("PROGRAMFILES") or "C:/Program Files") / "Git" / "bin" / "bash.exe")
+    return next((str(c) for c in candidates if c.is_file()), None)
+
+
 def sh_script(python: str, scripts: Sequence[Path], folder: Path) -> str:
-    """The sh script that snapshots the environment, sources `scripts`, and snapshots it again."""
-    dump = f"{shlex.quote(python)} {shlex.quote(str(folder / 'dump.py'))}"
-    lines = [f"{dump} {shlex.quote(str(folder / 'before.json'))}"]
-    lines += [f". {shlex.quote(str(script))}" for script in scripts]
-    lines.append(f"{dump} {shlex.quote(str(folder / 'after.json'))}")
+    """The sh script that snapshots the environment, sources `scripts`, and snapshots it again. Paths are
+    written with forward slashes, which Git for Windows' bash also reads (a no-op elsewhere)."""
+
+    def quoted(path: str | Path) -> str:
+        return shlex.quote(Path(path).as_posix())
+
+    dump = f"{quoted(python)} {quoted(folder / 'dump.py')}"
+    lines = [f"{dump} {quoted(folder / 'before.json')}"]
+    lines += [f". {quoted(script)}" for script in scripts]
+    lines.append(f"{dump} {quoted(folder / 'after.json')}")
     return "\n".join(lines) + "\n"
 
 
@@ -108,20 +143,37 @@ def _with(env: Mapping[str, str], values: Mapping[str, str], windows: bool) -> d
     return {**{k: v for k, v in env.items() if (k.upper() if windows else k) not in replaced}, **values}
 
 
+def _shell_command(
+    prefix: Path, shell: str, scripts: list[Path], env: Mapping[str, str], windows: bool, folder: Path
+) -> tuple[list[str], Path | None]:
+    """The command that runs the script in `folder` for `shell`, and its working folder. On Windows it runs in
+    `folder` and names only the file, so no path reaches a command line cmd.exe or bash could misread."""
+    if shell == "cmd":
+        return [env.get("COMSPEC", "cmd.exe"), "/d", "/v:off", "/c", "activate.bat"], folder
+    if not windows:
+        return [shutil.which("bash") or "/bin/sh", str(folder / "activate.sh")], None
+    bash = windows_bash(env)
+    if bash is None:
+        names = ", ".join(p.name for p in scripts)
+        raise CondafarmError(
+            f"activating {prefix} needs bash: its activate.d script(s) {names} have no .bat version; install Git "
+            "for Windows on this host (as the Deadline Cloud samples require), or add .bat scripts to the packages"
+        )
+    return [bash, "activate.sh"], folder
+
+
 def _run_scripts(
-    prefix: Path, scripts: list[Path], env: dict[str, str], windows: bool
+    prefix: Path, shell: str, scripts: list[Path], env: dict[str, str], windows: bool
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """The environment before and after `prefix`'s `activate.d` scripts ran in the host's shell."""
+    """The environment before and after `scripts` ran in `shell`."""
     with tempfile.TemporaryDirectory(prefix="condafarm-activate-") as tmp:
         folder = Path(tmp)
+        command, cwd = _shell_command(prefix, shell, scripts, env, windows, folder)
         (folder / "dump.py").write_text(_DUMP, encoding="utf-8")
-        if windows:
+        if shell == "cmd":
             (folder / "activate.bat").write_text(cmd_script(sys.executable, scripts), encoding="utf-8")
-            command = [env.get("COMSPEC", "cmd.exe"), "/d", "/v:off", "/c", "activate.bat"]
-            cwd: Path | None = folder  # so the command line names no path cmd.exe could misparse
         else:
             (folder / "activate.sh").write_text(sh_script(sys.executable, scripts, folder), encoding="utf-8")
-            command, cwd = [shutil.which("bash") or "/bin/sh", str(folder / "activate.sh")], None
         result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
         after = folder / "after.json"
         if result.returncode != 0 or not after.exists():
@@ -155,18 +207,17 @@ def activation_changes(prefix: Path, environ: Mapping[str, str] | None = None) -
         **variables,
     }
     changes: dict[str, str | None] = {k: v for k, v in fixed.items() if env.get(k) != v}
-    scripts = activate_scripts(prefix, ".bat" if windows else ".sh")
-    if scripts:
-        old, new = _run_scripts(prefix, scripts, _with(env, fixed, windows), windows)
-        for name, value in new.items():
-            if name not in _SHELL_NOISE and old.get(name) != value:
-                changes[name] = value
-        for name in old:
-            if name not in _SHELL_NOISE and name not in new:
-                changes[name] = None
-    for name, changed in changes.items():
-        if name.upper() == "PATH" and changed is not None:
-            changes[name] = _dedupe_path(changed)
+    shell_env = _with(env, fixed, windows)
+    for shell, scripts in script_runs(prefix, windows):
+        old, new = _run_scripts(prefix, shell, scripts, shell_env, windows)
+        changed = {k: v for k, v in new.items() if k not in _SHELL_NOISE and old.get(k) != v}
+        removed = [k for k in old if k not in _SHELL_NOISE and k not in new]
+        changes.update(changed)
+        changes.update(dict.fromkeys(removed))
+        shell_env = {k: v for k, v in _with(shell_env, changed, windows).items() if k not in removed}
+    for name, value in changes.items():
+        if name.upper() == "PATH" and value is not None:
+            changes[name] = _dedupe_path(value)
     return changes
 
 

@@ -94,11 +94,13 @@ class EnvCache:
         *,
         lockfile: Path | None = None,
         update_after_minutes: float | None = None,
+        recreate: bool = False,
         s3: S3Options | None = None,
         say: Callable[[str], None] = log.info,
     ) -> Acquired:
         """The environment for `spec` (or `lockfile`), created if missing, solved again if older than
-        `update_after_minutes` (None: never), else reused as is."""
+        `update_after_minutes` (None: never), else reused as is. `recreate` installs a new generation from a
+        fresh solve whatever the current one holds (jobs still running in the old one keep it)."""
         if lockfile is not None:
             key = "lock-" + _file_hash(lockfile)
         elif spec is not None:
@@ -112,7 +114,7 @@ class EnvCache:
             now = time.time()
             current = entry / str(generations[-1]) if generations else None
             manifest = read_manifest(current) if current else None
-            due = (
+            due = recreate or (
                 lockfile is None  # a lockfile names exact files: nothing to update
                 and update_after_minutes is not None
                 and current is not None
@@ -123,7 +125,12 @@ class EnvCache:
                 action = "reused"
             else:
                 planned = plan(spec, lockfile, self.repodata, s3, say)
-                if current is not None and manifest is not None and planned.manifest.locked == manifest.locked:
+                if (
+                    not recreate
+                    and current is not None
+                    and manifest is not None
+                    and planned.manifest.locked == manifest.locked
+                ):
                     say(f"cached environment {current} is still what the channels give; reusing it")
                     action = "checked"
                 else:
@@ -138,6 +145,17 @@ class EnvCache:
             assert manifest is not None
             (entry / "request.json").write_text(manifest.to_json(), encoding="utf-8")
         return Acquired(current, action, manifest)
+
+    def clean(self, say: Callable[[str], None] = log.info) -> None:
+        """Empty the package and repodata caches, as `conda clean --all` does; environments stay. Each folder
+        is renamed aside before it is deleted, so nothing reads a half-deleted one, though an install on this
+        host at that very moment fails as it would under conda."""
+        for folder in (self.packages, self.repodata):
+            if folder.is_dir():
+                aside = folder.with_name(f".cleaning-{folder.name}-{os.getpid()}-{time.monotonic_ns()}")
+                os.rename(folder, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+                say(f"emptied the cache {folder}")
 
     def cleanup(self, unused_hours: float, say: Callable[[str], None] = log.info) -> list[Path]:
         """Remove environments no job entered for `unused_hours`, skipping any another job holds; returns

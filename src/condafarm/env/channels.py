@@ -1,5 +1,5 @@
-"""Channels as a job names them (s3://, https://, file paths, named channels such as conda-forge) turned into
-py-rattler sources, with one HTTP client for all of them.
+"""Channels as a job names them (s3://, https://, file paths, names such as conda-forge or deadline-cloud, which
+the host's condarc files resolve) turned into py-rattler sources, with one HTTP client for all of them.
 
 S3 channels are read over plain HTTP(S) with requests signed by `storage.s3.HttpSigner`, so credentials are
 resolved in one place, by boto3, exactly as for `index` and `publish` (AWS_PROFILE and `credential_process` on a
@@ -10,19 +10,14 @@ Deadline Cloud worker). Private https channels authenticate through py-rattler's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..storage.location import Channel, S3Options, parse_channel
-
-_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
-
-
-def _is_path(name: str) -> bool:
-    return name.startswith((".", "~", "/", "\\")) or "/" in name or "\\" in name or bool(_DRIVE.match(name))
+from .condarc import CondaConfig
+from .spec import resolve_names
 
 
 @dataclass
@@ -73,16 +68,17 @@ class Sources:
         )
 
 
-def resolve_channels(names: Sequence[str], s3: S3Options | None = None) -> Sources:
-    """Sources for `names`. S3 options (endpoint, region, addressing) come from `s3`, else the environment."""
+def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc: CondaConfig | None = None) -> Sources:
+    """Sources for `names`; a channel name becomes what the host's condarc files (or `condarc`) make it, as
+    `make_spec` resolves it. S3 options (endpoint, region, addressing) come from `s3`, else the environment."""
     from rattler.networking import AddHeadersMiddleware, AuthenticationMiddleware, Client, RetryMiddleware
 
     from ..storage.s3 import HttpSigner
 
     signers: list[HttpSigner] = []
-    sources = Sources(names=tuple(names), urls=[], client=None)
+    sources = Sources(names=resolve_names(names, condarc) if names else (), urls=[], client=None)
     urls = sources.urls
-    for name in names:
+    for name in sources.names:
         lowered = name.lower()
         if lowered.startswith("s3://"):
             channel = parse_channel(name, s3)
@@ -92,8 +88,8 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None) -> Sourc
             sources.s3_roots.append((signer.root_url, s3_root))
             sources.s3_channels[s3_root] = channel
             urls.append(signer.root_url.rstrip("/"))
-        elif lowered.startswith(("http://", "https://")) or not (lowered.startswith("file:") or _is_path(name)):
-            urls.append(name)  # a URL, or a named channel such as conda-forge that py-rattler expands
+        elif "://" in name and not lowered.startswith("file:"):
+            urls.append(name)  # https://, and whatever else py-rattler reads itself
         else:
             urls.append(parse_channel(name).url)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
 from ..storage.location import S3Options
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
@@ -44,6 +45,8 @@ def enter_environment(
     cache_root: Path | None = None,
     session_dir: Path | None = None,
     update_after_minutes: float | None = None,
+    recreate: bool = False,
+    clean: bool = False,
     s3: S3Options | None = None,
     say: Callable[[str], None] = log.info,
 ) -> Entered:
@@ -52,14 +55,26 @@ def enter_environment(
     With `reuse`, environments live in the host cache keyed by the request; otherwise one is made in
     `session_dir` for this session only. The resolved list (URL and sha256 of every file) is logged through
     `say` and written to `session_dir/condafarm-env.lock.txt`, which `--lockfile` turns back into this set.
+    `recreate` makes a cached environment anew (see `EnvCache.acquire`); `clean` first empties the host's
+    package and repodata caches (`EnvCache.clean`).
     """
+    if session_dir is not None and not session_dir.is_dir():
+        raise UsageError(
+            f"session folder {session_dir} does not exist; pass the OpenJD session's working directory "
+            "({{Session.WorkingDirectory}}) or leave --session-dir out"
+        )
+    if session_dir is None and not reuse:
+        raise UsageError("an environment for this session only (--no-reuse / reuse=false) needs --session-dir")
     cache = EnvCache(cache_root or default_cache_root())
+    if clean:
+        cache.clean(say)
     if reuse:
-        acquired = cache.acquire(spec, lockfile=lockfile, update_after_minutes=update_after_minutes, s3=s3, say=say)
+        acquired = cache.acquire(
+            spec, lockfile=lockfile, update_after_minutes=update_after_minutes, recreate=recreate, s3=s3, say=say
+        )
         prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
     else:
-        if session_dir is None:
-            raise ValueError("a session environment needs session_dir")
+        assert session_dir is not None
         prefix = session_dir.absolute() / SESSION_ENV
         manifest = create_environment(prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True)
         action = "created"

@@ -1,7 +1,10 @@
-"""What a render job asks for: package match specs, channels, channel priority and target platform.
+"""What a render job asks for: package match specs, channels, channel priority, target platform and, for a
+named environment, its name.
 
 Parsed from the strings Deadline Cloud submitters send (`CondaPackages="blender=4.5 mtoa"`,
-`CondaChannels="s3://bucket/Conda/Default conda-forge"`) and validated before anything is downloaded.
+`CondaChannels="s3://bucket/Conda/Default conda-forge"` or `"deadline-cloud"`) and validated before anything is
+downloaded. Channel names are resolved here, through the host's condarc files, so a request holds the channels
+it will be solved from.
 """
 
 from __future__ import annotations
@@ -12,9 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from .condarc import CondaConfig, load_condarc, needs_condarc
 
 #: How channel order constrains the solver, named as conda names it.
 PRIORITIES = ("strict", "flexible", "disabled")
+
+#: The name that means "named after the request" (the Deadline Cloud samples' NamedCondaEnv default).
+AUTOMATIC = "AUTOMATIC"
+
+#: What a match spec's version part starts with: a word starting so was cut off the name before it.
+_VERSION_START = ("=", "<", ">", "!", "~")
 
 
 def current_platform() -> str:
@@ -32,20 +42,22 @@ class EnvSpec:
     channels: tuple[str, ...]
     priority: str = "strict"
     platform: str = ""
+    #: A named environment (the samples' NamedCondaEnv): jobs giving the same name and request share it,
+    #: apart from the environments named after the request alone.
+    name: str = ""
 
     @property
     def key(self) -> str:
         """24 hex digits that name the cached environment for this request: equal requests share one."""
-        text = json.dumps(
-            {
-                "packages": sorted(self.packages),
-                "channels": list(self.channels),
-                "priority": self.priority,
-                "platform": self.platform,
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        fields = {
+            "packages": sorted(self.packages),
+            "channels": list(self.channels),
+            "priority": self.priority,
+            "platform": self.platform,
+        }
+        if self.name:
+            fields["name"] = self.name
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def words(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -54,27 +66,47 @@ def words(value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(word for item in items for word in item.split())
 
 
+def _spec_error(spec: str, previous: str | None, exc: Exception) -> UsageError:
+    if previous is not None and spec.startswith(_VERSION_START):
+        return UsageError(
+            f"package spec {spec!r} is not valid: specs are separated by spaces, so {previous + ' ' + spec!r} "
+            f"was read as two; write {previous + spec!r} (no space inside a spec)"
+        )
+    return UsageError(
+        f"package spec {spec!r} is not valid ({exc}); write NAME, NAME=VERSION or NAME>=VERSION, separated by spaces"
+    )
+
+
+def resolve_names(channels: Sequence[str], condarc: CondaConfig | None = None) -> tuple[str, ...]:
+    """`channels` with every name (not URL or folder) replaced by what it stands for on this host; no
+    channels means conda's default ones. The host's condarc files are read only when a name needs them."""
+    if not needs_condarc(channels):
+        return tuple(channels)
+    return (condarc or load_condarc()).expand_all(channels)
+
+
 def make_spec(
     packages: str | Sequence[str],
     channels: str | Sequence[str],
     priority: str = "strict",
     platform: str | None = None,
+    *,
+    name: str = "",
+    condarc: CondaConfig | None = None,
 ) -> EnvSpec:
-    """Validate a request: every package a valid match spec, at least one channel, a known priority."""
+    """Validate a request: every package a valid match spec, a known priority; channel names resolved as conda
+    does on this host (`condarc`, default: the host's files), and no channels meaning conda's defaults. `name`
+    makes it a named environment; "" or AUTOMATIC names it after the request."""
     from rattler import MatchSpec
 
     specs = words(packages)
-    for spec in specs:
+    for index, spec in enumerate(specs):
         try:
             MatchSpec(spec)
         except Exception as exc:  # py-rattler raises InvalidMatchSpecError, not exported as a type
-            raise UsageError(
-                f"package spec {spec!r} is not valid ({exc}); write NAME, NAME=VERSION or NAME>=VERSION, "
-                "separated by spaces"
-            ) from exc
-    names = words(channels)
-    if not names:
-        raise UsageError("no channels given; pass --channels 's3://BUCKET/PREFIX conda-forge' (space-separated)")
+            raise _spec_error(spec, specs[index - 1] if index else None, exc) from exc
     if priority.lower() not in PRIORITIES:
         raise UsageError(f"channel priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
-    return EnvSpec(specs, names, priority.lower(), platform or current_platform())
+    resolved = resolve_names(words(channels), condarc)
+    named = "" if name.upper() == AUTOMATIC else name
+    return EnvSpec(specs, resolved, priority.lower(), platform or current_platform(), named)

@@ -11,8 +11,9 @@ from ..errors import UsageError
 from ..storage.location import Channel
 
 
-def iam_policy(channel: Channel, *, read_write: bool = False) -> dict[str, Any]:
-    """The policy document (as a dict) for a queue role using `channel`."""
+def iam_policy(channel: Channel, *, read_write: bool = False, job_records: Channel | None = None) -> dict[str, Any]:
+    """The policy document (as a dict) for a queue role using `channel`, and writing job package records
+    (`env enter --job-records`) under `job_records` if given: get, put and delete (the store probe) there only."""
     if not channel.is_s3:
         raise UsageError(f"{channel.url} is a folder; IAM policies are for s3:// channels")
     bucket = f"arn:aws:s3:::{channel.bucket}"
@@ -39,6 +40,19 @@ def iam_policy(channel: Channel, *, read_write: bool = False) -> dict[str, Any]:
             },
             {"Sid": "LocateChannelBucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [bucket]},
         ]
+    if job_records is not None:
+        if not job_records.is_s3:
+            raise UsageError(f"{job_records.url} is a folder; IAM policies are for s3:// job record locations")
+        records = f"arn:aws:s3:::{job_records.bucket}/{job_records.prefix + '/' if job_records.prefix else ''}*"
+        statements.append(
+            {
+                "Sid": "JobPackageRecords",
+                "Effect": "Allow",
+                # DeleteObject: the one-time probe that the store honours conditional writes (storage/conditions.py)
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [records],
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -55,5 +69,5 @@ def attach_command(channel: Channel, role_name: str, *, read_write: bool = False
     )
 
 
-def policy_json(channel: Channel, *, read_write: bool = False) -> str:
-    return json.dumps(iam_policy(channel, read_write=read_write), indent=2)
+def policy_json(channel: Channel, *, read_write: bool = False, job_records: Channel | None = None) -> str:
+    return json.dumps(iam_policy(channel, read_write=read_write, job_records=job_records), indent=2)

@@ -97,6 +97,11 @@ class Storage(abc.ABC):
     read_threads: int = max(1, min(4, os.cpu_count() or 1))
     #: `head()` returns the user metadata `put`/`upload` stored, so one HEAD proves a published file's sha256.
     keeps_object_metadata: bool = False
+    #: Conditional writes are known to be honoured (checked by `conditions.py` before the first write).
+    conditions_proven: bool = False
+    #: The user promised that only one writer ever writes this channel (`--single-writer`): a store that
+    #: ignores conditional writes may then be written, and every commit is read back.
+    single_writer: bool = False
 
     @abc.abstractmethod
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -194,7 +199,9 @@ def open_storage(channel: Channel | Storage) -> Storage:
     if channel.is_s3:
         from .s3 import S3Storage
 
-        return S3Storage(channel)
+        storage = S3Storage(channel)
+        storage.single_writer = channel.s3 is not None and channel.s3.single_writer
+        return storage
     from .local import LocalStorage
 
     return LocalStorage(channel)

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from ..errors import AlreadyExists, Conflict
 from . import Storage
+from .conditions import ensure_conditional_writes
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,26 @@ def put_if_unchanged(
 ) -> str:
     """Write `key` only if it still has `expected_etag` (None: only if it does not exist yet); its new etag.
 
-    Raises `Conflict` when another writer got there first, whichever of the two conditions failed.
+    Raises `Conflict` when another writer got there first, whichever of the two conditions failed. A store is
+    first proven to honour the conditions (`conditions.py`); a single writer's commits are read back.
     """
+    ensure_conditional_writes(storage)
+    if storage.single_writer:
+        current = storage.head(key)
+        if (current.etag if current is not None else None) != expected_etag:
+            raise Conflict(f"{storage.channel.url_of(key)} was changed by another writer")
     try:
         if expected_etag is None:
-            return storage.put(key, data, if_absent=True, content_type=content_type, metadata=metadata)
-        return storage.put(key, data, if_match=expected_etag, content_type=content_type, metadata=metadata)
+            etag = storage.put(key, data, if_absent=True, content_type=content_type, metadata=metadata)
+        else:
+            etag = storage.put(key, data, if_match=expected_etag, content_type=content_type, metadata=metadata)
     except AlreadyExists as exc:
         raise Conflict(str(exc)) from exc
+    if storage.single_writer:
+        written = storage.get(key)
+        if written is None or written.data != data:
+            raise Conflict(f"{storage.channel.url_of(key)} was overwritten right after this commit")
+    return etag
 
 
 def backoff(attempt: int) -> None:

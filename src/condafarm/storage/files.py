@@ -96,12 +96,29 @@ def _break_stale(lock: Path) -> None:
     aside.unlink()
 
 
+def prune_empty_folders(folder: Path, root: Path) -> None:
+    """Remove `folder` and its parents below `root` while they are empty."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone, or not ours to remove): stop there
+            return
+        folder = folder.parent
+
+
 def write_temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """A durable temporary file next to `path` holding what `write` wrote, to be moved into place atomically."""
+    tmp = hidden_sibling(path, f"{secrets.token_hex(6)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = hidden_sibling(path, f"{secrets.token_hex(6)}.tmp")
-        with open(tmp, "wb") as f:
+        for attempt in range(3):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                f = open(tmp, "wb")  # noqa: SIM115 (closed by the `with f:` below, once opened)
+                break
+            except FileNotFoundError:  # a delete pruned the empty folder in between: make it again
+                if attempt == 2:
+                    raise
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

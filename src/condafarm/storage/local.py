@@ -23,7 +23,7 @@ from typing import IO
 
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError, UsageError
 from . import Blob, Leftover, ObjectInfo, ObjectReader, Storage
-from .files import hold_lock, is_leftover, replace, write_temp
+from .files import hold_lock, is_leftover, prune_empty_folders, replace, write_temp
 from .location import Channel
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ def _etag(st: os.stat_result) -> str:
 
 class LocalStorage(Storage):
     """Storage on a folder; `channel.path` is the channel root."""
+
+    conditions_proven = True  # implemented here, with os.link and lock files
 
     def __init__(self, channel: Channel) -> None:
         assert channel.path is not None
@@ -224,8 +226,11 @@ class LocalStorage(Storage):
                 replace(tmp, path)
 
     def delete(self, key: str) -> None:
+        path = self._writable(key)
         with contextlib.suppress(FileNotFoundError):
-            self._writable(key).unlink()
+            path.unlink()
+        # Folders exist only for their objects, as on S3: a failed first build leaves no empty noarch/ behind.
+        prune_empty_folders(path.parent, self.root)
 
 
 class LocalReader(ObjectReader):

@@ -56,6 +56,8 @@ class S3Options:
     region: str | None = None
     addressing_style: str | None = None  # "path" | "virtual" | None (boto3 decides)
     profile: str | None = None
+    #: Only one writer ever writes the channel: allows stores that ignore conditional writes (see conditions.py).
+    single_writer: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> S3Options:
@@ -75,6 +77,7 @@ class S3Options:
             region=env.get("S3_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             addressing_style=style,
             profile=env.get("AWS_PROFILE") or None,
+            single_writer=bool(_env_flag(env.get("CONDAFARM_SINGLE_WRITER"))),
         ).validated()
 
     def merged(self, override: S3Options) -> S3Options:
@@ -84,6 +87,7 @@ class S3Options:
             region=override.region or self.region,
             addressing_style=override.addressing_style or self.addressing_style,
             profile=override.profile or self.profile,
+            single_writer=override.single_writer or self.single_writer,
         ).validated()
 
     def validated(self) -> S3Options:

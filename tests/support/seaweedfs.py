@@ -16,6 +16,7 @@ from types import TracebackType
 import boto3
 import botocore.config
 import botocore.exceptions
+
 from support.moto import end_process, free_port
 from support.proxy import S3Proxy
 from support.s3 import S3Endpoint

@@ -1,0 +1,119 @@
+"""Who made each package, from what, where and with which tools: a JSON record kept beside the package.
+
+The record lives at `SUBDIR/.condafarm/provenance/FILENAME.json`, outside anything a conda client reads
+(repodata records stay exactly what rattler and conda expect), costs a publish one PUT, and travels with the
+package when `copy` promotes it to another channel. `condafarm build` records the recipe, sources, build host,
+tools, farm job and times; `condafarm publish` of a prebuilt file records who published it, from where.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import platform
+import socket
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..storage import Storage
+
+FOLDER = ".condafarm/provenance"
+#: The worker agent's variables that say where a task runs.
+DEADLINE_IDS = ("FARM", "QUEUE", "JOB", "SESSION", "TASK", "FLEET", "WORKER")
+
+Provenance = dict[str, Any]
+
+
+def provenance_key(subdir: str, filename: str) -> str:
+    return f"{subdir}/{FOLDER}/{filename}.json"
+
+
+def where_it_ran() -> dict[str, str]:
+    """The Deadline Cloud farm, queue, job, session and task running this, or the user and host by hand."""
+    ids = {
+        name.lower(): os.environ[f"DEADLINE_{name}_ID"]
+        for name in DEADLINE_IDS
+        if os.environ.get(f"DEADLINE_{name}_ID")
+    }
+    if ids:
+        return {"deadline_" + name: value for name, value in ids.items()}
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container with an unnamed uid)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return {"user": user, "host": socket.gethostname()}
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> Provenance:
+    """What every record says about the machine and tools that made it."""
+    tools = {name: _version(name) for name in ("condafarm", "py-rattler-build", "py-rattler")}
+    return {
+        "ran": where_it_ran(),
+        "host": {"os": platform.system().lower(), "arch": platform.machine(), "python": platform.python_version()},
+        "tools": {name: version for name, version in tools.items() if version},
+    }
+
+
+def published_by(path: Path, sha256: str) -> Provenance:
+    """The record of a prebuilt file published by hand or by a job: who, where, when, from which file."""
+    return {
+        "kind": "published",
+        "file": {"name": path.name, "sha256": sha256},
+        "at": _now(),
+        **environment(),
+    }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def write_provenance(storage: Storage, subdir: str, filename: str, provenance: Provenance) -> None:
+    data = json.dumps(provenance, indent=1, sort_keys=True).encode()
+    storage.put(provenance_key(subdir, filename), data, content_type="application/json")
+
+
+def read_provenance(storage: Storage, subdir: str, filename: str) -> Provenance | None:
+    """The package's record, or None where it has none (published before provenance existed, or by another tool)."""
+    blob = storage.get(provenance_key(subdir, filename))
+    if blob is None:
+        return None
+    try:
+        value = json.loads(blob.data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_many(storage: Storage, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Provenance | None]:
+    """Records of many packages (`(subdir, filename)` pairs), read concurrently."""
+    wanted = list(keys)
+    with ThreadPoolExecutor(max_workers=storage.read_threads) as pool:
+        found = pool.map(lambda key: read_provenance(storage, *key), wanted)
+        return dict(zip(wanted, found, strict=True))
+
+
+def summary(provenance: Provenance | None) -> str:
+    """One short line: who or which job made it (`job-… on farm-…`, `ana@ws12`), or that nobody recorded it."""
+    if provenance is None:
+        return "no provenance recorded"
+    ran = provenance.get("ran") or {}
+    verb = "built" if provenance.get("kind") == "built" else "published"
+    if ran.get("deadline_job"):
+        return f"{verb} by job {ran['deadline_job']} ({ran.get('deadline_queue', '?')})"
+    return f"{verb} by {ran.get('user', '?')}@{ran.get('host', '?')}"
+
+
+__all__ = ["Provenance", "published_by", "read_provenance", "summary", "where_it_ran", "write_provenance"]

@@ -1,0 +1,100 @@
+"""The same packages for every session of a job: the first session records its exact package list, later
+sessions install exactly that list and never solve.
+
+A render job runs for hours over many sessions and hosts; if someone publishes a newer plug-in meanwhile, a
+per-session solve would render frames 1-900 with one build and 901-2000 with another. The record is an explicit
+lockfile (URL and sha256 of every file) at `LOCATION/JOB_ID/REQUEST-PLATFORM.lock.txt`, where LOCATION is a
+folder or an S3 prefix the queue role may write (the channel itself stays read-only for render queues; see
+`condafarm iam-policy --job-records`). Two first sessions entering at once agree through a conditional write:
+the loser installs the winner's list. A session that cannot read or write the record fails with one line
+instead of solving anew, since that would silently break the job's consistency.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Conflict, StorageError
+from ..storage import Storage, open_storage
+from ..storage.cas import put_if_unchanged
+from ..storage.location import Channel
+from .lockfile import explicit_lockfile
+from .session import Entered
+from .spec import EnvSpec, current_platform
+
+
+@dataclass(frozen=True)
+class JobRecords:
+    """Where a job's package records live, and which job this session belongs to."""
+
+    location: Channel
+    job_id: str
+
+    def key(self, spec: EnvSpec) -> str:
+        platform = spec.platform or current_platform()
+        return f"{self.job_id}/{spec.key}-{platform}.lock.txt"
+
+
+def _unreachable(url: str, exc: StorageError) -> StorageError:
+    return type(exc)(
+        f"cannot use the job's package record {url} ({exc}); the session stops rather than solve anew, which "
+        "could give this job other packages than its earlier sessions: fix access to the record location, or "
+        "turn job-consistent environments off for this job (--job-consistency disabled / CondaJobConsistency=DISABLED)"
+    )
+
+
+def enter_for_job(
+    spec: EnvSpec,
+    records: JobRecords,
+    enter: Callable[[EnvSpec | None, Path | None], Entered],
+    say: Callable[[str], None],
+) -> Entered:
+    """Enter the job's environment: from its record when there is one, else solve and record it.
+
+    `enter(spec, lockfile)` does the entering (`enter_environment` with the session's other options).
+    """
+    storage = open_storage(records.location)
+    key = records.key(spec)
+    url = storage.channel.url_of(key)
+    try:
+        blob = storage.get(key)
+    except StorageError as exc:
+        raise _unreachable(url, exc) from exc
+    if blob is not None:
+        say(f"packages from the job's record {url} (resolved by an earlier session of job {records.job_id})")
+        return _enter_recorded(blob.data, enter)
+    entered = enter(spec, None)
+    text = explicit_lockfile(entered.manifest.locked, entered.manifest.platform).encode()
+    try:
+        put_if_unchanged(storage, key, text, None, content_type="text/plain")
+    except Conflict:
+        winner = _read(storage, key, url)
+        if winner == text:
+            say(f"packages solved now; another session of job {records.job_id} recorded the same list at {url}")
+            return entered
+        say(f"another session of job {records.job_id} recorded its list first at {url}; installing that list")
+        return _enter_recorded(winner, enter)
+    except StorageError as exc:
+        raise _unreachable(url, exc) from exc
+    say(f"packages solved now and recorded for the later sessions of job {records.job_id} at {url}")
+    return entered
+
+
+def _read(storage: Storage, key: str, url: str) -> bytes:
+    try:
+        blob = storage.get(key)
+    except StorageError as exc:
+        raise _unreachable(url, exc) from exc
+    if blob is None:
+        raise StorageError(f"the job's package record {url} vanished right after another session wrote it")
+    return blob.data
+
+
+def _enter_recorded(data: bytes, enter: Callable[[EnvSpec | None, Path | None], Entered]) -> Entered:
+    with tempfile.TemporaryDirectory(prefix="condafarm-job-") as tmp:
+        lockfile = Path(tmp, "job.lock.txt")
+        lockfile.write_bytes(data)
+        return enter(None, lockfile)

@@ -1,0 +1,125 @@
+"""Job-consistent environments: every session of a job installs the packages its first session resolved, even
+after a newer build is published; a new job gets the newer build; concurrent first sessions agree; a render queue
+role that may only read the channel keeps records where the printed policy lets it; a record it cannot write
+stops the session instead of solving anew."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from env_support import index_s3, render_packages, upload
+from support.cli import run_cli
+from support.moto import MotoServer, allow
+from support.s3 import S3Endpoint
+from test_render_queue_env import JOB, openjd_run
+
+from condafarm.farm.iam import iam_policy
+from condafarm.storage.location import parse_channel
+
+
+def _channel(s3: S3Endpoint, bucket: str, tmp_path: Path, keys: tuple[str, str] = ("testing", "testing")) -> str:
+    prefix = f"t{secrets.token_hex(4)}/Conda/Default"
+    _publish_build(s3, bucket, prefix, tmp_path / "b0", 0, keys)
+    return f"s3://{bucket}/{prefix}"
+
+
+def _publish_build(
+    s3: S3Endpoint, bucket: str, prefix: str, folder: Path, number: int, keys: tuple[str, str] = ("testing", "testing")
+) -> None:
+    render_packages(folder, build_number=number)
+    shutil.rmtree(folder / ".staging")
+    upload(s3, bucket, prefix, folder, keys)
+    index_s3(s3, f"s3://{bucket}/{prefix}", keys)
+
+
+def _env(s3: S3Endpoint, tmp_path: Path, job: str, **extra: str) -> dict[str, str]:
+    return {
+        **s3.env(),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CONDAFARM_ENV_CACHE": str(tmp_path / f"cache-{job}-{secrets.token_hex(2)}"),  # a fresh host each time
+        "CONDAFARM_CACHE_DIR": str(tmp_path / "probe-cache"),
+        "DEADLINE_JOB_ID": job,
+        **extra,
+    }
+
+
+@pytest.mark.slow
+def test_every_session_of_a_job_gets_the_packages_of_its_first_session(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    channel = _channel(s3, bucket, tmp_path)
+    records = f"s3://{bucket}/jobs"
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(JOB))
+    params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaJobRecords={records}"]
+    params.append("CondaEnvUpdateAfterMinutes=0")  # without the record, every session would solve again
+
+    first = openjd_run(job, _env(s3, tmp_path, "job-1"), *params)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "render-tool 1.0 build 0" in first.stdout
+    assert "recorded for the later sessions of job job-1" in first.stdout
+    _publish_build(s3, bucket, channel.removeprefix(f"s3://{bucket}/"), tmp_path / "b1", 1)
+
+    later = openjd_run(job, _env(s3, tmp_path, "job-1"), *params)
+    assert later.returncode == 0, later.stdout[-3000:] + later.stderr[-3000:]
+    assert "packages from the job's record" in later.stdout and "render-tool 1.0 build 0" in later.stdout
+    assert "solving" not in later.stdout
+    newer = openjd_run(job, _env(s3, tmp_path, "job-2"), *params)
+    assert newer.returncode == 0 and "render-tool 1.0 build 1" in newer.stdout
+    off = openjd_run(job, _env(s3, tmp_path, "job-1"), *params, "CondaJobConsistency=DISABLED")
+    assert off.returncode == 0 and "render-tool 1.0 build 1" in off.stdout  # today's behaviour, per job
+
+
+@pytest.mark.slow
+def test_concurrent_first_sessions_of_a_job_agree_on_one_list(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    channel = _channel(s3, bucket, tmp_path)
+    records = f"s3://{bucket}/jobs"
+
+    def enter(i: int) -> str:
+        env = _env(s3, tmp_path, "job-c")
+        args = ["env", "enter", "--packages", "render-tool", "--channels", channel, "--job-records", records]
+        result = run_cli(*args, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return "\n".join(line for line in result.stdout.splitlines() if "sha256:" in line)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        lists = list(pool.map(enter, range(3)))
+    assert len(set(lists)) == 1 and lists[0]
+    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="jobs/job-c/").get("Contents", [])]
+    assert len(keys) == 1 and keys[0].endswith(".lock.txt")
+
+
+@pytest.mark.slow
+def test_a_read_only_render_queue_keeps_job_records_where_its_policy_allows(tmp_path: Path) -> None:
+    bucket = "render-farm"
+    channel, records = f"s3://{bucket}/Conda/Default", f"s3://{bucket}/JobAttachments/condafarm-jobs"
+    policy = iam_policy(parse_channel(channel), job_records=parse_channel(records))
+    channel_only = iam_policy(parse_channel(channel))
+    with MotoServer(unauthenticated=10) as server:
+        s3 = server.endpoint
+        s3.client().create_bucket(Bucket=bucket)
+        admin = server.add_user("admin", allow("s3:*"))
+        queue = server.add_user("queue", json.dumps(policy))
+        stranger = server.add_user("stranger", json.dumps(channel_only))
+        _publish_build(s3, bucket, "Conda/Default", tmp_path / "b0", 0, admin)
+        args = ["env", "enter", "--packages", "render-tool", "--channels", channel, "--job-records", records]
+
+        def as_user(keys: tuple[str, str], job: str) -> dict[str, str]:
+            return {**_env(s3, tmp_path, job), "AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]}
+
+        entered = run_cli(*args, env=as_user(queue, "job-r"), timeout=300)
+        assert entered.returncode == 0, entered.stderr
+        assert "recorded for the later sessions of job job-r" in entered.stdout
+        refused = run_cli("publish", str(tmp_path), "--to", channel, env=as_user(queue, "job-r"))
+        assert refused.returncode != 0  # still read-only on the channel
+        blocked = run_cli(*args, env=as_user(stranger, "job-s"), timeout=300)
+        assert blocked.returncode == 4, blocked.stderr
+        assert "cannot use the job's package record" in blocked.stderr and "rather than solve anew" in blocked.stderr

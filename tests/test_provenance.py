@@ -1,0 +1,88 @@
+"""provenance: every published package says who published it (or which farm job), the record travels with copy,
+goes with remove, never enters repodata, and `info` / `ls --long` show it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from support.cli import run_cli
+from support.packages import make_package
+from support.s3 import S3Endpoint
+
+from condafarm import S3Options, copy_packages, index_channel, parse_channel, publish, remove
+from condafarm.channel.provenance import provenance_key, read_provenance
+from condafarm.channel.store import load_repodata
+from condafarm.storage import open_storage
+
+JOB = {
+    "DEADLINE_FARM_ID": "farm-0123",
+    "DEADLINE_QUEUE_ID": "queue-4567",
+    "DEADLINE_JOB_ID": "job-89ab",
+    "DEADLINE_SESSION_ID": "session-cdef",
+    "DEADLINE_TASK_ID": "task-1",
+}
+
+
+def test_a_publish_by_hand_records_user_host_tools_and_file(tmp_path: Path) -> None:
+    channel = parse_channel(str(tmp_path / "channel"))
+    package = make_package(tmp_path / "stage", "tool", "1.0")
+    publish(channel, [package])
+    record = read_provenance(open_storage(channel), "noarch", package.name)
+    assert record is not None and record["kind"] == "published"
+    assert record["file"]["name"] == package.name and len(record["file"]["sha256"]) == 64
+    assert set(record["ran"]) == {"user", "host"} and record["host"]["os"] in {"linux", "darwin", "windows"}
+    assert "condafarm" in record["tools"]
+    raw = json.loads((tmp_path / "channel" / "noarch" / "repodata.json").read_bytes())
+    assert "kind" not in json.dumps(raw)  # repodata records stay what conda and rattler expect
+
+
+def test_a_publish_in_a_farm_job_records_the_job_and_ls_long_and_info_show_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "channel"
+    for name, value in JOB.items():
+        monkeypatch.setenv(name, value)
+    publish(parse_channel(str(root)), [make_package(tmp_path / "a", "tool", "1.0")])
+    for name in JOB:
+        monkeypatch.delenv(name)
+    make_package(root, "legacy", "1.0")  # put there by another tool: no provenance
+    index_channel(parse_channel(str(root)))
+    listed = run_cli("ls", "--long", str(root), env={k: v for k, v in os.environ.items() if k not in JOB})
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert lines["tool"].endswith("published by job job-89ab (queue-4567)")
+    assert lines["legacy"].endswith("no provenance recorded")
+    info = run_cli("info", str(root), "tool")
+    assert (
+        info.returncode == 0
+        and '"deadline_farm": "farm-0123"' in info.stdout
+        and '"deadline_task": "task-1"' in info.stdout
+    )
+    missing = run_cli("info", str(root), "legacy")
+    assert "provenance: none recorded" in missing.stdout
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_provenance_travels_with_copy_and_goes_with_remove(
+    where: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if where == "folder":
+        source, destination = parse_channel(str(tmp_path / "dev")), parse_channel(str(tmp_path / "prod"))
+    else:
+        s3: S3Endpoint = request.getfixturevalue("s3")
+        options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+        for bucket in ("prov-dev", "prov-prod"):
+            s3.client().create_bucket(Bucket=bucket)
+        source = parse_channel("s3://prov-dev/Conda/Default", options)
+        destination = parse_channel("s3://prov-prod/Conda/Default", options)
+    package = make_package(tmp_path / "stage", "tool", "1.0")
+    publish(source, [package])
+    original = read_provenance(open_storage(source), "noarch", package.name)
+    copy_packages(source, destination, [package.name])
+    assert read_provenance(open_storage(destination), "noarch", package.name) == original
+    remove(destination, [package.name], yes=True)
+    assert open_storage(destination).head(provenance_key("noarch", package.name)) is None
+    assert load_repodata(open_storage(destination), "noarch")[0].get(package.name) is None
