@@ -98,7 +98,8 @@ def test_unknown_credentials_are_a_readable_error(enforced, tmp_path: Path) -> N
     args = ["env", "create", str(tmp_path / "env"), "--packages", "render-tool", "--channels", CHANNEL]
     result = run_cli(*args, "--cache-dir", str(tmp_path / "cache"), env=env)
     assert result.returncode == 4, result.stderr
-    # moto answers unknown keys with AccessDenied (AWS says InvalidAccessKeyId); both are one line, exit 4
-    assert result.stderr.startswith("condafarm: error: access denied: the credentials lack s3:GetObject")
+    # the HEAD that explains py-rattler's failure gets a bodiless 403; the store's code says the key is unknown
+    assert result.stderr.startswith("condafarm: error: endpoint ")
+    assert "rejected the AWS credentials (InvalidAccessKeyId)" in result.stderr
     assert result.stderr.count("\n") == 1 and env["AWS_SECRET_ACCESS_KEY"] not in result.stderr
     assert not (tmp_path / "env").exists()

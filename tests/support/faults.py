@@ -6,7 +6,10 @@ than meant, then fails the test instead of letting it pass without testing anyth
 
 Actions: "500" (InternalError), "503" (SlowDown), "drop" (close the connection before forwarding), "drop-after"
 (forward, then close the connection without answering: the write happened, the client never hears so and
-retries) and "corrupt" (forward the request with one byte of its body flipped, as a faulty network path would).
+retries), "corrupt" (forward the request with one byte of its body flipped, as a faulty network path would), "hang"
+(accept the connection and never answer), "truncate" (half the body, then the connection breaks), "short" (half the
+body with a Content-Length that says so: a body shorter than the object) and "trickle" (the answer in 16 pieces a
+quarter second apart: slow but never silent).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-ACTIONS = ("500", "503", "drop", "drop-after", "corrupt")
+ACTIONS = ("500", "503", "drop", "drop-after", "corrupt", "hang", "truncate", "short", "trickle")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ REQUESTS: dict[str, Callable[[Request], bool]] = {
     "the package HEAD": lambda r: r.op == "HeadObject" and r.is_package,
     "the package If-None-Match PUT": lambda r: r.op == "PutObject" and r.is_package and "if-none-match" in r.headers,
     "an UploadPart": lambda r: r.op == "UploadPart",
+    "a package GET": lambda r: r.op == "GetObject" and r.is_package,
+    "any package request": lambda r: r.is_package,
     "the CompleteMultipartUpload": lambda r: r.op == "CompleteMultipartUpload",
 }
 

@@ -21,8 +21,9 @@ import http.client
 import re
 import socket
 import threading
+import time
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -162,6 +163,7 @@ class S3Proxy:
         *,
         s3_checksums: bool = False,
         drop_headers: Collection[str] = (),
+        rewrite: Callable[[str, str, bytes], bytes] | None = None,
     ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
@@ -251,6 +253,10 @@ class S3Proxy:
                 if action == "drop":
                     self.close_connection = True
                     return None
+                if action == "hang":  # accept the request, never answer (until the proxy stops)
+                    proxy._stopped.wait()
+                    self.close_connection = True
+                    return None
                 if action in ("500", "503"):
                     self._fail(int(action), "InternalError" if action == "500" else "SlowDown")
                     return int(action)
@@ -270,15 +276,30 @@ class S3Proxy:
                 added: dict[str, str] = {}
                 if proxy.checksums is not None and resp.status == 200:
                     added, data = proxy.checksums.answer(request, body, data)
+                if rewrite is not None:
+                    data = rewrite(self.command, self.path, data)
+                announced = len(data)
+                if action in ("truncate", "short"):  # torn: the connection breaks, or the length says less
+                    data = data[: len(data) // 2]
+                    announced = len(data) if action == "short" else announced
+                    self.close_connection = action == "truncate"
                 self.send_response_only(resp.status, resp.reason)
                 for k, v in [*resp.getheaders(), *added.items()]:
                     if k.lower() in HOP_BY_HOP or (k.lower() == "content-length" and self.command != "HEAD"):
                         continue
                     self.send_header(k, v)
                 if self.command != "HEAD":
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Length", str(announced))
                 # headers and body in one write
                 self._headers_buffer.append(b"\r\n")
+                if action == "trickle":  # the body in 16 pieces a quarter second apart: slow, never silent
+                    self.flush_headers()
+                    piece = max(1, -(-len(data) // 16))
+                    for start in range(0, len(data), piece):
+                        time.sleep(0.25)
+                        self.wfile.write(data[start : start + piece])
+                        self.wfile.flush()
+                    return resp.status
                 if self.command != "HEAD" and data:
                     self._headers_buffer.append(data)
                 self.flush_headers()

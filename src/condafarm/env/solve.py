@@ -1,12 +1,18 @@
 """Solving a request with py-rattler, and finding a lockfile's exact packages in their channels.
 
-Failures become one condafarm error naming what was asked for and the channels searched.
+Failures become one condafarm error naming what was asked for and the channels searched. py-rattler's HTTP
+client has a total-time limit only, which would cut large downloads, so every call runs under a watchdog
+instead: repodata fetches (and the solve) get `CONDAFARM_DEADLINE`, downloads fail once no byte arrived for
+`CONDAFARM_READ_TIMEOUT`, and both say what they wait for after a few seconds (see `storage/s3/timeouts.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,13 +23,112 @@ from .integrity import check_local_files, download_failure, package_cache
 from .lockfile import LockedPackage
 from .spec import EnvSpec
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 _PRIORITY = {"strict": "Strict", "flexible": "Flexible", "disabled": "Disabled"}
+#: An HTTP status as py-rattler (reqwest) reports it: `HTTP status client error (403 Forbidden) for url (...)`.
+_STATUS = re.compile(r"\((\d{3}) [A-Za-z ]+\) for url")
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+class Downloads:
+    """What py-rattler is downloading and when a byte last arrived, from its installer callbacks."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self._urls = urls  # package name -> URL
+        self._names: dict[int, str] = {}
+        self._active: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self.last = time.monotonic()
+
+    def populating(self, name: str) -> int:
+        with self._lock:
+            token = len(self._names)
+            self._names[token] = name
+            return token
+
+    def started(self, entry: int) -> int:
+        with self._lock:
+            self._active[entry] = self._names.get(entry, "")
+            self.last = time.monotonic()
+            return entry
+
+    def progressed(self) -> None:
+        self.last = time.monotonic()
+
+    def finished(self, entry: int) -> None:
+        with self._lock:
+            self._active.pop(entry, None)
+            self.last = time.monotonic()
+
+    def stalled(self, now: float) -> float:
+        """Seconds since the last byte while a download is under way; 0 when none is."""
+        with self._lock:
+            return now - self.last if self._active else 0.0
+
+    def describe(self) -> str:
+        with self._lock:
+            names = sorted(set(self._active.values()))
+        return ", ".join(self._urls.get(name, name) for name in names)
+
+    def reporter(self) -> Any:
+        """A py-rattler `InstallerReporter` feeding this."""
+        from rattler.install import InstallerReporter
+
+        downloads = self
+
+        class Reporter(InstallerReporter):
+            def on_populate_cache_start(self, operation: int, package_name: str) -> int:
+                return downloads.populating(package_name)
+
+            def on_download_start(self, cache_entry: int) -> int:
+                return downloads.started(cache_entry)
+
+            def on_download_progress(self, download_idx: int, progress: int, total: int | None) -> None:
+                downloads.progressed()
+
+            def on_download_completed(self, download_idx: int) -> None:
+                downloads.finished(download_idx)
+
+        # The protocol's other callbacks are no-ops with empty bodies, which mypy takes for abstract methods.
+        return Reporter()  # type: ignore[abstract]
+
+
+async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str | Downloads) -> T:
+    from ..storage.s3.timeouts import timeouts
+
+    limits = timeouts()
+    task = asyncio.ensure_future(coroutine)
+    started = time.monotonic()
+    downloads = waiting_for if isinstance(waiting_for, Downloads) else None
+    limit = limits.deadline if downloads is None else limits.read
+    warn_after = limits.warn_after(limit)
+    warned = False
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=min(1.0, warn_after / 4))
+        if done:
+            return task.result()
+        now = time.monotonic()
+        if downloads is None:
+            waited, what = now - started, str(waiting_for)
+            failure = f"no answer from {what} within {limit:g} s (CONDAFARM_DEADLINE)"
+        else:
+            waited, what = downloads.stalled(now), downloads.describe()
+            failure = f"no bytes from {what} for {limit:g} s (CONDAFARM_READ_TIMEOUT)"
+        if waited >= limit:
+            # py-rattler's own requests are left to end with the process (the CLI exits right after).
+            task.cancel()
+            raise StorageError(f"{failure}; check the channel URLs, --endpoint-url and the network")
+        if waited >= warn_after and not warned:
+            log.warning("waiting for %s...", what)
+        warned = waited >= warn_after
+
+
+def run(coroutine: Coroutine[Any, Any, T], waiting_for: str | Downloads) -> T:
+    """Run a py-rattler call under the watchdog: a fetch of what `waiting_for` names ends at the deadline; an
+    install (`waiting_for` its `Downloads`) only once a download stalls."""
+    return asyncio.run(_watched(coroutine, waiting_for))
 
 
 def _one_line(text: str) -> str:
@@ -51,7 +156,8 @@ def explain(exc: Exception, sources: Sources, wanted: str) -> CondafarmError:
                     f"channel {channel.url} has no noarch/repodata.json; check the URL or run "
                     f"`condafarm index {channel.url}`"
                 )
-    if "403" in message or "401" in message:
+    status = {int(code) for code in _STATUS.findall(message)}
+    if status & {401, 403}:
         return AccessDenied(f"access denied while reading {wanted} from {sources.describe()}: {_one_line(message)}")
     missing = re.search(r"could not find subdir '([^']+)' in channel '([^']+)'", message)
     if missing:
@@ -59,7 +165,7 @@ def explain(exc: Exception, sources: Sources, wanted: str) -> CondafarmError:
             f"channel {missing.group(2).rstrip('/')} has no {missing.group(1)}/repodata.json (searched "
             f"{sources.describe()} for {wanted}); check the channel name or URL, or run `condafarm index` on it"
         )
-    if "404" in message:
+    if 404 in status:
         return NotFound(f"not found while reading {wanted} from {sources.describe()}: {_one_line(message)}")
     return StorageError(f"could not read {wanted} from {sources.describe()}: {_one_line(message)}")
 
@@ -82,7 +188,7 @@ async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
 def solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
     """The records (py-rattler RepoDataRecords) that satisfy `spec`, newest first as the solver prefers."""
     try:
-        return run(_solve(spec, sources, cache))
+        return run(_solve(spec, sources, cache), _fetching(sources, " ".join(spec.packages)))
     except CondafarmError:
         raise
     except Exception as exc:
@@ -116,14 +222,20 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
 def locked_records(packages: list[LockedPackage], sources: Sources, cache: Path) -> list[Any]:
     """The repodata records of exactly the files a lockfile lists, checked against their sha256."""
     try:
-        return run(_locked(packages, sources, cache))
+        return run(_locked(packages, sources, cache), _fetching(sources, "the lockfile's packages"))
     except CondafarmError:
         raise
     except Exception as exc:
         raise explain(exc, sources, "the lockfile's packages") from exc
 
 
-async def _install(records: list[Any], sources: Sources, target: Path, final: Path, cache: Path) -> None:
+def _fetching(sources: Sources, wanted: str) -> str:
+    return f"{', '.join(sources.urls)} (repodata for {wanted})"
+
+
+async def _install(
+    records: list[Any], sources: Sources, target: Path, final: Path, cache: Path, downloads: Downloads
+) -> None:
     import rattler
 
     await rattler.install(
@@ -132,6 +244,7 @@ async def _install(records: list[Any], sources: Sources, target: Path, final: Pa
         package_cache=package_cache(cache),
         client=sources.client,
         show_progress=False,
+        reporter=downloads.reporter(),
         alternative_target_prefix=final,
     )
 
@@ -141,7 +254,8 @@ def install(records: list[Any], sources: Sources, target: Path, final: Path, cac
     Every package's bytes are checked against its record's sha256 first (see `integrity`)."""
     check_local_files(records)
     try:
-        run(_install(records, sources, target, final, cache))
+        downloads = Downloads({record.name.normalized: str(record.url) for record in records})
+        run(_install(records, sources, target, final, cache, downloads), downloads)
     except CondafarmError:
         raise
     except Exception as exc:

@@ -10,6 +10,9 @@ import botocore.exceptions
 
 from ...errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
 from ..location import Channel
+from .timeouts import timeouts
+from .torn import is_torn
+from .watch import DeadlineExceeded
 
 #: What any boto3 call may raise: failures to make the request, and error responses.
 FAILURES = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
@@ -34,7 +37,14 @@ _IAM_ACTION = {
     "DeleteObject": "s3:DeleteObject",
     "ListObjectsV2": "s3:ListBucket",
     "HeadBucket": "s3:ListBucket",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
 }
+#: Actions granted on the bucket itself rather than on its objects.
+_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketMultipartUploads")
+#: Codes of requests whose credentials the store did not accept (as opposed to lacking a permission).
+_REJECTED = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired")
 
 
 def error_code(exc: Exception) -> str:
@@ -53,15 +63,6 @@ def translated(
         yield
     except FAILURES as exc:
         raise translate_error(exc, operation, channel, key, condition=condition) from exc
-
-
-@contextlib.contextmanager
-def reading_body() -> Iterator[None]:
-    """Raise `StorageError` for a GetObject body that fails after its response arrived."""
-    try:
-        yield
-    except botocore.exceptions.BotoCoreError as exc:
-        raise StorageError(f"download interrupted: {exc}") from exc
 
 
 def _failed_condition(code: str, condition: Condition | None, target: str) -> Exception | None:
@@ -101,6 +102,18 @@ def translate_error(
         return AccessDenied(f"could not get AWS credentials ({type(exc).__name__}); refresh your login or role")
     if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError):
         return StorageError(f"cannot reach {where} for {target}; check --endpoint-url and the network")
+    if isinstance(exc, DeadlineExceeded):
+        return StorageError(f"{exc}, for {target} (CONDAFARM_DEADLINE); check --endpoint-url and the store's health")
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return StorageError(
+            f"{where} stopped answering {operation} for {target} for {timeouts().read:g} s "
+            "(CONDAFARM_READ_TIMEOUT); check --endpoint-url and the store's health"
+        )
+    if is_torn(exc):
+        return StorageError(
+            f"reading {target} from {where} kept breaking off before its end ({exc}); the store or the network "
+            "drops connections: try again, and check the store if it persists"
+        )
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc)
         lost_race = _failed_condition(code, condition, target)
@@ -111,13 +124,13 @@ def translate_error(
             return NotFound(f"bucket {channel.bucket!r} does not exist at {where}; check the channel URL")
         if code in MISSING:
             return NotFound(f"{target} does not exist")
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+        if code in _REJECTED:
             return AccessDenied(f"{where} rejected the AWS credentials ({code}); check AWS_PROFILE or the access keys")
         if code in ("AccessDenied", "AllAccessDisabled", "Forbidden") or status == 403:
             action = _IAM_ACTION.get(operation, f"s3:{operation}")
             resource = (
                 f"arn:aws:s3:::{channel.bucket}"
-                if action == "s3:ListBucket"
+                if action in _BUCKET_ACTIONS
                 else f"arn:aws:s3:::{channel.bucket}/{channel.key(key or '*')}"
             )
             return AccessDenied(

@@ -30,20 +30,20 @@ class Listing:
     def objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Objects directly under `prefix`, keys relative to the channel root."""
         strip = len(self._channel.prefix) + 1 if self._channel.prefix else 0
-        for page in self._pages(self._folder(prefix)):
+        for page in self._pages(self.folder(prefix)):
             for obj in page.get("Contents", ()):
                 yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
 
     def dirs(self, prefix: str) -> list[str]:
         """Names of the folders directly under `prefix`, sorted."""
-        folder = self._folder(prefix)
+        folder = self.folder(prefix)
         return sorted(
             common["Prefix"][len(folder) :].rstrip("/")
             for page in self._pages(folder)
             for common in page.get("CommonPrefixes", ())
         )
 
-    def _folder(self, prefix: str) -> str:
+    def folder(self, prefix: str) -> str:
         """The full key prefix, ending in `/`, of a folder inside the channel (`""` is the channel root)."""
         full = self._channel.key(prefix.strip("/")) if prefix.strip("/") else self._channel.prefix
         return f"{full}/" if full else ""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import botocore.exceptions
+
 from ...errors import StorageError
 from .. import ObjectReader
-from .errors import reading_body
+from .torn import READ_ATTEMPTS, is_torn, pause
+
+log = logging.getLogger(__name__)
 
 #: The first ranged read of a `.conda` fetches this much of the file's end: the zip central directory and,
 #: for all but large packages, the whole `info-*.tar.zst` member, so most packages cost one request.
@@ -17,22 +22,56 @@ READAHEAD_BYTES = 64 * 1024
 
 
 class CountingStream(ObjectReader):
-    """A GetObject body as a file object that counts the bytes it delivers and carries the metadata."""
+    """A GetObject body as a file object that counts the bytes it delivers and carries the metadata.
 
-    def __init__(self, body: Any, metadata: dict[str, str], count: Callable[[int], None]) -> None:
+    A body that breaks off, or ends before `size` bytes, is picked up where it stopped: `reopen(offset)` returns
+    the rest of the same object (a ranged GET with If-Match), a few times at most (see `torn.py`).
+    """
+
+    def __init__(
+        self,
+        body: Any,
+        metadata: dict[str, str],
+        count: Callable[[int], None],
+        *,
+        size: int,
+        reopen: Callable[[int], Any],
+        url: str,
+    ) -> None:
         super().__init__()
         self._body = body
         self.metadata = metadata
         self._count = count
+        self._size = size
+        self._reopen = reopen
+        self._url = url
+        self._offset = 0
+        self._breaks = 0
 
     @property
     def complete(self) -> bool:
         return False
 
     def readinto(self, buffer: Any) -> int:
-        with reading_body():
-            data = self._body.read(len(buffer))
+        while True:
+            try:
+                data = self._body.read(len(buffer))
+                if data or not buffer or self._offset >= self._size:
+                    break
+                problem = f"it ended after {self._offset} of {self._size} bytes"
+            except botocore.exceptions.BotoCoreError as exc:
+                if not is_torn(exc):
+                    raise StorageError(f"download of {self._url} interrupted: {exc}") from exc
+                problem = str(exc)
+            if self._breaks == READ_ATTEMPTS - 1:
+                raise StorageError(f"download of {self._url} kept breaking off ({problem})")
+            log.info("reading %s broke off (%s); reading on", self._url, problem)
+            pause(self._breaks)
+            self._breaks += 1
+            self._body.close()
+            self._body = self._reopen(self._offset)
         buffer[: len(data)] = data
+        self._offset += len(data)
         self._count(len(data))
         return len(data)
 
@@ -73,7 +112,7 @@ class RangeReader(ObjectReader):
         if start >= end:
             return
         data, metadata = self._fetch(start, end)
-        if len(data) != end - start:
+        if len(data) != end - start:  # `fetch` reads again while a range comes short; this is the last guard
             raise StorageError(f"short read: asked for {end - start} bytes, got {len(data)}")
         if not self.requests:
             self.metadata = metadata

@@ -1,10 +1,13 @@
 """`S3Storage`: the storage contract on an S3 bucket, tying the client, listing, readers and uploads together.
 
 Conditional writes use S3's `If-None-Match: *` and `If-Match: ETAG`, which answer 412 to the loser of a race.
+Reads are checked for tearing (`torn.py`); interrupted multipart uploads are its leftovers (`unfinished.py`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -12,16 +15,27 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from .. import Blob, ObjectInfo, ObjectReader, Storage
+import botocore.exceptions
+
+from ...errors import AccessDenied, StorageError
+from .. import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from ..location import Channel
+from . import unfinished
 from .client import make_client
 from .errors import FAILURES, MISSING, Condition, error_code, translate_error, translated
 from .listing import Listing
 from .reader import CountingStream, RangeReader
+from .torn import READ_ATTEMPTS, is_torn, pause, stated_md5
 from .upload import MULTIPART_THRESHOLD, PART_BYTES, upload_file
+
+log = logging.getLogger(__name__)
 
 #: Concurrent reads and HEADs: each waits on the network, not on the CPU.
 READ_THREADS = 32
+#: Threads that may use one client at once, each needing its own pooled connection: the engine indexes up to 4
+#: subdirs together, each with `read_threads` readers, then writes its shards with 4 x `read_threads`
+#: (channel/index.py, channel/derived.py). An idle pooled connection costs one socket.
+CONNECTIONS = 4 * 4 * READ_THREADS
 
 
 class S3Storage(Storage):
@@ -37,7 +51,13 @@ class S3Storage(Storage):
         self._counts: Counter[str] = Counter()
         self._bytes_read = 0
         self._lock = threading.Lock()
-        self.client = make_client(channel)
+        self.client = make_client(channel, connections=CONNECTIONS)
+        #: Whether this store's single-part ETags are the MD5 of the body, which proves a read whole; cleared
+        #: for a store that answers the same bytes twice under an ETag that is not their MD5.
+        self.etags_are_md5 = True
+        #: Whether these credentials may list multipart uploads (see `leftovers`).
+        self._may_list_uploads = True
+        self._upload_ids: dict[Leftover, str] = {}
         self.multipart_threshold = MULTIPART_THRESHOLD
         self.part_bytes = PART_BYTES
         self.client.meta.events.register("request-created.s3", self._count_request)
@@ -70,16 +90,47 @@ class S3Storage(Storage):
     def list_dirs(self, prefix: str = "") -> list[str]:
         return self._listing.dirs(prefix)
 
+    def folder(self, prefix: str) -> str:
+        """The full key prefix, ending in `/`, of a folder inside the channel (`""` is the channel root)."""
+        return self._listing.folder(prefix)
+
     def get(self, key: str) -> Blob | None:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            data = response["Body"].read()
-        except FAILURES as exc:
-            if error_code(exc) in MISSING:
-                return None
-            raise translate_error(exc, "GetObject", self.channel, key) from exc
-        self._add_bytes(len(data))
-        return Blob(data, response["ETag"], dict(response.get("Metadata") or {}))
+        """The whole object, read again while it is torn (see `torn.py`)."""
+        unproven: tuple[str, str] | None = None  # (ETag, MD5) of the last read that was not its ETag's MD5
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                data = response["Body"].read()
+            except FAILURES as exc:
+                if error_code(exc) in MISSING:
+                    return None
+                if not is_torn(exc) or attempt == READ_ATTEMPTS - 1:
+                    raise translate_error(exc, "GetObject", self.channel, key) from exc
+                log.info("reading %s broke off (%s); reading it again", self.channel.url_of(key), exc)
+                pause(attempt)
+                continue
+            self._add_bytes(len(data))
+            blob = Blob(data, response["ETag"], dict(response.get("Metadata") or {}))
+            stated = stated_md5(response) if self.etags_are_md5 else None
+            if stated is None:
+                return blob
+            actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            if actual == stated:
+                return blob
+            if unproven == (blob.etag, actual):
+                log.info("%s answers ETags that are not MD5s; reads are proven by their length only", self.bucket)
+                self.etags_are_md5 = False
+                return blob
+            log.info(
+                "%s read as %d bytes that are not its ETag's; reading it again", self.channel.url_of(key), len(data)
+            )
+            unproven = (blob.etag, actual)
+            pause(attempt)
+        raise StorageError(
+            f"{self.channel.url_of(key)} read differently each of {READ_ATTEMPTS} times, never as the MD5 its ETag "
+            "states: the store is serving a write in progress or damaged data; try again once writers are done, "
+            "and check the store if it persists"
+        )
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -88,7 +139,7 @@ class S3Storage(Storage):
             # Some S3-compatible servers name a missing object NotFound when answering a HEAD.
             if error_code(exc) in (*MISSING, "NotFound"):
                 return None
-            raise translate_error(exc, "HeadObject", self.channel, key) from exc
+            raise translate_error(self._why_forbidden(exc, key), "HeadObject", self.channel, key) from exc
         return ObjectInfo(
             key=key,
             size=response["ContentLength"],
@@ -97,22 +148,62 @@ class S3Storage(Storage):
         )
 
     def stream(self, info: ObjectInfo) -> ObjectReader:
-        with self._translated("GetObject", info.key, "unchanged"):
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(info.key), IfMatch=info.etag)
-        return CountingStream(response["Body"], dict(response.get("Metadata") or {}), self._add_bytes)
+        def body_from(offset: int) -> Any:
+            args = {"Range": f"bytes={offset}-"} if offset else {}
+            with self._translated("GetObject", info.key, "unchanged"):
+                response = self.client.get_object(
+                    Bucket=self.bucket, Key=self._key(info.key), IfMatch=info.etag, **args
+                )
+            return response
+
+        first = body_from(0)
+        return CountingStream(
+            first["Body"],
+            dict(first.get("Metadata") or {}),
+            self._add_bytes,
+            size=info.size,
+            reopen=lambda offset: body_from(offset)["Body"],
+            url=self.channel.url_of(info.key),
+        )
 
     def open(self, info: ObjectInfo) -> ObjectReader:
         return RangeReader(info.size, lambda start, end: self._get_range(info.key, start, end, info.etag))
 
     def _get_range(self, key: str, start: int, end: int, etag: str) -> tuple[bytes, dict[str, str]]:
-        # If-Match: a file replaced between listing and reading must not be read as a mix of both.
-        with self._translated("GetObject", key, "unchanged"):
-            response = self.client.get_object(
-                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}", IfMatch=etag
-            )
-            data = response["Body"].read()
-        self._add_bytes(len(data))
-        return data, dict(response.get("Metadata") or {})
+        """Bytes `[start, end)`, read again while they come torn or short."""
+        for attempt in range(READ_ATTEMPTS):
+            # If-Match: a file replaced between listing and reading must not be read as a mix of both.
+            try:
+                response = self.client.get_object(
+                    Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}", IfMatch=etag
+                )
+                data = response["Body"].read()
+            except FAILURES as exc:
+                if not is_torn(exc) or attempt == READ_ATTEMPTS - 1:
+                    raise translate_error(exc, "GetObject", self.channel, key, condition="unchanged") from exc
+                problem = str(exc)
+            else:
+                self._add_bytes(len(data))
+                if len(data) == end - start:
+                    return data, dict(response.get("Metadata") or {})
+                problem = f"asked for {end - start} bytes, got {len(data)}"
+            log.info("reading %s broke off (%s); reading it again", self.channel.url_of(key), problem)
+            pause(attempt)
+        raise StorageError(f"{self.channel.url_of(key)} read short {READ_ATTEMPTS} times ({problem})")
+
+    def _why_forbidden(self, exc: Exception, key: str) -> Exception:
+        """A HEAD refused with 403 carries no error code (a HEAD answer has no body): ask the same with a one-byte
+        GET, whose refusal says whether the credentials were rejected or lack the permission."""
+        if error_code(exc) != "403":
+            return exc
+        try:
+            self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range="bytes=0-0")
+        except botocore.exceptions.ClientError as why:
+            if why.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                return why
+        except FAILURES:
+            pass  # no better answer than the HEAD's
+        return exc
 
     def put(
         self,
@@ -187,3 +278,23 @@ class S3Storage(Storage):
     def delete(self, key: str) -> None:
         with self._translated("DeleteObject", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def leftovers(self, prefix: str) -> list[Leftover]:
+        """Unfinished multipart uploads directly under `prefix`. Credentials that may not list uploads see none,
+        with one warning: looking for leftovers is never what a command is for."""
+        if not self._may_list_uploads:
+            return []
+        try:
+            found = unfinished.find(self, prefix)
+        except AccessDenied as exc:
+            self._may_list_uploads = False
+            log.warning("cannot look for unfinished uploads in %s: %s", self.channel.url, exc)
+            return []
+        with self._lock:
+            self._upload_ids.update(found)
+        return [leftover for leftover, _ in found]
+
+    def discard(self, leftover: Leftover) -> None:
+        with self._lock:
+            upload_id = self._upload_ids.pop(leftover)
+        unfinished.abort(self, leftover, upload_id)

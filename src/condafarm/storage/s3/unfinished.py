@@ -1,0 +1,65 @@
+"""Multipart uploads that an interrupted publish left open, which the store keeps (and bills) until aborted.
+
+`find` lists them with ListMultipartUploads and sizes them with ListParts; `abort` ends one. They are the S3
+leftovers of the storage contract (`Storage.leftovers`), reported by `check` and removed by `index`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from .. import Leftover
+from .errors import translated
+
+if TYPE_CHECKING:
+    from .storage import S3Storage
+
+log = logging.getLogger(__name__)
+
+WHAT = "unfinished multipart upload"
+
+
+def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
+    """Uploads whose key is directly under `prefix`, each with its upload id.
+
+    Age counts from the last part written (else from the start): a live upload keeps adding parts.
+    """
+    client, channel = storage.client, storage.channel
+    strip = len(channel.prefix) + 1 if channel.prefix else 0
+    with translated(channel, "ListMultipartUploads", prefix.strip("/") or None):
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=storage.bucket, Prefix=storage.folder(prefix), Delimiter="/"
+        )
+        uploads = [upload for page in pages for upload in page.get("Uploads", ())]
+    found = []
+    for upload in uploads:
+        key = str(upload["Key"])[strip:]
+        with translated(channel, "ListParts", key):
+            pages = client.get_paginator("list_parts").paginate(
+                Bucket=storage.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+            try:
+                parts = [part for page in pages for part in page.get("Parts", ())]
+            except client.exceptions.NoSuchUpload:
+                continue  # completed or aborted since it was listed
+        times: list[datetime.datetime] = [
+            t for t in (upload.get("Initiated"), *(p.get("LastModified") for p in parts)) if t
+        ]
+        size = sum(int(part.get("Size", 0)) for part in parts)
+        age = max(0.0, time.time() - max(times).timestamp()) if times else 0.0
+        found.append((Leftover(key, WHAT, size, age), str(upload["UploadId"])))
+    return found
+
+
+def abort(storage: S3Storage, leftover: Leftover, upload_id: str) -> None:
+    """End the upload; the store drops its parts. One already ended is not an error."""
+    with translated(storage.channel, "AbortMultipartUpload", leftover.key):
+        try:
+            storage.client.abort_multipart_upload(
+                Bucket=storage.bucket, Key=storage.channel.key(leftover.key), UploadId=upload_id
+            )
+        except storage.client.exceptions.NoSuchUpload:
+            log.debug("%s was already ended", leftover.key)
