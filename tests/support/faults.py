@@ -56,7 +56,7 @@ REQUESTS: dict[str, Callable[[Request], bool]] = {
     "the package HEAD": lambda r: r.op == "HeadObject" and r.is_package,
     "the package If-None-Match PUT": lambda r: r.op == "PutObject" and r.is_package and "if-none-match" in r.headers,
     "an UploadPart": lambda r: r.op == "UploadPart",
-    "a package GET": lambda r: r.op == "GetObject" and r.is_package,
+    "a package GET": lambda r: r.op.startswith("GetObject") and r.is_package,  # whole or ranged
     "any package request": lambda r: r.is_package,
     "the CompleteMultipartUpload": lambda r: r.op == "CompleteMultipartUpload",
 }
