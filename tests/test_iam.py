@@ -40,7 +40,24 @@ def test_read_only_policy_reads_the_channel_prefix_only() -> None:
 def test_read_write_policy_adds_publishing() -> None:
     doc = policy(CHANNEL, "--read-write")
     actions = {a for s in doc["Statement"] for a in s["Action"]}  # type: ignore[attr-defined]
-    assert actions == {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject", "s3:GetBucketLocation"}
+    assert actions == {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject", "s3:GetBucketLocation"} | {
+        "s3:ListBucketMultipartUploads",
+        "s3:ListMultipartUploadParts",
+        "s3:AbortMultipartUpload",
+    }
+
+
+def test_job_records_add_get_put_and_delete_on_their_prefix_only() -> None:
+    doc = policy(CHANNEL, "--read-only", "--job-records", "s3://attachments/condafarm-jobs")
+    records = [s for s in doc["Statement"] if s["Sid"] == "JobPackageRecords"]  # type: ignore[index]
+    assert records == [
+        {
+            "Sid": "JobPackageRecords",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": ["arn:aws:s3:::attachments/condafarm-jobs/*"],
+        }
+    ]
 
 
 def test_role_name_prints_the_attach_command_on_stderr() -> None:

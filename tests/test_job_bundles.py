@@ -220,6 +220,33 @@ def test_maintenance_bundle_indexes_and_checks_an_s3_channel(s3: S3Endpoint, buc
 
 
 @pytest.mark.slow
+def test_maintenance_bundle_prunes_old_builds_in_two_phases_and_writes_the_page(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "builds"
+    for number in range(4):
+        make_package(folder, "nightly", "1.0", build_number=number)
+    shutil.rmtree(folder / ".staging")
+    upload_dir(s3, bucket, "Conda/Dev", folder)
+    channel = f"s3://{bucket}/Conda/Dev"
+    template = BUNDLES / "maintain_channel" / "template.yaml"
+    assert openjd_run(template, {"Channel": channel, "Action": "index"}, worker_env(s3)).returncode == 0
+    prune = {"Channel": channel, "Action": "prune", "KeepBuilds": "2", "NewerThanDays": "", "GraceHours": "0"}
+    first = openjd_run(template, prune, worker_env(s3))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "yanked 2, deleted 0" in first.stdout and messages(first, "status")[-1] == f"{channel}: ok, 2 packages"
+    second = openjd_run(template, prune, worker_env(s3))  # the grace period (0 h) is over: the files go
+    assert second.returncode == 0 and "deleted 2" in second.stdout, second.stdout
+    listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="Conda/Dev/noarch/")
+    files = sorted(o["Key"].rsplit("/", 1)[1] for o in listed["Contents"] if o["Key"].endswith(".conda"))
+    assert files == ["nightly-1.0-h0_2.conda", "nightly-1.0-h0_3.conda"]
+    page = openjd_run(template, {"Channel": channel, "Action": "page"}, worker_env(s3))
+    assert page.returncode == 0 and "2 builds" in page.stdout, page.stdout
+    html = s3.client().get_object(Bucket=bucket, Key="Conda/Dev/index.html")["Body"].read()
+    assert b"nightly-1.0-h0_3.conda" in html and b"nightly-1.0-h0_0.conda" not in html
+
+
+@pytest.mark.slow
 def test_queue_environment_puts_condafarm_on_the_session_path(s3: S3Endpoint, bucket: str) -> None:
     """A host whose PATH lacks condafarm's folder: the queue environment, given the full command path, adds it."""
     env = worker_env(s3)

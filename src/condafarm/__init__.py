@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .channel.curate import Curated, copy_packages, remove, yank
     from .channel.index import IndexReport, SubdirReport, index_channel, init_channel
     from .channel.listing import Listed, list_packages
+    from .channel.page import Page, write_page
     from .channel.prune import PruneReport, prune_channel
     from .channel.publish import Published, PublishReport, publish
     from .channel.servers import upload_to_server
@@ -59,6 +60,7 @@ _EXPORTS = {
     ".channel.curate": ("Curated", "copy_packages", "remove", "yank"),
     ".channel.index": ("IndexReport", "SubdirReport", "index_channel", "init_channel"),
     ".channel.listing": ("Listed", "list_packages"),
+    ".channel.page": ("Page", "write_page"),
     ".channel.prune": ("PruneReport", "prune_channel"),
     ".channel.publish": ("Published", "PublishReport", "publish"),
     ".channel.servers": ("upload_to_server",),
@@ -113,6 +115,7 @@ __all__ = [
     "NotFound",
     "PackageError",
     "PackageMetadata",
+    "Page",
     "PruneReport",
     "PublishReport",
     "Published",
@@ -148,6 +151,7 @@ __all__ = [
     "reserve_build_number",
     "submit_jobs",
     "upload_to_server",
+    "write_page",
     "yank",
 ]
 

@@ -92,14 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "maintain",
-        help="check, index, rebuild-index, remove or yank in a channel",
+        help="check, index, rebuild-index, remove, yank, prune or page in a channel",
         description="Channel maintenance; every action ends with a check and fails if it finds problems.\n\n"
-        "example: condafarm-worker maintain yank --channel s3://bucket/Conda/Default --files tool-1.0-h0_0.conda",
+        "example: condafarm-worker maintain yank --channel s3://bucket/Conda/Default --files tool-1.0-h0_0.conda\n"
+        "         condafarm-worker maintain prune --channel s3://bucket/Conda/Dev --keep 5 --grace-hours 24",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["check", "index", "rebuild-index", "remove", "yank"])
+    p.add_argument("action", choices=["check", "index", "rebuild-index", "remove", "yank", "prune", "page"])
     p.add_argument("--channel", required=True)
     p.add_argument("--files", default="", help="space-separated file names for remove/yank")
+    p.add_argument("--keep", default="", help="prune: keep the newest N build numbers of each name/version/subdir")
+    p.add_argument("--newer-than", default="", help="prune: keep builds newer than this many days")
+    p.add_argument("--spec", default="", help="prune: only packages matching this match spec")
+    p.add_argument("--grace-hours", default="24", help="prune: delete files yanked at least this long ago")
+    p.add_argument("--protect-lockfiles", default="", help="prune: space-separated lockfiles or folders to honour")
     return parser
 
 
@@ -148,7 +154,11 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
     if args.command == "publish":
         work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, actions.is_true(args.force))
     else:
-        work = partial(actions.maintain, say, supervisor, args.action, args.channel, actions.split_list(args.files))
+        rules = actions.PruneRules.from_args(
+            args.keep, args.newer_than, args.spec, args.grace_hours, args.protect_lockfiles
+        )
+        files = actions.split_list(args.files)
+        work = partial(actions.maintain, say, supervisor, args.action, args.channel, files, rules)
     return supervisor.run(partial(actions.reported, say, work))
 
 

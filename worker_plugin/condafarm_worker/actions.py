@@ -11,6 +11,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -197,8 +198,40 @@ def upload_progress(messages: Messages, files: list[Path], start: float, end: fl
     return report
 
 
-def maintain(messages: Messages, supervisor: Supervisor, action: str, location: str, files: list[str]) -> int:
-    """The maintenance bundle: `check`, `index`, `rebuild-index` (re-read every package), `remove`, `yank`.
+@dataclass(frozen=True)
+class PruneRules:
+    """The maintenance bundle's prune parameters (empty job parameters mean "not given")."""
+
+    keep: int | None = None
+    newer_than_days: float | None = None
+    spec: str | None = None
+    grace_hours: float = 24.0
+    protect_lockfiles: tuple[str, ...] = ()
+
+    @classmethod
+    def from_args(cls, keep: str, newer_than: str, spec: str, grace_hours: str, protect: str) -> PruneRules:
+        try:
+            return cls(
+                int(keep) if keep.strip() else None,
+                float(newer_than) if newer_than.strip() else None,
+                spec.strip() or None,
+                float(grace_hours) if grace_hours.strip() else 24.0,
+                tuple(split_list(protect)),
+            )
+        except ValueError as exc:
+            raise UsageError(f"prune: KeepBuilds, NewerThanDays and GraceHours must be numbers ({exc})") from exc
+
+
+def maintain(
+    messages: Messages,
+    supervisor: Supervisor,
+    action: str,
+    location: str,
+    files: list[str],
+    rules: PruneRules | None = None,
+) -> int:
+    """The maintenance bundle: `check`, `index`, `rebuild-index` (re-read every package), `remove`, `yank`,
+    `prune` (keep the newest builds: yank now, delete after the grace period) and `page` (the channel's index.html).
 
     Every action except `check` ends with a check, so the task fails if the channel is left with problems.
     """
@@ -221,8 +254,29 @@ def maintain(messages: Messages, supervisor: Supervisor, action: str, location: 
         with supervisor.shielded(action):
             done = remove(channel, files, yes=True) if action == "remove" else yank(channel, files)
         messages.log(f"{action}: {', '.join(done.changed)}")
+    elif action == "prune":
+        from condafarm import prune_channel
+
+        rules = rules or PruneRules()
+        messages.status(f"pruning {channel.url}")
+        with supervisor.shielded("prune"):
+            pruned = prune_channel(
+                channel,
+                keep=rules.keep,
+                newer_than_days=rules.newer_than_days,
+                spec=rules.spec,
+                grace_hours=rules.grace_hours,
+                protect_lockfiles=list(rules.protect_lockfiles),
+                yes=True,
+            )
+        messages.log(pruned.summary())
+    elif action == "page":
+        from condafarm import write_page
+
+        page = write_page(channel)
+        messages.log(f"wrote {page.url}: {page.builds} builds, {page.yanked} yanked")
     elif action != "check":
-        raise UsageError(f"unknown action {action!r}; use check, index, rebuild-index, remove or yank")
+        raise UsageError(f"unknown action {action!r}; use check, index, rebuild-index, remove, yank, prune or page")
     supervisor.check()
     messages.status(f"checking {channel.url}")
     result = check_channel(channel)

@@ -78,6 +78,14 @@ class PruneReport:
     def bytes_freed(self) -> int:
         return sum(item.size for item in self.deleted)
 
+    def summary(self) -> str:
+        """One line for a farm log."""
+        verb = "would yank" if self.dry_run else "yanked"
+        return (
+            f"{self.channel}: {verb} {len(self.yanked)}, deleted {len(self.deleted)} ({self.bytes_freed} bytes freed), "
+            f"kept {self.kept}, {len(self.waiting)} waiting for the grace period, {len(self.protected)} protected"
+        )
+
 
 @dataclass(frozen=True)
 class _Rules:

@@ -1,6 +1,7 @@
 """`iam-policy`: the IAM policy a Deadline Cloud queue role needs on a channel. Production (render) queues
 read: s3:GetObject and s3:ListBucket on the channel prefix only. The queue that builds and publishes packages
-also writes: s3:PutObject, s3:DeleteObject, and s3:GetBucketLocation for its uploads."""
+also writes: s3:PutObject, s3:DeleteObject, s3:GetBucketLocation for its uploads, and the multipart actions that let
+`index` find and abort uploads a killed publisher left open."""
 
 from __future__ import annotations
 
@@ -35,10 +36,16 @@ def iam_policy(channel: Channel, *, read_write: bool = False, job_records: Chann
             {
                 "Sid": "PublishToChannel",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                # the multipart actions let `index` abort uploads a killed publisher left (billed while open)
+                "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
                 "Resource": [objects],
             },
-            {"Sid": "LocateChannelBucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [bucket]},
+            {
+                "Sid": "LocateChannelBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+                "Resource": [bucket],
+            },
         ]
     if job_records is not None:
         if not job_records.is_s3:
