@@ -12,6 +12,8 @@ from support.aws import FOREIGN_AWS, OFFLINE_AWS
 from support.moto import MotoServer, allow
 from support.s3 import IamEndpoint, S3Endpoint, new_bucket
 
+from condafarm.storage.location import Channel
+
 # Never reach a real AWS account or the EC2 metadata service from a test.
 os.environ.update(OFFLINE_AWS)
 for _var in FOREIGN_AWS:
@@ -52,6 +54,16 @@ def s3_channel(s3: S3Endpoint, bucket: str):  # type: ignore[no-untyped-def]
     return parse_channel(
         f"s3://{bucket}/Conda/Default", S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
     )
+
+
+@pytest.fixture(params=["folder", "s3"])
+def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
+    """The same test on a folder channel and on an S3 channel (test modules may define their own `channel`)."""
+    from condafarm import parse_channel
+
+    if request.param == "folder":
+        return parse_channel(str(tmp_path / "channel"))
+    return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

@@ -18,13 +18,6 @@ from condafarm.errors import AlreadyExists, NotFound, UsageError
 from condafarm.storage import open_storage
 
 
-@pytest.fixture(params=["folder", "s3"])
-def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
-    if request.param == "folder":
-        return parse_channel(str(tmp_path / "channel"))
-    return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
-
-
 def _published(channel: Channel, tmp_path: Path) -> None:
     publish(
         channel,

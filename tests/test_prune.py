@@ -34,13 +34,6 @@ CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
 DAY = 86400
 
 
-@pytest.fixture(params=["folder", "s3"])
-def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
-    if request.param == "folder":
-        return parse_channel(str(tmp_path / "channel"))
-    return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
-
-
 def _published(channel: Channel, tmp_path: Path) -> None:
     """tool 1.0 builds 0-4 and tool 1.1 build 0 in noarch; lib 2.0 builds 0-2 in linux-64."""
     out = tmp_path / "out"

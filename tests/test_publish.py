@@ -25,13 +25,6 @@ from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageErr
 from condafarm.storage import Storage, open_storage
 
 
-@pytest.fixture(params=["folder", "s3"])
-def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
-    if request.param == "folder":
-        return parse_channel(str(tmp_path / "channel"))
-    return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
-
-
 def _files(storage: Storage, subdir: str) -> set[str]:
     return {i.name for i in storage.list_objects(f"{subdir}/")}
 
