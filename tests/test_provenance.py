@@ -86,3 +86,42 @@ def test_provenance_travels_with_copy_and_goes_with_remove(
     remove(destination, [package.name], yes=True)
     assert open_storage(destination).head(provenance_key("noarch", package.name)) is None
     assert load_repodata(open_storage(destination), "noarch")[0].get(package.name) is None
+
+
+def test_a_build_records_recipe_sources_host_tools_job_times_and_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import io
+    import tarfile
+
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    archive = recipe / "payload.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"hello from the archive\n"
+        info = tarfile.TarInfo("payload/hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    (recipe / "recipe.yaml").write_text(
+        'package:\n  name: sourced\n  version: "1.0"\n'
+        f"source:\n  path: payload.tar.gz\n  sha256: {sha}\n"
+        "build:\n  noarch: generic\n  script:\n    - mkdir -p $PREFIX/share && cp hello.txt $PREFIX/share/\n"
+    )
+    for name, value in JOB.items():
+        monkeypatch.setenv(name, value)
+    from condafarm import build_recipe
+
+    channel = parse_channel(str(tmp_path / "channel"))
+    report = build_recipe(recipe, channel, build_number="+1")
+    record = read_provenance(open_storage(channel), "noarch", report.packages[0].name)
+    assert record is not None and record["kind"] == "built"
+    assert record["recipe"]["path"].endswith("recipe.yaml") and len(record["recipe"]["sha256"]) == 64
+    assert record["sources"] == [{"path": "payload.tar.gz", "sha256": sha}]
+    assert record["ran"]["deadline_job"] == "job-89ab" and "session-cdef" in record["log"]
+    assert record["started"] <= record["ended"] and "py-rattler-build" in record["tools"]
+    (recipe / "recipe.yaml").write_text((recipe / "recipe.yaml").read_text() + "about:\n  summary: changed\n")
+    again = build_recipe(recipe, channel, build_number="+1")
+    changed = read_provenance(open_storage(channel), "noarch", again.packages[0].name)
+    assert changed is not None and changed["recipe"]["sha256"] != record["recipe"]["sha256"]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..channel.build_number import BuildNumber, Reservation, next_build_number, reserve_build_number
 from ..conda.repodata import repodata_key
@@ -27,6 +27,7 @@ from ..storage import Storage, open_storage
 from ..storage.location import Channel, S3Options, parse_channel
 from .channel_server import serve_channels
 from .preflight import DEFAULT_MIN_FREE_DISK, check_free_disk, check_source_archive
+from .provenance import built_by
 from .recipe import (
     Output,
     find_recipe,
@@ -182,7 +183,7 @@ def build_recipe(
     `UsageError` for an override that cannot apply, and `AccessDenied` if the destination is read-only; the
     channel is then unchanged.
     """
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     options = options or ToolOptions()
     wanted = BuildNumber.parse(build_number) if isinstance(build_number, str) else build_number
     storage = open_storage(destination) if isinstance(destination, Channel) else destination
@@ -254,13 +255,21 @@ def build_recipe(
             if publish and storage is not None:
                 from ..channel.publish import publish as publish_packages
 
-                report.published = publish_packages(storage, report.packages, progress=progress)
+                made = built_by(recipe_file, _sources_of(variants), archives, started_at, time.time())
+                report.published = publish_packages(
+                    storage, report.packages, progress=progress, provenance={p.name: made for p in report.packages}
+                )
     finally:
         _release(reservations)
         if staged is not None:
             shutil.rmtree(staged.parent.parent, ignore_errors=True)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _sources_of(variants: Sequence[Any]) -> list[dict[str, Any]]:
+    """The sources the build used, as rendered (the first variant's: variants of one build share them)."""
+    return [source.to_dict() for source in variants[0].recipe.sources] if variants else []
 
 
 __all__ = ["BuildFailed", "BuildNumber", "BuildReport", "Output", "ToolOptions", "build_recipe", "parse_tool_args"]

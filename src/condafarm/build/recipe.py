@@ -162,7 +162,7 @@ def _skipped(recipe: dict[str, Any], variant: Any, target_platform: str | None) 
     values = dict(variant.variant)
     # A noarch output's conditions speak of the platform it is built on, as in rattler-build.
     own = str(values.get("target_platform") or "")
-    platform = own if own and own != "noarch" else str(target_platform or rattler.Platform.current())
+    platform = own if own and own != "noarch" else str(target_platform or rattler.Subdir.current())
     reason = is_skipped(conditions, platform, values)
     if reason is not None:
         log.warning("skipping %s for %s: its build.skip condition %r is true", name, platform, reason)

@@ -31,7 +31,7 @@ def current_platform() -> str:
     """This host's conda subdir, e.g. `linux-64` or `win-64`."""
     import rattler
 
-    return str(rattler.Platform.current())
+    return str(rattler.Subdir.current())
 
 
 @dataclass(frozen=True)
