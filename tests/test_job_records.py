@@ -22,7 +22,7 @@ from support.s3 import S3Endpoint
 from test_render_queue_env import JOB, openjd_run
 
 from condafarm.farm.iam import iam_policy
-from condafarm.storage.location import parse_channel
+from condafarm.storage.location import S3Options, parse_channel
 
 
 def _channel(s3: S3Endpoint, bucket: str, tmp_path: Path, keys: tuple[str, str] = ("testing", "testing")) -> str:
@@ -123,3 +123,23 @@ def test_a_read_only_render_queue_keeps_job_records_where_its_policy_allows(tmp_
         blocked = run_cli(*args, env=as_user(stranger, "job-s"), timeout=300)
         assert blocked.returncode == 4, blocked.stderr
         assert "cannot use the job's package record" in blocked.stderr and "rather than solve anew" in blocked.stderr
+
+
+@pytest.mark.slow
+def test_prune_never_lets_go_of_packages_a_job_record_names(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    from condafarm import prune_channel
+
+    channel = _channel(s3, bucket, tmp_path)
+    records = f"s3://{bucket}/jobs"
+    args = ["env", "enter", "--packages", "render-tool", "--channels", channel, "--job-records", records]
+    assert run_cli(*args, env=_env(s3, tmp_path, "job-p"), timeout=300).returncode == 0
+    prefix = channel.removeprefix(f"s3://{bucket}/")
+    for number in (1, 2):
+        _publish_build(s3, bucket, prefix, tmp_path / f"b{number}", number)
+    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    report = prune_channel(
+        parse_channel(channel, options), keep=1, spec="render-tool", protect_lockfiles=[records], yes=True
+    )
+    assert [item.filename for item in report.protected] == ["render-tool-1.0-h0_0.conda"]
+    assert [item.filename for item in report.yanked] == ["render-tool-1.0-h0_1.conda"]
+    assert report.lockfiles and report.lockfiles[0].startswith(f"s3://{bucket}/jobs/job-p/")

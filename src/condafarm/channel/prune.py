@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from ..conda.repodata import Repodata
 from ..errors import UsageError
@@ -27,6 +25,7 @@ from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
 from .listing import spec_matcher
+from .protect import protected_files
 from .provenance import provenance_key
 from .store import discover_subdirs, load_repodata, update_repodata
 
@@ -37,9 +36,6 @@ DAY = 86400.0
 
 #: filename -> {"state": "yanking" | "yanked", "at": epoch seconds, "build", "size", "stamp", "name", ...}
 Ledger = dict[str, dict[str, Any]]
-
-#: `SUBDIR/FILENAME` at the end of a package URL, in any lockfile format (explicit, pixi.lock, conda-lock).
-_PACKAGE_URL = re.compile(r"([^\s/\"'#]+)/([^\s/\"'#]+?\.(?:conda|tar\.bz2))(?=[\s\"'#]|$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -143,8 +139,8 @@ def prune_channel(
         raise UsageError("--grace-hours and --protect-window-days cannot be negative")
     rules = _Rules(keep, newer_than_days, grace_hours * 3600, time.time())
     matches = spec_matcher(spec) if spec else None
-    protected, lockfiles = protected_files(protect_lockfiles, protect_window_days, rules.now)
     storage = open_storage(channel)
+    protected, lockfiles = protected_files(protect_lockfiles, protect_window_days, rules.now, storage)
     report = PruneReport(storage.channel.url, dry_run=not yes, lockfiles=lockfiles)
     for subdir in discover_subdirs(storage):
         plan = _plan(storage, subdir, rules, matches, protected, report)
@@ -275,38 +271,6 @@ def _select(
     return chosen
 
 
-def protected_files(
-    paths: Iterable[str | Path], window_days: float, now: float
-) -> tuple[set[tuple[str, str]], list[str]]:
-    """`(subdir, filename)` of every package URL in the lockfiles at `paths` modified within `window_days`, and
-    which lockfiles those were. A folder stands for every file under it; a file named outright must exist and
-    name packages, so a typo never leaves a prune unprotected. Empty strings (unset job parameters) name none."""
-    protected: set[tuple[str, str]] = set()
-    used: list[str] = []
-    for given in paths:
-        if not str(given).strip():
-            continue  # an empty job parameter: no lockfile given
-        path = Path(given)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            files = [path]
-        else:
-            raise UsageError(f"--protect-lockfile {given}: no such file or folder")
-        for file in files:
-            age_days = (now - file.stat().st_mtime) / DAY
-            if age_days > window_days:
-                log.info("not protecting packages of %s: modified %.0f days ago", file, age_days)
-                continue
-            found = {(unquote(s), unquote(f)) for s, f in _PACKAGE_URL.findall(file.read_text(errors="replace"))}
-            if not found and file == path:
-                raise UsageError(f"--protect-lockfile {given} names no package URL (.conda or .tar.bz2)")
-            if found:
-                protected |= found
-                used.append(str(file))
-    return protected, used
-
-
 def _matches(matches: Callable[[str, dict[str, Any]], bool], subdir: str, record: dict[str, Any]) -> bool:
     try:
         return matches(subdir, record)
@@ -370,4 +334,4 @@ def _update_ledger(storage: Storage, subdir: str, change: Callable[[Ledger], Non
     retry_on_conflict(attempt, what=storage.channel.url_of(_ledger_key(subdir)), hint="retry the prune")
 
 
-__all__ = ["LEDGER_KEY", "PruneItem", "PruneReport", "protected_files", "prune_channel"]
+__all__ = ["LEDGER_KEY", "PruneItem", "PruneReport", "prune_channel"]
