@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -81,17 +82,17 @@ def test_every_session_of_a_job_gets_the_packages_of_its_first_session(
 @pytest.mark.slow
 def test_concurrent_first_sessions_of_a_job_agree_on_one_list(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
     channel = _channel(s3, bucket, tmp_path)
-    records = f"s3://{bucket}/jobs"
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(JOB))
+    params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaJobRecords=s3://{bucket}/jobs"]
 
-    def enter(i: int) -> str:
-        env = _env(s3, tmp_path, "job-c")
-        args = ["env", "enter", "--packages", "render-tool", "--channels", channel, "--job-records", records]
-        result = run_cli(*args, env=env, timeout=300)
-        assert result.returncode == 0, result.stderr
-        return "\n".join(line for line in result.stdout.splitlines() if "sha256:" in line)
+    def session(i: int) -> str:
+        run = openjd_run(job, _env(s3, tmp_path, "job-c"), *params)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        return "\n".join(sorted(re.findall(r"\S+\.conda  sha256:[0-9a-f]{64}", run.stdout)))
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        lists = list(pool.map(enter, range(3)))
+        lists = list(pool.map(session, range(3)))
     assert len(set(lists)) == 1 and lists[0]
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="jobs/job-c/").get("Contents", [])]
     assert len(keys) == 1 and keys[0].endswith(".lock.txt")
@@ -143,3 +144,36 @@ def test_prune_never_lets_go_of_packages_a_job_record_names(s3: S3Endpoint, buck
     assert [item.filename for item in report.protected] == ["render-tool-1.0-h0_0.conda"]
     assert [item.filename for item in report.yanked] == ["render-tool-1.0-h0_1.conda"]
     assert report.lockfiles and report.lockfiles[0].startswith(f"s3://{bucket}/jobs/job-p/")
+
+
+def test_a_first_session_that_loses_the_race_installs_the_winners_list(tmp_path: Path) -> None:
+    """Two first sessions solved different lists (a publish landed between their solves): the one whose
+    conditional write lost installs the list the other recorded, so the job still has one set of packages."""
+    from condafarm.env.create import Manifest
+    from condafarm.env.job_record import JobRecords, enter_for_job
+    from condafarm.env.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
+    from condafarm.env.session import Entered
+    from condafarm.env.spec import EnvSpec
+
+    spec = EnvSpec(packages=("tool",), channels=("file:///channel",), platform="linux-64")
+    records = JobRecords(parse_channel(str(tmp_path / "records")), "job-race")
+    mine = LockedPackage("file:///channel/noarch/tool-1.0-h0_2.conda", "2" * 64)
+    theirs = LockedPackage("file:///channel/noarch/tool-1.0-h0_1.conda", "1" * 64)
+    entered: list[tuple[LockedPackage, ...]] = []
+    said: list[str] = []
+
+    def enter(request: EnvSpec | None, lockfile: Path | None) -> Entered:
+        if lockfile is None:  # this session solves; meanwhile the other session records its own list
+            (tmp_path / "records" / "job-race").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "records" / records.key(spec)).write_text(explicit_lockfile([theirs], "linux-64"))
+            locked: tuple[LockedPackage, ...] = (mine,)
+        else:
+            locked = tuple(read_explicit_lockfile(lockfile.read_text())[1])
+        entered.append(locked)
+        manifest = Manifest(("tool",), ("file:///channel",), "strict", "linux-64", locked)
+        return Entered(tmp_path / "env", "created", manifest, {}, None)
+
+    result = enter_for_job(spec, records, enter, said.append)
+    assert entered == [(mine,), (theirs,)]
+    assert result.manifest.locked == (theirs,)
+    assert any("recorded its list first" in line for line in said)
