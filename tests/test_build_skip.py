@@ -58,3 +58,9 @@ def test_a_recipe_skipped_on_this_platform_builds_nothing_and_publishes_nothing(
     built = run_cli("build", str(_recipe(tmp_path / "notwin", "notwin", "win")), "--to", str(channel))
     assert built.returncode == 0, built.stderr
     assert [p.name for p in channel.rglob("*.conda")] == ["notwin-1.0-h4616a5c_0.conda"]
+
+
+def test_match_compares_a_variant_value_with_a_version_spec() -> None:
+    assert is_skipped(["osx or match(python, '<3.8')"], "linux-64", {"python": "3.7"}) is not None
+    assert is_skipped(["osx or match(python, '<3.8')"], "linux-64", {"python": "3.11"}) is None
+    assert is_skipped(["match(python, '<3.8')"], "linux-64", {}) is None  # no python variant: nothing matches

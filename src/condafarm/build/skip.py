@@ -2,7 +2,8 @@
 variants as if they were wanted, so a Windows-only recipe built on Linux would make an empty package).
 
 The conditions are rattler-build's boolean expressions over the target platform (`win`, `linux`, `osx`, `unix`,
-`x86_64`, `aarch64`, `arm64`...) and variant keys, combined with `not`, `and`, `or`, comparisons and parentheses.
+`x86_64`, `aarch64`, `arm64`...) and variant keys, combined with `not`, `and`, `or`, comparisons, parentheses and
+`match(variable, "version spec")`.
 They are parsed with `ast` and only those forms are evaluated; anything else is a located `BuildError`.
 """
 
@@ -47,6 +48,8 @@ def _evaluate(node: ast.AST, names: Mapping[str, Any], condition: str) -> Any:
         return names[node.id]
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, bool)):
         return node.value
+    if _is_match(node):
+        return _match(node, names, condition)
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
         left, right = _evaluate(node.left, names, condition), _evaluate(node.comparators[0], names, condition)
         op = node.ops[0]
@@ -57,6 +60,33 @@ def _evaluate(node: ast.AST, names: Mapping[str, Any], condition: str) -> Any:
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, str):
             return (str(left) in right) == isinstance(op, ast.In)
     raise BuildError(f"build.skip condition {condition!r} is not a condition condafarm can evaluate; simplify it")
+
+
+def _is_match(node: ast.AST) -> bool:
+    """`match(variable, "spec")`: rattler-build's version match, e.g. `match(python, "<3.8")`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "match"
+        and len(node.args) == 2
+        and isinstance(node.args[0], ast.Name)
+        and isinstance(node.args[1], ast.Constant)
+        and not node.keywords
+    )
+
+
+def _match(node: ast.AST, names: Mapping[str, Any], condition: str) -> bool:
+    """Whether the variant's value matches the version spec; a variable the variant lacks matches nothing."""
+    import rattler
+
+    assert isinstance(node, ast.Call) and isinstance(node.args[0], ast.Name) and isinstance(node.args[1], ast.Constant)
+    value = names.get(node.args[0].id)
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        return bool(rattler.VersionSpec(str(node.args[1].value)).matches(rattler.Version(str(value))))
+    except Exception as exc:  # py-rattler raises its own parse error types
+        raise BuildError(f"build.skip condition {condition!r}: {exc}; fix the condition") from exc
 
 
 def is_skipped(conditions: list[Any], target_platform: str, variant: Mapping[str, Any]) -> str | None:
