@@ -1,4 +1,4 @@
-"""Commands for render environments: env create|enter|exit|export|pack, and iam-policy for queue roles."""
+"""Commands for render environments: env create|enter|exit|export|pack."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import AddCommand, add_s3_options, channel_arg, s3_options
+from .common import AddCommand, add_s3_options, s3_options
 
 ORDER = 40
 
@@ -189,19 +189,6 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_iam_policy(args: argparse.Namespace) -> int:
-    from ..farm.iam import attach_command, policy_json
-    from ..storage.location import parse_channel
-
-    channel = channel_arg(args)
-    records = parse_channel(args.job_records) if args.job_records else None
-    print(policy_json(channel, read_write=args.read_write, job_records=records))
-    if args.role_name and not args.quiet:
-        print("attach it to the queue role with:", file=sys.stderr)
-        print(f"  {attach_command(channel, args.role_name, read_write=args.read_write)}", file=sys.stderr)
-    return 0
-
-
 def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--packages", default="", help="space-separated match specs, none holding a space, e.g. 'blender=4.5 mtoa>=5.4'"
@@ -360,26 +347,3 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument("prefix")
     p.add_argument("archive", help="the .tar.gz to write")
-
-    p = command(
-        "iam-policy",
-        cmd_iam_policy,
-        "print the IAM policy a queue role needs on a channel",
-        "Print the IAM policy JSON for a Deadline Cloud queue role: --read-only for production queues\n"
-        "(s3:GetObject, s3:ListBucket on the channel prefix only), --read-write for the package-building queue\n"
-        "(adds s3:PutObject, s3:DeleteObject, s3:GetBucketLocation). With --role-name, also print the\n"
-        "`aws iam put-role-policy` command that attaches it.\n\n"
-        "example: condafarm iam-policy s3://studio/Conda/Default --read-only --role-name RenderQueueRole > policy.json",
-    )
-    p.add_argument("channel", help="s3://BUCKET/PREFIX")
-    mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--read-only", action="store_true", help="production queues: read packages")
-    mode.add_argument("--read-write", action="store_true", help="package-building queues: read and publish")
-    p.add_argument("--role-name", help="the queue role to attach it to (prints the aws CLI command)")
-    p.add_argument(
-        "--job-records",
-        metavar="S3_PREFIX",
-        help="also let the role keep job package records there (render_conda.yaml's CondaJobRecords): "
-        "s3:GetObject, s3:PutObject and s3:DeleteObject (for the one-time store probe) on that prefix only",
-    )
-    add_s3_options(p)
