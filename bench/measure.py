@@ -106,6 +106,9 @@ def publish_child(argv: list[str]) -> int:
     tool, url, endpoint, package, subdir = argv
     path = Path(package)
     if tool == "condafarm":
+        import rattler  # noqa: F401  (imported before the clock starts, as the peer's is)
+
+        import condafarm.storage.s3  # noqa: F401  (boto3: condafarm imports it lazily, the peer up front)
         from condafarm import S3Options, parse_channel
         from condafarm.channel.publish import publish
 

@@ -8,6 +8,7 @@ tools, farm job and times; `condafarm publish` of a prebuilt file records who pu
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -56,14 +57,18 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def _host_and_tools() -> tuple[dict[str, str], dict[str, str]]:
+    """The host and tool versions (looking versions up scans site-packages: once per process)."""
+    tools = {name: _version(name) for name in ("condafarm", "py-rattler-build", "py-rattler")}
+    host = {"os": platform.system().lower(), "arch": platform.machine(), "python": platform.python_version()}
+    return host, {name: version for name, version in tools.items() if version}
+
+
 def environment() -> Provenance:
     """What every record says about the machine and tools that made it."""
-    tools = {name: _version(name) for name in ("condafarm", "py-rattler-build", "py-rattler")}
-    return {
-        "ran": where_it_ran(),
-        "host": {"os": platform.system().lower(), "arch": platform.machine(), "python": platform.python_version()},
-        "tools": {name: version for name, version in tools.items() if version},
-    }
+    host, tools = _host_and_tools()
+    return {"ran": where_it_ran(), "host": dict(host), "tools": dict(tools)}
 
 
 def published_by(path: Path, sha256: str) -> Provenance:

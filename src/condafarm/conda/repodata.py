@@ -126,9 +126,32 @@ _OPTIONAL: dict[str, type] = {"depends": list, "constrains": list, "sha256": str
 
 
 def record_problem(record: Any) -> str | None:
-    """What makes `record` unreadable as a repodata record for conda and rattler, or None."""
-    if not isinstance(record, dict):
+    """What makes `record` unreadable as a repodata record for conda and rattler, or None.
+
+    Runs for every record each time repodata is read, so the common case (all fields of the right type) is a
+    few exact type checks; only a record that fails them is looked at field by field for the message.
+    """
+    if type(record) is not dict:
         return f"is {type(record).__name__}, not an object"
+    get = record.get
+    if (
+        type(get("name")) is str
+        and type(get("version")) is str
+        and type(get("build")) is str
+        and type(get("build_number")) is int
+        and type(get("depends", [])) is list
+        and type(get("constrains", [])) is list
+        and type(get("sha256", "")) is str
+        and type(get("md5", "")) is str
+        and type(get("size", 0)) is int
+        and all(type(spec) is str for spec in get("depends", ()))
+        and all(type(spec) is str for spec in get("constrains", ()))
+    ):
+        return None
+    return _field_problem(record)
+
+
+def _field_problem(record: dict[str, Any]) -> str | None:
     for key, kind in (*_REQUIRED.items(), *_OPTIONAL.items()):
         value = record.get(key)
         if value is None and key in _OPTIONAL:
@@ -138,7 +161,7 @@ def record_problem(record: Any) -> str | None:
     for key in ("depends", "constrains"):
         if not all(isinstance(spec, str) for spec in record.get(key) or []):
             return f"has {key} that are not all strings"
-    return None
+    return None  # only optional fields set to null: readable
 
 
 def compress(json_bytes: bytes) -> bytes:
