@@ -79,10 +79,14 @@ def test_leftover_temporary_files_are_reported_and_old_ones_removed_by_index(tmp
     os.utime(old, (stale, stale))
     fresh = root / "noarch" / "shards" / ".abc.msgpack.zst.ba9876543210.tmp"
     fresh.write_bytes(b"y")
+    deep = root / "noarch" / ".condafarm" / "provenance" / ".tool.json.0123456789ab.tmp"
+    deep.parent.mkdir(parents=True, exist_ok=True)
+    deep.write_bytes(b"z")
+    os.utime(deep, (stale, stale))
     problems = check_channel(parse_channel(str(root))).problems
-    assert len(problems) == 2 and all("left by an interrupted write" in p for p in problems)
+    assert len(problems) == 3 and all("left by an interrupted write" in p for p in problems)
     index_channel(parse_channel(str(root)))
-    assert not old.exists() and fresh.exists()  # a write may still be filling a fresh one
+    assert not old.exists() and not deep.exists() and fresh.exists()  # a write may still be filling a fresh one
 
 
 def test_waiting_on_a_lock_says_so(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from ..conda.shards import SHARDS_FOLDER
 from ..storage import Leftover, Storage
 
 log = logging.getLogger(__name__)
@@ -14,12 +13,8 @@ LEFTOVER_SECONDS = 3600.0
 
 
 def find_leftovers(storage: Storage, subdir: str) -> list[Leftover]:
-    """Leftovers in the subdir, its shard folder and its condafarm state folder."""
-    return [
-        leftover
-        for folder in (f"{subdir}/", f"{subdir}/{SHARDS_FOLDER}/", f"{subdir}/.condafarm/")
-        for leftover in storage.leftovers(folder)
-    ]
+    """Leftovers anywhere in the subdir: beside packages, among shards, in condafarm's state folder."""
+    return storage.leftovers(f"{subdir}/")
 
 
 def describe(leftover: Leftover) -> str:

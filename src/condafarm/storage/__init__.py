@@ -169,7 +169,7 @@ class Storage(abc.ABC):
         """Remove `key`; removing a missing key is not an error."""
 
     def leftovers(self, prefix: str) -> list[Leftover]:
-        """What interrupted writes left directly under `prefix`; stores that leave nothing return []."""
+        """What interrupted writes left under `prefix`, at any depth; stores that leave nothing return []."""
         return []
 
     def discard(self, leftover: Leftover) -> None:

@@ -100,13 +100,14 @@ class LocalStorage(Storage):
         base = prefix.strip("/")
         found = []
         now = time.time()
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(folder):
-                if is_leftover(entry.name) and entry.is_file(follow_symlinks=False):
-                    with contextlib.suppress(FileNotFoundError):
-                        st = entry.stat(follow_symlinks=False)
-                        key = f"{base}/{entry.name}" if base else entry.name
-                        found.append(Leftover(key, "temporary file", st.st_size, now - st.st_mtime))
+        for dirpath, _, names in os.walk(folder):  # not into symlinked folders: they are not the channel's
+            relative = Path(dirpath).relative_to(folder).as_posix()
+            inner = "/".join(part for part in (base, "" if relative == "." else relative) if part)
+            for name in filter(is_leftover, names):
+                with contextlib.suppress(FileNotFoundError):
+                    st = os.lstat(os.path.join(dirpath, name))
+                    key = f"{inner}/{name}" if inner else name
+                    found.append(Leftover(key, "temporary file", st.st_size, now - st.st_mtime))
         return found
 
     def get(self, key: str) -> Blob | None:

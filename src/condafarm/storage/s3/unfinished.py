@@ -23,7 +23,8 @@ WHAT = "unfinished multipart upload"
 
 
 def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
-    """Uploads whose key is directly under `prefix`, each with its upload id.
+    """Uploads whose key is under `prefix` (at any depth: one request covers a subdir's shards and state too),
+    each with its upload id.
 
     Age counts from the last part written (else from the start): a live upload keeps adding parts.
     """
@@ -31,7 +32,7 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
     strip = len(channel.prefix) + 1 if channel.prefix else 0
     with translated(channel, "ListMultipartUploads", prefix.strip("/") or None):
         pages = client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=storage.bucket, Prefix=storage.folder(prefix), Delimiter="/"
+            Bucket=storage.bucket, Prefix=storage.folder(prefix)
         )
         uploads = [upload for page in pages for upload in page.get("Uploads", ())]
     found = []
