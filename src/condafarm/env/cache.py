@@ -28,6 +28,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from ..errors import UsageError
 from ..storage.location import S3Options
+from ..user_cache import user_cache_root
 from .create import Manifest, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
 from .spec import EnvSpec
@@ -42,20 +43,10 @@ def default_cache_root() -> Path:
 
 def cache_root(platform: str, environ: Mapping[str, str], home: str) -> PurePath:
     """Where environments are kept on a `platform` host (a `sys.platform` value) with these variables and home
-    folder: `CONDAFARM_ENV_CACHE`, else %LOCALAPPDATA%\\condafarm\\cache on Windows, ~/Library/Caches/condafarm
-    on macOS, and $XDG_CACHE_HOME/condafarm or ~/.cache/condafarm elsewhere. Pure, so every OS's rule is tested
-    on any host."""
-    windows = platform == "win32"
-    flavour: type[PurePath] = PureWindowsPath if windows else PurePosixPath
+    folder: `CONDAFARM_ENV_CACHE`, else this user's condafarm cache folder (`user_cache_root`)."""
     if environ.get("CONDAFARM_ENV_CACHE"):
-        return flavour(environ["CONDAFARM_ENV_CACHE"])
-    if windows:
-        return flavour(environ.get("LOCALAPPDATA") or flavour(home, "AppData", "Local"), "condafarm", "cache")
-    if platform == "darwin":
-        return flavour(home, "Library", "Caches", "condafarm")
-    xdg = environ.get("XDG_CACHE_HOME", "")
-    # the XDG spec says a relative value is invalid and must be ignored
-    return flavour(xdg if flavour(xdg).is_absolute() else flavour(home, ".cache"), "condafarm")
+        return (PureWindowsPath if platform == "win32" else PurePosixPath)(environ["CONDAFARM_ENV_CACHE"])
+    return user_cache_root(platform, environ, home)
 
 
 @dataclass(frozen=True)

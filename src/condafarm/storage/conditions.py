@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AlreadyExists, Conflict, StorageError
+from ..user_cache import user_cache_dir
 from . import Storage
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ class UnsafeStore(StorageError):
 
 
 def _cache_file() -> Path:
-    base = os.environ.get("CONDAFARM_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") or os.environ.get("LOCALAPPDATA")
-    root = Path(base) if base else Path.home() / ".cache"
-    return (root if os.environ.get("CONDAFARM_CACHE_DIR") else root / "condafarm") / "stores.json"
+    """Where this host remembers probe answers: `CONDAFARM_CACHE_DIR`, else this user's condafarm cache folder."""
+    folder = os.environ.get("CONDAFARM_CACHE_DIR")
+    return (Path(folder) if folder else user_cache_dir()) / "stores.json"
 
 
 def _store_id(storage: Storage) -> str:
