@@ -316,6 +316,12 @@ REFUSED = {
         6,
         r"build\.osx_is_app cannot be converted",
     ),
+    "script_env that is not a name": (
+        "package:\n  name: a\n  version: '1'\nbuild:\n  script: echo a\n  script_env:\n"
+        "    - \"A', default=B) or ('\"\n",
+        7,
+        r"build\.script_env names .* which is not a variable name",
+    ),
     "selector in a block": (
         "package:\n  name: a\nbuild:\n  script: |\n    echo a\n    echo b  # [win]\n",
         6,

@@ -58,6 +58,16 @@ def test_job_records_add_get_put_and_delete_on_their_prefix_only() -> None:
             "Resource": ["arn:aws:s3:::attachments/condafarm-jobs/*"],
         }
     ]
+    listing = [s for s in doc["Statement"] if s["Sid"] == "ListJobPackageRecords"]  # type: ignore[index]
+    assert listing == [  # without it S3 answers 403, not 404, for a job's first (missing) record
+        {
+            "Sid": "ListJobPackageRecords",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": ["arn:aws:s3:::attachments"],
+            "Condition": {"StringLike": {"s3:prefix": ["condafarm-jobs", "condafarm-jobs/*"]}},
+        }
+    ]
 
 
 def test_role_name_prints_the_attach_command_on_stderr() -> None:

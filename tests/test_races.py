@@ -184,6 +184,23 @@ def test_a_failed_force_publish_leaves_records_matching_the_replaced_files(
     assert check_channel(folder(), verify_hashes=True).ok
 
 
+def test_a_failed_force_publish_leaves_none_of_its_new_names_behind(
+    folder: Callable[[], Channel], tmp_path: Path
+) -> None:
+    publish(folder(), [make_package(tmp_path / "v1", "tool", payload="one")])
+    newcomer = make_package(tmp_path / "v2", "newcomer")
+    failing = make_package(tmp_path / "v2", "failing")
+    storage = open_storage(folder())
+    drop = Once(_fail("the upload failed"), lambda key, *a, **k: key.endswith(failing.name))
+    _hook(storage, "upload", drop)
+    with pytest.raises(StorageError):
+        publish(storage, [newcomer, failing], force=True)
+    assert drop.fired, "the upload of `failing` was never reached"
+    assert _names(storage) == {"tool-1.0-h0_0.conda"}  # all or none: the new name is gone again
+    assert load_repodata(storage, "noarch")[0].get(newcomer.name) is None
+    assert check_channel(folder(), verify_hashes=True).ok
+
+
 def test_a_local_write_reports_its_own_etag_even_if_another_writer_follows_at_once(
     folder: Callable[[], Channel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

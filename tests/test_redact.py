@@ -29,6 +29,7 @@ def test_redact_masks_url_passwords_tokens_signatures_and_secret_variables(monke
     cleaned = redact(text)
     assert "hunter2" not in cleaned and TOKEN not in cleaned and "0123456789abcdef" not in cleaned
     assert "http://***@127.0.0.1:9/" in cleaned
+    assert redact("https://conda.anaconda.org/t/ab-12345token/studio") == "https://conda.anaconda.org/t/***/studio"
 
 
 def test_debug_logging_never_prints_the_session_token_or_secret_key(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,8 @@ _PATTERNS = [
         re.compile(r"(?P<keep>x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}]+", re.IGNORECASE),
         rf"\g<keep>{MASK}",
     ),
+    # anaconda.org-style tokens in channel URLs: https://conda.anaconda.org/t/TOKEN/channel
+    (re.compile(r"(?P<keep>/t/)[^/\s]+(?=/)"), rf"\g<keep>{MASK}"),
     # SigV4 signatures in Authorization headers and presigned query strings
     (re.compile(r"(?P<keep>Signature=)[0-9a-fA-F]+"), rf"\g<keep>{MASK}"),
     (re.compile(r"(?P<keep>X-Amz-Signature=)[0-9a-fA-F]+", re.IGNORECASE), rf"\g<keep>{MASK}"),

@@ -154,9 +154,8 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
     if args.command == "publish":
         work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, actions.is_true(args.force))
     else:
-        rules = actions.PruneRules.from_args(
-            args.keep, args.newer_than, args.spec, args.grace_hours, args.protect_lockfiles
-        )
+        prune = (args.keep, args.newer_than, args.spec, args.grace_hours, args.protect_lockfiles)
+        rules = actions.PruneRules.from_args(*prune) if args.action == "prune" else None  # only prune reads them
         files = actions.split_list(args.files)
         work = partial(actions.maintain, say, supervisor, args.action, args.channel, files, rules)
     return supervisor.run(partial(actions.reported, say, work))

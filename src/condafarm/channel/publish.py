@@ -171,7 +171,7 @@ def publish(
             record = (provenance or {}).get(item.filename) or published_by(item.path, item.hashes.sha256)
             write_provenance(storage, item.subdir, item.filename, record)
     except BaseException:
-        _forget(storage, prepared, created, uploaded, force)
+        _forget(storage, prepared, created, uploaded, existing if force else set())
         raise
 
     report = PublishReport(storage.channel.url)
@@ -231,23 +231,28 @@ def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgr
 
 
 def _forget(
-    storage: Storage, prepared: list[Prepared], created: list[Prepared], uploaded: list[Prepared], force: bool
+    storage: Storage,
+    prepared: list[Prepared],
+    created: list[Prepared],
+    uploaded: list[Prepared],
+    replaced: set[str],
 ) -> None:
     """After a failed upload: leave the channel as it was, as far as that is possible.
 
     The intents go first, so no other publisher adopts these files from now on; then the files this publish
     created are deleted, except any another publisher already indexed (it adopted the intent earlier).
-    With `force`, replaced files cannot be restored, so their records are updated to the new bytes instead.
+    Files this publish replaced (`--force`) cannot be restored, so their records are updated to the new bytes;
+    new names are deleted like any other, so a failed publish leaves none of its new packages behind.
     """
     names = {i.filename for i in prepared}
     for subdir in {i.subdir for i in prepared}:
         with contextlib.suppress(CondafarmError):
             intents.update(storage, subdir, intents.dropping(names))
     with contextlib.suppress(CondafarmError):
-        if force and uploaded:
-            now_ms = int(time.time() * 1000)
-            for subdir in {i.subdir for i in uploaded}:
-                update_repodata(storage, subdir, _setting([i for i in uploaded if i.subdir == subdir], now_ms))
+        overwritten = [i for i in uploaded if i.key in replaced]
+        now_ms = int(time.time() * 1000)
+        for subdir in {i.subdir for i in overwritten}:
+            update_repodata(storage, subdir, _setting([i for i in overwritten if i.subdir == subdir], now_ms))
         for subdir in {i.subdir for i in created}:
             named = load_repodata(storage, subdir)[0].records()
             for item in created:
@@ -323,14 +328,19 @@ def _unfinished(
         head = heads[item.key]
         if head is None or head.size != item.hashes.size or current[item.subdir][0].get(item.filename) is not None:
             continue
-        if storage.keeps_object_metadata:
-            same = head.metadata.get("package-sha256") == item.hashes.sha256
-        else:
-            with storage.open(head) as f:
-                same = hash_file(f).sha256 == item.hashes.sha256
-        if same:
+        if _holds(storage, head, item.hashes.sha256):
             found.add(item.key)
     return found
+
+
+def _holds(storage: Storage, head: ObjectInfo, sha256: str) -> bool:
+    """Whether the object `head` describes has exactly the bytes with `sha256`: from the hash it was uploaded with
+    where the store keeps it, else by hashing the object (a folder's file, another tool's upload)."""
+    recorded = head.metadata.get("package-sha256")
+    if recorded is not None:
+        return recorded == sha256
+    with storage.stream(head) as f:
+        return hash_file(f).sha256 == sha256
 
 
 def _complete(storage: Storage, subdir: str, filename: str, intent: dict[str, Any]) -> bool:
@@ -342,8 +352,7 @@ def _complete(storage: Storage, subdir: str, filename: str, intent: dict[str, An
     head = storage.head(f"{subdir}/{filename}")
     if head is None or head.size != record.get("size"):
         return False
-    sha = head.metadata.get("package-sha256")
-    return sha is None or sha == record.get("sha256")
+    return _holds(storage, head, str(record.get("sha256")))
 
 
 __all__ = ["Prepared", "PublishReport", "Published", "prepare", "publish"]

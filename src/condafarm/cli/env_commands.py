@@ -56,6 +56,7 @@ def _spec(args: argparse.Namespace) -> Any:
     from ..env import make_spec
     from ..env.condarc import explain_channels, load_condarc, needs_condarc
     from ..env.spec import words
+    from ..redact import redact
 
     if not (args.packages or "").split():
         return None
@@ -64,7 +65,7 @@ def _spec(args: argparse.Namespace) -> Any:
     spec = make_spec(args.packages, names, args.priority, name=getattr(args, "name", None) or "", condarc=condarc)
     if not args.quiet:
         for line in explain_channels(names, condarc):
-            print(line, flush=True)
+            print(redact(line), flush=True)  # condarc URLs may carry user:password@ or an anaconda.org /t/TOKEN/
     return spec
 
 

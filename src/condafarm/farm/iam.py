@@ -60,6 +60,18 @@ def iam_policy(channel: Channel, *, read_write: bool = False, job_records: Chann
                 "Resource": [records],
             }
         )
+        # Without ListBucket S3 answers 403 instead of 404 for a record not written yet: every first session
+        # of a job would look denied instead of finding no record.
+        record_listing: dict[str, Any] = {
+            "Sid": "ListJobPackageRecords",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{job_records.bucket}"],
+        }
+        if job_records.prefix:
+            prefixes = [job_records.prefix, f"{job_records.prefix}/*"]
+            record_listing["Condition"] = {"StringLike": {"s3:prefix": prefixes}}
+        statements.append(record_listing)
     return {"Version": "2012-10-17", "Statement": statements}
 
 

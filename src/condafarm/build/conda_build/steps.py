@@ -49,6 +49,9 @@ def skip(entry: Entry) -> list[str]:
     return conditions
 
 
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _values(node: Any) -> list[tuple[str | None, Scalar]]:
     if isinstance(node, Scalar):
         return [(None, node)]
@@ -71,6 +74,8 @@ def script(script: Entry | None, script_env: Entry | None, files: Collection[str
     for cond, node in script_env.alts:
         for item_cond, item in _values(node):
             name, equals, value = str(item.value).partition("=")
+            if not _VARIABLE.fullmatch(name.strip()):  # it goes into Jinja text: a plain variable name only
+                raise Refused(item.line, f"build.script_env names {name.strip()!r}, which is not a variable name")
             passed = "${{ env.get('" + name.strip() + "', default='') }}"
             values.setdefault(name.strip(), []).append(
                 (both(cond, item_cond), Scalar(value.strip() if equals else passed, item.line))
