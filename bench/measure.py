@@ -60,6 +60,8 @@ def index_child(argv: list[str]) -> int:
     endpoint = argv[3] if len(argv) > 3 else None
     extra: dict[str, Any] = {}
     if tool == "condafarm":
+        import rattler  # noqa: F401  (index checks metadata with it; imported before the clock, as the peer's is)
+
         from condafarm import S3Options, index_channel, parse_channel
 
         if kind == "s3":

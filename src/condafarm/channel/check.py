@@ -44,8 +44,9 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     unsafe = recorded_problem(storage)
     if unsafe:
         report.problems.append(unsafe)
-    for subdir in discover_subdirs(storage):
-        report.problems += [describe(leftover) for leftover in find_leftovers(storage, subdir)]
+    subdirs = discover_subdirs(storage)
+    report.problems += [describe(leftover) for leftover in find_leftovers(storage)]
+    for subdir in subdirs:
         key = repodata_key(subdir)
         blob = storage.get(key)
         if blob is None:

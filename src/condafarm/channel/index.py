@@ -168,12 +168,9 @@ def index_subdir(
             _save_state(storage, subdir, state, snap, new, report, json_etag, derived)
         return report
 
-    report = retry_on_conflict(
+    return retry_on_conflict(
         attempt, what=storage.channel.url_of(repodata_key(subdir)), hint="run `condafarm index` again"
     )
-    if not dry_run:
-        remove_leftovers(storage, subdir)
-    return report
 
 
 def _chosen_subdirs(storage: Storage, subdirs: list[str] | None) -> list[str]:
@@ -215,6 +212,8 @@ def index_channel(
             log.warning("skipped %s/%s: %s", report.subdir, name, reason)
     if not dry_run and "noarch" not in chosen and storage.head(repodata_key("noarch")) is None:
         index_subdir(storage, "noarch")
+    if not dry_run:
+        remove_leftovers(storage)
     # A channel that has a page (made once by `condafarm page`) keeps it current.
     if not dry_run and any(r.wrote for r in reports) and storage.head(PAGE_KEY) is not None:
         write_page(storage)

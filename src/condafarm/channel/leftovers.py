@@ -1,4 +1,7 @@
-"""What interrupted writers leave in a subdir (temporary files, unfinished uploads): reported, then removed."""
+"""What interrupted writers leave in a channel (temporary files, unfinished uploads): reported, then removed.
+
+One scan covers the whole channel (on S3 one ListMultipartUploads request), so an index run pays it once.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ log = logging.getLogger(__name__)
 LEFTOVER_SECONDS = 3600.0
 
 
-def find_leftovers(storage: Storage, subdir: str) -> list[Leftover]:
-    """Leftovers anywhere in the subdir: beside packages, among shards, in condafarm's state folder."""
-    return storage.leftovers(f"{subdir}/")
+def find_leftovers(storage: Storage) -> list[Leftover]:
+    """Leftovers anywhere in the channel: beside packages, among shards, in condafarm's state folders."""
+    return storage.leftovers("")
 
 
 def describe(leftover: Leftover) -> str:
@@ -26,10 +29,10 @@ def describe(leftover: Leftover) -> str:
     )
 
 
-def remove_leftovers(storage: Storage, subdir: str) -> list[str]:
-    """Remove the subdir's leftovers old enough to be abandoned; their keys."""
+def remove_leftovers(storage: Storage) -> list[str]:
+    """Remove the channel's leftovers old enough to be abandoned; their keys."""
     removed = []
-    for leftover in find_leftovers(storage, subdir):
+    for leftover in find_leftovers(storage):
         if leftover.age_seconds >= LEFTOVER_SECONDS:
             log.info("removing %s (%s, %.1f h old)", leftover.key, leftover.what, leftover.age_seconds / 3600)
             storage.discard(leftover)
