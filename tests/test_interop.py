@@ -144,11 +144,14 @@ def test_rattler_installs_published_packages_by_latest_and_exact_build(
 
 
 @pytest.mark.slow
-def test_rattler_finds_published_packages_through_shards_alone(tmp_path: Path) -> None:
-    """pixi and rattler read CEP-16 shards before repodata.json; with repodata.json gone, shards must suffice."""
+def test_rattler_finds_published_packages_through_shards_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pixi and rattler read CEP-16 shards before repodata.json; with repodata.json gone, shards must suffice,
+    also for a package published into a subdir too large to compact at once (repodata.json does not hold it)."""
     root = tmp_path / "channel"
     _publish_app(parse_channel(str(root)), tmp_path / "staging")
+    monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", "1")
     publish(parse_channel(str(root)), [make_package(tmp_path / "later", "latecomer")])
+    assert b"latecomer" not in (root / "noarch" / "repodata.json").read_bytes()
     for name in ("repodata.json", "repodata.json.zst"):
         (root / "noarch" / name).unlink()
     handler = functools.partial(QuietHandler, directory=str(root))

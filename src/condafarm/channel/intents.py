@@ -1,17 +1,19 @@
-"""Publishes in flight: one small object per file being published, `SUBDIR/.condafarm/publishing/MS-FILENAME.json`.
+"""Publishes in flight: one small object per file being published, `SUBDIR/.condafarm/publishing/MS-HASH.json`.
 
 A publisher killed between its upload and its commit leaves a file no record names. `index` finds such files by
 listing the subdir; a publish must not list it (its cost would grow with the channel), so each publisher first
 notes its intent here, and every publisher adopts the intents of others that are old and whose files are
 complete. One object per file (not one shared object) means publishers arriving together never contend for it;
 the key starts with the time it was noted, so a listing of this folder (which holds only publishes in flight)
-tells old intents from young ones without reading them. These are a cache of work to finish: losing them costs
+tells old intents from young ones without reading them; it ends with a hash of the filename, which can be as
+long as a file name may be. These are a cache of work to finish: losing them costs
 nothing but a later `index` run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -38,18 +40,15 @@ class Intent:
 
     @property
     def key(self) -> str:
-        return f"{self.subdir}/{INTENTS_FOLDER}/{self.since_ms}-{self.filename}.json"
+        return _key(self.subdir, self.since_ms, hashlib.sha256(self.filename.encode()).hexdigest()[:24])
 
     @property
     def since(self) -> float:
         return self.since_ms / 1000
 
-    @classmethod
-    def parse(cls, subdir: str, name: str) -> Intent | None:
-        stamp, _, rest = name.partition("-")
-        if not stamp.isdigit() or not rest.endswith(".json"):
-            return None
-        return cls(subdir, rest.removesuffix(".json"), int(stamp))
+
+def _key(subdir: str, since_ms: int, tag: str) -> str:
+    return f"{subdir}/{INTENTS_FOLDER}/{since_ms}-{tag}.json"
 
 
 def note(storage: Storage, subdir: str, records: dict[str, dict[str, Any]], since: float) -> list[Intent]:
@@ -57,7 +56,7 @@ def note(storage: Storage, subdir: str, records: dict[str, dict[str, Any]], sinc
     noted = []
     for filename, record in records.items():
         intent = Intent(subdir, filename, int(since * 1000))
-        body = json.dumps({"record": record}, sort_keys=True, separators=(",", ":")).encode()
+        body = json.dumps({"filename": filename, "record": record}, sort_keys=True, separators=(",", ":")).encode()
         storage.put(intent.key, body, content_type="application/json")
         noted.append(intent)
     return noted
@@ -76,20 +75,23 @@ def older_than(storage: Storage, subdir: str, cutoff: float) -> dict[Intent, dic
     found: dict[Intent, dict[str, Any]] = {}
     now = time.time()
     for info in storage.list_objects(f"{subdir}/{INTENTS_FOLDER}/"):
-        intent = Intent.parse(subdir, info.name)
-        if intent is None or intent.since > cutoff:
+        stamp, _, tag = info.name.removesuffix(".json").partition("-")
+        if not stamp.isdigit() or int(stamp) / 1000 > cutoff:
             continue
-        if now - intent.since >= FORGET_AFTER_SECONDS:
-            finish(storage, [intent])
-            continue
-        blob = storage.get(intent.key)
+        key = _key(subdir, int(stamp), tag)
+        blob = storage.get(key) if now - int(stamp) / 1000 < FORGET_AFTER_SECONDS else None
         try:
-            record = json.loads(blob.data)["record"] if blob is not None else None
+            raw = json.loads(blob.data) if blob is not None else {}
+            intent, record = Intent(subdir, str(raw["filename"]), int(stamp)), raw["record"]
         except (ValueError, KeyError, TypeError):
-            log.warning("%s is unreadable; leaving its file to `condafarm index`", intent.key)
-            record = None
-        if isinstance(record, dict):
-            found[intent] = record
+            if blob is not None:
+                log.warning("%s is unreadable; leaving its file to `condafarm index`", key)
+            intent, record = None, None
+        if intent is None or intent.key != key or not isinstance(record, dict):
+            with contextlib.suppress(CondafarmError):
+                storage.delete(key)  # a day old, or not an intent: its file (if any) is for `index` to find
+            continue
+        found[intent] = record
     return found
 
 

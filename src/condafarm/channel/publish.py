@@ -29,6 +29,7 @@ from ..conda.repodata import Repodata, make_record, repodata_key
 from ..conda.shards import NameRecords, by_name, record_name
 from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
 from ..storage import Blob, ObjectInfo, Storage, open_storage
+from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
 from .compaction import compact_after_publish, inline_bytes
@@ -194,6 +195,7 @@ def publish(
         raise AlreadyExists(
             f"{storage.channel.url_of(taken[0])} already exists and published packages never change; {hint}"
         )
+    ensure_conditional_writes(storage)  # a store that would let publishers overwrite each other is refused now
     now = time.time()
     noted = [
         intent
