@@ -13,13 +13,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..conda.shards import NameRecords, Shards, make_index, read_index
+from ..conda.repodata import Repodata
+from ..conda.shards import NameRecords, Shards, by_name, make_index, read_index
 from ..errors import AlreadyExists
 from ..storage import Blob, Storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from .derived import MSGPACK_ZST
-from .overlay import read_names
-from .store import shards_key
+from .overlay import assemble, read_names
+from .store import Current, shards_key, update_repodata
 
 
 @dataclass
@@ -85,4 +86,37 @@ def commit_some(
     return retry_on_conflict(attempt, what=storage.channel.url_of(shards_key(subdir)), hint="retry")
 
 
-__all__ = ["Names", "commit_some", "read_some"]
+def _whole(names: set[str], change: Callable[[dict[str, NameRecords]], None]) -> Callable[[Repodata], None]:
+    """A change for `update_repodata` (the whole repodata) made of one on the shards of `names`."""
+
+    def whole(repodata: Repodata) -> None:
+        groups = by_name(repodata)
+        edited = {name: groups.get(name, NameRecords()) for name in names}
+        change(edited)
+        merged = assemble(repodata.subdir, {**groups, **edited})
+        repodata.packages, repodata.packages_conda, repodata.removed = (
+            merged.packages,
+            merged.packages_conda,
+            merged.removed,
+        )
+
+    return whole
+
+
+def commit_names(
+    storage: Storage,
+    subdir: str,
+    names: set[str],
+    change: Callable[[dict[str, NameRecords]], None],
+    *,
+    first: Names | None,
+    legacy: Current | None,
+) -> None:
+    """`commit_some`, or where the subdir has no shard index condafarm commits to (`legacy`: its records as
+    read), the same change through `update_repodata`, which marks the index so the next commit is `commit_some`."""
+    if legacy is None and commit_some(storage, subdir, names, change, first=first) is not None:
+        return
+    update_repodata(storage, subdir, _whole(names, change), current=legacy)
+
+
+__all__ = ["Names", "commit_names", "commit_some", "read_some"]

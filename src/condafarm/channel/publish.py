@@ -20,23 +20,24 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
 from ..conda.repodata import Repodata, make_record, repodata_key
-from ..conda.shards import NameRecords, by_name, record_name
+from ..conda.shards import NameRecords, record_name
 from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
 from ..storage import Blob, ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
+from .adoption import complete, holds
 from .compaction import compact_after_publish, inline_bytes
-from .names import Names, commit_some, read_some
-from .overlay import assemble
+from .names import Names, commit_names, read_some
 from .provenance import Provenance, provenance_key, published_by, write_provenance
-from .store import Current, init_channel, read_current, update_repodata
+from .report import Published, PublishReport
+from .store import Current, init_channel, read_current
 
 log = logging.getLogger(__name__)
 
@@ -75,34 +76,6 @@ class Prepared:
 
     def record(self, indexed_timestamp: int) -> dict[str, Any]:
         return make_record(self.index, self.metadata, self.hashes, indexed_timestamp)
-
-
-@dataclass(frozen=True)
-class Published:
-    filename: str
-    subdir: str
-    url: str
-    name: str
-    version: str
-    build: str
-    build_number: int
-    size: int
-    sha256: str
-    replaced: bool = False
-
-
-@dataclass
-class PublishReport:
-    channel: str
-    packages: list[Published] = field(default_factory=list)
-    #: files of interrupted publishes that this one indexed
-    adopted: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    requests: dict[str, int] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        extra = f", indexed {len(self.adopted)} left by interrupted publishes" if self.adopted else ""
-        return f"published {len(self.packages)} package(s) to {self.channel}{extra} in {self.seconds:.2f}s"
 
 
 def prepare(path: Path) -> Prepared:
@@ -321,7 +294,7 @@ def _commit(
         ready = {
             intent: record
             for intent, record in old.items()
-            if intent.filename not in mine and _complete(storage, subdir, intent.filename, record)
+            if intent.filename not in mine and complete(storage, subdir, intent.filename, record)
         }
     adopted: list[str] = []
 
@@ -339,31 +312,13 @@ def _commit(
 
     names = {i.name for i in items} | {record_name(i.filename, r) for i, r in ready.items()}
     try:
-        if current.legacy is not None or commit_some(storage, subdir, names, change, first=current.names) is None:
-            update_repodata(storage, subdir, _by_name(names, change), current=current.legacy)
+        commit_names(storage, subdir, names, change, first=current.names, legacy=current.legacy)
     except StorageError as exc:
         raise StorageError(
             f"uploaded but could not index ({exc}); run `condafarm index {storage.channel.url}` to finish"
         ) from exc
     intents.finish(storage, [i for i in ready if i.filename in adopted])
     return adopted
-
-
-def _by_name(names: set[str], change: Callable[[dict[str, NameRecords]], None]) -> Callable[[Repodata], None]:
-    """A change for `update_repodata` (the whole repodata) made of one on the shards of `names`."""
-
-    def whole(repodata: Repodata) -> None:
-        groups = by_name(repodata)
-        edited = {name: groups.get(name, NameRecords()) for name in names}
-        change(edited)
-        merged = assemble(repodata.subdir, {**groups, **edited})
-        repodata.packages, repodata.packages_conda, repodata.removed = (
-            merged.packages,
-            merged.packages_conda,
-            merged.removed,
-        )
-
-    return whole
 
 
 def _unfinished(
@@ -379,30 +334,9 @@ def _unfinished(
         head = heads[item.key]
         if head is None or head.size != item.hashes.size or current[item.subdir].record(item) is not None:
             continue
-        if _holds(storage, head, item.hashes.sha256):
+        if holds(storage, head, item.hashes.sha256):
             found.add(item.key)
     return found
-
-
-def _holds(storage: Storage, head: ObjectInfo, sha256: str) -> bool:
-    """Whether the object `head` describes has exactly the bytes with `sha256`: from the hash it was uploaded with
-    where the store keeps it, else by hashing the object (a folder's file, another tool's upload)."""
-    recorded = head.metadata.get("package-sha256")
-    if recorded is not None:
-        return recorded == sha256
-    with storage.stream(head) as f:
-        return hash_file(f).sha256 == sha256
-
-
-def _complete(storage: Storage, subdir: str, filename: str, record: dict[str, Any]) -> bool:
-    """Whether another publisher's file is fully uploaded: present with its record's size and sha256.
-
-    Uploads land atomically (S3 PUT, or a rename locally), so a present file is a whole file.
-    """
-    head = storage.head(f"{subdir}/{filename}")
-    if head is None or head.size != record.get("size"):
-        return False
-    return _holds(storage, head, str(record.get("sha256")))
 
 
 __all__ = ["Prepared", "PublishReport", "Published", "prepare", "publish"]

@@ -1,4 +1,4 @@
-"""What an index run did, per subdir and for the channel: for the CLI, the worker plugin and tests."""
+"""What an index run or a publish did: for the CLI, the worker plugin and tests."""
 
 from __future__ import annotations
 
@@ -47,3 +47,35 @@ class IndexReport:
         ]
         prefix = f"{self.channel}: " + (f"{verb} " if verb else "")
         return f"{prefix}{', '.join(parts)} in {len(self.subdirs)} subdirs, {self.seconds:.2f}s"
+
+
+@dataclass(frozen=True)
+class Published:
+    """One package a publish put in the channel."""
+
+    filename: str
+    subdir: str
+    url: str
+    name: str
+    version: str
+    build: str
+    build_number: int
+    size: int
+    sha256: str
+    replaced: bool = False
+
+
+@dataclass
+class PublishReport:
+    """What one publish did, and the requests it made."""
+
+    channel: str
+    packages: list[Published] = field(default_factory=list)
+    #: files of interrupted publishes that this one indexed
+    adopted: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        extra = f", indexed {len(self.adopted)} left by interrupted publishes" if self.adopted else ""
+        return f"published {len(self.packages)} package(s) to {self.channel}{extra} in {self.seconds:.2f}s"
