@@ -154,7 +154,7 @@ def record_template(subdir: str = "noarch") -> dict[str, Any]:
     from condafarm.channel.publish import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
-        return prepare(make_package(Path(tmp), "template", subdir=subdir, depends=["python >=3.10"])).record(0)
+        return prepare(make_package(Path(tmp), "template", subdir=subdir)).record(0)
 
 
 def synthetic_name(n: int) -> str:

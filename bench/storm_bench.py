@@ -52,6 +52,7 @@ class Storm:
 
 
 def _storm(buckets: Buckets, proxy: S3Proxy, publishers: int, size: int, subdir: str, work: Path) -> Storm:
+    started = time.monotonic()
     bucket = buckets.new(f"storm{publishers}")
     repodata = synthetic_repodata(subdir, size)
     buckets.fill(bucket, repodata, proxy.url, placeholders=True)
@@ -60,6 +61,7 @@ def _storm(buckets: Buckets, proxy: S3Proxy, publishers: int, size: int, subdir:
         make_package(work / f"storm{publishers}", synthetic_name(i % names), f"2.{i}", 0, subdir)
         for i in range(publishers)
     ]
+    filled = time.monotonic()
     url = f"s3://{bucket}/{PREFIX}"
     argvs = [["publish", "condafarm", url, proxy.url, str(p), subdir, "--together"] for p in packages]
     proxy.tally.reset()  # children make no request before their go
@@ -76,8 +78,14 @@ def _storm(buckets: Buckets, proxy: S3Proxy, publishers: int, size: int, subdir:
         index_writes=tally.count("PutObject", f"/{subdir}/repodata_shards.msgpack.zst", 200),
         failed=[r.splitlines()[-1] for r in results if isinstance(r, str)],
     )
+    stormed = time.monotonic()
     storm.problems = _verify(buckets, bucket, subdir, [p.name for p in packages])
     buckets.drop(bucket)
+    print(
+        f"    storm of {publishers}: filled in {filled - started:.0f}s, storm {stormed - filled:.0f}s (with start-up),"
+        f" verified in {time.monotonic() - stormed:.0f}s",
+        flush=True,
+    )
     return storm
 
 
@@ -102,11 +110,7 @@ def _verify(buckets: Buckets, bucket: str, subdir: str, filenames: list[str]) ->
 def run_storm(buckets: Buckets, proxy: S3Proxy, ps: list[int], size: int, work: Path) -> tuple[str, bool]:
     """Measure a storm of each size in `ps`; returns the printed report and whether every file landed."""
     subdir = "linux-64"
-    storms: list[Storm] = []
-    for publishers in ps:
-        started = time.monotonic()
-        storms.append(_storm(buckets, proxy, publishers, size, subdir, work))
-        print(f"    storm of {publishers}: done in {time.monotonic() - started:.0f}s", flush=True)
+    storms = [_storm(buckets, proxy, publishers, size, subdir, work) for publishers in ps]
     return _report(storms, size, subdir)
 
 
