@@ -43,6 +43,7 @@ class Storm:
     conflicts: int  # 412 answers: conditional writes that lost a race
     rewrites: int  # successful PUTs of SUBDIR/repodata.json
     index_writes: int  # successful PUTs of SUBDIR/repodata_shards.msgpack.zst
+    conflicts_by_key: dict[str, int] = field(default_factory=dict)  # 412s by "OPERATION KEY-PATTERN"
     failed: list[str] = field(default_factory=list)  # errors of publishers that failed
     problems: list[str] = field(default_factory=list)  # what the verification found
 
@@ -67,6 +68,7 @@ def _storm(buckets: Buckets, proxy: S3Proxy, publishers: int, size: int, subdir:
     proxy.tally.reset()  # children make no request before their go
     go, results = run_together(argvs, f"storm publisher into {url}")
     tally = proxy.tally
+    exchanges = tally.snapshot()["exchanges"]
     done = [r for r in results if isinstance(r, dict)]
     storm = Storm(
         publishers=publishers,
@@ -76,6 +78,7 @@ def _storm(buckets: Buckets, proxy: S3Proxy, publishers: int, size: int, subdir:
         conflicts=tally.count(status=412),
         rewrites=tally.count("PutObject", f"/{subdir}/repodata.json", 200),
         index_writes=tally.count("PutObject", f"/{subdir}/repodata_shards.msgpack.zst", 200),
+        conflicts_by_key={k[: -len(" 412")]: n for k, n in exchanges.items() if k.endswith(" 412")},
         failed=[r.splitlines()[-1] for r in results if isinstance(r, str)],
     )
     stormed = time.monotonic()
@@ -155,6 +158,10 @@ def _report(storms: list[Storm], size: int, subdir: str) -> tuple[str, bool]:
         f"repodata.json rewrites at P={last.publishers}: {last.rewrites} = {rewrites:.2f} x P  "
         f"(target <= {REWRITES_RATIO_TARGET} {'ok' if rewrites <= REWRITES_RATIO_TARGET else 'MISSED'})",
     ]
+    for s in storms:
+        if s.conflicts_by_key:
+            by_key = sorted(s.conflicts_by_key.items(), key=lambda kv: -kv[1])
+            lines.append(f"P={s.publishers} 412s: " + ", ".join(f"{k} {n}" for k, n in by_key))
     for s in storms:
         lines += [f"  P={s.publishers} publisher failed: {f}" for f in s.failed]
         lines += [f"  P={s.publishers} CHECK FAILED: {p}" for p in s.problems]
