@@ -39,6 +39,7 @@ class ScalePublish:
     package_bytes: int  # sent and received for package files
     metadata_bytes: int  # sent and received for everything else
     ops: dict[str, int]
+    by_key: dict[str, int]  # bytes sent + received, by key pattern
     in_json: bool  # already in repodata.json when publish returned
     problems: list[str] = field(default_factory=list)
 
@@ -57,8 +58,11 @@ def _publish(buckets: Buckets, proxy: S3Proxy, bucket: str, package: Path, recor
         f"publish into {records} records",
     )
     seen = proxy.tally.snapshot()
-    by_key = [seen["sent_by_key"], seen["received_by_key"]]
-    package_bytes = sum(n for moved in by_key for k, n in moved.items() if k.endswith((".conda", ".tar.bz2")))
+    by_key: dict[str, int] = {}
+    for moved in (seen["sent_by_key"], seen["received_by_key"]):
+        for key, n in moved.items():
+            by_key[key] = by_key.get(key, 0) + n
+    package_bytes = sum(n for key, n in by_key.items() if key.endswith((".conda", ".tar.bz2")))
     # Only the shards must hold it at once: a large subdir's repodata.json may be compacted later (issue 15).
     missing = missing_from_index(open_storage(buckets.channel(bucket)), subdir, [package.name])
     return ScalePublish(
@@ -69,6 +73,7 @@ def _publish(buckets: Buckets, proxy: S3Proxy, bucket: str, package: Path, recor
         package_bytes=package_bytes,
         metadata_bytes=int(seen["bytes_sent"]) + int(seen["bytes_received"]) - package_bytes,
         ops=dict(seen["ops"]),
+        by_key=by_key,
         in_json=not missing["repodata.json"],
         problems=[f"{package.name} not in the shards"] if missing["shards"] else [],
     )
@@ -85,6 +90,7 @@ def _median(runs: list[ScalePublish]) -> ScalePublish:
         package_bytes=int(statistics.median(r.package_bytes for r in runs)),
         metadata_bytes=int(statistics.median(r.metadata_bytes for r in runs)),
         ops=middle.ops,
+        by_key=middle.by_key,
         in_json=all(r.in_json for r in runs),
         problems=[p for r in runs for p in r.problems],
     )
@@ -144,6 +150,8 @@ def _report(results: list[ScalePublish], json_sizes: dict[int, int], subdir: str
             f"{SCALING_TARGET} {'ok' if worst <= SCALING_TARGET else 'MISSED'})"
         )
     lines += [f"{r.records}: {dict(sorted(r.ops.items()))}" for r in results]
+    largest = sorted(results[-1].by_key.items(), key=lambda kv: -kv[1])[:6]
+    lines.append(f"{results[-1].records}, bytes by key: " + ", ".join(f"{k} {fmt_bytes(n)}" for k, n in largest))
     lines += [f"  {r.records} CHECK FAILED: {p}" for r in results for p in r.problems]
     text = "\n".join(lines)
     print(text, flush=True)
