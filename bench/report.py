@@ -158,7 +158,7 @@ def case_json(case: Case) -> dict[str, Any]:
 
 
 def run_header() -> str:
-    """What was measured, on what: date, the condafarm source and its commit, versions, CPUs."""
+    """What was measured, on what: date, the condafarm source and the last commit that changed it, versions, CPUs."""
     import condafarm
 
     source = Path(condafarm.__file__).resolve().parent
@@ -170,7 +170,10 @@ def run_header() -> str:
         versions = ""
     try:
         commit = subprocess.run(
-            ["git", "-C", str(source), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
+            ["git", "-C", str(source), "log", "-1", "--format=%h", "--", "."],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(source), "status", "--porcelain", "--", "."], capture_output=True, text=True, check=False

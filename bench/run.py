@@ -186,7 +186,8 @@ def _on_moto_only(args: argparse.Namespace) -> int:
     print(header, flush=True)
     report, ok, started = [header], True, time.monotonic()
     with MotoServer(env=child_env()) as moto, tempfile.TemporaryDirectory() as work:
-        buckets, proxy = Buckets(moto), S3Proxy(moto.port)
+        # serial writes: moto's conditional writes are not atomic, and the storm has simultaneous writers
+        buckets, proxy = Buckets(moto), S3Proxy(moto.port, serial_writes=True)
         try:
             if args.prune_only:
                 report.append(run_prune(buckets, proxy, args.prune_builds))

@@ -4,6 +4,7 @@ and bytes moved from it, so what it counts is checked here against requests whos
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
 import pytest
@@ -66,3 +67,32 @@ def test_the_tally_counts_exchanges_by_operation_key_and_status_with_bytes_both_
     tally.reset()
     assert tally.count() == 0
     assert tally.snapshot()["bytes_sent"] == 0
+
+
+def test_with_serial_writes_one_of_many_simultaneous_conditional_writes_wins(s3: S3Endpoint) -> None:
+    """moto checks If-Match then stores without a lock, so simultaneous writers can both win there; S3 lets one."""
+    bucket = new_bucket(s3.client(), "serial")
+    proxy = S3Proxy(s3.port, serial_writes=True)
+    client = S3Endpoint(proxy.url, proxy.port).client(max_pool_connections=16)
+
+    def winners(key: str, **condition: str) -> int:
+        def write(i: int) -> bool:
+            body = f"{condition} {i}".encode()  # never the body, and so the ETag, the key holds already
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body=body, **condition)
+            except botocore.exceptions.ClientError as exc:
+                assert exc.response["Error"]["Code"] == "PreconditionFailed"
+                return False
+            return True
+
+        with ThreadPoolExecutor(16) as pool:
+            return sum(pool.map(write, range(16)))
+
+    try:
+        for round_ in range(5):
+            assert winners(f"ch/noarch/new{round_}", IfNoneMatch="*") == 1
+            etag = client.head_object(Bucket=bucket, Key=f"ch/noarch/new{round_}")["ETag"]
+            assert winners(f"ch/noarch/new{round_}", IfMatch=etag) == 1
+        assert proxy.tally.count("PutObject", status=200) == 10
+    finally:
+        proxy.stop()

@@ -12,6 +12,10 @@ Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-check
 
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
+
+Atomic conditional writes: moto checks If-Match/If-None-Match and then stores the object without a lock, so two
+simultaneous writers can both win (seen in bench/'s publish storms: a record lost with every publisher exiting
+0). With `serial_writes` the proxy forwards the writes of one key one at a time, as S3 orders them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +61,10 @@ def key_pattern(key: str) -> str:
     (and what is named after one) -> `*.conda...`, a content-addressed shard -> `*.msgpack.zst`."""
     head, slash, name = key.rpartition("/")
     return head + slash + _SHARD_NAME.sub("*", _PACKAGE_NAME.sub(r"*\1", name))
+
+
+#: Operations that change which object a key holds (an UploadPart does not, until its upload completes).
+KEY_WRITES = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "DeleteObject"})
 
 
 class Tally:
@@ -202,6 +210,7 @@ class S3Proxy:
         *,
         s3_checksums: bool = False,
         drop_headers: Collection[str] = (),
+        serial_writes: bool = False,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
     ) -> None:
         self.tally = Tally()
@@ -212,6 +221,7 @@ class S3Proxy:
         self.log: list[Exchange] = []
         self.checksums = S3Checksums() if s3_checksums else None
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] | None = {} if serial_writes else None
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -307,7 +317,8 @@ class S3Proxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 if body or self.command in ("PUT", "POST"):
                     headers["Content-Length"] = str(len(body))
-                resp, data = self._upstream(body, headers)
+                with proxy._writing(request):
+                    resp, data = self._upstream(body, headers)
                 proxy.tally.add(request.op, request.key, len(data), status=resp.status, sent=len(body))
                 if action == "drop-after":
                     self.close_connection = True
@@ -355,6 +366,13 @@ class S3Proxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _writing(self, request: Request) -> AbstractContextManager[object]:
+        """With `serial_writes`, the lock of the key a write changes (held while moto answers it)."""
+        if self._key_locks is None or request.op not in KEY_WRITES:
+            return nullcontext()
+        with self._lock:
+            return self._key_locks.setdefault(request.key, threading.Lock())
 
     def stop(self) -> None:
         self.server.shutdown()
