@@ -90,11 +90,11 @@ def test_unchanged_files_are_not_read_again(target: Target) -> None:
     assert not any(s.wrote for s in report.subdirs)
     if target.s3:
         after = target.storage.request_counts()
-        # A no-op run: list, get repodata.json + state per subdir, HEAD the .zst and the shard index to prove
-        # them; no package read.
+        # A no-op run: list, get repodata.json, the shard index (records are committed there) and the state per
+        # subdir, HEAD the .zst to prove it; no package read.
         gets = after.get("GetObject", 0) - before.get("GetObject", 0)
-        assert gets == 2 * len(report.subdirs)
-        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == 2 * len(report.subdirs)
+        assert gets == 3 * len(report.subdirs)
+        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == len(report.subdirs)
         assert after.get("PutObject", 0) == before.get("PutObject", 0)
 
 
@@ -319,7 +319,7 @@ def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, 
     assert ours == theirs and len(ours) == 1101
 
 
-def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) -> None:
+def test_check_reports_a_shard_index_rolled_back_and_index_repairs_it(target: Target) -> None:
     from condafarm.conda.shards import SHARDS_INDEX
 
     target.add(make_package(target.staging, "tool", "1.0"))
@@ -328,9 +328,9 @@ def test_check_reports_a_stale_shard_index_and_index_repairs_it(target: Target) 
     assert stale is not None
     target.add(make_package(target.staging, "tool", "1.1"))
     index_channel(target.storage)
-    target.storage.put(f"noarch/{SHARDS_INDEX}", stale.data)  # as a writer that died before its shard index
+    target.storage.put(f"noarch/{SHARDS_INDEX}", stale.data)  # a commit undone behind condafarm's back
     problems = check_channel(target.channel).problems
-    assert any("shard of 'tool' disagrees" in p for p in problems), problems
+    assert any("tool-1.1-h0_0.conda: named by noarch/repodata.json but not committed" in p for p in problems)
     index_channel(target.storage)
     assert check_channel(target.channel).ok
 

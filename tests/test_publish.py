@@ -18,7 +18,7 @@ from support.s3 import IamEndpoint, S3Endpoint
 from condafarm import Channel, S3Options, check_channel, index_channel, init_channel, parse_channel
 from condafarm.channel import intents
 from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
-from condafarm.channel.store import commit_repodata, load_repodata
+from condafarm.channel.store import commit_repodata, compact, load_repodata, read_current
 from condafarm.conda.repodata import Repodata
 from condafarm.conda.shards import SHARDS_INDEX, Shards
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError
@@ -140,23 +140,49 @@ def _synthetic_channel(storage: Storage, count: int, template: dict[str, Any]) -
     commit_repodata(storage, "noarch", repodata, None)
 
 
-def test_publish_cost_is_the_same_for_50_and_5000_packages_and_never_lists(s3: S3Endpoint, tmp_path: Path) -> None:
+def _publish_into(s3: S3Endpoint, bucket: str, size: int, tmp_path: Path) -> dict[str, int]:
+    """Requests of one publish into a fresh bucket whose noarch holds `size` synthetic records."""
     template = load_repodata_record(tmp_path)
-    counts = []
-    for size in (50, 5000):
-        bucket = f"cost-{size}"
-        s3.client().create_bucket(Bucket=bucket)
-        options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-        channel = parse_channel(f"s3://{bucket}/Conda/Default", options)
-        _synthetic_channel(open_storage(channel), size, template)
-        fresh = open_storage(channel)
-        report = publish(fresh, [make_package(tmp_path / str(size), "newcomer")])
-        requests = {k: v for k, v in report.requests.items() if k != "bytes_read"}
-        assert "ListObjectsV2" not in requests
-        counts.append(requests)
-        assert len(load_repodata(fresh, "noarch")[0].records()) == size + 1
+    s3.client().create_bucket(Bucket=bucket)
+    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    channel = parse_channel(f"s3://{bucket}/Conda/Default", options)
+    _synthetic_channel(open_storage(channel), size, template)
+    fresh = open_storage(channel)
+    report = publish(fresh, [make_package(tmp_path / bucket, "newcomer")])
+    assert len(load_repodata(fresh, "noarch")[0].records()) == size + 1
+    return {k: v for k, v in report.requests.items() if k != "bytes_read"}
+
+
+def test_publish_cost_is_the_same_for_50_and_5000_packages_and_lists_only_publishes_in_flight(
+    s3: S3Endpoint, tmp_path: Path
+) -> None:
+    counts = [_publish_into(s3, f"cost-{size}", size, tmp_path) for size in (50, 5000)]
     assert counts[0] == counts[1]
-    assert sum(counts[0].values()) == 15, counts[0]  # see docs/publish.md for the list (14 + the provenance PUT)
+    # The one listing is of SUBDIR/.condafarm/publishing/ (publishes in flight), never of the subdir.
+    assert counts[0]["ListObjectsV2"] == 1
+    assert sum(counts[0].values()) == 19, counts[0]  # see docs/publish.md for the list
+
+
+def test_a_large_subdir_is_committed_to_its_shards_without_reading_or_writing_repodata_json(
+    s3: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the inline size a publish touches only its name's shard and the shard index: repodata.json is
+    neither read nor written (a later index compacts it), and every reader still sees the package."""
+    monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", "1000")
+    counts = _publish_into(s3, "deferred", 500, tmp_path)
+    # GET: the shard index (a new name has no shard to read); HEAD: repodata.json's size, the new name;
+    # PUT: intent, package, provenance, shard, shard index; LIST: publishes in flight; DELETE: the intent.
+    assert counts == {"GetObject": 1, "HeadObject": 2, "PutObject": 5, "ListObjectsV2": 1, "DeleteObject": 1}
+    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    storage = open_storage(parse_channel("s3://deferred/Conda/Default", options))
+    json_blob = storage.get("noarch/repodata.json")
+    assert json_blob is not None and b"newcomer" not in json_blob.data
+    current = read_current(storage, "noarch")
+    assert current.pending and "newcomer-1.0-h0_0.conda" in current.repodata.records()
+    compact(storage, "noarch")
+    compacted = Repodata.from_json((storage.get("noarch/repodata.json") or json_blob).data, "noarch")
+    assert compacted.records() == current.repodata.records()
+    assert not read_current(storage, "noarch").pending
 
 
 def load_repodata_record(tmp_path: Path) -> dict[str, Any]:
@@ -184,8 +210,7 @@ def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_pu
     publish(storage, [make_package(tmp_path, "first")])
     # What a publisher killed between its upload and its index update leaves behind: intent + file.
     orphan = prepare(make_package(tmp_path, "orphan"))
-    intent = {orphan.filename: {"record": orphan.record(0), "since": time.time() - ADOPT_AFTER_SECONDS - 1}}
-    intents.update(storage, "noarch", intents.adding(intent))
+    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time() - ADOPT_AFTER_SECONDS - 1)
     _upload(storage, orphan, False, None)
     _assert_valid(storage)
     assert orphan.filename not in load_repodata(storage, "noarch")[0].records()
@@ -197,7 +222,7 @@ def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_pu
         "orphan-1.0-h0_0.conda",
         "next-1.0-h0_0.conda",
     }
-    assert intents.load(storage, "noarch")[0] == {}
+    assert list(storage.list_objects(f"noarch/{intents.INTENTS_FOLDER}/")) == []
     assert check_channel(channel).ok
 
 
@@ -235,8 +260,9 @@ def test_publish_retries_through_500_503_and_dropped_connections(
     init_channel(_through(s3.url, bucket))
     faults = (
         Fault("the GET of repodata.json", "500"),
-        Fault("the publishing.json PUT", "drop"),
+        Fault("an intent PUT", "drop"),
         Fault("the package If-None-Match PUT", "drop-after"),
+        Fault("the shard index If-Match PUT", "503"),
         Fault("the repodata.json If-Match PUT", "503"),
         Fault("the repodata.json.zst PUT", "500", after=1),
     )
@@ -245,43 +271,60 @@ def test_publish_retries_through_500_503_and_dropped_connections(
         publish(channel, [make_package(tmp_path, "a"), make_package(tmp_path, "b", subdir="linux-64")])
         publish(channel, [make_package(tmp_path, "c")])
     prefix = "Conda/Default"
-    assert [(h.request, h.action, h.key) for h in proxy.hits] == [
+    assert [(h.request, h.action, h.key.split("/.condafarm/")[0]) for h in proxy.hits] == [
         ("the GET of repodata.json", "500", f"{prefix}/noarch/repodata.json"),
-        ("the publishing.json PUT", "drop", f"{prefix}/noarch/.condafarm/publishing.json"),
+        ("an intent PUT", "drop", f"{prefix}/noarch"),
         ("the package If-None-Match PUT", "drop-after", f"{prefix}/noarch/a-1.0-h0_0.conda"),
+        ("the shard index If-Match PUT", "503", f"{prefix}/noarch/repodata_shards.msgpack.zst"),
         ("the repodata.json If-Match PUT", "503", f"{prefix}/noarch/repodata.json"),
-        ("the repodata.json.zst PUT", "500", f"{prefix}/linux-64/repodata.json.zst"),
+        ("the repodata.json.zst PUT", "500", f"{prefix}/noarch/repodata.json.zst"),
     ]
-    get, intents_put, package_put, repodata_put, zst_put = proxy.hits
+    get, intents_put, package_put, index_put, repodata_put, zst_put = proxy.hits
     assert _after(proxy, get)[0] == 200
     assert _after(proxy, intents_put)[0] == 200
     # the dropped package PUT did store the file: its retry is told so (412), and publish sees it is ours
     assert _after(proxy, package_put) == [412]
+    assert _after(proxy, index_put)[0] == 200
     assert _after(proxy, repodata_put)[0] == 200
     assert _after(proxy, zst_put)[0] == 200
     report = check_channel(_through(s3.url, bucket), verify_hashes=True)
     assert report.ok and report.packages == 3, report.problems
 
 
+@pytest.mark.parametrize(
+    ("request_name", "key"),
+    [
+        ("the shard index If-Match PUT", "noarch/repodata_shards.msgpack.zst"),  # the commit itself fails
+        ("the repodata.json If-Match PUT", "noarch/repodata.json"),  # committed; its compaction fails
+    ],
+)
 def test_publish_fails_cleanly_when_the_endpoint_keeps_failing(
-    s3: S3Endpoint, bucket: str, tmp_path: Path, no_backoff: None
+    s3: S3Endpoint, bucket: str, tmp_path: Path, no_backoff: None, request_name: str, key: str
 ) -> None:
     direct = _through(s3.url, bucket)
     publish(direct, [make_package(tmp_path, "existing")])
     storage = open_storage(direct)
     before = storage.get("noarch/repodata.json")
 
-    fault = Fault("the repodata.json If-Match PUT", "503", times=None)
+    fault = Fault(request_name, "503", times=None)
     with fault_proxy(s3.port, fault) as proxy, pytest.raises(StorageError, match="condafarm index") as failure:
         publish(_through(proxy.url, bucket), [make_package(tmp_path, "new")])
     # the first try and botocore's 6 retries (its `max_attempts` counts retries) met the fault, nothing else did
-    assert [(h.request, h.action) for h in proxy.hits] == [("the repodata.json If-Match PUT", "503")] * 7
-    assert {h.key for h in proxy.hits} == {"Conda/Default/noarch/repodata.json"}
+    assert [(h.request, h.action) for h in proxy.hits] == [(request_name, "503")] * 7
+    assert {h.key for h in proxy.hits} == {f"Conda/Default/{key}"}
     assert "\n" not in str(failure.value)
     assert storage.get("noarch/repodata.json") == before
+    committed = "new-1.0-h0_0.conda" in load_repodata(storage, "noarch")[0].records()
+    assert committed == key.endswith("repodata.json")
+    if committed:
+        assert "visible to rattler and pixi" in str(failure.value)
+        index_channel(direct)  # compacts
+        assert "new-1.0-h0_0.conda" in (storage.get("noarch/repodata.json") or before).data.decode()
+    else:
+        _assert_valid(storage)
+        # The file is there, unindexed, and the next publish or index run picks it up.
+        assert index_channel(direct).total("added") == 1
     _assert_valid(storage)
-    # The file is there, unindexed, and the next publish or index run picks it up.
-    assert index_channel(direct).total("added") == 1
     assert check_channel(direct).ok
 
 

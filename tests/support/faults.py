@@ -52,7 +52,10 @@ REQUESTS: dict[str, Callable[[Request], bool]] = {
         r.op == "PutObject" and r.basename == "repodata.json" and "if-none-match" in r.headers
     ),
     "the repodata.json.zst PUT": lambda r: r.op == "PutObject" and r.basename == "repodata.json.zst",
-    "the publishing.json PUT": lambda r: r.op == "PutObject" and r.basename == "publishing.json",
+    "an intent PUT": lambda r: r.op == "PutObject" and "/.condafarm/publishing/" in r.key,
+    "the shard index If-Match PUT": lambda r: (
+        r.op == "PutObject" and r.basename == "repodata_shards.msgpack.zst" and "if-match" in r.headers
+    ),
     "the package HEAD": lambda r: r.op == "HeadObject" and r.is_package,
     "the package If-None-Match PUT": lambda r: r.op == "PutObject" and r.is_package and "if-none-match" in r.headers,
     "an UploadPart": lambda r: r.op == "UploadPart",

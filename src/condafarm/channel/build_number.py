@@ -21,6 +21,7 @@ from ..errors import AlreadyExists, Conflict, UsageError
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import KNOWN_SUBDIRS, Channel
+from .names import read_some
 from .store import load_repodata
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,23 @@ def highest_build_number(channel: Channel | Storage, name: str, version: str, su
     """The highest build number of `name` `version` in `subdir` and `noarch/` repodata; None if there is none.
 
     A package may move between noarch and a platform subdir from one build to the next, and a conda client
-    sees both, so both count. A missing channel or subdir counts as empty.
+    sees both, so both count. A missing channel or subdir counts as empty. Only the shard of `name` is read
+    where the subdir commits to its shards, so the cost does not grow with the channel.
     """
     if subdir not in KNOWN_SUBDIRS:
         raise UsageError(f"unknown subdir {subdir!r}; expected one of {', '.join(sorted(KNOWN_SUBDIRS))}")
     storage = open_storage(channel)
     numbers = []
     for sub in dict.fromkeys((subdir, "noarch")):
-        repodata, _ = load_repodata(storage, sub)
+        shard = read_some(storage, sub, {name})
+        if shard.committed:
+            group = shard.groups[name]
+            records = list(group.packages.values()) + list(group.packages_conda.values())
+        else:
+            records = list(load_repodata(storage, sub)[0].records().values())
         numbers += [
             int(record.get("build_number", 0))
-            for record in repodata.records().values()
+            for record in records
             if record.get("name") == name and str(record.get("version")) == version
         ]
     return max(numbers, default=None)

@@ -16,7 +16,7 @@ from .derived import derived_problems
 from .leftovers import describe, find_leftovers
 from .reading import read_package
 from .state import IndexState
-from .store import discover_subdirs, repodata_key
+from .store import discover_subdirs, read_current, repodata_key
 
 
 @dataclass
@@ -24,6 +24,8 @@ class CheckReport:
     channel: str
     packages: int = 0
     problems: list[str] = field(default_factory=list)
+    #: what is worth knowing but needs no fixing (commits `repodata.json` does not show yet)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -48,17 +50,30 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     report.problems += [describe(leftover) for leftover in find_leftovers(storage)]
     for subdir in subdirs:
         key = repodata_key(subdir)
-        blob = storage.get(key)
-        if blob is None:
-            report.problems.append(f"{key}: missing; run `condafarm index`")
-            continue
         try:
-            repodata = Repodata.from_json(blob.data, subdir)
+            current = read_current(storage, subdir)
         except InvalidRepodata as exc:
             report.problems.append(str(exc))
             continue
-        report.problems += derived_problems(storage, subdir, blob.data, repodata, list_shards=True)[0]
+        if current.json is None:
+            report.problems.append(f"{key}: missing; run `condafarm index`")
+            continue
+        repodata = current.repodata
+        compacted = Repodata.from_json(current.json.data, subdir) if current.pending else repodata
+        report.problems += derived_problems(
+            storage, subdir, current.json.data, compacted, current.index, committed=current.committed, list_shards=True
+        )[0]
         records: dict[str, dict[str, Any]] = repodata.records()
+        if current.pending:
+            waiting = len(set(records) - set(compacted.records()))
+            report.notes.append(
+                f"{key}: {waiting} package(s) committed to the shards (rattler, pixi see them) are not in it yet "
+                "(conda sees them after the next `condafarm index`)"
+            )
+        report.problems += [
+            f"{subdir}/{name}: named by {key} but not committed; run `condafarm index`"
+            for name in sorted(set(compacted.records()) - set(records))
+        ]
         report.packages += len(records)
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
         index_state = IndexState.load(storage, subdir)

@@ -16,17 +16,17 @@ from typing import Any
 
 from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata, repodata_key
-from ..errors import ChannelProblems, UsageError
-from ..storage import Blob, ObjectInfo, Storage, open_storage
+from ..errors import ChannelProblems, InvalidRepodata, UsageError
+from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.cas import retry_on_conflict
 from ..storage.location import KNOWN_SUBDIRS, Channel
-from .derived import Derived, collect_shards, repair_derived
+from .derived import Derived, collect_shards, derived_problems, sync_derived
 from .leftovers import remove_leftovers
 from .page import PAGE_KEY, write_page
 from .reading import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
 from .state import FileState, IndexState, Skipped
-from .store import commit_repodata, discover_subdirs, init_channel, read_repodata
+from .store import Current, commit_repodata, compact, discover_subdirs, init_channel, read_current, shards_key
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class _Snapshot:
     records still proven by the state, and the files that must be read."""
 
     repodata: Repodata
-    blob: Blob | None
+    current: Current
     listing: dict[str, ObjectInfo]
     keep: dict[str, dict[str, Any]]
     to_read: list[ObjectInfo]
@@ -53,7 +53,8 @@ class _Snapshot:
 def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, workers: int) -> _Snapshot:
     # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
     # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
-    repodata, blob = read_repodata(storage, subdir, invalid_as_empty=rebuild)
+    current = read_current(storage, subdir, invalid_as_empty=rebuild)
+    repodata = current.repodata
     listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
     yanked = set(repodata.removed)
     old = repodata.records()
@@ -71,8 +72,16 @@ def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, w
         else:
             unproven.append(info)
     to_read = unproven if rebuild else prove_published(storage, unproven, old, keep, workers)
-    invalid = rebuild and blob is not None and repodata.to_json() != blob.data
-    return _Snapshot(repodata, blob, listing, keep, to_read, known_bad, invalid)
+    invalid = rebuild and current.json is not None and not _readable(current.json.data, subdir)
+    return _Snapshot(repodata, current, listing, keep, to_read, known_bad, invalid)
+
+
+def _readable(data: bytes, subdir: str) -> bool:
+    try:
+        Repodata.from_json(data, subdir)
+    except InvalidRepodata:
+        return False
+    return True
 
 
 def _merge(subdir: str, snap: _Snapshot, reader: Reader, now_ms: int) -> tuple[Repodata, SubdirReport]:
@@ -104,13 +113,30 @@ def _merge(subdir: str, snap: _Snapshot, reader: Reader, now_ms: int) -> tuple[R
 
 def _commit(
     storage: Storage, subdir: str, snap: _Snapshot, new: Repodata, report: SubdirReport, state: IndexState
-) -> tuple[str, Derived]:
-    """Write the new repodata if anything changed; otherwise only prove (or repair) the derived files."""
-    if report.changed or snap.blob is None or snap.invalid:
-        json_etag, derived = commit_repodata(storage, subdir, new, snap.blob.etag if snap.blob else None)
+) -> tuple[str | None, Derived]:
+    """Commit the new records if anything changed (or the subdir has never been committed to by condafarm);
+    otherwise only compact `repodata.json` and prove (or repair) its derived files."""
+    current = snap.current
+    if report.changed or snap.invalid or not current.committed or current.json is None or current.index is None:
+        committed, derived = commit_repodata(storage, subdir, new, current if current.exists else None)
         report.wrote = True
-        return json_etag, derived
-    return snap.blob.etag, repair_derived(storage, subdir, snap.repodata, snap.blob, state)
+        return (committed.json.etag if committed.json is not None else None), derived
+    if current.pending:
+        json = compact(storage, subdir)
+        report.wrote = True
+        return (json.etag if json is not None else None), Derived(current.index.etag, set(current.names.values()))
+    zst = storage.head(repodata_key(subdir) + ".zst")
+    digests = set(current.names.values())
+    known = (state.json_etag, state.shards_etag, state.zst_etag)
+    if zst is not None and known == (current.json.etag, current.index.etag, zst.etag):
+        return current.json.etag, Derived(current.index.etag, digests, zst.etag)
+    body = current.json.data
+    problems, proven = derived_problems(storage, subdir, body, current.repodata, current.index, committed=True)
+    if proven is not None:
+        return current.json.etag, proven
+    log.warning("%s; rewriting it from repodata.json", problems[0])
+    zst_etag = sync_derived(storage, subdir, current.json.data, current.json.etag, current.repodata)
+    return current.json.etag, Derived(current.index.etag, digests, zst_etag)
 
 
 def _save_state(
@@ -120,7 +146,7 @@ def _save_state(
     snap: _Snapshot,
     new: Repodata,
     report: SubdirReport,
-    json_etag: str,
+    json_etag: str | None,
     derived: Derived,
 ) -> None:
     """Remember what this run proved, and collect shard files that no index has named for the grace period."""
@@ -128,7 +154,7 @@ def _save_state(
         name: FileState(snap.listing[name].size, snap.listing[name].etag, rec["sha256"])
         for name, rec in new.records().items()
     }
-    # Shards become orphans only when the shard index changes, i.e. with repodata.json.
+    # Shards become orphans only when the shard index changes.
     unchanged = json_etag == state.json_etag and derived.shards_etag == state.shards_etag
     orphans = (
         state.orphan_shards
@@ -169,7 +195,7 @@ def index_subdir(
         return report
 
     return retry_on_conflict(
-        attempt, what=storage.channel.url_of(repodata_key(subdir)), hint="run `condafarm index` again"
+        attempt, what=storage.channel.url_of(shards_key(subdir)), hint="run `condafarm index` again"
     )
 
 

@@ -27,7 +27,7 @@ from ..storage.location import Channel
 from .listing import spec_matcher
 from .protect import protected_files
 from .provenance import provenance_key
-from .store import discover_subdirs, load_repodata, update_repodata
+from .store import Current, discover_subdirs, load_repodata, update_repodata
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class _Plan:
 
     subdir: str
     repodata: Repodata
-    etag: str | None
+    current: Current | None
     ledger: Ledger
     #: the filenames the spec matched (None: no spec, every record)
     scope: set[str] | None
@@ -161,7 +161,7 @@ def _plan(
     protected: set[tuple[str, str]],
     report: PruneReport,
 ) -> _Plan:
-    repodata, etag = load_repodata(storage, subdir)
+    repodata, current = load_repodata(storage, subdir)
     ledger, _ = _load_ledger(storage, subdir)
     records = repodata.records()
     in_scope = {n for n, r in records.items() if matches is None or _matches(matches, subdir, r)}
@@ -169,7 +169,7 @@ def _plan(
     doomed = {n: records[n] for n in sorted(chosen) if (subdir, n) not in protected}
     report.protected += [_item(subdir, n, records[n], rules.now) for n in sorted(chosen) if n not in doomed]
     report.kept += len(in_scope) - len(chosen)
-    plan = _Plan(subdir, repodata, etag, ledger, None if matches is None else in_scope, doomed)
+    plan = _Plan(subdir, repodata, current, ledger, None if matches is None else in_scope, doomed)
     removed = set(repodata.removed)
     for name, entry in sorted(ledger.items()):
         if name in records or name not in removed:
@@ -194,11 +194,12 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
     if intents:
         _update_ledger(storage, subdir, lambda ledger: ledger.update(intents))
     yanked: list[str] = []
-    current = (plan.repodata, plan.etag)
+    current = plan.current
+    records = plan.repodata
 
     def yank(repodata: Repodata) -> None:
         # Runs on the freshest repodata: a build someone published or yanked meanwhile changes what may go.
-        nonlocal yanked, current
+        nonlocal yanked
         records = repodata.records()
         scope = set(records) if plan.scope is None else plan.scope
         still = _select(records, scope, rules.keep, rules.newer_than_days, rules.now)
@@ -206,13 +207,12 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
         for name in yanked:
             repodata.pop(name)
         repodata.removed = sorted(set(repodata.removed) | set(yanked))
-        current = (repodata, None)
 
     if doomed:
-        etag, _ = update_repodata(storage, subdir, yank, current=current)
-        current = (current[0], etag)
+        current, _ = update_repodata(storage, subdir, yank, current=current)
+        records = current.repodata
     # Record first, then file: only names out of the index (as the repodata just read or written says) go.
-    deletable = [n for n in plan.due if current[0].get(n) is None and n in current[0].removed]
+    deletable = [n for n in plan.due if records.get(n) is None and n in records.removed]
     _delete(storage, [key for n in deletable for key in (f"{subdir}/{n}", provenance_key(subdir, n))])
     if deletable:
         gone = set(deletable)

@@ -3,13 +3,15 @@ channel's size, never overwriting a published file.
 
 Order of work, each step safe to die after:
 1. read and check every file locally (a bad one stops everything before any upload);
-2. refuse names that already exist (HEAD), unless `force`;
-3. record the intent in the subdir's `publishing.json` (see `intents.py`);
+2. read the shards of the names being published and refuse names that already exist (HEAD), unless `force`;
+3. note the intents (`intents.py`);
 4. upload with If-None-Match, verified against the package's sha256 and md5, which also go into the
    object's metadata (so no indexer ever downloads it again);
-5. add the records to `repodata.json` with a compare-and-swap (plus the intents of publishers that died
-   after their upload), then the derived `.zst`, shards and `run_exports.json`;
-6. drop the finished intents.
+5. commit the records to the shards of their names (plus the intents of publishers that died after their
+   upload) with a compare-and-swap on the shard index (`names.py`): rattler and pixi see them now;
+6. drop the finished intents;
+7. compact `repodata.json` together with the publishers that arrived at the same time, if the subdir is small
+   enough for that to be cheap (`compaction.py`): conda sees them now.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
-from ..conda.repodata import Repodata, make_record
+from ..conda.repodata import Repodata, make_record, repodata_key
+from ..conda.shards import NameRecords, by_name, record_name
 from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
-from ..storage import ObjectInfo, Storage, open_storage
+from ..storage import Blob, ObjectInfo, Storage, open_storage
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
+from .compaction import compact_after_publish, inline_bytes
+from .names import Names, commit_some, read_some
+from .overlay import assemble
 from .provenance import Provenance, provenance_key, published_by, write_provenance
-from .store import init_channel, load_repodata, repodata_key, update_repodata
+from .store import Current, init_channel, read_current, update_repodata
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,11 @@ class Prepared:
     @property
     def key(self) -> str:
         return f"{self.subdir}/{self.filename}"
+
+    @property
+    def name(self) -> str:
+        """The package name, as its shard is named."""
+        return record_name(self.filename, self.index)
 
     def record(self, indexed_timestamp: int) -> dict[str, Any]:
         return make_record(self.index, self.metadata, self.hashes, indexed_timestamp)
@@ -111,6 +122,36 @@ def prepare(path: Path) -> Prepared:
     return Prepared(path, subdir, check_matches(metadata, path.name, subdir), metadata, hashes)
 
 
+@dataclass
+class _Subdir:
+    """What a publish read of one subdir before uploading: the shards of the names it publishes (or, where the
+    subdir has no shard index condafarm commits to, its whole repodata), and `repodata.json` when it is small
+    enough to compact before returning."""
+
+    names: Names
+    legacy: Current | None
+    inline: bool
+    json: Blob | None
+
+    @classmethod
+    def read(cls, storage: Storage, subdir: str, items: list[Prepared]) -> _Subdir:
+        names = read_some(storage, subdir, {i.name for i in items})
+        legacy = None if names.committed else read_current(storage, subdir)
+        if legacy is not None:
+            return cls(names, legacy, True, legacy.json)
+        head = storage.head(repodata_key(subdir))
+        inline = head is None or head.size <= inline_bytes()
+        json = storage.get(repodata_key(subdir)) if head is not None and inline else None
+        if json is not None:
+            Repodata.from_json(json.data, subdir)  # an unreadable one stops the publish before any upload
+        return cls(names, None, inline, json)
+
+    def record(self, item: Prepared) -> dict[str, Any] | None:
+        if self.legacy is not None:
+            return self.legacy.repodata.get(item.filename)
+        return self.names.groups[item.name].get(item.filename)
+
+
 def publish(
     channel: Channel | Storage,
     files: Sequence[Path | str],
@@ -140,7 +181,7 @@ def publish(
     for item in prepared:
         by_subdir.setdefault(item.subdir, []).append(item)
     # Read first (an unreadable repodata.json fails here, before anything is uploaded); the commit reuses it.
-    current = {subdir: load_repodata(storage, subdir) for subdir in by_subdir}
+    current = {subdir: _Subdir.read(storage, subdir, items) for subdir, items in by_subdir.items()}
     heads = {item.key: storage.head(item.key) for item in prepared}
     existing = {key for key, head in heads.items() if head is not None}
     unfinished = set() if force else _unfinished(storage, prepared, heads, current)
@@ -148,16 +189,17 @@ def publish(
     if taken and not force:
         first = next(i for i in prepared if i.key == taken[0])
         hint = "raise the build number (condafarm build --build-number=+1) or pass --force to replace it"
-        if current[first.subdir][0].get(first.filename) is None:
+        if current[first.subdir].record(first) is None:
             hint = f"it is not indexed and differs from this file: run `condafarm index {storage.channel.url}`, {hint}"
         raise AlreadyExists(
             f"{storage.channel.url_of(taken[0])} already exists and published packages never change; {hint}"
         )
     now = time.time()
-    pending: dict[str, intents.Intents] = {}
-    for subdir, items in by_subdir.items():
-        mine = {i.filename: {"record": i.record(int(now * 1000)), "since": now} for i in items}
-        pending[subdir] = intents.update(storage, subdir, intents.adding(mine))
+    noted = [
+        intent
+        for subdir, items in by_subdir.items()
+        for intent in intents.note(storage, subdir, {i.filename: i.record(int(now * 1000)) for i in items}, now)
+    ]
 
     created: list[Prepared] = []  # objects this publish created: the only ones a rollback may delete
     uploaded: list[Prepared] = []
@@ -171,12 +213,17 @@ def publish(
             record = (provenance or {}).get(item.filename) or published_by(item.path, item.hashes.sha256)
             write_provenance(storage, item.subdir, item.filename, record)
     except BaseException:
-        _forget(storage, prepared, created, uploaded, existing if force else set())
+        _forget(storage, noted, created, uploaded, existing if force else set())
         raise
 
     report = PublishReport(storage.channel.url)
     for subdir, items in by_subdir.items():
-        report.adopted += _index(storage, subdir, items, pending[subdir], int(now * 1000), current[subdir])
+        report.adopted += _commit(storage, subdir, items, current[subdir], int(now * 1000))
+    intents.finish(storage, noted)
+    for subdir, items in by_subdir.items():
+        if current[subdir].legacy is None and current[subdir].inline:
+            wanted = {i.filename: i.hashes.sha256 for i in items}
+            compact_after_publish(storage, subdir, wanted, current[subdir].json)
     if "noarch" not in by_subdir and storage.head(repodata_key("noarch")) is None:
         init_channel(storage)
     for item in prepared:
@@ -232,7 +279,7 @@ def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgr
 
 def _forget(
     storage: Storage,
-    prepared: list[Prepared],
+    noted: list[intents.Intent],
     created: list[Prepared],
     uploaded: list[Prepared],
     replaced: set[str],
@@ -244,89 +291,91 @@ def _forget(
     Files this publish replaced (`--force`) cannot be restored, so their records are updated to the new bytes;
     new names are deleted like any other, so a failed publish leaves none of its new packages behind.
     """
-    names = {i.filename for i in prepared}
-    for subdir in {i.subdir for i in prepared}:
-        with contextlib.suppress(CondafarmError):
-            intents.update(storage, subdir, intents.dropping(names))
+    intents.finish(storage, noted)
     with contextlib.suppress(CondafarmError):
         overwritten = [i for i in uploaded if i.key in replaced]
         now_ms = int(time.time() * 1000)
         for subdir in {i.subdir for i in overwritten}:
-            update_repodata(storage, subdir, _setting([i for i in overwritten if i.subdir == subdir], now_ms))
+            mine = [i for i in overwritten if i.subdir == subdir]
+            _commit(storage, subdir, mine, _Subdir.read(storage, subdir, mine), now_ms, adopt=False)
         for subdir in {i.subdir for i in created}:
-            named = load_repodata(storage, subdir)[0].records()
-            for item in created:
-                if item.subdir == subdir and item.filename not in named:
+            mine = [i for i in created if i.subdir == subdir]
+            now = _Subdir.read(storage, subdir, mine)
+            for item in mine:
+                if now.record(item) is None:
                     storage.delete(item.key)
                     storage.delete(provenance_key(item.subdir, item.filename))
 
 
-def _setting(items: list[Prepared], now_ms: int) -> Callable[[Repodata], None]:
-    """A repodata change for `update_repodata` that puts the records of `items` in."""
-    return lambda repodata: _set_records(repodata, items, now_ms)
-
-
-def _set_records(repodata: Repodata, items: list[Prepared], now_ms: int) -> None:
-    """Put the records of `items` into `repodata`, un-yanking any of their names."""
-    for item in items:
-        if repodata.get(item.filename) is not None:
-            log.info("replacing the record of %s/%s", repodata.subdir, item.filename)
-        repodata.set(item.filename, item.record(now_ms))
-    names = {i.filename for i in items}
-    repodata.removed = [n for n in repodata.removed if n not in names]
-
-
-def _index(
-    storage: Storage,
-    subdir: str,
-    items: list[Prepared],
-    pending: intents.Intents,
-    now_ms: int,
-    current: tuple[Repodata, str | None],
+def _commit(
+    storage: Storage, subdir: str, items: list[Prepared], current: _Subdir, now_ms: int, *, adopt: bool = True
 ) -> list[str]:
-    """Add `items` to the subdir's repodata (read before the upload as `current`), with those `pending` intents
-    of other publishers whose uploads finished; returns the names adopted."""
-    cutoff = time.time() - ADOPT_AFTER_SECONDS
-    others = {
-        name: intent
-        for name, intent in pending.items()
-        if name not in {i.filename for i in items} and float(intent.get("since", 0)) <= cutoff
-    }
-    ready = {name: intent["record"] for name, intent in others.items() if _complete(storage, subdir, name, intent)}
+    """Commit the records of `items` (read before the upload as `current`), with those of other publishers that
+    died after their upload (their intents are old and their files complete); returns the names adopted."""
+    ready: dict[intents.Intent, dict[str, Any]] = {}
+    if adopt:
+        mine = {i.filename for i in items}
+        old = intents.older_than(storage, subdir, time.time() - ADOPT_AFTER_SECONDS)
+        ready = {
+            intent: record
+            for intent, record in old.items()
+            if intent.filename not in mine and _complete(storage, subdir, intent.filename, record)
+        }
     adopted: list[str] = []
 
-    def change(repodata: Repodata) -> None:
+    def change(groups: dict[str, NameRecords]) -> None:
         adopted.clear()
-        for name, record in ready.items():
-            if repodata.get(name) is None and name not in repodata.removed:
-                repodata.set(name, record)
-                adopted.append(name)
-        _set_records(repodata, items, now_ms)
+        for intent, record in ready.items():
+            group = groups[record_name(intent.filename, record)]
+            if group.get(intent.filename) is None and intent.filename not in group.removed:
+                group.set(intent.filename, record)
+                adopted.append(intent.filename)
+        for item in items:
+            if groups[item.name].get(item.filename) is not None:
+                log.info("replacing the record of %s/%s", subdir, item.filename)
+            groups[item.name].set(item.filename, item.record(now_ms))
 
+    names = {i.name for i in items} | {record_name(i.filename, r) for i, r in ready.items()}
     try:
-        update_repodata(storage, subdir, change, current=current)
+        if current.legacy is not None or commit_some(storage, subdir, names, change, first=current.names) is None:
+            update_repodata(storage, subdir, _by_name(names, change), current=current.legacy)
     except StorageError as exc:
         raise StorageError(
             f"uploaded but could not index ({exc}); run `condafarm index {storage.channel.url}` to finish"
         ) from exc
-    finished = {i.filename for i in items} | set(ready)
-    with contextlib.suppress(CondafarmError):
-        intents.update(storage, subdir, intents.dropping(finished))
+    intents.finish(storage, [i for i in ready if i.filename in adopted])
     return adopted
+
+
+def _by_name(names: set[str], change: Callable[[dict[str, NameRecords]], None]) -> Callable[[Repodata], None]:
+    """A change for `update_repodata` (the whole repodata) made of one on the shards of `names`."""
+
+    def whole(repodata: Repodata) -> None:
+        groups = by_name(repodata)
+        edited = {name: groups.get(name, NameRecords()) for name in names}
+        change(edited)
+        merged = assemble(repodata.subdir, {**groups, **edited})
+        repodata.packages, repodata.packages_conda, repodata.removed = (
+            merged.packages,
+            merged.packages_conda,
+            merged.removed,
+        )
+
+    return whole
 
 
 def _unfinished(
     storage: Storage,
     prepared: list[Prepared],
     heads: dict[str, ObjectInfo | None],
-    current: dict[str, tuple[Repodata, str | None]],
+    current: dict[str, _Subdir],
 ) -> set[str]:
     """Keys of files already in the channel with exactly these bytes but in no record: left by a publish of the
     same file that died between its upload and its index update. Publishing again finishes its work."""
     found: set[str] = set()
     for item in prepared:
         head = heads[item.key]
-        if head is None or head.size != item.hashes.size or current[item.subdir][0].get(item.filename) is not None:
+        if head is None or head.size != item.hashes.size or current[item.subdir].record(item) is not None:
             continue
         if _holds(storage, head, item.hashes.sha256):
             found.add(item.key)
@@ -343,12 +392,11 @@ def _holds(storage: Storage, head: ObjectInfo, sha256: str) -> bool:
         return hash_file(f).sha256 == sha256
 
 
-def _complete(storage: Storage, subdir: str, filename: str, intent: dict[str, Any]) -> bool:
+def _complete(storage: Storage, subdir: str, filename: str, record: dict[str, Any]) -> bool:
     """Whether another publisher's file is fully uploaded: present with its record's size and sha256.
 
     Uploads land atomically (S3 PUT, or a rename locally), so a present file is a whole file.
     """
-    record = intent.get("record") or {}
     head = storage.head(f"{subdir}/{filename}")
     if head is None or head.size != record.get("size"):
         return False

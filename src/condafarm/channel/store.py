@@ -1,60 +1,175 @@
-"""A channel's repodata on a storage: the one reader of `repodata.json`, its commit, and its CAS update.
+"""A channel's records on a storage: where they are committed, how they are read, and `repodata.json`'s compaction.
 
-Every change to a subdir's records is a compare-and-swap on the ETag of `repodata.json` (`storage.cas`), so
-concurrent indexers, publishers and curators never lose each other's records. The files derived from
-`repodata.json` follow it in `derived.py`.
+Records are committed to the subdir's CEP-16 shard index (`repodata_shards.msgpack.zst`): every change is a
+compare-and-swap on its ETag (`storage.cas`), with the shard files it names written first, so concurrent
+indexers, publishers and curators never lose each other's records, and rattler and pixi (which read shards)
+see a commit at once. Rewriting a shard index costs what the subdir's package *names* weigh, not its records.
+
+`repodata.json` (and its `.zst` and `run_exports.json`, `derived.py`) is *compacted* from the shard index: it
+holds the records of one committed index, whose ETag it names in `info.condafarm_shards`. A compaction writes
+it with a compare-and-swap on its own ETag after reading it and then the shard index, so it never goes back to
+an older commit. Readers that decide something (`read_current`) lay the commits `repodata.json` does not show
+yet over it (`overlay.py`). When and by whom it is compacted is `compaction.py`'s business.
+
+A shard index without condafarm's mark (written by another tool, or by condafarm before it committed there)
+is not trusted: `repodata.json` is the truth for that subdir until its next commit marks the index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from ..conda.repodata import Repodata, repodata_key
-from ..errors import Conflict, InvalidRepodata, NotFound
+from ..conda.shards import SHARDS_INDEX, Shards, make_shards, read_index
+from ..errors import AlreadyExists, Conflict, InvalidRepodata, NotFound
 from ..storage import Blob, Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import KNOWN_SUBDIRS, Channel
-from .derived import Derived, sync_derived
+from .derived import MSGPACK_ZST, Derived, sync_derived
+from .overlay import overlay
 
 log = logging.getLogger(__name__)
 
+#: Key in `repodata.json`'s `info` naming the ETag of the shard index it was compacted from.
+COMPACTED_FROM = "condafarm_shards"
 
-def read_repodata(storage: Storage, subdir: str, *, invalid_as_empty: bool = False) -> tuple[Repodata, Blob | None]:
-    """The subdir's current repodata, and the `repodata.json` it came from (None: there is none yet).
 
-    An unreadable `repodata.json` raises `InvalidRepodata`; with `invalid_as_empty` (a rebuild, which replaces
-    it from the package files) it reads as empty, with its blob kept for the compare-and-swap.
+def shards_key(subdir: str) -> str:
+    return f"{subdir}/{SHARDS_INDEX}"
+
+
+@dataclass
+class Current:
+    """A subdir as one read found it: its records (`repodata.json` with the commits it does not show yet), and
+    the two objects they came from, whose ETags a commit or a compaction compares against."""
+
+    repodata: Repodata
+    json: Blob | None = None
+    index: Blob | None = None
+    #: the shard index holds commits `repodata.json` does not show yet
+    pending: bool = False
+    #: the shard index is condafarm's commit point (else `repodata.json` is the truth)
+    committed: bool = False
+    #: package name -> shard digest, as the index names them
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.json is not None or self.index is not None
+
+
+def compacted_from(repodata: Repodata) -> object:
+    return (repodata.extra.get("info") or {}).get(COMPACTED_FROM)
+
+
+def read_current(storage: Storage, subdir: str, *, invalid_as_empty: bool = False, held: Blob | None = None) -> Current:
+    """The subdir's records and where they came from.
+
+    `repodata.json` is read before the shard index (see the module docstring); `held` is one read earlier.
+    An unreadable `repodata.json` raises `InvalidRepodata`; with `invalid_as_empty` (a rebuild) it reads as
+    empty, its blob kept.
     """
-    blob = storage.get(repodata_key(subdir))
-    if blob is None:
-        return Repodata(subdir=subdir), None
-    try:
-        return Repodata.from_json(blob.data, subdir), blob
-    except InvalidRepodata as exc:
-        if not invalid_as_empty:
-            raise
-        log.warning("%s; rebuilding it", str(exc).split("; run ")[0])
-        return Repodata(subdir=subdir), blob
+    blob = held if held is not None else storage.get(repodata_key(subdir))
+    index = storage.get(shards_key(subdir))
+    base = Repodata(subdir=subdir)
+    if blob is not None:
+        try:
+            base = Repodata.from_json(blob.data, subdir)
+        except InvalidRepodata as exc:
+            if not invalid_as_empty:
+                raise
+            log.warning("%s; rebuilding it", str(exc).split("; run ")[0])
+    if index is None:
+        return Current(base, blob, None)
+    names, committed = read_index(index.data)
+    if not committed or (blob is not None and compacted_from(base) == index.etag):
+        return Current(base, blob, index, committed=committed, names=names)
+    return Current(overlay(storage, subdir, base, names), blob, index, True, True, names)
 
 
-def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, str | None]:
-    """The subdir's current repodata and the etag to compare-and-swap against (None: there is none yet)."""
-    repodata, blob = read_repodata(storage, subdir)
-    return repodata, blob.etag if blob is not None else None
+def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, Current | None]:
+    """The subdir's current records, and what to compare-and-swap against (None: no repodata yet)."""
+    current = read_current(storage, subdir)
+    return current.repodata, current if current.exists else None
+
+
+def _write_shards(storage: Storage, subdir: str, shards: Shards, present: set[str]) -> None:
+    """Write the shard files not yet present (content-addressed, so an existing one has these bytes)."""
+
+    def put(digest: str) -> None:
+        with contextlib.suppress(AlreadyExists):
+            storage.put(Shards.key(subdir, digest), shards.files[digest], if_absent=True, content_type=MSGPACK_ZST)
+
+    missing = [digest for digest in shards.files if digest not in present]
+    if len(missing) > 1 and not storage.cheap_reads:
+        with ThreadPoolExecutor(max_workers=storage.read_threads * 4) as pool:
+            list(pool.map(put, missing))
+    else:
+        for digest in missing:
+            put(digest)
 
 
 def commit_repodata(
-    storage: Storage, subdir: str, repodata: Repodata, expected_etag: str | None
-) -> tuple[str, Derived]:
-    """Write `repodata.json` if nobody changed it since `expected_etag`, then the files derived from it.
+    storage: Storage, subdir: str, repodata: Repodata, current: Current | None
+) -> tuple[Current, Derived]:
+    """Commit `repodata` as the subdir's records if nobody committed since `current` (None: only if the subdir
+    has no records yet), then compact `repodata.json` to it.
 
-    Returns the new JSON etag and what `sync_derived` wrote. Raises `Conflict` when another writer got there
-    first; the caller re-reads and retries.
+    Raises `Conflict` when another writer committed first; the caller re-reads and retries. Returns the subdir
+    as committed and what the derived files now are.
     """
+    shards = make_shards(repodata)
+    present = set(current.names.values()) if current is not None else set()
+    _write_shards(storage, subdir, shards, present)
+    expected = current.index.etag if current is not None and current.index is not None else None
+    index_etag = put_if_unchanged(storage, shards_key(subdir), shards.index, expected, content_type=MSGPACK_ZST)
+    index = Blob(shards.index, index_etag)
+    info = dict(repodata.extra.get("info") or {})
+    info[COMPACTED_FROM] = index_etag
+    repodata.extra = {**repodata.extra, "info": info}
     body = repodata.to_json()
-    etag = put_if_unchanged(storage, repodata_key(subdir), body, expected_etag, content_type="application/json")
-    return etag, sync_derived(storage, subdir, body, etag, repodata)
+    json_etag = current.json.etag if current is not None and current.json is not None else None
+    try:
+        json_etag = put_if_unchanged(storage, repodata_key(subdir), body, json_etag, content_type="application/json")
+    except Conflict:
+        # Another compaction got there first; it may have read an older index, so compact again.
+        json = compact(storage, subdir)
+        committed = Current(repodata, json, index, committed=True, names=shards.names)
+        return committed, Derived(index_etag, set(shards.files))
+    zst_etag = sync_derived(storage, subdir, body, json_etag, repodata)
+    committed = Current(repodata, Blob(body, json_etag), index, committed=True, names=shards.names)
+    return committed, Derived(index_etag, set(shards.files), zst_etag)
+
+
+def compact(storage: Storage, subdir: str, *, held: Blob | None = None) -> Blob | None:
+    """Bring `repodata.json` (and its `.zst`, `run_exports.json`) up to the subdir's committed shard index.
+
+    Returns `repodata.json` as it now is. Reads it (the first time, `held` may be a read made earlier), then
+    the index; writes only if they differ, with a compare-and-swap, so a slower compaction of an older index
+    can never overwrite a newer one.
+    """
+    first = held
+
+    def attempt() -> Blob | None:
+        nonlocal first
+        current = read_current(storage, subdir, held=first)
+        first = None
+        if not current.pending or current.index is None:
+            return current.json
+        info = dict(current.repodata.extra.get("info") or {})
+        info[COMPACTED_FROM] = current.index.etag
+        current.repodata.extra = {**current.repodata.extra, "info": info}
+        body = current.repodata.to_json()
+        expected = current.json.etag if current.json is not None else None
+        etag = put_if_unchanged(storage, repodata_key(subdir), body, expected, content_type="application/json")
+        sync_derived(storage, subdir, body, etag, current.repodata)
+        return Blob(body, etag)
+
+    return retry_on_conflict(attempt, what=storage.channel.url_of(repodata_key(subdir)), hint="retry later")
 
 
 def update_repodata(
@@ -62,26 +177,33 @@ def update_repodata(
     subdir: str,
     change: Callable[[Repodata], None],
     *,
-    current: tuple[Repodata, str | None] | None = None,
-) -> tuple[str, Derived]:
-    """Apply `change` to the subdir's repodata with a compare-and-swap, re-reading and retrying on conflict.
+    current: Current | None = None,
+) -> tuple[Current, Derived]:
+    """Apply `change` to the subdir's records with a compare-and-swap, re-reading and retrying on conflict.
 
-    `change` may run several times, each time on the freshest repodata; it must only edit what it is given.
-    `current` is a `load_repodata` result the caller already holds, tried first instead of reading again.
-    This is how publish, yank and remove update a channel without listing it.
+    `change` may run several times, each time on the freshest records; it must only edit what it is given.
+    `current` is a `read_current` result the caller already holds, tried first instead of reading again.
+    This is how yank, remove, prune and publish's first commit to a subdir update a channel without listing it.
     """
     held = current
 
-    def attempt() -> tuple[str, Derived]:
+    def attempt() -> tuple[Current, Derived]:
         nonlocal held
-        repodata, etag = held if held is not None else load_repodata(storage, subdir)
+        now = held if held is not None else read_current(storage, subdir)
         held = None
+        repodata = Repodata(
+            now.repodata.subdir,
+            dict(now.repodata.packages),
+            dict(now.repodata.packages_conda),
+            list(now.repodata.removed),
+            dict(now.repodata.extra),
+        )
         change(repodata)
-        return commit_repodata(storage, subdir, repodata, etag)
+        return commit_repodata(storage, subdir, repodata, now if now.exists else None)
 
     return retry_on_conflict(
         attempt,
-        what=storage.channel.url_of(repodata_key(subdir)),
+        what=storage.channel.url_of(shards_key(subdir)),
         hint="retry, or run `condafarm index` to pick up the files",
     )
 
@@ -98,8 +220,10 @@ def discover_subdirs(storage: Storage) -> list[str]:
 
 
 def init_channel(channel: Channel | Storage) -> bool:
-    """Create an empty channel (`noarch/repodata.json` and `.zst`); False if it already existed."""
+    """Create an empty channel (`noarch/repodata.json`, its shards and `.zst`); False if it already existed."""
     storage = open_storage(channel)
+    if storage.head(repodata_key("noarch")) is not None:
+        return False
     try:
         commit_repodata(storage, "noarch", Repodata(subdir="noarch"), None)
     except Conflict:
@@ -108,11 +232,15 @@ def init_channel(channel: Channel | Storage) -> bool:
 
 
 __all__ = [
+    "COMPACTED_FROM",
+    "Current",
     "commit_repodata",
+    "compact",
     "discover_subdirs",
     "init_channel",
     "load_repodata",
-    "read_repodata",
+    "read_current",
     "repodata_key",
+    "shards_key",
     "update_repodata",
 ]

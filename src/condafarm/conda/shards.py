@@ -4,14 +4,14 @@ Sharded repodata lets clients such as pixi fetch only the packages they need: `r
 maps each package name to the SHA-256 of its shard file, `shards/<sha256>.msgpack.zst`, which holds that
 name's records. Shard files are content-addressed, so they are written once and never change; only the
 small index is replaced. A stale index would hide packages from those clients, so the indexer and the
-publisher rewrite it from the same repodata as `repodata.json` (see `index.sync_derived`).
+publisher commit records to it first; `repodata.json` follows (see `channel/store.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +24,8 @@ from .repodata import ZSTD_LEVEL, Repodata
 SHARDS_INDEX = "repodata_shards.msgpack.zst"
 SHARDS_FOLDER = "shards"
 RUN_EXPORTS = "run_exports.json"
+#: Key in the shard index's `info` saying condafarm commits records to it (see `channel/store.py`).
+COMMIT_POINT = "condafarm_commit_point"
 
 
 @dataclass
@@ -64,51 +66,118 @@ def _canonical(value: Any) -> Any:
 def _binary_hashes(record: dict[str, Any]) -> dict[str, Any]:
     """CEP-16 stores sha256 and md5 as raw bytes, not hex."""
     out: dict[str, Any] = _canonical(record)
-    for field in ("sha256", "md5"):
-        if isinstance(out.get(field), str):
-            out[field] = bytes.fromhex(out[field])
+    for key in ("sha256", "md5"):
+        if isinstance(out.get(key), str):
+            out[key] = bytes.fromhex(out[key])
+    return out
+
+
+@dataclass
+class NameRecords:
+    """Everything one package name has in a subdir: the content of its shard."""
+
+    packages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    packages_conda: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+    def copy(self) -> NameRecords:
+        return NameRecords(dict(self.packages), dict(self.packages_conda), list(self.removed))
+
+    def filenames(self) -> set[str]:
+        return {*self.packages, *self.packages_conda, *self.removed}
+
+    def get(self, filename: str) -> dict[str, Any] | None:
+        return (self.packages_conda if filename.endswith(".conda") else self.packages).get(filename)
+
+    def set(self, filename: str, record: dict[str, Any]) -> None:
+        """Put a record in (un-yanking its filename)."""
+        (self.packages_conda if filename.endswith(".conda") else self.packages)[filename] = record
+        self.removed = [n for n in self.removed if n != filename]
+
+    def pack(self) -> bytes:
+        """The shard file: canonical, so equal records give equal bytes (and the same content address)."""
+        return _pack(
+            {
+                "packages": {fn: _binary_hashes(r) for fn, r in sorted(self.packages.items())},
+                "packages.conda": {fn: _binary_hashes(r) for fn, r in sorted(self.packages_conda.items())},
+                "removed": sorted(set(self.removed)),
+            }
+        )
+
+
+def record_name(filename: str, record: dict[str, Any] | None = None) -> str:
+    """The package name a filename's record is sharded under."""
+    return str((record or {}).get("name") or split_filename(filename)[0])
+
+
+def by_name(repodata: Repodata) -> dict[str, NameRecords]:
+    """`repodata` split by package name, as its shards hold it."""
+    out: dict[str, NameRecords] = {}
+    for filename, record in repodata.packages.items():
+        out.setdefault(record_name(filename, record), NameRecords()).packages[filename] = record
+    for filename, record in repodata.packages_conda.items():
+        out.setdefault(record_name(filename, record), NameRecords()).packages_conda[filename] = record
+    for filename in set(repodata.removed):
+        out.setdefault(record_name(filename), NameRecords()).removed.append(filename)
     return out
 
 
 def make_shards(repodata: Repodata, created_at: datetime | None = None) -> Shards:
     """Shard `repodata` by package name. The same records always give the same shard bytes and digests."""
-    by_name: dict[str, dict[str, Any]] = {}
-
-    def shard(name: str) -> dict[str, Any]:
-        return by_name.setdefault(name, {"packages": {}, "packages.conda": {}, "removed": []})
-
-    for table, records in (("packages", repodata.packages), ("packages.conda", repodata.packages_conda)):
-        for filename, record in sorted(records.items()):
-            shard(str(record.get("name") or split_filename(filename)[0]))[table][filename] = _binary_hashes(record)
-    for filename in sorted(set(repodata.removed)):
-        shard(split_filename(filename)[0])["removed"].append(filename)
     files: dict[str, bytes] = {}
     names: dict[str, str] = {}
-    for name, content in sorted(by_name.items()):
-        data = _pack(content)
+    for name, content in sorted(by_name(repodata).items()):
+        data = content.pack()
         digest = hashlib.sha256(data).hexdigest()
         files[digest] = data
         names[name] = digest
+    return Shards(index=make_index(repodata.subdir, names, created_at), files=files, names=names)
+
+
+def make_index(subdir: str, names: dict[str, str], created_at: datetime | None = None) -> bytes:
+    """A shard index naming `names` (package name -> hex sha256), marked as condafarm's commit point."""
     stamp = (created_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     index = {
         "info": {
-            "subdir": repodata.subdir,
+            "subdir": subdir,
             "base_url": "",
             "shards_base_url": f"./{SHARDS_FOLDER}/",
             "created_at": stamp,
+            COMMIT_POINT: 1,
         },
-        "shards": {name: bytes.fromhex(digest) for name, digest in names.items()},
+        "shards": {name: bytes.fromhex(digest) for name, digest in sorted(names.items())},
     }
-    return Shards(index=_pack(index), files=files, names=names)
+    return _pack(index)
+
+
+def read_index(index: bytes) -> tuple[dict[str, str], bool]:
+    """Package name -> hex sha256 from a `repodata_shards.msgpack.zst`, and whether condafarm commits to it
+    (else another tool or an older condafarm wrote it after `repodata.json`). Empty if it cannot be read."""
+    try:
+        raw = _unpack(index)
+        names = {str(name): bytes(digest).hex() for name, digest in raw["shards"].items()}
+        return names, bool(raw.get("info", {}).get(COMMIT_POINT))
+    except (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException):
+        return {}, False
 
 
 def read_shard_names(index: bytes) -> dict[str, str]:
     """Package name -> hex sha256 from a `repodata_shards.msgpack.zst`; empty if it cannot be read."""
-    try:
-        raw = _unpack(index)
-        return {str(name): bytes(digest).hex() for name, digest in raw["shards"].items()}
-    except (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException):
-        return {}
+    return read_index(index)[0]
+
+
+def read_shard(data: bytes) -> NameRecords:
+    """A shard file's records, with sha256/md5 back in hex as `repodata.json` has them."""
+    raw = _unpack(data)
+    tables = []
+    for table in ("packages", "packages.conda"):
+        records = {}
+        for filename, record in raw.get(table, {}).items():
+            records[str(filename)] = {
+                k: (v.hex() if k in ("sha256", "md5") and isinstance(v, bytes) else v) for k, v in record.items()
+            }
+        tables.append(records)
+    return NameRecords(tables[0], tables[1], [str(n) for n in raw.get("removed", [])])
 
 
 def make_run_exports(repodata: Repodata) -> bytes:
