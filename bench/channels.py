@@ -194,24 +194,23 @@ def synthetic_repodata(subdir: str, count: int) -> Repodata:
 
 
 def missing_from_index(storage: Storage, subdir: str, filenames: list[str]) -> dict[str, list[str]]:
-    """Which of `filenames` the subdir's `repodata.json`, and its CEP-16 shards (the shard its name has in
+    """Which of `filenames` the subdir's `repodata.json` itself (not the records condafarm reads, which add
+    commits it does not show yet), and its CEP-16 shards (the shard its name has in
     `repodata_shards.msgpack.zst`), do not list."""
-    import msgpack
-    import zstandard
-
-    from condafarm.channel.store import load_repodata
     from condafarm.conda.package import split_filename
-    from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
+    from condafarm.conda.repodata import Repodata, repodata_key
+    from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard, read_shard_names
 
-    records = load_repodata(storage, subdir)[0].records()
+    blob = storage.get(repodata_key(subdir))
+    records = Repodata.from_json(blob.data, subdir).records() if blob is not None else {}
     index = storage.get(f"{subdir}/{SHARDS_INDEX}")
     shard_of = read_shard_names(index.data) if index is not None else {}
     in_shards: set[str] = set()
     for name in {split_filename(f)[0] for f in filenames} & set(shard_of):
-        blob = storage.get(Shards.key(subdir, shard_of[name]))
-        if blob is not None:  # decoded here rather than by condafarm: an independent reader of what it wrote
-            shard = msgpack.unpackb(zstandard.ZstdDecompressor().decompressobj().decompress(blob.data), raw=False)
-            in_shards |= set(shard["packages"]) | set(shard["packages.conda"])
+        shard = storage.get(Shards.key(subdir, shard_of[name]))
+        if shard is not None:
+            held = read_shard(shard.data)
+            in_shards |= set(held.packages) | set(held.packages_conda)
     return {
         "repodata.json": [f for f in filenames if f not in records],
         "shards": [f for f in filenames if f not in in_shards],
