@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
 import pytest
-from support.proxy import S3Proxy, fault_proxy, key_pattern
+from support.proxy import S3Proxy, fault_proxy
 from support.s3 import S3Endpoint, new_bucket
+from support.tally import key_pattern
 
 SHARD = "ch/noarch/shards/" + "ab" * 32 + ".msgpack.zst"
 
