@@ -7,9 +7,11 @@ call). This module is all a child imports of the benchmark: whatever it loads co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from support.proxy import S3Proxy
 
 RESULT_TAG = "BENCH_RESULT "
+READY = "BENCH_READY"
 
 
 def _proc_io() -> dict[str, int]:
@@ -103,9 +106,17 @@ def index_child(argv: list[str]) -> int:
     )
 
 
+def _wait_for_go() -> None:
+    """Tell the parent this child is ready (its imports are done) and wait for its go (see `run_together`)."""
+    print(READY, flush=True)
+    sys.stdin.readline()
+
+
 def publish_child(argv: list[str]) -> int:
-    """`TOOL S3URL ENDPOINT PACKAGE SUBDIR`: publish one package (the peer: upload, then `index_s3`)."""
-    tool, url, endpoint, package, subdir = argv
+    """`TOOL S3URL ENDPOINT PACKAGE SUBDIR [--together]`: publish one package (the peer: upload, then
+    `index_s3`). With `--together` (a storm) the clock starts only at the parent's go (`run_together`)."""
+    together = argv[-1] == "--together"
+    tool, url, endpoint, package, subdir = argv[:5]
     path = Path(package)
     if tool == "condafarm":
         import rattler  # noqa: F401  (imported before the clock starts, as the peer's is)
@@ -115,7 +126,9 @@ def publish_child(argv: list[str]) -> int:
         from condafarm.channel.publish import publish
 
         channel = parse_channel(url, S3Options(endpoint_url=endpoint, region="us-east-1", addressing_style="path"))
-        t0 = time.perf_counter()
+        if together:
+            _wait_for_go()
+        start, t0 = time.time(), time.perf_counter()
         publish(channel, [path])
         seconds = time.perf_counter() - t0
     else:
@@ -133,11 +146,13 @@ def publish_child(argv: list[str]) -> int:
         )
         creds = s3_credentials(endpoint)
         bucket = url[len("s3://") :].split("/", 1)[0]
-        t0 = time.perf_counter()
+        if together:
+            _wait_for_go()
+        start, t0 = time.time(), time.perf_counter()
         client.upload_file(str(path), bucket, f"{PREFIX}/{subdir}/{path.name}")
         asyncio.run(index_s3(url, credentials=creds, write_shards=PEER_SHARDS))
         seconds = time.perf_counter() - t0
-    return _report({"seconds": seconds})
+    return _report({"seconds": seconds, "start": start, "end": start + seconds})
 
 
 def child(argv: list[str]) -> int:
@@ -145,16 +160,66 @@ def child(argv: list[str]) -> int:
     return publish_child(argv[1:]) if argv[0] == "publish" else index_child(argv)
 
 
+def _child_command(argv: list[str]) -> list[str]:
+    return [sys.executable, str(BENCH / "run.py"), "_child", *argv]
+
+
+def _result(returncode: int, stdout: str, stderr: str, what: str) -> dict[str, Any]:
+    """A finished child's result line; `RuntimeError` with its stderr if it failed."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith(RESULT_TAG)]
+    if returncode != 0 or not lines:
+        raise RuntimeError(f"{what} failed (exit {returncode}):\n{stderr[-4000:]}")
+    return dict(json.loads(lines[-1][len(RESULT_TAG) :]))
+
+
 def run_child(argv: list[str], what: str) -> tuple[dict[str, Any], float]:
     """Run `bench/run.py _child ARGV...`; returns its result line and the whole process's seconds."""
-    cmd = [sys.executable, str(BENCH / "run.py"), "_child", *argv]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=3600, check=False)
+    proc = subprocess.run(
+        _child_command(argv), capture_output=True, text=True, env=child_env(), timeout=3600, check=False
+    )
     elapsed = time.perf_counter() - started
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(lines[-1][len(RESULT_TAG) :]), elapsed
+    return _result(proc.returncode, proc.stdout, proc.stderr, what), elapsed
+
+
+def run_together(argvs: list[list[str]], what: str) -> tuple[float, list[dict[str, Any] | str]]:
+    """Start one `_child` per argv (each given `--together`), wait until all have said they are ready, then
+    let them all go at once, so that their start-up is not part of what is measured. Returns the go time
+    (`time.time()`) and each child's result line, or the error of a child that failed."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as files:
+        # stderr into files, not pipes: a child must never block on a full pipe nobody reads yet
+        errs = [files.enter_context(open(Path(tmp) / f"{i}.err", "w+")) for i in range(len(argvs))]
+        procs = [
+            subprocess.Popen(
+                _child_command(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=child_env(),
+            )
+            for argv, err in zip(argvs, errs, strict=True)
+        ]
+        for proc in procs:
+            assert proc.stdout is not None
+            while (line := proc.stdout.readline()) and line.strip() != READY:
+                pass
+        go = time.time()
+        for proc in procs:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # a child that died before its go
+                proc.stdin.write("go\n")
+                proc.stdin.close()
+        results: list[dict[str, Any] | str] = []
+        for i, (proc, err) in enumerate(zip(procs, errs, strict=True)):
+            stdout = proc.stdout.read() if proc.stdout is not None else ""
+            proc.wait()
+            err.seek(0)
+            try:
+                results.append(_result(proc.returncode, stdout, err.read(), f"{what} #{i}"))
+            except RuntimeError as exc:
+                results.append(str(exc))
+    return go, results
 
 
 @dataclass

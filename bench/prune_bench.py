@@ -1,8 +1,9 @@
 """Benchmark: `prune` of an S3 channel of 10,000 builds (requests and seconds of each phase).
 
 The channel is 100 names x 100 builds of one version, spread over three subdirs, one build a day. Its repodata
-is made from one real package's record (as the publish tests make theirs); each record's key holds a 1 kB
-placeholder object rather than a package, because prune never reads a package's bytes, only deletes it.
+is made from one real package's record (as the publish tests make theirs); each record's key holds a placeholder
+object of the record's size (~1 kB) rather than a package, because prune never reads a package's bytes, only
+deletes it.
 `prune --keep 5` is then timed three times through the counting proxy: the dry run, the yank (`--yes`), and
 the delete of the yanked files by a second prune once the grace period is over (`--grace-hours 0`).
 
@@ -11,17 +12,13 @@ usage: python bench/run.py --prune-only [--prune-builds 10000]
 
 from __future__ import annotations
 
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from channels import Buckets
+from channels import Buckets, record_template
 from common import PREFIX, SUBDIRS
 from report import fmt_bytes, table
-from support.packages import make_package
 from support.proxy import S3Proxy
 
 BUILDS_PER_NAME = 100
@@ -38,36 +35,20 @@ class Phase:
     repodata_bytes: int
 
 
-def _template() -> dict[str, Any]:
-    from condafarm.channel.publish import prepare
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return prepare(make_package(Path(tmp), "template")).record(0)
-
-
 def _fill(buckets: Buckets, bucket: str, proxy_url: str, builds: int) -> Any:
     """Commit the synthetic repodata (through the proxy, untimed) and put a placeholder at every record's key."""
-    from condafarm import S3Options, parse_channel
-    from condafarm.channel.store import commit_repodata
     from condafarm.conda.repodata import Repodata
-    from condafarm.storage import open_storage
 
-    template, now = _template(), time.time()
+    template, now = record_template(), time.time()
     tables = {subdir: Repodata(subdir=subdir) for subdir in SUBDIRS}
     for i in range(builds):
         n, b = i // BUILDS_PER_NAME, i % BUILDS_PER_NAME
         subdir, stamp = SUBDIRS[n % len(SUBDIRS)], int((now - (BUILDS_PER_NAME - b) * 86400) * 1000)
         record = {**template, "name": f"pkg{n:03d}", "version": "1.0", "build": f"h0_{b}", "build_number": b}
         tables[subdir].set(f"pkg{n:03d}-1.0-h0_{b}.conda", {**record, "timestamp": stamp, "subdir": subdir})
-    options = S3Options(endpoint_url=proxy_url, region="us-east-1", addressing_style="path")
-    channel = parse_channel(f"s3://{bucket}/{PREFIX}", options)
-    storage = open_storage(channel)
-    for subdir, repodata in tables.items():
-        commit_repodata(storage, subdir, repodata, None)
-    keys = [f"{PREFIX}/{subdir}/{name}" for subdir, repodata in tables.items() for name in repodata.records()]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(lambda key: buckets.client.put_object(Bucket=bucket, Key=key, Body=b"x" * 1024), keys))
-    return channel
+    for repodata in tables.values():
+        buckets.fill(bucket, repodata, proxy_url, placeholders=True)
+    return buckets.channel(bucket, proxy_url)
 
 
 def _repodata_bytes(buckets: Buckets, bucket: str) -> int:

@@ -7,9 +7,9 @@ import os
 import platform
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
-from common import ROOT
 from index_bench import STEPS, Case
 from measure import Run
 
@@ -157,28 +157,40 @@ def case_json(case: Case) -> dict[str, Any]:
     }
 
 
-def report_header(args: argparse.Namespace) -> str:
-    """What was measured, on what: date, commit, versions, CPUs, sizes."""
+def run_header() -> str:
+    """What was measured, on what: date, the condafarm source and the last commit that changed it, versions, CPUs."""
+    import condafarm
+
+    source = Path(condafarm.__file__).resolve().parent
     try:
         from importlib.metadata import version
 
-        versions = f"condafarm {version('condafarm')}, py-rattler {version('py-rattler')}, moto {version('moto')}"
+        versions = f"py-rattler {version('py-rattler')}, moto {version('moto')}"
     except Exception:
         versions = ""
     try:
         commit = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
+            ["git", "-C", str(source), "log", "-1", "--format=%h", "--", "."],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True, text=True, check=False
+            ["git", "-C", str(source), "status", "--porcelain", "--", "."], capture_output=True, text=True, check=False
         ).stdout.strip()
-        commit = f"commit {commit}{' + uncommitted src changes' if dirty else ''}, " if commit else ""
+        commit = f" (commit {commit}{' + uncommitted changes' if dirty else ''})" if commit else ""
     except OSError:
         commit = ""
     return (
-        f"condafarm indexing benchmark - {time.strftime('%Y-%m-%d %H:%M')} - {commit}"
-        f"python {platform.python_version()}, "
-        f"{os.cpu_count()} cpus, {versions}\n"
+        f"condafarm benchmark - {time.strftime('%Y-%m-%d %H:%M')} - condafarm from {source}{commit}, "
+        f"python {platform.python_version()}, {os.cpu_count()} cpus, {versions}"
+    )
+
+
+def report_header(args: argparse.Namespace) -> str:
+    """`run_header`, the sizes of an index run and what its columns mean."""
+    return (
+        f"{run_header()}\n"
         f"sizes {args.sizes} (S3 {args.s3_sizes if not args.no_s3 else 'skipped'}), "
         f"large {args.large_count} x {args.large_mb} MB{' (skipped)' if args.no_large else ''}, repeat {args.repeat}\n"
         "seconds = the index call alone, in a fresh process; 'proc s' = whole child process incl. startup;\n"

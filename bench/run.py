@@ -3,6 +3,8 @@
 usage:
   python bench/run.py                       # full run: 500, 2000, 5000 packages + 20 x 50 MB, folder and S3
   python bench/run.py --prune-only          # prune of an S3 channel of 10,000 builds (prune_bench.py)
+  python bench/run.py --storm-only          # 1, 8, 32, 64 publishers at once (storm_bench.py)
+  python bench/run.py --scale-only          # publish into 1,000 / 10,000 / 100,000 records (scale_bench.py)
   python bench/run.py --quick               # smoke run: 200 packages + 3 x 5 MB, one run each (~15 s)
   python bench/run.py --sizes 500,2000 --no-s3 --no-large
   python bench/run.py --help
@@ -11,7 +13,8 @@ Every measurement runs in a fresh child process (`python bench/run.py _child ...
 only the index or publish call, records its own peak RSS and bytes read, and leaves with `os._exit` (py-rattler
 0.28 can crash at interpreter exit after a successful call). S3 runs against moto's server started here on
 127.0.0.1, behind a small counting HTTP proxy (tests/support/proxy.py) so both indexers' requests and bytes are
-counted the same way. The cases are in index_bench.py and publish_bench.py, the tables in report.py.
+counted the same way. The cases are in index_bench.py, publish_bench.py, prune_bench.py, storm_bench.py and
+scale_bench.py, the tables in report.py.
 See bench/README.md.
 """
 
@@ -56,6 +59,15 @@ def _options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--publish-sizes", default="50,500,5000", help="channel sizes to publish into")
     parser.add_argument("--prune-only", action="store_true", help="run only the prune case (prune_bench.py)")
     parser.add_argument("--prune-builds", type=int, default=10000, help="builds in the pruned channel")
+    parser.add_argument("--storm-only", action="store_true", help="run only the publish storm (storm_bench.py)")
+    parser.add_argument("--storm-ps", default="1,8,32,64", help="publishers at once (default 1,8,32,64)")
+    parser.add_argument("--storm-size", type=int, default=2000, help="records in the storm's subdir (default 2000)")
+    parser.add_argument("--scale-only", action="store_true", help="run only publish at scale (scale_bench.py)")
+    parser.add_argument(
+        "--scale-sizes",
+        default="1000,10000,100000",
+        help="records in the subdir published into (default 1000,10000,100000)",
+    )
     parser.add_argument("--cache-dir", default=str(BENCH / ".cache"), help="generated packages (default bench/.cache)")
     parser.add_argument("--json", default=None, help="also write all measurements to this JSON file")
     parser.add_argument("--output", default=None, help="also write the printed report to this text file")
@@ -68,6 +80,8 @@ def _options(argv: list[str]) -> argparse.Namespace:
     args.s3_sizes = [int(s) for s in args.s3_sizes.split(",")] if args.s3_sizes else args.sizes
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.publish_sizes = [50, 200] if args.quick else [int(s) for s in args.publish_sizes.split(",") if s.strip()]
+    args.storm_ps = [int(s) for s in args.storm_ps.split(",") if s.strip()]
+    args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
     if args.publish_only:
         args.no_local = args.no_large = True
         args.s3_sizes = []
@@ -91,8 +105,8 @@ def main(argv: list[str]) -> int:
     from support.moto import MotoServer
     from support.proxy import S3Proxy
 
-    if args.prune_only:
-        return _prune_only(args)
+    if args.prune_only or args.storm_only or args.scale_only:
+        return _on_moto_only(args)
     header = report_header(args)
     print(header, flush=True)
     report = [header]
@@ -157,22 +171,43 @@ def main(argv: list[str]) -> int:
     return 1 if any(c.check for c in cases) else 0  # targets are reported, not enforced
 
 
-def _prune_only(args: argparse.Namespace) -> int:
+def _on_moto_only(args: argparse.Namespace) -> int:
+    """`--prune-only`, `--storm-only`, `--scale-only`: the cases that need only moto and the proxy."""
     from channels import Buckets
     from prune_bench import run_prune
+    from report import run_header
+    from scale_bench import run_scale
+    from storm_bench import run_storm
     from support.moto import MotoServer
     from support.proxy import S3Proxy
 
-    os.environ.update(child_env())  # prune runs in this process, with the same offline AWS settings as moto
-    with MotoServer(env=child_env()) as moto:
-        proxy = S3Proxy(moto.port)
+    os.environ.update(child_env())  # these cases fill and check channels in this process, as moto's clients
+    header = run_header()
+    print(header, flush=True)
+    report, ok, started = [header], True, time.monotonic()
+    with MotoServer(env=child_env()) as moto, tempfile.TemporaryDirectory() as work:
+        # serial writes: moto's conditional writes are not atomic, and the storm has simultaneous writers
+        buckets, proxy = Buckets(moto), S3Proxy(moto.port, serial_writes=True)
         try:
-            report = run_prune(Buckets(moto), proxy, args.prune_builds)
+            if args.prune_only:
+                report.append(run_prune(buckets, proxy, args.prune_builds))
+            if args.storm_only:
+                print(f"\npublish storms of {args.storm_ps} publishers ...", flush=True)
+                text, landed = run_storm(buckets, proxy, args.storm_ps, args.storm_size, Path(work))
+                report.append(text)
+                ok = ok and landed
+            if args.scale_only:
+                print(f"\npublish into {args.scale_sizes} records ...", flush=True)
+                text, landed = run_scale(buckets, proxy, args.scale_sizes, Path(work), args.repeat)
+                report.append(text)
+                ok = ok and landed
         finally:
             proxy.stop()
+    report.append(f"\ntotal benchmark time {time.monotonic() - started:.0f}s")
+    print(report[-1])
     if args.output:
-        Path(args.output).write_text(report + "\n")
-    return 0
+        Path(args.output).write_text("\n".join(report) + "\n")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

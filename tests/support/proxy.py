@@ -1,7 +1,9 @@
 """An HTTP proxy on 127.0.0.1 in front of an S3 server that counts what goes through it and fails chosen requests.
 
-Counting: `proxy.tally` holds the S3 operations and the bytes read since its last `reset()` (bench/ counts
-py-rattler's requests this way, which has no report of its own).
+Counting: `proxy.tally` (`support.tally.Tally`) holds the S3 operations and the bytes read since its last
+`reset()` (bench/ counts py-rattler's requests this way, which has no report of its own), and every exchange by
+operation, key pattern and status with the bytes sent and received (bench/ counts failed conditional writes and
+repodata rewrites so).
 
 Faults: a `support.faults.Faults` plan aims faults at named requests; `proxy.hits` records which fault met
 which request and `proxy.log` every exchange with its outcome, for tests to assert on.
@@ -11,6 +13,10 @@ Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-check
 
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
+
+Atomic conditional writes: moto checks If-Match/If-None-Match and then stores the object without a lock, so two
+simultaneous writers can both win (seen in bench/'s publish storms: a record lost with every publisher exiting
+0). With `serial_writes` the proxy forwards the writes of one key one at a time, as S3 orders them.
 """
 
 from __future__ import annotations
@@ -22,15 +28,15 @@ import re
 import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from support.faults import Fault, Faults, Hit, Request
+from support.tally import Tally
 
 HOP_BY_HOP = {
     "connection",
@@ -47,40 +53,8 @@ HOP_BY_HOP = {
 }
 
 
-class Tally:
-    """What went through the proxy since the last `reset()`."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self.lock:
-            self.ops: Counter[str] = Counter()
-            self.pkg_bytes = 0
-            self.other_bytes = 0
-            self.pkg_keys: set[str] = set()
-
-    def add(self, op: str, key: str, nbytes: int) -> None:
-        with self.lock:
-            self.ops[op] += 1
-            if op.startswith("GetObject"):
-                if key.endswith((".conda", ".tar.bz2")):
-                    self.pkg_bytes += nbytes
-                    self.pkg_keys.add(key)
-                else:
-                    self.other_bytes += nbytes
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "ops": dict(self.ops),
-                "requests": sum(self.ops.values()),
-                "pkg_bytes": self.pkg_bytes,
-                "other_bytes": self.other_bytes,
-                "bytes_read": self.pkg_bytes + self.other_bytes,
-                "pkg_objects": len(self.pkg_keys),
-            }
+#: Operations that change which object a key holds (an UploadPart does not, until its upload completes).
+KEY_WRITES = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "DeleteObject"})
 
 
 def classify(method: str, path: str, query: str, headers: Any) -> tuple[str, str]:
@@ -163,6 +137,7 @@ class S3Proxy:
         *,
         s3_checksums: bool = False,
         drop_headers: Collection[str] = (),
+        serial_writes: bool = False,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
     ) -> None:
         self.tally = Tally()
@@ -173,6 +148,7 @@ class S3Proxy:
         self.log: list[Exchange] = []
         self.checksums = S3Checksums() if s3_checksums else None
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] | None = {} if serial_writes else None
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -268,8 +244,9 @@ class S3Proxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 if body or self.command in ("PUT", "POST"):
                     headers["Content-Length"] = str(len(body))
-                resp, data = self._upstream(body, headers)
-                proxy.tally.add(request.op, request.key, len(data))
+                with proxy._writing(request):
+                    resp, data = self._upstream(body, headers)
+                proxy.tally.add(request.op, request.key, len(data), status=resp.status, sent=len(body))
                 if action == "drop-after":
                     self.close_connection = True
                     return None
@@ -316,6 +293,13 @@ class S3Proxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _writing(self, request: Request) -> AbstractContextManager[object]:
+        """With `serial_writes`, the lock of the key a write changes (held while moto answers it)."""
+        if self._key_locks is None or request.op not in KEY_WRITES:
+            return nullcontext()
+        with self._lock:
+            return self._key_locks.setdefault(request.key, threading.Lock())
 
     def stop(self) -> None:
         self.server.shutdown()
