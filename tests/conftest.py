@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.aws import FOREIGN_AWS, OFFLINE_AWS
 from support.moto import MotoServer, allow
+from support.proxy import S3Proxy
 from support.s3 import IamEndpoint, S3Endpoint, new_bucket
 
 from condafarm.storage.location import Channel
@@ -35,9 +36,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Endpoint]:
     """moto's S3 server as its own process on 127.0.0.1 for the whole session (so tests can also run
-    condafarm and py-rattler in subprocesses against it)."""
+    condafarm and py-rattler in subprocesses against it), behind a proxy that orders the writes of each key as
+    S3 does: moto checks If-Match/If-None-Match and stores the object without a lock, so two simultaneous
+    conditional writers could both win there (see `support/proxy.py`), which real S3 never lets happen."""
     with MotoServer() as server:
-        yield server.endpoint
+        proxy = S3Proxy(server.endpoint.port, serial_writes=True)
+        try:
+            yield S3Endpoint(proxy.url, proxy.port)
+        finally:
+            proxy.stop()
 
 
 @pytest.fixture

@@ -148,6 +148,7 @@ class S3Proxy:
         self.log: list[Exchange] = []
         self.checksums = S3Checksums() if s3_checksums else None
         self._lock = threading.Lock()
+        self._stopped = threading.Event()  # what a "hang" waits for
         self._key_locks: dict[str, threading.Lock] | None = {} if serial_writes else None
         proxy = self
 
@@ -302,6 +303,7 @@ class S3Proxy:
             return self._key_locks.setdefault(request.key, threading.Lock())
 
     def stop(self) -> None:
+        self._stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
