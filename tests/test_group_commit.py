@@ -18,20 +18,24 @@ from support.proxy import fault_proxy
 from support.s3 import S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, parse_channel, publish
-from condafarm.channel.compaction import LEASE_KEY
+from condafarm.channel.group import LEASE_KEY
 from condafarm.channel.store import read_current
 from condafarm.conda.repodata import Repodata
 from condafarm.storage import Storage, open_storage
 
 SUPPORT = Path(__file__).parent / "support"
 
-#: Where the group committer dies: (before or after, the write it is about, what it has done by then).
+#: Where the group committer dies: (before or after, its Nth write of a key ending so, whether its package is
+#: committed by then, what it has done).
 STEPS = [
-    ("after", LEASE_KEY, "took the lease, read nothing"),
-    ("before", "noarch/repodata.json", "read repodata.json and the shards, wrote nothing"),
-    ("after", "noarch/repodata.json", "wrote repodata.json, not its .zst"),
-    ("after", "noarch/repodata.json.zst", "wrote the .zst, not run_exports.json"),
-    ("after", "noarch/run_exports.json", "wrote everything, kept the lease"),
+    ("after", ".ready", 1, False, "marked its file ready, took no lease"),
+    ("after", LEASE_KEY, 1, False, "took the lease, committed nothing"),
+    ("after", "noarch/repodata_shards.msgpack.zst", 1, True, "committed to the shards, compacted nothing"),
+    ("before", "noarch/repodata.json", 1, True, "read repodata.json, wrote nothing of it"),
+    ("after", "noarch/repodata.json", 1, True, "wrote repodata.json, not its .zst"),
+    ("after", "noarch/repodata.json.zst", 1, True, "wrote the .zst, not run_exports.json"),
+    ("after", "noarch/run_exports.json", 1, True, "compacted, kept its intents and the lease"),
+    ("after", ".ready", 2, True, "dropped its ready mark, kept the lease"),
 ]
 
 
@@ -41,10 +45,20 @@ def _compacted(storage: Storage) -> set[str]:
     return set(Repodata.from_json(blob.data, "noarch").records())
 
 
+def _assert_names_only_files_present(storage: Storage) -> None:
+    """Neither `repodata.json` nor the shards name a file that is missing, and every shard named exists."""
+    present = {i.name for i in storage.list_objects("noarch/")}
+    current = read_current(storage, "noarch")
+    assert _compacted(storage) <= present
+    assert set(current.repodata.records()) <= present
+    shards = {i.name.removesuffix(".msgpack.zst") for i in storage.list_objects("noarch/shards/")}
+    assert set(current.names.values()) <= shards
+
+
 @pytest.fixture(params=["folder", "s3"])
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Channel, dict[str, str]]:
     """A channel, and the environment a `condafarm` process needs to reach it."""
-    env = {**os.environ, "CONDAFARM_COMPACT_LEASE_SECONDS": "1"}
+    env = {**os.environ, "CONDAFARM_COMMIT_LEASE_SECONDS": "1"}
     if request.param == "folder":
         return parse_channel(str(tmp_path / "my $channel ü")), env
     s3: S3Endpoint = request.getfixturevalue("s3")
@@ -53,27 +67,32 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Channel, dict
     return parse_channel(f"s3://{bucket}/Conda/Default", options), {**env, **s3.env()}
 
 
-@pytest.mark.parametrize(("when", "suffix", "done"), STEPS, ids=[s[2] for s in STEPS])
+@pytest.mark.parametrize(("when", "suffix", "nth", "committed", "done"), STEPS, ids=[s[4] for s in STEPS])
 def test_a_group_committer_killed_at_any_step_loses_nothing(
     where: tuple[Channel, dict[str, str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     when: str,
     suffix: str,
+    nth: int,
+    committed: bool,
     done: str,
 ) -> None:
     channel, env = where
-    monkeypatch.setenv("CONDAFARM_COMPACT_LEASE_SECONDS", "1")
+    monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "1")
     storage = open_storage(channel)
     publish(storage, [make_package(tmp_path / "0", "first")])
     dying = make_package(tmp_path / "1", "dying")
-    args = [sys.executable, str(SUPPORT / "dying.py"), when, suffix, "--", "publish", str(dying), "--to", channel.url]
+    args = [sys.executable, str(SUPPORT / "dying.py"), when, suffix, str(nth), "--"]
+    args += ["publish", str(dying), "--to", channel.url]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == DIED, result.stderr
-    # It died before returning, but after its commit: shard clients (and condafarm) already see its package.
-    assert dying.name in read_current(storage, "noarch").repodata.records()
+    # It died before returning; once committed, shard clients (and condafarm) see its package at once.
+    assert (dying.name in read_current(storage, "noarch").repodata.records()) == committed
+    _assert_names_only_files_present(storage)  # valid meanwhile for every client
 
-    # The next publisher waits for the dead compactor's lease to go stale, takes it over and compacts everything.
+    # The next publisher waits for the dead committer's lease to go stale, takes it over and finishes its work:
+    # it commits every ready file, the dead one's too, and compacts.
     publish(storage, [make_package(tmp_path / "2", "next")])
     names = {"first-1.0-h0_0.conda", dying.name, "next-1.0-h0_0.conda"}
     assert _compacted(storage) == names
@@ -89,7 +108,7 @@ def test_publishers_arriving_together_share_one_rewrite(
 ) -> None:
     """Eight publishers commit while another compactor holds the lease; the one that takes it over next folds
     all eight into one rewrite, and the others find their records there and return without writing."""
-    monkeypatch.setenv("CONDAFARM_COMPACT_LEASE_SECONDS", "5")
+    monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "5")
     with fault_proxy(s3.port) as proxy:
         options = S3Options(endpoint_url=proxy.url, region="us-east-1", addressing_style="path")
         channel = parse_channel(f"s3://{bucket}/Conda/Default", options)

@@ -17,7 +17,8 @@ from support.s3 import IamEndpoint, S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, index_channel, init_channel, parse_channel
 from condafarm.channel import intents
-from condafarm.channel.publish import ADOPT_AFTER_SECONDS, _upload, prepare, publish
+from condafarm.channel.group import ADOPT_AFTER_SECONDS
+from condafarm.channel.publish import _upload, prepare, publish
 from condafarm.channel.store import commit_repodata, compact, load_repodata, read_current
 from condafarm.conda.repodata import Repodata
 from condafarm.conda.shards import SHARDS_INDEX, Shards
@@ -158,9 +159,9 @@ def test_publish_cost_is_the_same_for_50_and_5000_packages_and_lists_only_publis
 ) -> None:
     counts = [_publish_into(s3, f"cost-{size}", size, tmp_path) for size in (50, 5000)]
     assert counts[0] == counts[1]
-    # The one listing is of SUBDIR/.condafarm/publishing/ (publishes in flight), never of the subdir.
-    assert counts[0]["ListObjectsV2"] == 1
-    assert sum(counts[0].values()) == 19, counts[0]  # see docs/publish.md for the list
+    # The listings are of SUBDIR/.condafarm/publishing/ (publishes in flight), never of the subdir.
+    assert counts[0]["ListObjectsV2"] == 2, counts[0]  # the ready ones, then none left
+    assert sum(counts[0].values()) == 20, counts[0]  # see docs/publish.md for the list
 
 
 def test_a_large_subdir_is_committed_to_its_shards_without_reading_or_writing_repodata_json(
@@ -171,8 +172,9 @@ def test_a_large_subdir_is_committed_to_its_shards_without_reading_or_writing_re
     monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", "1000")
     counts = _publish_into(s3, "deferred", 500, tmp_path)
     # GET: the shard index (a new name has no shard to read); HEAD: repodata.json's size, the new name;
-    # PUT: intent, package, provenance, shard, shard index; LIST: publishes in flight; DELETE: the intent.
-    assert counts == {"GetObject": 1, "HeadObject": 2, "PutObject": 5, "ListObjectsV2": 1, "DeleteObject": 1}
+    # PUT: intent, package, provenance, ready mark, lease, shard, shard index; LIST: publishes in flight (then
+    # none left); DELETE: intent, ready mark, lease.
+    assert counts == {"GetObject": 1, "HeadObject": 2, "PutObject": 7, "ListObjectsV2": 2, "DeleteObject": 3}
     options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
     storage = open_storage(parse_channel("s3://deferred/Conda/Default", options))
     json_blob = storage.get("noarch/repodata.json")
@@ -277,7 +279,7 @@ def test_publish_retries_through_500_503_and_dropped_connections(
         ("the package If-None-Match PUT", "drop-after", f"{prefix}/noarch/a-1.0-h0_0.conda"),
         ("the shard index If-Match PUT", "503", f"{prefix}/noarch/repodata_shards.msgpack.zst"),
         ("the repodata.json If-Match PUT", "503", f"{prefix}/noarch/repodata.json"),
-        ("the repodata.json.zst PUT", "500", f"{prefix}/noarch/repodata.json.zst"),
+        ("the repodata.json.zst PUT", "500", f"{prefix}/linux-64/repodata.json.zst"),
     ]
     get, intents_put, package_put, index_put, repodata_put, zst_put = proxy.hits
     assert _after(proxy, get)[0] == 200

@@ -15,8 +15,9 @@ from support.packages import make_package
 
 from condafarm import Channel, check_channel, index_channel, init_channel, parse_channel, publish, remove
 from condafarm.channel import intents
+from condafarm.channel.group import ADOPT_AFTER_SECONDS
 from condafarm.channel.index import index_subdir
-from condafarm.channel.publish import ADOPT_AFTER_SECONDS, prepare
+from condafarm.channel.publish import prepare
 from condafarm.channel.store import load_repodata
 from condafarm.errors import StorageError
 from condafarm.storage import Storage, open_storage

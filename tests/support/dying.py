@@ -15,8 +15,8 @@ from typing import Any
 DIED = 86
 
 
-def _dying(method: Any, when: str, suffix: str, nth: int) -> Any:
-    seen = [0]
+def _dying(method: Any, when: str, suffix: str, nth: int, seen: list[int]) -> Any:
+    """`method` (a put or delete) counting, in `seen` (shared by all of them), the writes of keys ending so."""
 
     def wrapper(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
         hit = key.endswith(suffix)
@@ -40,9 +40,10 @@ def main(argv: list[str]) -> None:
     from condafarm.storage.local import LocalStorage
     from condafarm.storage.s3.storage import S3Storage
 
+    seen = [0]
     for cls in (LocalStorage, S3Storage):
         for name in ("put", "delete"):
-            setattr(cls, name, _dying(getattr(cls, name), when, suffix, nth))
+            setattr(cls, name, _dying(getattr(cls, name), when, suffix, nth, seen))
     condafarm_main(argv[split + 1 :])
 
 

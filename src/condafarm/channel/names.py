@@ -60,6 +60,7 @@ def commit_some(
     on conflict (`change` may run several times, each time on fresh shards). `first` is a `read_some` result to
     try first. None when the subdir has no shard index condafarm commits to: use `update_repodata`."""
     held = first
+    written: set[str] = set()  # shard files put by an earlier attempt: content-addressed, so still there
 
     def attempt() -> Names | None:
         nonlocal held
@@ -76,9 +77,10 @@ def commit_some(
                 digests.pop(name, None)
                 continue
             digests[name] = hashlib.sha256(data).hexdigest()
-            if digests[name] != now.digests.get(name):
+            if digests[name] != now.digests.get(name) and digests[name] not in written:
                 with contextlib.suppress(AlreadyExists):
                     storage.put(Shards.key(subdir, digests[name]), data, if_absent=True, content_type=MSGPACK_ZST)
+                written.add(digests[name])
         index = make_index(subdir, digests)
         etag = put_if_unchanged(storage, shards_key(subdir), index, now.index.etag, content_type=MSGPACK_ZST)
         return Names(Blob(index, etag), True, digests, groups)
@@ -111,12 +113,14 @@ def commit_names(
     *,
     first: Names | None,
     legacy: Current | None,
-) -> None:
+) -> Names | None:
     """`commit_some`, or where the subdir has no shard index condafarm commits to (`legacy`: its records as
-    read), the same change through `update_repodata`, which marks the index so the next commit is `commit_some`."""
-    if legacy is None and commit_some(storage, subdir, names, change, first=first) is not None:
-        return
-    update_repodata(storage, subdir, _whole(names, change), current=legacy)
+    read), the same change through `update_repodata`, which marks the index so the next commit is `commit_some`
+    and compacts `repodata.json` (then None)."""
+    committed = commit_some(storage, subdir, names, change, first=first) if legacy is None else None
+    if committed is None:
+        update_repodata(storage, subdir, _whole(names, change), current=legacy)
+    return committed
 
 
 __all__ = ["Names", "commit_names", "commit_some", "read_some"]

@@ -48,15 +48,24 @@ def assemble(subdir: str, groups: dict[str, NameRecords], like: Repodata | None 
     return out
 
 
-def overlay(storage: Storage, subdir: str, base: Repodata, names: dict[str, str]) -> Repodata:
+def overlay(
+    storage: Storage,
+    subdir: str,
+    base: Repodata,
+    names: dict[str, str],
+    known: dict[str, NameRecords] | None = None,
+) -> Repodata:
     """The records the shard index `names` (package name -> shard digest) commits, read from `base` (an older
-    compaction of the same index) wherever its records give the same shard, else from the shard itself."""
+    compaction of the same index) wherever its records give the same shard, else from `known` (shards the
+    caller just wrote) or the shard itself."""
+    digest = {name: hashlib.sha256(group.pack()).hexdigest() for name, group in (known or {}).items()}
     groups = by_name(base)
     same = {
         name: group for name, group in groups.items() if hashlib.sha256(group.pack()).hexdigest() == names.get(name)
     }
-    differ = {name: digest for name, digest in names.items() if name not in same}
-    return assemble(subdir, {**same, **read_names(storage, subdir, differ)}, base)
+    held = {n: g for n, g in (known or {}).items() if n not in same and names.get(n) == digest[n]}
+    differ = {name: d for name, d in names.items() if name not in same and name not in held}
+    return assemble(subdir, {**same, **held, **read_names(storage, subdir, differ)}, base)
 
 
 __all__ = ["assemble", "overlay", "read_names"]

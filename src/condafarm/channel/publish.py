@@ -6,12 +6,11 @@ Order of work, each step safe to die after:
 2. read the shards of the names being published and refuse names that already exist (HEAD), unless `force`;
 3. note the intents (`intents.py`);
 4. upload with If-None-Match, verified against the package's sha256 and md5, which also go into the
-   object's metadata (so no indexer ever downloads it again);
-5. commit the records to the shards of their names (plus the intents of publishers that died after their
-   upload) with a compare-and-swap on the shard index (`names.py`): rattler and pixi see them now;
-6. drop the finished intents;
-7. compact `repodata.json` together with the publishers that arrived at the same time, if the subdir is small
-   enough for that to be cheap (`compaction.py`): conda sees them now.
+   object's metadata (so no indexer ever downloads it again), and mark the intents ready;
+5. commit together with every publisher that arrived at the same time (`group.py`): one of them commits all
+   their records to the shards of their names with a compare-and-swap on the shard index (`names.py`), so
+   rattler and pixi see them, and, if the subdir is small enough for that to be cheap, compacts
+   `repodata.json` once for all of them, so conda sees them too.
 """
 
 from __future__ import annotations
@@ -27,13 +26,13 @@ from typing import Any
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
 from ..conda.repodata import Repodata, make_record, repodata_key
 from ..conda.shards import NameRecords, record_name
-from ..errors import AlreadyExists, CondafarmError, PackageError, StorageError, UsageError
+from ..errors import AlreadyExists, CondafarmError, PackageError, UsageError
 from ..storage import Blob, ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
-from .adoption import complete, holds
-from .compaction import compact_after_publish, inline_bytes
+from .adoption import holds
+from .group import Plan, commit_together, inline_bytes
 from .names import Names, commit_names, read_some
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
@@ -44,9 +43,6 @@ log = logging.getLogger(__name__)
 #: `progress(filename, bytes_done, bytes_total)` while uploading.
 UploadProgress = Callable[[str, int, int], None]
 
-#: Another publisher's intent is adopted only once it is this old: a live publisher indexes its own files
-#: (and may still roll them back), so only the files of one that died are picked up.
-ADOPT_AFTER_SECONDS = 600
 
 CONTENT_TYPES = {".conda": "application/octet-stream", ".tar.bz2": "application/x-bzip2"}
 
@@ -120,6 +116,10 @@ class _Subdir:
             Repodata.from_json(json.data, subdir)  # an unreadable one stops the publish before any upload
         return cls(names, None, inline, json)
 
+    @property
+    def plan(self) -> Plan:
+        return Plan(self.names, self.legacy, self.inline, self.json)
+
     def record(self, item: Prepared) -> dict[str, Any] | None:
         if self.legacy is not None:
             return self.legacy.repodata.get(item.filename)
@@ -170,11 +170,9 @@ def publish(
         )
     ensure_conditional_writes(storage)  # a store that would let publishers overwrite each other is refused now
     now = time.time()
-    noted = [
-        intent
-        for subdir, items in by_subdir.items()
-        for intent in intents.note(storage, subdir, {i.filename: i.record(int(now * 1000)) for i in items}, now)
-    ]
+    noted: dict[intents.Intent, dict[str, Any]] = {}
+    for subdir, items in by_subdir.items():
+        noted.update(intents.note(storage, subdir, {i.filename: i.record(int(now * 1000)) for i in items}, now))
 
     created: list[Prepared] = []  # objects this publish created: the only ones a rollback may delete
     uploaded: list[Prepared] = []
@@ -188,17 +186,14 @@ def publish(
             record = (provenance or {}).get(item.filename) or published_by(item.path, item.hashes.sha256)
             write_provenance(storage, item.subdir, item.filename, record)
     except BaseException:
-        _forget(storage, noted, created, uploaded, existing if force else set())
+        _forget(storage, list(noted), created, uploaded, existing if force else set())
         raise
 
+    intents.mark_ready(storage, noted)
     report = PublishReport(storage.channel.url)
-    for subdir, items in by_subdir.items():
-        report.adopted += _commit(storage, subdir, items, current[subdir], int(now * 1000))
-    intents.finish(storage, noted)
-    for subdir, items in by_subdir.items():
-        if current[subdir].legacy is None and current[subdir].inline:
-            wanted = {i.filename: i.hashes.sha256 for i in items}
-            compact_after_publish(storage, subdir, wanted, current[subdir].json)
+    for subdir in by_subdir:
+        mine = {intent: record for intent, record in noted.items() if intent.subdir == subdir}
+        report.adopted += commit_together(storage, subdir, mine, current[subdir].plan)
     if "noarch" not in by_subdir and storage.head(repodata_key("noarch")) is None:
         init_channel(storage)
     for item in prepared:
@@ -272,7 +267,12 @@ def _forget(
         now_ms = int(time.time() * 1000)
         for subdir in {i.subdir for i in overwritten}:
             mine = [i for i in overwritten if i.subdir == subdir]
-            _commit(storage, subdir, mine, _Subdir.read(storage, subdir, mine), now_ms, adopt=False)
+
+            def change(groups: dict[str, NameRecords], mine: list[Prepared] = mine) -> None:
+                for item in mine:
+                    groups[item.name].set(item.filename, item.record(now_ms))
+
+            commit_names(storage, subdir, {i.name for i in mine}, change, first=None, legacy=None)
         for subdir in {i.subdir for i in created}:
             mine = [i for i in created if i.subdir == subdir]
             now = _Subdir.read(storage, subdir, mine)
@@ -280,45 +280,6 @@ def _forget(
                 if now.record(item) is None:
                     storage.delete(item.key)
                     storage.delete(provenance_key(item.subdir, item.filename))
-
-
-def _commit(
-    storage: Storage, subdir: str, items: list[Prepared], current: _Subdir, now_ms: int, *, adopt: bool = True
-) -> list[str]:
-    """Commit the records of `items` (read before the upload as `current`), with those of other publishers that
-    died after their upload (their intents are old and their files complete); returns the names adopted."""
-    ready: dict[intents.Intent, dict[str, Any]] = {}
-    if adopt:
-        mine = {i.filename for i in items}
-        old = intents.older_than(storage, subdir, time.time() - ADOPT_AFTER_SECONDS)
-        ready = {
-            intent: record
-            for intent, record in old.items()
-            if intent.filename not in mine and complete(storage, subdir, intent.filename, record)
-        }
-    adopted: list[str] = []
-
-    def change(groups: dict[str, NameRecords]) -> None:
-        adopted.clear()
-        for intent, record in ready.items():
-            group = groups[record_name(intent.filename, record)]
-            if group.get(intent.filename) is None and intent.filename not in group.removed:
-                group.set(intent.filename, record)
-                adopted.append(intent.filename)
-        for item in items:
-            if groups[item.name].get(item.filename) is not None:
-                log.info("replacing the record of %s/%s", subdir, item.filename)
-            groups[item.name].set(item.filename, item.record(now_ms))
-
-    names = {i.name for i in items} | {record_name(i.filename, r) for i, r in ready.items()}
-    try:
-        commit_names(storage, subdir, names, change, first=current.names, legacy=current.legacy)
-    except StorageError as exc:
-        raise StorageError(
-            f"uploaded but could not index ({exc}); run `condafarm index {storage.channel.url}` to finish"
-        ) from exc
-    intents.finish(storage, [i for i in ready if i.filename in adopted])
-    return adopted
 
 
 def _unfinished(

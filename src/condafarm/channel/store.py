@@ -9,7 +9,7 @@ see a commit at once. Rewriting a shard index costs what the subdir's package *n
 holds the records of one committed index, whose ETag it names in `info.condafarm_shards`. A compaction writes
 it with a compare-and-swap on its own ETag after reading it and then the shard index, so it never goes back to
 an older commit. Readers that decide something (`read_current`) lay the commits `repodata.json` does not show
-yet over it (`overlay.py`). When and by whom it is compacted is `compaction.py`'s business.
+yet over it (`overlay.py`). When and by whom it is compacted is `group.py`'s business.
 
 A shard index without condafarm's mark (written by another tool, or by condafarm before it committed there)
 is not trusted: `repodata.json` is the truth for that subdir until its next commit marks the index.
@@ -22,9 +22,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..conda.repodata import Repodata, repodata_key
-from ..conda.shards import SHARDS_INDEX, Shards, make_shards, read_index
+from ..conda.shards import SHARDS_INDEX, NameRecords, Shards, make_shards, read_index
 from ..errors import AlreadyExists, Conflict, InvalidRepodata, NotFound
 from ..storage import Blob, Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
@@ -66,15 +67,24 @@ def compacted_from(repodata: Repodata) -> object:
     return (repodata.extra.get("info") or {}).get(COMPACTED_FROM)
 
 
-def read_current(storage: Storage, subdir: str, *, invalid_as_empty: bool = False, held: Blob | None = None) -> Current:
+def read_current(
+    storage: Storage,
+    subdir: str,
+    *,
+    invalid_as_empty: bool = False,
+    held: Blob | None = None,
+    index: Blob | None = None,
+    known: dict[str, NameRecords] | None = None,
+) -> Current:
     """The subdir's records and where they came from.
 
-    `repodata.json` is read before the shard index (see the module docstring); `held` is one read earlier.
+    `repodata.json` is read before the shard index (see the module docstring); `held` is one read earlier,
+    `index` one read (or written) later, `known` shards of some names as the caller just wrote them.
     An unreadable `repodata.json` raises `InvalidRepodata`; with `invalid_as_empty` (a rebuild) it reads as
     empty, its blob kept.
     """
     blob = held if held is not None else storage.get(repodata_key(subdir))
-    index = storage.get(shards_key(subdir))
+    index = index if index is not None else storage.get(shards_key(subdir))
     base = Repodata(subdir=subdir)
     if blob is not None:
         try:
@@ -88,7 +98,7 @@ def read_current(storage: Storage, subdir: str, *, invalid_as_empty: bool = Fals
     names, committed = read_index(index.data)
     if not committed or (blob is not None and compacted_from(base) == index.etag):
         return Current(base, blob, index, committed=committed, names=names)
-    return Current(overlay(storage, subdir, base, names), blob, index, True, True, names)
+    return Current(overlay(storage, subdir, base, names, known), blob, index, True, True, names)
 
 
 def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, Current | None]:
@@ -145,19 +155,26 @@ def commit_repodata(
     return committed, Derived(index_etag, set(shards.files), zst_etag)
 
 
-def compact(storage: Storage, subdir: str, *, held: Blob | None = None) -> Blob | None:
+def compact(
+    storage: Storage,
+    subdir: str,
+    *,
+    held: Blob | None = None,
+    index: Blob | None = None,
+    known: dict[str, NameRecords] | None = None,
+) -> Blob | None:
     """Bring `repodata.json` (and its `.zst`, `run_exports.json`) up to the subdir's committed shard index.
 
-    Returns `repodata.json` as it now is. Reads it (the first time, `held` may be a read made earlier), then
-    the index; writes only if they differ, with a compare-and-swap, so a slower compaction of an older index
-    can never overwrite a newer one.
+    Returns `repodata.json` as it now is. Reads it, then the index; writes only if they differ, with a
+    compare-and-swap, so a slower compaction of an older index can never overwrite a newer one. The first
+    attempt may start from reads the caller made (`read_current`'s `held`, `index` and `known`).
     """
-    first = held
+    first: dict[str, Any] = {"held": held, "index": index, "known": known}
 
     def attempt() -> Blob | None:
         nonlocal first
-        current = read_current(storage, subdir, held=first)
-        first = None
+        current = read_current(storage, subdir, **first)
+        first = {}
         if not current.pending or current.index is None:
             return current.json
         info = dict(current.repodata.extra.get("info") or {})

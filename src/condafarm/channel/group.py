@@ -1,0 +1,193 @@
+"""Group commit: publishers that arrive together are committed together, by one of them.
+
+A publisher uploads its files and marks them ready (`intents.py`); then one publisher at a time holds the
+subdir's commit lease (`SUBDIR/.condafarm/committing.json`, created with If-None-Match) and commits *every* ready
+file in one compare-and-swap of the shard index (`names.py`), plus those of publishers that died after their
+upload, then compacts `repodata.json` once for all of them, then drops their intents. The others wait for the
+lease to change hands and find their intents gone: they are done without a write of their own. A lease older
+than `lease_seconds()` belongs to a committer that died; the next publisher takes it over with If-Match and
+finishes its work (the commit and compaction are idempotent).
+
+`repodata.json` follows the shards at once in a subdir whose `repodata.json` is at most `inline_bytes()` (8 MiB,
+about 10,000 records; `CONDAFARM_COMPACT_BYTES`), so a package is visible to every client when publish returns.
+In a larger one a rewrite costs more than the publish, so it is left to `condafarm index` (run it on a schedule)
+and to every yank, remove and prune; rattler and pixi, which read the shards, see the package at once anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..conda.shards import NameRecords, record_name
+from ..errors import AlreadyExists, Conflict, StorageError
+from ..storage import Blob, Storage
+from ..storage.cas import put_if_unchanged
+from . import intents
+from .adoption import complete
+from .names import Names, commit_names
+from .store import Current, compact
+
+log = logging.getLogger(__name__)
+
+LEASE_KEY = ".condafarm/committing.json"
+#: Another publisher's intent is adopted only once it is this old: a live publisher commits its own files
+#: (and may still roll them back), so only the files of one that died are picked up.
+ADOPT_AFTER_SECONDS = 600
+#: Rounds a lease holder commits (each folding every file that became ready meanwhile) before it lets go.
+ROUNDS = 4
+#: How long a waiter waits at most between two looks at the lease (it starts at a twentieth of a second).
+POLL_CAP_SECONDS = 0.5
+
+
+def inline_bytes() -> int:
+    """Largest `repodata.json` a publish compacts before it returns."""
+    return int(os.environ.get("CONDAFARM_COMPACT_BYTES") or 8 * 1024 * 1024)
+
+
+def lease_seconds() -> float:
+    """Age after which a commit lease is taken to belong to a committer that died."""
+    return float(os.environ.get("CONDAFARM_COMMIT_LEASE_SECONDS") or 60)
+
+
+@dataclass
+class Plan:
+    """What a publisher read of the subdir before uploading, for its commit: the shards of its names (or the
+    whole repodata where the subdir has no shard index condafarm commits to), and `repodata.json` when the
+    subdir is small enough to compact at once."""
+
+    names: Names | None
+    legacy: Current | None
+    inline: bool
+    json: Blob | None
+
+
+def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, Any]], plan: Plan) -> list[str]:
+    """Return once the ready files `mine` are committed (and compacted, in a small subdir), by this process or
+    by another publisher's group commit; returns the files of dead publishers this process adopted."""
+    said = False
+    while True:
+        taken, lease = _take(storage, subdir)
+        if taken:
+            try:
+                return _lead(storage, subdir, mine, plan)
+            finally:
+                storage.delete(_lease_key(subdir))
+        plan = Plan(None, None, plan.inline, None)  # what was read before waiting is stale by now
+        if lease is not None:
+            if not said:
+                log.info("waiting for another publisher's commit of %s", storage.channel.url_of(subdir + "/"))
+                said = True
+            _wait(storage, subdir, lease)
+        if not any(intents.is_pending(storage, intent) for intent in mine):
+            return []
+
+
+def _lead(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, Any]], plan: Plan) -> list[str]:
+    """As the lease holder: commit every ready file (and dead publishers' complete ones), in rounds."""
+    adopted: list[str] = []
+    known = dict(mine)
+    for _ in range(ROUNDS):
+        ready, stale = intents.pending(storage, subdir, time.time() - ADOPT_AFTER_SECONDS, known)
+        stale = {i: r for i, r in stale.items() if complete(storage, subdir, i.filename, r)}
+        if not ready and not stale:
+            break
+        committed, taken_in = _commit(storage, subdir, ready, stale, plan)
+        adopted += taken_in
+        if committed is not None and plan.inline:
+            try:
+                compact(storage, subdir, held=plan.json, index=committed.index, known=committed.groups)
+            except StorageError as exc:
+                raise StorageError(
+                    f"published (visible to rattler and pixi) but {subdir}/repodata.json could not be compacted "
+                    f"({exc}); run `condafarm index {storage.channel.url}`"
+                ) from exc
+        intents.finish(storage, [*ready, *stale])
+        known = {}
+        plan = Plan(None, None, plan.inline, None)
+    return adopted
+
+
+def _commit(
+    storage: Storage,
+    subdir: str,
+    ready: dict[intents.Intent, dict[str, Any]],
+    stale: dict[intents.Intent, dict[str, Any]],
+    plan: Plan,
+) -> tuple[Names | None, list[str]]:
+    """One commit of `ready` files and of `stale` ones not indexed meanwhile; returns what was committed (None
+    when it went through `update_repodata`, which compacts too) and the stale files adopted."""
+    adopted: list[str] = []
+
+    def change(groups: dict[str, NameRecords]) -> None:
+        adopted.clear()
+        for intent, record in stale.items():
+            group = groups[record_name(intent.filename, record)]
+            if group.get(intent.filename) is None and intent.filename not in group.removed:
+                group.set(intent.filename, record)
+                adopted.append(intent.filename)
+        for intent, record in ready.items():
+            group = groups[record_name(intent.filename, record)]
+            if group.get(intent.filename) not in (None, record):
+                log.info("replacing the record of %s/%s", subdir, intent.filename)
+            group.set(intent.filename, record)
+
+    names = {record_name(i.filename, r) for i, r in [*ready.items(), *stale.items()]}
+    try:
+        committed = commit_names(storage, subdir, names, change, first=plan.names, legacy=plan.legacy)
+    except StorageError as exc:
+        raise StorageError(
+            f"uploaded but could not index ({exc}); run `condafarm index {storage.channel.url}` to finish"
+        ) from exc
+    return committed, adopted
+
+
+def _lease_key(subdir: str) -> str:
+    return f"{subdir}/{LEASE_KEY}"
+
+
+def _age(lease: Blob) -> float:
+    try:
+        return time.time() - float(json.loads(lease.data)["since"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def _take(storage: Storage, subdir: str) -> tuple[bool, Blob | None]:
+    """Take the subdir's commit lease if it is free or stale: whether this process now holds it, and else the
+    lease as found (None: released meanwhile, look again)."""
+    key = _lease_key(subdir)
+    mine = json.dumps({"owner": uuid.uuid4().hex, "since": time.time()}).encode()
+    try:
+        storage.put(key, mine, if_absent=True, content_type="application/json")
+        return True, None
+    except AlreadyExists:
+        pass
+    held = storage.get(key)
+    if held is None or _age(held) < lease_seconds():
+        return False, held
+    log.warning("taking over the commit of %s from a publisher that stopped", storage.channel.url_of(subdir + "/"))
+    try:
+        put_if_unchanged(storage, key, mine, held.etag, content_type="application/json")
+    except Conflict:
+        return False, None
+    return True, None
+
+
+def _wait(storage: Storage, subdir: str, lease: Blob) -> None:
+    """Wait until the commit holding `lease` is over: released, taken over, or stale."""
+    pause = 0.05
+    while _age(lease) < lease_seconds():
+        time.sleep(pause)
+        pause = min(POLL_CAP_SECONDS, pause * 2)
+        now = storage.get(_lease_key(subdir))
+        if now is None or now.etag != lease.etag:
+            return
+
+
+__all__ = ["ADOPT_AFTER_SECONDS", "LEASE_KEY", "Plan", "commit_together", "inline_bytes", "lease_seconds"]
