@@ -41,8 +41,9 @@ LEASE_KEY = ".condafarm/committing.json"
 ADOPT_AFTER_SECONDS = 600
 #: Rounds a lease holder commits (each folding every file that became ready meanwhile) before it lets go.
 ROUNDS = 4
-#: How long a waiter waits at most between two looks at the lease (it starts at a twentieth of a second).
-POLL_CAP_SECONDS = 0.5
+#: How long a waiter waits at most between two looks at the lease (it starts at a twentieth of a second): a
+#: second, so a storm of waiters costs few requests while a commit takes its time.
+POLL_CAP_SECONDS = 1.0
 
 
 def inline_bytes() -> int:
