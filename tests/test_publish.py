@@ -185,6 +185,10 @@ def test_a_large_subdir_is_committed_to_its_shards_without_reading_or_writing_re
     compacted = Repodata.from_json((storage.get("noarch/repodata.json") or json_blob).data, "noarch")
     assert compacted.records() == current.repodata.records()
     assert not read_current(storage, "noarch").pending
+    # --compact: conda clients see this one at once, however large the subdir
+    later = make_package(tmp_path / "later", "later")
+    publish(storage, [later], compact=True)
+    assert later.name.encode() in (storage.get("noarch/repodata.json") or json_blob).data
 
 
 def load_repodata_record(tmp_path: Path) -> dict[str, Any]:

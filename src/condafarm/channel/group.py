@@ -66,6 +66,8 @@ class Plan:
     legacy: Current | None
     inline: bool
     json: Blob | None
+    #: compact before returning even if the committer that commits these files does not (`publish --compact`)
+    insist: bool = False
 
 
 def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, Any]], plan: Plan) -> list[str]:
@@ -79,13 +81,15 @@ def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, di
                 return _lead(storage, subdir, mine, plan)
             finally:
                 storage.delete(_lease_key(subdir))
-        plan = Plan(None, None, plan.inline, None)  # what was read before waiting is stale by now
+        plan = Plan(None, None, plan.inline, None, plan.insist)  # what was read before waiting is stale by now
         if lease is not None:
             if not said:
                 log.info("waiting for another publisher's commit of %s", storage.channel.url_of(subdir + "/"))
                 said = True
             _wait(storage, subdir, lease)
         if not any(intents.is_pending(storage, intent) for intent in mine):
+            if plan.insist:
+                compact(storage, subdir)
             return []
 
 
@@ -110,7 +114,7 @@ def _lead(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, An
                 ) from exc
         intents.finish(storage, [*ready, *stale])
         known = {}
-        plan = Plan(None, None, plan.inline, None)
+        plan = Plan(None, None, plan.inline, None, plan.insist)
     return adopted
 
 

@@ -102,23 +102,24 @@ class _Subdir:
     legacy: Current | None
     inline: bool
     json: Blob | None
+    insist: bool = False
 
     @classmethod
-    def read(cls, storage: Storage, subdir: str, items: list[Prepared]) -> _Subdir:
+    def read(cls, storage: Storage, subdir: str, items: list[Prepared], compact: bool = False) -> _Subdir:
         names = read_some(storage, subdir, {i.name for i in items})
         legacy = None if names.committed else read_current(storage, subdir)
         if legacy is not None:
-            return cls(names, legacy, True, legacy.json)
+            return cls(names, legacy, True, legacy.json, compact)
         head = storage.head(repodata_key(subdir))
-        inline = head is None or head.size <= inline_bytes()
+        inline = head is None or head.size <= inline_bytes() or compact
         json = storage.get(repodata_key(subdir)) if head is not None and inline else None
         if json is not None:
             Repodata.from_json(json.data, subdir)  # an unreadable one stops the publish before any upload
-        return cls(names, None, inline, json)
+        return cls(names, None, inline, json, compact)
 
     @property
     def plan(self) -> Plan:
-        return Plan(self.names, self.legacy, self.inline, self.json)
+        return Plan(self.names, self.legacy, self.inline, self.json, self.insist)
 
     def record(self, item: Prepared) -> dict[str, Any] | None:
         if self.legacy is not None:
@@ -131,6 +132,7 @@ def publish(
     files: Sequence[Path | str],
     *,
     force: bool = False,
+    compact: bool = False,
     progress: UploadProgress | None = None,
     provenance: Mapping[str, Provenance] | None = None,
 ) -> PublishReport:
@@ -139,7 +141,8 @@ def publish(
     Raises `PackageError`/`UsageError` for a bad file and `AlreadyExists` for a name already in the channel
     (unless `force`, which replaces the file and its record), in both cases before uploading anything.
     Each file's provenance (by filename; `build` gives it) goes beside it; a file without one is recorded as
-    published by this user or job.
+    published by this user or job. `compact` rewrites `repodata.json` before returning even where the subdir is
+    too large for that to be the default (see `group.py`).
     """
     started = time.monotonic()
     storage = open_storage(channel)
@@ -155,7 +158,7 @@ def publish(
     for item in prepared:
         by_subdir.setdefault(item.subdir, []).append(item)
     # Read first (an unreadable repodata.json fails here, before anything is uploaded); the commit reuses it.
-    current = {subdir: _Subdir.read(storage, subdir, items) for subdir, items in by_subdir.items()}
+    current = {subdir: _Subdir.read(storage, subdir, items, compact) for subdir, items in by_subdir.items()}
     heads = {item.key: storage.head(item.key) for item in prepared}
     existing = {key for key, head in heads.items() if head is not None}
     unfinished = set() if force else _unfinished(storage, prepared, heads, current)

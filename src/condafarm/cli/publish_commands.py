@@ -24,6 +24,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         channel_arg(args, "to"),
         [Path(f) for f in args.files],
         force=args.force,
+        compact=args.compact,
         progress=UploadBar(on_terminal(args)),
     )
     for p in report.packages:
@@ -113,6 +114,9 @@ def register(command: AddCommand) -> None:
         "checked first; a bad one stops the publish before anything is uploaded. A file name that already\n"
         "exists is refused (exit 5): published packages never change. The channel is created if missing.\n"
         "The cost does not grow with the channel: no listing, no other package is read.\n\n"
+        "rattler and pixi (which read the CEP-16 shards) see the package when publish returns. So do conda and\n"
+        "`condafarm env` (which read repodata.json) where repodata.json is up to 8 MiB (CONDAFARM_COMPACT_BYTES);\n"
+        "in larger subdirs it follows at the next `condafarm index`, or at once with --compact.\n\n"
         "Servers that keep their own index (prefix.dev, anaconda.org, Quetz, Artifactory) get an upload\n"
         "through py-rattler-build, with credentials from RATTLER_AUTH_FILE or the keychain.\n\n"
         "examples:\n"
@@ -131,6 +135,11 @@ def register(command: AddCommand) -> None:
         "--force",
         action="store_true",
         help="replace files that already exist (and their records); breaks lockfiles that pinned the old file",
+    )
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="rewrite repodata.json before returning even in a large subdir, so conda clients see the package now",
     )
     add_s3_options(p)
 
