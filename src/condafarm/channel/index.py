@@ -54,9 +54,13 @@ def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, w
     # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
     # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
     repodata, blob = read_repodata(storage, subdir, invalid_as_empty=rebuild)
-    listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
-    yanked = set(repodata.removed)
     old = repodata.records()
+    # What the last run and publishers found lets a store list a large subdir in ranges at once.
+    known = [f"{subdir}/{name}" for name in {*old, *state.files, *state.skipped}]
+    known += [repodata_key(subdir)] if blob is not None else []
+    listed = storage.list_objects(f"{subdir}/", known=known)
+    listing = {i.name: i for i in listed if is_package_filename(i.name)}
+    yanked = set(repodata.removed)
     keep: dict[str, dict[str, Any]] = {}
     known_bad: dict[str, str] = {}
     unproven: list[ObjectInfo] = []
