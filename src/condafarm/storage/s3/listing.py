@@ -2,9 +2,9 @@
 
 A folder is listed in pages of `PAGE_KEYS` entries, one request each, which makes listing the floor of a no-op
 index of a large subdir. Where the caller knows the keys an earlier listing found (the index knows its subdir's
-packages), the folder is cut at every `PAGE_KEYS`-th of them into ranges listed at once, each from
-`StartAfter=` its first key: as many requests as a listing page by page when nothing changed, one more for
-each range that grew past a page, and the same objects in the same order whatever the known keys are.
+packages), the folder is cut at them into ranges of at most a page, listed at once, each after the last known key
+of the range before (`StartAfter`): as many requests as a listing page by page when nothing changed, one more
+for each range that grew past a page, and the same objects in the same order whatever the known keys are.
 """
 
 from __future__ import annotations
@@ -61,11 +61,13 @@ class Listing:
         strip = len(self._channel.prefix) + 1 if self._channel.prefix else 0
         folder = self.folder(prefix)
         splits = split_points({self._channel.key(k) for k in known}, folder)
-        ranges: list[Iterable[dict[str, Any]]] = [self._objects(folder, None, None)]
+        ranges: list[Iterable[dict[str, Any]]]
         if splits:
             bounds = list(zip([None, *splits], [*splits, None], strict=True))
             with ThreadPoolExecutor(min(len(bounds), self._threads)) as pool:
                 ranges = list(pool.map(lambda b: list(self._objects(folder, *b)), bounds))
+        else:
+            ranges = [self._objects(folder, None, None)]
         for listed in ranges:
             for obj in listed:
                 yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
