@@ -68,7 +68,7 @@ def run_local_case(title: str, pool: Pool, count: int, work: Path, repeat: int) 
             seen[tool] = recs
             shutil.rmtree(channel)
         print(f"    {tool}: done", flush=True)
-    verify(case, seen, count + 1)
+    verify(case.check, seen, count + 1)
     return case
 
 
@@ -90,22 +90,121 @@ def run_s3_case(title: str, pool: Pool, count: int, buckets: Buckets, proxy: S3P
             buckets.upload(bucket, [extra], pool.root)
             case.runs[tool]["incremental"].append(measure(tool, "s3", url, endpoint, proxy))
             case.runs[tool]["no-op"].append(measure(tool, "s3", url, endpoint, proxy))
-            recs: dict[str, str] = {}
-            for s in SUBDIRS:
-                body = buckets.client.get_object(Bucket=bucket, Key=f"{PREFIX}/{s}/repodata.json")["Body"].read()
-                recs.update(records_in(body))
-            seen[tool] = recs
+            seen[tool] = bucket_records(buckets, bucket)
             buckets.drop(bucket)
         print(f"    {tool}: done (upload of {count} packages took {upload_s:.1f}s, not timed)", flush=True)
-    verify(case, seen, count + 1)
+    verify(case.check, seen, count + 1)
     return case
 
 
-def verify(case: Case, seen: dict[str, dict[str, str]], expected: int) -> None:
+def bucket_records(buckets: Buckets, bucket: str) -> dict[str, str]:
+    """sha256 by filename of every record in the channel's `repodata.json` files."""
+    recs: dict[str, str] = {}
+    for s in SUBDIRS:
+        body = buckets.client.get_object(Bucket=bucket, Key=f"{PREFIX}/{s}/repodata.json")["Body"].read()
+        recs.update(records_in(body))
+    return recs
+
+
+def verify(check: list[str], seen: dict[str, dict[str, str]], expected: int) -> None:
+    """Add to `check` what is wrong with the records each tool wrote."""
     for tool, recs in seen.items():
         if len(recs) != expected:
-            case.check.append(f"{tool}: {len(recs)} records in repodata.json, expected {expected}")
+            check.append(f"{tool}: {len(recs)} records in repodata.json, expected {expected}")
     a, b = seen.get("condafarm", {}), seen.get("rattler", {})
     if a and b and a != b:
         diff = sorted(set(a.items()) ^ set(b.items()))[:3]
-        case.check.append(f"condafarm and rattler disagree on {len(set(a.items()) ^ set(b.items()))} records: {diff}")
+        check.append(f"condafarm and rattler disagree on {len(set(a.items()) ^ set(b.items()))} records: {diff}")
+
+
+@dataclass
+class Noop:
+    """No-op index runs of both tools on an S3 channel of `count` packages, with the listing floor."""
+
+    count: int
+    #: ListObjectsV2 requests a no-op needs at least: one for the channel root (to find the subdirs), and the
+    #: pages a sequential listing of each subdir folder of condafarm's channel takes
+    floor: int
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    check: list[str] = field(default_factory=list)
+
+    def median(self, tool: str) -> Run:
+        runs = sorted(self.runs[tool], key=lambda r: r.seconds)
+        return runs[(len(runs) - 1) // 2]
+
+
+def listing_floor(buckets: Buckets, bucket: str) -> int:
+    """1 + the sum over subdirs of ceil(entries / 1000): the root listing, and the pages a sequential listing of
+    each folder takes (entries are its keys and sub-folders, as ListObjectsV2 with a delimiter counts them)."""
+    floor = 1
+    for s in SUBDIRS:
+        pages = buckets.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{PREFIX}/{s}/", Delimiter="/"
+        )
+        entries = sum(len(p.get("Contents", ())) + len(p.get("CommonPrefixes", ())) for p in pages)
+        floor += -(-entries // 1000)
+    return floor
+
+
+def run_noop(pool: Pool, sizes: list[int], buckets: Buckets, proxy: S3Proxy, repeat: int) -> tuple[str, bool]:
+    """For each size and tool: a fresh channel, a cold index (not reported), then `repeat` timed no-op indexes.
+
+    Returns the printed report and whether every check passed (both tools indexed every package alike)."""
+    from report import fmt_bytes, table  # here: report.py imports this module
+
+    paths = pool.ensure(max(sizes))
+    results: list[Noop] = []
+    for n in sizes:
+        noop = Noop(n, 0)
+        seen: dict[str, dict[str, str]] = {}
+        for tool in ("condafarm", "rattler"):
+            bucket = buckets.new(f"noop{tool[:2]}{n}")
+            t0 = time.monotonic()
+            buckets.upload(bucket, paths[:n], pool.root)
+            upload_s = time.monotonic() - t0
+            url = f"s3://{bucket}/{PREFIX}"
+            cold = measure(tool, "s3", url, proxy.url, proxy)
+            noop.runs[tool] = [measure(tool, "s3", url, proxy.url, proxy) for _ in range(repeat)]
+            if tool == "condafarm":
+                noop.floor = listing_floor(buckets, bucket)
+            print(
+                f"    {tool} {n}: upload {upload_s:.0f}s, cold index "
+                f"{cold.seconds:.1f}s, no-op median {noop.median(tool).seconds:.3f}s",
+                flush=True,
+            )
+            seen[tool] = bucket_records(buckets, bucket)
+            buckets.drop(bucket)
+        verify(noop.check, seen, n)
+        results.append(noop)
+    rows = []
+    for r in results:
+        cf, rt = r.median("condafarm"), r.median("rattler")
+        assert cf.proxy is not None and rt.proxy is not None
+        lists = cf.proxy["ops"].get("ListObjectsV2", 0)
+        rows.append(
+            [
+                str(r.count),
+                str(lists),
+                str(r.floor),
+                f"{lists / r.floor:.2f}",
+                str(cf.proxy["requests"]),
+                str(rt.proxy["requests"]),
+                fmt_bytes(cf.proxy["bytes_read"]),
+                f"{cf.seconds:.3f}",
+                f"{rt.seconds:.3f}",
+                f"{cf.seconds / rt.seconds:.2f}",
+            ]
+        )
+    header = ["packages", "LIST cf", "floor", "LIST/floor", "req cf", "req rt", "read cf"]
+    header += ["condafarm s", "rattler s", "ratio"]
+    lines = [
+        f"\n== S3 no-op index (median of {repeat}); floor = 1 + sum over subdirs of ceil(entries / 1000)",
+        table(rows, header),
+    ]
+    for r in results:
+        ops = r.median("condafarm").proxy or {}
+        lines.append(f"  {r.count}: condafarm " + ", ".join(f"{k}={v}" for k, v in sorted(ops["ops"].items())))
+        lines += [f"  CHECK FAILED: {msg}" for msg in r.check]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text, not any(r.check for r in results)

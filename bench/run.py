@@ -5,6 +5,7 @@ usage:
   python bench/run.py --prune-only          # prune of an S3 channel of 10,000 builds (prune_bench.py)
   python bench/run.py --storm-only          # 1, 8, 32, 64 publishers at once (storm_bench.py)
   python bench/run.py --scale-only          # publish into 1,000 / 10,000 / 100,000 records (scale_bench.py)
+  python bench/run.py --noop-only --noop-sizes 5000,20000   # S3 no-op index: LIST requests vs the floor
   python bench/run.py --quick               # smoke run: 200 packages + 3 x 5 MB, one run each (~15 s)
   python bench/run.py --sizes 500,2000 --no-s3 --no-large
   python bench/run.py --help
@@ -68,6 +69,8 @@ def _options(argv: list[str]) -> argparse.Namespace:
         default="1000,10000,100000",
         help="records in the subdir published into (default 1000,10000,100000)",
     )
+    parser.add_argument("--noop-only", action="store_true", help="run only the S3 no-op case (index_bench.run_noop)")
+    parser.add_argument("--noop-sizes", default="5000,20000", help="channel sizes of the no-op case")
     parser.add_argument("--cache-dir", default=str(BENCH / ".cache"), help="generated packages (default bench/.cache)")
     parser.add_argument("--json", default=None, help="also write all measurements to this JSON file")
     parser.add_argument("--output", default=None, help="also write the printed report to this text file")
@@ -107,6 +110,8 @@ def main(argv: list[str]) -> int:
 
     if args.prune_only or args.storm_only or args.scale_only:
         return _on_moto_only(args)
+    if args.noop_only:
+        return _noop_only(args)
     header = report_header(args)
     print(header, flush=True)
     report = [header]
@@ -207,6 +212,29 @@ def _on_moto_only(args: argparse.Namespace) -> int:
     print(report[-1])
     if args.output:
         Path(args.output).write_text("\n".join(report) + "\n")
+    return 0 if ok else 1
+
+
+def _noop_only(args: argparse.Namespace) -> int:
+    from channels import Buckets, Pool
+    from index_bench import run_noop
+    from report import report_header
+    from support.moto import MotoServer
+    from support.proxy import S3Proxy
+
+    sizes = [int(s) for s in args.noop_sizes.split(",") if s.strip()]
+    args.sizes, args.s3_sizes, args.no_large = sizes, sizes, True  # what the header names
+    header = report_header(args)
+    print(header, flush=True)
+    small = Pool(Path(args.cache_dir).resolve() / f"small-{CACHE_VERSION}", "small")
+    with MotoServer(env=child_env()) as moto:
+        proxy = S3Proxy(moto.port)
+        try:
+            report, ok = run_noop(small, sizes, Buckets(moto), proxy, args.repeat)
+        finally:
+            proxy.stop()
+    if args.output:
+        Path(args.output).write_text(f"{header}\n{report}\n")
     return 0 if ok else 1
 
 

@@ -85,8 +85,8 @@ def test_a_publish_committing_right_after_index_listed_keeps_its_record(
     original = storage.list_objects
     fired = [False]
 
-    def list_then_publish(prefix: str) -> Iterator[Any]:
-        listed = list(original(prefix))  # the listing is taken without `late`...
+    def list_then_publish(prefix: str, **hints: Any) -> Iterator[Any]:
+        listed = list(original(prefix, **hints))  # the listing is taken without `late`...
         if prefix == "noarch/" and not fired[0]:
             fired[0] = True
             publish(folder(), [late])  # ...which is then uploaded and indexed

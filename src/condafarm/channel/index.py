@@ -55,9 +55,13 @@ def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, w
     # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
     current = read_current(storage, subdir, invalid_as_empty=rebuild)
     repodata = current.repodata
-    listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
-    yanked = set(repodata.removed)
     old = repodata.records()
+    # What the last run and publishers found lets a store list a large subdir in ranges at once.
+    known = [f"{subdir}/{name}" for name in {*old, *state.files, *state.skipped}]
+    known += [repodata_key(subdir)] if current.json is not None else []
+    listed = storage.list_objects(f"{subdir}/", known=known)
+    listing = {i.name: i for i in listed if is_package_filename(i.name)}
+    yanked = set(repodata.removed)
     keep: dict[str, dict[str, Any]] = {}
     known_bad: dict[str, str] = {}
     unproven: list[ObjectInfo] = []

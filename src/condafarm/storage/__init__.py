@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -104,8 +104,12 @@ class Storage(abc.ABC):
     single_writer: bool = False
 
     @abc.abstractmethod
-    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Objects directly under `prefix` (a folder such as `linux-64/`), not recursing."""
+    def list_objects(self, prefix: str, *, known: Collection[str] = ()) -> Iterator[ObjectInfo]:
+        """Objects directly under `prefix` (a folder such as `linux-64/`), not recursing.
+
+        `known` are keys the caller expects there (what an earlier listing found): a store that lists in pages
+        may cut the listing at them into ranges listed at once. They never change what is listed.
+        """
 
     @abc.abstractmethod
     def list_dirs(self, prefix: str = "") -> list[str]:

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -65,7 +65,8 @@ class LocalStorage(Storage):
             )
         return path
 
-    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list_objects(self, prefix: str, *, known: Collection[str] = ()) -> Iterator[ObjectInfo]:
+        # one directory read: `known` has nothing to speed up
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         base = prefix.strip("/")
         try:

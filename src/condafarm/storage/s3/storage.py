@@ -10,7 +10,7 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class S3Storage(Storage):
         self.multipart_threshold = MULTIPART_THRESHOLD
         self.part_bytes = PART_BYTES
         self.client.meta.events.register("request-created.s3", self._count_request)
-        self._listing = Listing(self.client, channel, self.bucket)
+        self._listing = Listing(self.client, channel, self.bucket, threads=self.read_threads)
 
     def _count_request(self, request: Any, operation_name: str = "", **_: Any) -> None:
         # `request-created` fires once per HTTP attempt, so retries are counted too: the real traffic.
@@ -84,8 +84,9 @@ class S3Storage(Storage):
     def _translated(self, operation: str, key: str, condition: Condition | None = None) -> AbstractContextManager[None]:
         return translated(self.channel, operation, key, condition=condition)
 
-    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
-        return self._listing.objects(prefix)
+    def list_objects(self, prefix: str, *, known: Collection[str] = ()) -> Iterator[ObjectInfo]:
+        """Objects under `prefix`, in ranges listed at once where `known` fills more than a page (`listing.py`)."""
+        return self._listing.objects(prefix, known)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         return self._listing.dirs(prefix)
