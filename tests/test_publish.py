@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -383,3 +384,18 @@ def test_shards_are_the_same_bytes_however_the_records_were_built(tmp_path: Path
     a.set("tool-1.0-h0_0.conda", record)
     b.set("tool-1.0-h0_0.conda", shuffled)
     assert make_shards(a).names == make_shards(b).names
+
+
+def test_check_says_what_waits_for_compaction_and_index_compacts_it(tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    assert run_cli("publish", str(make_package(tmp_path / "a", "first")), "--to", str(root)).returncode == 0
+    env = {**os.environ, "CONDAFARM_COMPACT_BYTES": "1"}  # every subdir counts as large
+    later = make_package(tmp_path / "b", "later")
+    assert run_cli("publish", str(later), "--to", str(root), env=env).returncode == 0
+    assert later.name.encode() not in (root / "noarch" / "repodata.json").read_bytes()
+    check = run_cli("check", str(root))
+    assert check.returncode == 0, check.stderr
+    assert "noarch/repodata.json: 1 package(s) committed to the shards" in check.stdout
+    assert run_cli("index", str(root)).returncode == 0
+    assert later.name.encode() in (root / "noarch" / "repodata.json").read_bytes()
+    assert "committed to the shards" not in run_cli("check", str(root)).stdout

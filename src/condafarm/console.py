@@ -114,8 +114,10 @@ def report_build_failure(exc: BuildFailed, say: Say, *, kept_on: str = "") -> No
 
 
 def report_check(report: CheckReport, say: Say) -> str:
-    """Say each problem a channel check found and raise `ChannelProblems` (exit 7) if there were any; otherwise
-    return the line that says the channel is ok."""
+    """Say what a channel check noted and each problem it found, and raise `ChannelProblems` (exit 7) if there
+    were any problems; otherwise return the line that says the channel is ok."""
+    for note in report.notes:
+        say(note)
     for problem in report.problems:
         say(problem)
     if not report.ok:
