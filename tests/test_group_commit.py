@@ -17,7 +17,7 @@ from support.packages import make_package
 from support.proxy import fault_proxy
 from support.s3 import S3Endpoint
 
-from condafarm import Channel, S3Options, check_channel, parse_channel, publish
+from condafarm import Channel, S3Options, check_channel, parse_channel, publish, yank
 from condafarm.channel.group import LEASE_KEY
 from condafarm.channel.store import read_current
 from condafarm.conda.repodata import Repodata
@@ -129,3 +129,26 @@ def test_publishers_arriving_together_share_one_rewrite(
     assert _compacted(open_storage(direct)) == {"first-1.0-h0_0.conda"} | {f.name for f in files}
     assert len(rewrites) <= 2, len(rewrites)  # one, or two if a publisher committed after the take-over began
     assert check_channel(direct).ok
+
+
+def test_a_file_yanked_after_a_dead_committers_commit_stays_yanked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committer that dies after its commit leaves the ready marks behind; the next committer finishes its work
+    but must not put back a record that was yanked meanwhile."""
+    channel = parse_channel(str(tmp_path / "channel"))
+    monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "1")
+    storage = open_storage(channel)
+    publish(storage, [make_package(tmp_path / "0", "first")])
+    dying = make_package(tmp_path / "1", "dying")
+    env = {**os.environ, "CONDAFARM_COMMIT_LEASE_SECONDS": "1"}
+    args = [sys.executable, str(SUPPORT / "dying.py"), "after", "noarch/repodata.json", "1", "--"]
+    result = subprocess.run(
+        [*args, "publish", str(dying), "--to", channel.url], env=env, capture_output=True, check=False
+    )
+    assert result.returncode == DIED
+    yank(storage, [dying.name])
+    publish(storage, [make_package(tmp_path / "2", "next")])
+    current = read_current(storage, "noarch")
+    assert dying.name not in current.repodata.records() and dying.name in current.repodata.removed
+    assert dying.name not in _compacted(storage)

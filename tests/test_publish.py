@@ -217,7 +217,7 @@ def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_pu
     publish(storage, [make_package(tmp_path, "first")])
     # What a publisher killed between its upload and its index update leaves behind: intent + file.
     orphan = prepare(make_package(tmp_path, "orphan"))
-    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time() - ADOPT_AFTER_SECONDS - 1)
+    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time() - ADOPT_AFTER_SECONDS - 1, set())
     _upload(storage, orphan, False, None)
     _assert_valid(storage)
     assert orphan.filename not in load_repodata(storage, "noarch")[0].records()

@@ -148,7 +148,7 @@ def test_an_old_intent_whose_file_is_complete_is_adopted(folder: Callable[[], Ch
     storage = open_storage(folder())
     orphan = prepare(make_package(tmp_path, "orphan"))
     since = time.time() - ADOPT_AFTER_SECONDS - 1
-    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, since)
+    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, since, set())
     storage.upload(orphan.key, orphan.path, sha256=orphan.hashes.sha256, md5=orphan.hashes.md5, if_absent=True)
     assert publish(storage, [make_package(tmp_path, "next")]).adopted == [orphan.filename]
 

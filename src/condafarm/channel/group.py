@@ -138,7 +138,10 @@ def _commit(
                 adopted.append(intent.filename)
         for intent, record in ready.items():
             group = groups[record_name(intent.filename, record)]
-            if group.get(intent.filename) not in (None, record):
+            present = group.get(intent.filename)
+            if not intent.replace and (present is not None or intent.filename in group.removed):
+                continue  # committed already (by a committer that died before dropping the intent), or yanked since
+            if present not in (None, record):
                 log.info("replacing the record of %s/%s", subdir, intent.filename)
             group.set(intent.filename, record)
 

@@ -38,6 +38,9 @@ class Intent:
     subdir: str
     filename: str
     since_ms: int
+    #: its record replaces one the file has, or un-yanks it (`--force`, or publishing a yanked file again);
+    #: else a record or a yank that is there by commit time (a later yank, say) wins
+    replace: bool = False
 
     @property
     def tag(self) -> str:
@@ -57,16 +60,18 @@ class Intent:
 
 
 def _body(intent: Intent, record: dict[str, Any]) -> bytes:
-    return json.dumps({"filename": intent.filename, "record": record}, sort_keys=True, separators=(",", ":")).encode()
+    raw = {"filename": intent.filename, "record": record, "replace": intent.replace}
+    return json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
 
 
 def note(
-    storage: Storage, subdir: str, records: dict[str, dict[str, Any]], since: float
+    storage: Storage, subdir: str, records: dict[str, dict[str, Any]], since: float, replace: set[str]
 ) -> dict[Intent, dict[str, Any]]:
-    """Note that the files `records` names are about to be uploaded into `subdir`, with their records."""
+    """Note that the files `records` names are about to be uploaded into `subdir`, with their records; those in
+    `replace` replace (or un-yank) what the subdir has of them."""
     noted = {}
     for filename, record in records.items():
-        intent = Intent(subdir, filename, int(since * 1000))
+        intent = Intent(subdir, filename, int(since * 1000), filename in replace)
         storage.put(intent.key, _body(intent, record), content_type="application/json")
         noted[intent] = record
     return noted
@@ -134,7 +139,7 @@ def _read(storage: Storage, key: str, subdir: str) -> tuple[Intent, dict[str, An
         record = raw["record"]
         if not isinstance(record, dict):
             return None
-        return Intent(subdir, str(raw["filename"]), stamp), record
+        return Intent(subdir, str(raw["filename"]), stamp, bool(raw.get("replace"))), record
     except (ValueError, KeyError, TypeError):
         log.warning("%s is unreadable; leaving its file to `condafarm index`", key)
         return None

@@ -81,6 +81,8 @@ def commit_some(
                 with contextlib.suppress(AlreadyExists):
                     storage.put(Shards.key(subdir, digests[name]), data, if_absent=True, content_type=MSGPACK_ZST)
                 written.add(digests[name])
+        if digests == now.digests:
+            return Names(now.index, True, digests, groups)  # nothing to commit: all there already
         index = make_index(subdir, digests)
         etag = put_if_unchanged(storage, shards_key(subdir), index, now.index.etag, content_type=MSGPACK_ZST)
         return Names(Blob(index, etag), True, digests, groups)

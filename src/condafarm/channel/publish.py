@@ -175,7 +175,9 @@ def publish(
     now = time.time()
     noted: dict[intents.Intent, dict[str, Any]] = {}
     for subdir, items in by_subdir.items():
-        noted.update(intents.note(storage, subdir, {i.filename: i.record(int(now * 1000)) for i in items}, now))
+        records = {i.filename: i.record(int(now * 1000)) for i in items}
+        replace = {i.filename for i in items if force or i.key in unfinished}
+        noted.update(intents.note(storage, subdir, records, now, replace))
 
     created: list[Prepared] = []  # objects this publish created: the only ones a rollback may delete
     uploaded: list[Prepared] = []
