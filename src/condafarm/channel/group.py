@@ -76,11 +76,11 @@ def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, di
     said = False
     while True:
         taken, lease = _take(storage, subdir)
-        if taken:
+        if taken is not None:
             try:
                 return _lead(storage, subdir, mine, plan)
             finally:
-                storage.delete(_lease_key(subdir))
+                _release(storage, subdir, taken)
         plan = Plan(None, None, plan.inline, None, plan.insist)  # what was read before waiting is stale by now
         if lease is not None:
             if not said:
@@ -99,14 +99,22 @@ def _lead(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, An
     known = dict(mine)
     for _ in range(ROUNDS):
         ready, stale = intents.pending(storage, subdir, time.time() - ADOPT_AFTER_SECONDS, known)
+        # Another publisher's file may have been removed since it was marked ready (its publisher died, `index`
+        # indexed the file, someone removed it): only a file still there with its record's bytes is committed.
+        ready = {i: r for i, r in ready.items() if i in known or complete(storage, subdir, i.filename, r)}
         stale = {i: r for i, r in stale.items() if complete(storage, subdir, i.filename, r)}
         if not ready and not stale:
             break
         committed, taken_in = _commit(storage, subdir, ready, stale, plan)
         adopted += taken_in
         if committed is not None and plan.inline:
+            # The reads held from before the commit may start the compaction only if `repodata.json` was read
+            # before the index: a compaction must never take a newer index over an older repodata.json read later.
             try:
-                compact(storage, subdir, held=plan.json, index=committed.index, known=committed.groups)
+                if plan.json is None:
+                    compact(storage, subdir)
+                else:
+                    compact(storage, subdir, held=plan.json, index=committed.index, known=committed.groups)
             except StorageError as exc:
                 raise StorageError(
                     f"published (visible to rattler and pixi) but {subdir}/repodata.json could not be compacted "
@@ -166,25 +174,33 @@ def _age(lease: Blob) -> float:
         return float("inf")
 
 
-def _take(storage: Storage, subdir: str) -> tuple[bool, Blob | None]:
-    """Take the subdir's commit lease if it is free or stale: whether this process now holds it, and else the
-    lease as found (None: released meanwhile, look again)."""
+def _take(storage: Storage, subdir: str) -> tuple[bytes | None, Blob | None]:
+    """Take the subdir's commit lease if it is free or stale: the lease this process now holds (else None), and
+    else the lease as found (None: released meanwhile, look again)."""
     key = _lease_key(subdir)
     mine = json.dumps({"owner": uuid.uuid4().hex, "since": time.time()}).encode()
     try:
         storage.put(key, mine, if_absent=True, content_type="application/json")
-        return True, None
+        return mine, None
     except AlreadyExists:
         pass
     held = storage.get(key)
     if held is None or _age(held) < lease_seconds():
-        return False, held
+        return None, held
     log.warning("taking over the commit of %s from a publisher that stopped", storage.channel.url_of(subdir + "/"))
     try:
         put_if_unchanged(storage, key, mine, held.etag, content_type="application/json")
     except Conflict:
-        return False, None
-    return True, None
+        return None, None
+    return mine, None
+
+
+def _release(storage: Storage, subdir: str, mine: bytes) -> None:
+    """Let go of the lease, unless another publisher took it over meanwhile (this one took too long)."""
+    key = _lease_key(subdir)
+    held = storage.get(key)
+    if held is not None and held.data == mine:
+        storage.delete(key)
 
 
 def _wait(storage: Storage, subdir: str, lease: Blob) -> None:

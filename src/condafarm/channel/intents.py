@@ -101,7 +101,8 @@ def pending(
 ) -> tuple[dict[Intent, dict[str, Any]], dict[Intent, dict[str, Any]]]:
     """The subdir's publishes in flight (one LIST): the ready ones, and those noted before `stale_before` that
     were never marked ready (their publisher may have died after its upload), each with its record (a GET each,
-    except for those in `known`). Intents older than a day are dropped: their files are for `index` to find."""
+    except for those in `known`). Intents older than a day, ready or not, are dropped: their files are for
+    `index` to find."""
     found: dict[str, set[str]] = {}
     for info in storage.list_objects(f"{subdir}/{INTENTS_FOLDER}/"):
         tag, _, kind = info.name.rpartition(".")
@@ -114,7 +115,7 @@ def pending(
         stamp = tag.partition("-")[0]
         if not stamp.isdigit() or (int(stamp) / 1000 > stale_before and "ready" not in kinds):
             continue
-        if now - int(stamp) / 1000 >= FORGET_AFTER_SECONDS and "ready" not in kinds:
+        if now - int(stamp) / 1000 >= FORGET_AFTER_SECONDS:
             _drop(storage, subdir, tag)
             continue
         if tag in by_tag:

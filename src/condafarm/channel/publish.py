@@ -36,7 +36,7 @@ from .group import Plan, commit_together, inline_bytes
 from .names import Names, commit_names, read_some
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
-from .store import Current, init_channel, read_current
+from .store import Current, compact, init_channel, read_current
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,11 @@ class _Subdir:
     @property
     def plan(self) -> Plan:
         return Plan(self.names, self.legacy, self.inline, self.json, self.insist)
+
+    def yanked(self, item: Prepared) -> bool:
+        if self.legacy is not None:
+            return item.filename in self.legacy.repodata.removed
+        return item.filename in self.names.groups[item.name].removed
 
     def record(self, item: Prepared) -> dict[str, Any] | None:
         if self.legacy is not None:
@@ -277,7 +282,8 @@ def _forget(
                 for item in mine:
                     groups[item.name].set(item.filename, item.record(now_ms))
 
-            commit_names(storage, subdir, {i.name for i in mine}, change, first=None, legacy=None)
+            if commit_names(storage, subdir, {i.name for i in mine}, change, first=None, legacy=None) is not None:
+                compact(storage, subdir)
         for subdir in {i.subdir for i in created}:
             mine = [i for i in created if i.subdir == subdir]
             now = _Subdir.read(storage, subdir, mine)
@@ -298,7 +304,8 @@ def _unfinished(
     found: set[str] = set()
     for item in prepared:
         head = heads[item.key]
-        if head is None or head.size != item.hashes.size or current[item.subdir].record(item) is not None:
+        subdir = current[item.subdir]
+        if head is None or head.size != item.hashes.size or subdir.record(item) is not None or subdir.yanked(item):
             continue
         if holds(storage, head, item.hashes.sha256):
             found.add(item.key)

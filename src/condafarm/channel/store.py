@@ -83,6 +83,8 @@ def read_current(
     An unreadable `repodata.json` raises `InvalidRepodata`; with `invalid_as_empty` (a rebuild) it reads as
     empty, its blob kept.
     """
+    if index is not None and held is None:
+        raise ValueError("an index given to read_current needs the repodata.json read before it (`held`)")
     blob = held if held is not None else storage.get(repodata_key(subdir))
     index = index if index is not None else storage.get(shards_key(subdir))
     base = Repodata(subdir=subdir)
