@@ -62,3 +62,37 @@ def test_a_dead_publishers_ready_mark_does_not_undo_a_yank(
     publish(folder(), [make_package(tmp_path / "b", "next")])
     repodata = load_repodata(open_storage(folder()), "noarch")[0]
     assert bad.name in repodata.removed and repodata.get(bad.name) is None, "a yank was undone by a publish"
+
+
+def test_a_rollback_never_deletes_a_file_a_group_committer_is_adopting(
+    folder: Callable[[], Channel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P1 noted X more than ADOPT_AFTER_SECONDS ago (a long upload) and its upload just landed; a group committer
+    judges X's intent stale and complete; then P1 fails (writing provenance) and rolls back: its intent goes,
+    the shards do not name X yet, so it deletes X; the committer then commits X's record."""
+    import time
+
+    from condafarm.channel import group, intents
+    from condafarm.channel.group import ADOPT_AFTER_SECONDS
+    from condafarm.channel.publish import prepare
+
+    storage = open_storage(folder())
+    slow = prepare(make_package(tmp_path / "a", "slow"))
+    noted = intents.note(storage, "noarch", {slow.filename: slow.record(0)}, time.time() - ADOPT_AFTER_SECONDS - 1)
+    storage.upload(slow.key, slow.path, sha256=slow.hashes.sha256, md5=slow.hashes.md5, if_absent=True)
+    real_complete = group.complete
+    fired = []
+
+    def complete_then_p1_rolls_back(storage_: object, subdir: str, filename: str, record: object) -> bool:
+        found = real_complete(storage_, subdir, filename, record)  # type: ignore[arg-type]
+        if filename == slow.filename and not fired:
+            fired.append(True)
+            publish_module._forget(open_storage(folder()), list(noted), [slow], [slow], set())
+        return found
+
+    monkeypatch.setattr(group, "complete", complete_then_p1_rolls_back)
+    publish(storage, [make_package(tmp_path / "b", "next")])
+    assert fired, "the committer never checked the stale intent"
+    records = load_repodata(open_storage(folder()), "noarch")[0].records()
+    present = {i.name for i in open_storage(folder()).list_objects("noarch/")}
+    assert set(records) <= present, f"repodata names missing files: {set(records) - present}"
