@@ -19,7 +19,9 @@ from condafarm.channel.store import read_current, shards_key
 from condafarm.storage import open_storage
 
 
-def test_a_shard_named_again_is_never_collected_under_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_shard_named_again_is_never_collected_under_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "channel"
     init_channel(parse_channel(str(root)))
 
