@@ -70,7 +70,7 @@ def test_an_honest_store_is_probed_once_per_host(s3_channel, tmp_path: Path, mon
     # the probe's object, and the intent, its ready mark and the commit lease
     assert first.requests["DeleteObject"] == 4
     assert {**second.requests, "bytes_read": 0} == {**third.requests, "bytes_read": 0}  # no probe again
-    assert sum(v for k, v in second.requests.items() if k != "bytes_read") == 20
+    assert sum(v for k, v in second.requests.items() if k != "bytes_read") == 21
 
 
 def test_the_single_writer_promise_is_given_per_command_never_remembered(

@@ -8,19 +8,17 @@ many records the subdir holds.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..conda.repodata import Repodata
-from ..conda.shards import NameRecords, Shards, by_name, make_index, read_index
-from ..errors import AlreadyExists
+from ..conda.shards import NameRecords, by_name, make_index, read_index
 from ..storage import Blob, Storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from .derived import MSGPACK_ZST
 from .overlay import assemble, read_names
-from .store import Current, shards_key, update_repodata
+from .store import Current, keep_shards, shards_key, update_repodata, write_shards
 
 
 @dataclass
@@ -61,6 +59,7 @@ def commit_some(
     try first. None when the subdir has no shard index condafarm commits to: use `update_repodata`."""
     held = first
     written: set[str] = set()  # shard files put by an earlier attempt: content-addressed, so still there
+    found: dict[str, bytes] = {}  # shard files that were there already
 
     def attempt() -> Names | None:
         nonlocal held
@@ -78,13 +77,13 @@ def commit_some(
                 continue
             digests[name] = hashlib.sha256(data).hexdigest()
             if digests[name] != now.digests.get(name) and digests[name] not in written:
-                with contextlib.suppress(AlreadyExists):
-                    storage.put(Shards.key(subdir, digests[name]), data, if_absent=True, content_type=MSGPACK_ZST)
+                found.update(write_shards(storage, subdir, {digests[name]: data}))
                 written.add(digests[name])
         if digests == now.digests:
             return Names(now.index, True, digests, groups)  # nothing to commit: all there already
         index = make_index(subdir, digests)
         etag = put_if_unchanged(storage, shards_key(subdir), index, now.index.etag, content_type=MSGPACK_ZST)
+        keep_shards(storage, subdir, {d: data for d, data in found.items() if d in digests.values()})
         return Names(Blob(index, etag), True, digests, groups)
 
     return retry_on_conflict(attempt, what=storage.channel.url_of(shards_key(subdir)), hint="retry")

@@ -17,7 +17,6 @@ is not trusted: `repodata.json` is the truth for that subdir until its next comm
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -109,20 +108,32 @@ def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, Current | No
     return current.repodata, current if current.exists else None
 
 
-def _write_shards(storage: Storage, subdir: str, shards: Shards, present: set[str]) -> None:
-    """Write the shard files not yet present (content-addressed, so an existing one has these bytes)."""
+def write_shards(storage: Storage, subdir: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Write these shard files (digest -> bytes; content-addressed, so If-None-Match); returns those that were
+    there already, which the caller hands to `keep_shards` once its index names them."""
+    found: dict[str, bytes] = {}
 
     def put(digest: str) -> None:
-        with contextlib.suppress(AlreadyExists):
-            storage.put(Shards.key(subdir, digest), shards.files[digest], if_absent=True, content_type=MSGPACK_ZST)
+        try:
+            storage.put(Shards.key(subdir, digest), files[digest], if_absent=True, content_type=MSGPACK_ZST)
+        except AlreadyExists:
+            found[digest] = files[digest]
 
-    missing = [digest for digest in shards.files if digest not in present]
-    if len(missing) > 1 and not storage.cheap_reads:
+    if len(files) > 1 and not storage.cheap_reads:
         with ThreadPoolExecutor(max_workers=storage.read_threads * 4) as pool:
-            list(pool.map(put, missing))
+            list(pool.map(put, files))
     else:
-        for digest in missing:
+        for digest in files:
             put(digest)
+    return found
+
+
+def keep_shards(storage: Storage, subdir: str, found: dict[str, bytes]) -> None:
+    """After a commit named shard files that were there already (an older content came back): put back any that
+    `index`'s clean-up deleted as an orphan between the write and the commit."""
+    for digest, data in found.items():
+        if storage.head(Shards.key(subdir, digest)) is None:
+            storage.put(Shards.key(subdir, digest), data, content_type=MSGPACK_ZST)
 
 
 def commit_repodata(
@@ -136,9 +147,10 @@ def commit_repodata(
     """
     shards = make_shards(repodata)
     present = set(current.names.values()) if current is not None else set()
-    _write_shards(storage, subdir, shards, present)
+    found = write_shards(storage, subdir, {d: data for d, data in shards.files.items() if d not in present})
     expected = current.index.etag if current is not None and current.index is not None else None
     index_etag = put_if_unchanged(storage, shards_key(subdir), shards.index, expected, content_type=MSGPACK_ZST)
+    keep_shards(storage, subdir, found)
     index = Blob(shards.index, index_etag)
     info = dict(repodata.extra.get("info") or {})
     info[COMPACTED_FROM] = index_etag
