@@ -32,7 +32,7 @@ from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
 from .adoption import holds
-from .group import Plan, commit_together, inline_bytes
+from .group import ADOPT_AFTER_SECONDS, Plan, commit_together, inline_bytes
 from .names import Names, commit_names, read_some
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
@@ -267,11 +267,14 @@ def _forget(
     """After a failed upload: leave the channel as it was, as far as that is possible.
 
     The intents go first, so no other publisher adopts these files from now on; then the files this publish
-    created are deleted, except any another publisher already indexed (it adopted the intent earlier).
+    created are deleted, except any another publisher already indexed (it adopted the intent earlier), and
+    except those whose intent is old enough that a committer may be adopting it right now (a very long upload):
+    those are left for `index`, never deleted under a commit that names them.
     Files this publish replaced (`--force`) cannot be restored, so their records are updated to the new bytes;
     new names are deleted like any other, so a failed publish leaves none of its new packages behind.
     """
     intents.finish(storage, noted)
+    adoptable = {i.filename for i in noted if time.time() - i.since >= ADOPT_AFTER_SECONDS / 2}
     with contextlib.suppress(CondafarmError):
         overwritten = [i for i in uploaded if i.key in replaced]
         now_ms = int(time.time() * 1000)
@@ -288,7 +291,9 @@ def _forget(
             mine = [i for i in created if i.subdir == subdir]
             now = _Subdir.read(storage, subdir, mine)
             for item in mine:
-                if now.record(item) is None:
+                if item.filename in adoptable:
+                    log.warning("%s was uploaded long ago and may be committed by now; left for `index`", item.key)
+                elif now.record(item) is None:
                     storage.delete(item.key)
                     storage.delete(provenance_key(item.subdir, item.filename))
 

@@ -1,5 +1,5 @@
-"""Review of the group-commit redesign (issue 15): ready marks left by a dead publisher outlive `condafarm index`,
-and the next group commit re-applies them blindly, undoing a yank or naming a removed file."""
+"""Ready marks left by a dead publisher outlive `condafarm index`; the next group commit must not re-apply them
+blindly (undoing a yank or naming a removed file), and a rollback must not delete a file being adopted."""
 
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ def test_a_rollback_never_deletes_a_file_a_group_committer_is_adopting(
 
     storage = open_storage(folder())
     slow = prepare(make_package(tmp_path / "a", "slow"))
-    noted = intents.note(storage, "noarch", {slow.filename: slow.record(0)}, time.time() - ADOPT_AFTER_SECONDS - 1)
+    since = time.time() - ADOPT_AFTER_SECONDS - 1
+    noted = intents.note(storage, "noarch", {slow.filename: slow.record(0)}, since, set())
     storage.upload(slow.key, slow.path, sha256=slow.hashes.sha256, md5=slow.hashes.md5, if_absent=True)
     real_complete = group.complete
     fired = []

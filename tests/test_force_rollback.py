@@ -1,4 +1,4 @@
-"""Review of the redesign (issue 15): a failed `--force` publish updates the records of the files it replaced in
+"""a failed `--force` publish updates the records of the files it replaced in
 the shards only; in a small subdir `repodata.json` (what conda and mamba read) keeps the old sha256 and size of a
 file whose bytes changed, so conda clients fail on it until some later compaction."""
 

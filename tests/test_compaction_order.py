@@ -1,6 +1,6 @@
-"""Review of the group-commit redesign (issue 15): a group committer that did not read `repodata.json` before
-its commit (it waited for the lease, or is in a later round) reads it *after* its shard index, so its compaction
-can take `repodata.json` back to an older commit: one that still names a file `remove` deleted since."""
+"""A group committer that did not read `repodata.json` before its commit (it waited for the lease, or is in a
+later round) must not compact from an older `repodata.json` read after its shard index: that could take it back
+to an older commit, one that still names a file `remove` deleted since."""
 
 from __future__ import annotations
 
