@@ -1,6 +1,6 @@
-"""a failed `--force` publish updates the records of the files it replaced in
-the shards only; in a small subdir `repodata.json` (what conda and mamba read) keeps the old sha256 and size of a
-file whose bytes changed, so conda clients fail on it until some later compaction."""
+"""A failed `--force` publish updates the records of the files it replaced; in a small subdir `repodata.json`
+(what conda and mamba read) must follow at once, or it keeps the old sha256 and size of a file whose bytes
+changed."""
 
 from __future__ import annotations
 
