@@ -1,6 +1,7 @@
-"""The shard index is the commit point, so a shard file it names must never be missing. `collect_shards` (index) deletes an expired orphan after re-reading the index, but a writer
-that found the same content-addressed shard already there (If-None-Match refused, suppressed) names it in its
-next index write without checking it survived: the deletion lands in between."""
+"""The shard index is the commit point, so a shard file it names must never be missing. `collect_shards` (index)
+deletes an expired orphan after re-reading the index, but a writer that found the same content-addressed shard
+already there (If-None-Match refused, suppressed) names it in its next index write without checking it survived: the
+deletion lands in between."""
 
 from __future__ import annotations
 
