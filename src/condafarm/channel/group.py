@@ -4,9 +4,9 @@ A publisher uploads its files and marks them ready (`intents.py`); then one publ
 subdir's commit lease (`SUBDIR/.condafarm/committing.json`, created with If-None-Match) and commits *every* ready
 file in one compare-and-swap of the shard index (`names.py`), plus those of publishers that died after their
 upload, then compacts `repodata.json` once for all of them, then drops their intents. The others wait for the
-lease to change hands and find their intents gone: they are done without a write of their own. A lease older
-than `lease_seconds()` belongs to a committer that died; the next publisher takes it over with If-Match and
-finishes its work (the commit and compaction are idempotent).
+lease to change hands and find their intents gone: they are done without a write of their own. A lease that a
+waiter sees unchanged for `lease_seconds()` (by its own clock) belongs to a committer that died; the waiter
+takes it over with If-Match and finishes its work (the commit and compaction are idempotent).
 
 `repodata.json` follows the shards at once in a subdir whose `repodata.json` is at most `inline_bytes()` (8 MiB,
 about 10,000 records; `CONDAFARM_COMPACT_BYTES`), so a package is visible to every client when publish returns.
@@ -52,7 +52,7 @@ def inline_bytes() -> int:
 
 
 def lease_seconds() -> float:
-    """Age after which a commit lease is taken to belong to a committer that died."""
+    """How long a commit lease must stay unchanged before a waiter takes it to belong to a committer that died."""
     return float(os.environ.get("CONDAFARM_COMMIT_LEASE_SECONDS") or 60)
 
 
@@ -74,19 +74,21 @@ def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, di
     """Return once the ready files `mine` are committed (and compacted, in a small subdir), by this process or
     by another publisher's group commit; returns the files of dead publishers this process adopted."""
     said = False
+    stale: str | None = None
     while True:
-        taken, lease = _take(storage, subdir)
+        taken, lease = _take(storage, subdir, stale)
         if taken is not None:
             try:
                 return _lead(storage, subdir, mine, plan)
             finally:
                 _release(storage, subdir, taken)
         plan = Plan(None, None, plan.inline, None, plan.insist)  # what was read before waiting is stale by now
+        stale = None
         if lease is not None:
             if not said:
                 log.info("waiting for another publisher's commit of %s", storage.channel.url_of(subdir + "/"))
                 said = True
-            _wait(storage, subdir, lease)
+            stale = _wait(storage, subdir, lease)
         if not any(intents.is_pending(storage, intent) for intent in mine):
             if plan.insist:
                 compact(storage, subdir)
@@ -167,16 +169,10 @@ def _lease_key(subdir: str) -> str:
     return f"{subdir}/{LEASE_KEY}"
 
 
-def _age(lease: Blob) -> float:
-    try:
-        return time.time() - float(json.loads(lease.data)["since"])
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
-
-
-def _take(storage: Storage, subdir: str) -> tuple[bytes | None, Blob | None]:
-    """Take the subdir's commit lease if it is free or stale: the lease this process now holds (else None), and
-    else the lease as found (None: released meanwhile, look again)."""
+def _take(storage: Storage, subdir: str, stale: str | None) -> tuple[bytes | None, Blob | None]:
+    """Take the subdir's commit lease if it is free, or if it is still the one with etag `stale` (seen unchanged
+    for `lease_seconds()`: its holder died): the lease this process now holds (else None), and else the lease as
+    found (None: released meanwhile, look again)."""
     key = _lease_key(subdir)
     mine = json.dumps({"owner": uuid.uuid4().hex, "since": time.time()}).encode()
     try:
@@ -185,7 +181,7 @@ def _take(storage: Storage, subdir: str) -> tuple[bytes | None, Blob | None]:
     except AlreadyExists:
         pass
     held = storage.get(key)
-    if held is None or _age(held) < lease_seconds():
+    if held is None or held.etag != stale:
         return None, held
     log.warning("taking over the commit of %s from a publisher that stopped", storage.channel.url_of(subdir + "/"))
     try:
@@ -203,15 +199,19 @@ def _release(storage: Storage, subdir: str, mine: bytes) -> None:
         storage.delete(key)
 
 
-def _wait(storage: Storage, subdir: str, lease: Blob) -> None:
-    """Wait until the commit holding `lease` is over: released, taken over, or stale."""
+def _wait(storage: Storage, subdir: str, lease: Blob) -> str | None:
+    """Wait until the commit holding `lease` is over: None once it is released or changes hands, its etag once
+    it has stayed the same for `lease_seconds()` (its holder died). Timed by this host's clock alone, so hosts
+    whose clocks disagree never take a live holder's lease over early, nor wait on a dead one for long."""
     pause = 0.05
-    while _age(lease) < lease_seconds():
+    seen = time.monotonic()
+    while time.monotonic() - seen < lease_seconds():
         time.sleep(pause)
         pause = min(POLL_CAP_SECONDS, pause * 2)
         now = storage.get(_lease_key(subdir))
         if now is None or now.etag != lease.etag:
-            return
+            return None
+    return lease.etag
 
 
 __all__ = ["ADOPT_AFTER_SECONDS", "LEASE_KEY", "Plan", "commit_together", "inline_bytes", "lease_seconds"]
