@@ -21,17 +21,18 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..conda.repodata import Repodata, repodata_key
 from ..conda.shards import NameRecords, record_name
 from ..errors import AlreadyExists, Conflict, StorageError
 from ..storage import Blob, Storage
 from ..storage.cas import put_if_unchanged
 from . import intents
 from .adoption import complete
-from .names import Names, commit_names
-from .store import Current, compact
+from .names import Names, commit_names, read_some
+from .store import Current, compact, read_current
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,36 @@ class Plan:
     #: compact before returning even if the committer that commits these files does not (`publish --compact`)
     insist: bool = False
 
+    @classmethod
+    def read(cls, storage: Storage, subdir: str, names: set[str], compact: bool = False) -> Plan:
+        """Read the shards of `names` (or the whole repodata of a subdir condafarm does not commit to yet), and
+        `repodata.json` where it is small enough to compact (or `compact` insists): an unreadable one raises."""
+        shards = read_some(storage, subdir, names)
+        if not shards.committed:
+            legacy = read_current(storage, subdir)
+            return cls(shards, legacy, True, legacy.json, compact)
+        head = storage.head(repodata_key(subdir))
+        inline = head is None or head.size <= inline_bytes() or compact
+        json = storage.get(repodata_key(subdir)) if head is not None and inline else None
+        if json is not None:
+            Repodata.from_json(json.data, subdir)
+        return cls(shards, None, inline, json, compact)
+
+    def forgotten(self) -> Plan:
+        """This plan without its reads, which are stale once the publisher has waited."""
+        return replace(self, names=None, legacy=None, json=None)
+
+    def record(self, filename: str, name: str) -> dict[str, Any] | None:
+        """The record the subdir had for `filename` (of package `name`) when read."""
+        if self.legacy is not None:
+            return self.legacy.repodata.get(filename)
+        return self.names.groups[name].get(filename) if self.names is not None else None
+
+    def yanked(self, filename: str, name: str) -> bool:
+        if self.legacy is not None:
+            return filename in self.legacy.repodata.removed
+        return self.names is not None and filename in self.names.groups[name].removed
+
 
 def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, Any]], plan: Plan) -> list[str]:
     """Return once the ready files `mine` are committed (and compacted, in a small subdir), by this process or
@@ -82,7 +113,7 @@ def commit_together(storage: Storage, subdir: str, mine: dict[intents.Intent, di
                 return _lead(storage, subdir, mine, plan)
             finally:
                 _release(storage, subdir, taken)
-        plan = Plan(None, None, plan.inline, None, plan.insist)  # what was read before waiting is stale by now
+        plan = plan.forgotten()
         stale = None
         if lease is not None:
             if not said:
@@ -124,7 +155,7 @@ def _lead(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, An
                 ) from exc
         intents.finish(storage, [*ready, *stale])
         known = {}
-        plan = Plan(None, None, plan.inline, None, plan.insist)
+        plan = plan.forgotten()
     return adopted
 
 

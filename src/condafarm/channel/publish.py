@@ -24,19 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
-from ..conda.repodata import Repodata, make_record, repodata_key
+from ..conda.repodata import make_record, repodata_key
 from ..conda.shards import NameRecords, record_name
 from ..errors import AlreadyExists, CondafarmError, PackageError, UsageError
-from ..storage import Blob, ObjectInfo, Storage, open_storage
+from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from . import intents
 from .adoption import holds
-from .group import ADOPT_AFTER_SECONDS, Plan, commit_together, inline_bytes
-from .names import Names, commit_names, read_some
+from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
+from .names import commit_names
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
-from .store import Current, compact, init_channel, read_current
+from .store import compact, init_channel
 
 log = logging.getLogger(__name__)
 
@@ -92,46 +92,6 @@ def prepare(path: Path) -> Prepared:
     return Prepared(path, subdir, check_matches(metadata, path.name, subdir), metadata, hashes)
 
 
-@dataclass
-class _Subdir:
-    """What a publish read of one subdir before uploading: the shards of the names it publishes (or, where the
-    subdir has no shard index condafarm commits to, its whole repodata), and `repodata.json` when it is small
-    enough to compact before returning."""
-
-    names: Names
-    legacy: Current | None
-    inline: bool
-    json: Blob | None
-    insist: bool = False
-
-    @classmethod
-    def read(cls, storage: Storage, subdir: str, items: list[Prepared], compact: bool = False) -> _Subdir:
-        names = read_some(storage, subdir, {i.name for i in items})
-        legacy = None if names.committed else read_current(storage, subdir)
-        if legacy is not None:
-            return cls(names, legacy, True, legacy.json, compact)
-        head = storage.head(repodata_key(subdir))
-        inline = head is None or head.size <= inline_bytes() or compact
-        json = storage.get(repodata_key(subdir)) if head is not None and inline else None
-        if json is not None:
-            Repodata.from_json(json.data, subdir)  # an unreadable one stops the publish before any upload
-        return cls(names, None, inline, json, compact)
-
-    @property
-    def plan(self) -> Plan:
-        return Plan(self.names, self.legacy, self.inline, self.json, self.insist)
-
-    def yanked(self, item: Prepared) -> bool:
-        if self.legacy is not None:
-            return item.filename in self.legacy.repodata.removed
-        return item.filename in self.names.groups[item.name].removed
-
-    def record(self, item: Prepared) -> dict[str, Any] | None:
-        if self.legacy is not None:
-            return self.legacy.repodata.get(item.filename)
-        return self.names.groups[item.name].get(item.filename)
-
-
 def publish(
     channel: Channel | Storage,
     files: Sequence[Path | str],
@@ -163,7 +123,9 @@ def publish(
     for item in prepared:
         by_subdir.setdefault(item.subdir, []).append(item)
     # Read first (an unreadable repodata.json fails here, before anything is uploaded); the commit reuses it.
-    current = {subdir: _Subdir.read(storage, subdir, items, compact) for subdir, items in by_subdir.items()}
+    current = {
+        subdir: Plan.read(storage, subdir, {i.name for i in items}, compact) for subdir, items in by_subdir.items()
+    }
     heads = {item.key: storage.head(item.key) for item in prepared}
     existing = {key for key, head in heads.items() if head is not None}
     unfinished = set() if force else _unfinished(storage, prepared, heads, current)
@@ -171,7 +133,7 @@ def publish(
     if taken and not force:
         first = next(i for i in prepared if i.key == taken[0])
         hint = "raise the build number (condafarm build --build-number=+1) or pass --force to replace it"
-        if current[first.subdir].record(first) is None:
+        if current[first.subdir].record(first.filename, first.name) is None:
             hint = f"it is not indexed and differs from this file: run `condafarm index {storage.channel.url}`, {hint}"
         raise AlreadyExists(
             f"{storage.channel.url_of(taken[0])} already exists and published packages never change; {hint}"
@@ -203,7 +165,7 @@ def publish(
     report = PublishReport(storage.channel.url)
     for subdir in by_subdir:
         mine = {intent: record for intent, record in noted.items() if intent.subdir == subdir}
-        report.adopted += commit_together(storage, subdir, mine, current[subdir].plan)
+        report.adopted += commit_together(storage, subdir, mine, current[subdir])
     if "noarch" not in by_subdir and storage.head(repodata_key("noarch")) is None:
         init_channel(storage)
     for item in prepared:
@@ -289,11 +251,11 @@ def _forget(
                 compact(storage, subdir)
         for subdir in {i.subdir for i in created}:
             mine = [i for i in created if i.subdir == subdir]
-            now = _Subdir.read(storage, subdir, mine)
+            now = Plan.read(storage, subdir, {i.name for i in mine})
             for item in mine:
                 if item.filename in adoptable:
                     log.warning("%s was uploaded long ago and may be committed by now; left for `index`", item.key)
-                elif now.record(item) is None:
+                elif now.record(item.filename, item.name) is None:
                     storage.delete(item.key)
                     storage.delete(provenance_key(item.subdir, item.filename))
 
@@ -302,15 +264,16 @@ def _unfinished(
     storage: Storage,
     prepared: list[Prepared],
     heads: dict[str, ObjectInfo | None],
-    current: dict[str, _Subdir],
+    current: dict[str, Plan],
 ) -> set[str]:
     """Keys of files already in the channel with exactly these bytes but in no record: left by a publish of the
     same file that died between its upload and its index update. Publishing again finishes its work."""
     found: set[str] = set()
     for item in prepared:
         head = heads[item.key]
-        subdir = current[item.subdir]
-        if head is None or head.size != item.hashes.size or subdir.record(item) is not None or subdir.yanked(item):
+        plan = current[item.subdir]
+        indexed = plan.record(item.filename, item.name) is not None or plan.yanked(item.filename, item.name)
+        if head is None or head.size != item.hashes.size or indexed:
             continue
         if holds(storage, head, item.hashes.sha256):
             found.add(item.key)
