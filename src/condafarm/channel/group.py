@@ -144,7 +144,7 @@ def _lead(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, An
             # The reads held from before the commit may start the compaction only if `repodata.json` was read
             # before the index: a compaction must never take a newer index over an older repodata.json read later.
             try:
-                if plan.json is None:
+                if plan.json is None or committed.index is None:
                     compact(storage, subdir)
                 else:
                     compact(storage, subdir, held=plan.json, index=committed.index, known=committed.groups)

@@ -80,7 +80,9 @@ def commit_some(
                 found.update(write_shards(storage, subdir, {digests[name]: data}))
                 written.add(digests[name])
         if digests == now.digests:
-            return Names(now.index, True, digests, groups)  # nothing to commit: all there already
+            # Nothing to commit: all there already. No index is handed on: the one read may be older than a
+            # `repodata.json` the caller read later, and a compaction must not pair them.
+            return Names(None, True, digests, groups)
         index = make_index(subdir, digests)
         etag = put_if_unchanged(storage, shards_key(subdir), index, now.index.etag, content_type=MSGPACK_ZST)
         keep_shards(storage, subdir, {d: data for d, data in found.items() if d in digests.values()})

@@ -152,10 +152,7 @@ def commit_repodata(
     index_etag = put_if_unchanged(storage, shards_key(subdir), shards.index, expected, content_type=MSGPACK_ZST)
     keep_shards(storage, subdir, found)
     index = Blob(shards.index, index_etag)
-    info = dict(repodata.extra.get("info") or {})
-    info[COMPACTED_FROM] = index_etag
-    repodata.extra = {**repodata.extra, "info": info}
-    body = repodata.to_json()
+    body = _compacted_json(repodata, index_etag)
     json_etag = current.json.etag if current is not None and current.json is not None else None
     try:
         json_etag = put_if_unchanged(storage, repodata_key(subdir), body, json_etag, content_type="application/json")
@@ -167,6 +164,14 @@ def commit_repodata(
     zst_etag = sync_derived(storage, subdir, body, json_etag, repodata)
     committed = Current(repodata, Blob(body, json_etag), index, committed=True, names=shards.names)
     return committed, Derived(index_etag, set(shards.files), zst_etag)
+
+
+def _compacted_json(repodata: Repodata, index_etag: str) -> bytes:
+    """`repodata.json` for `repodata`, naming the shard index (by its etag) it was compacted from."""
+    info = dict(repodata.extra.get("info") or {})
+    info[COMPACTED_FROM] = index_etag
+    repodata.extra = {**repodata.extra, "info": info}
+    return repodata.to_json()
 
 
 def compact(
@@ -191,10 +196,7 @@ def compact(
         first = {}
         if not current.pending or current.index is None:
             return current.json
-        info = dict(current.repodata.extra.get("info") or {})
-        info[COMPACTED_FROM] = current.index.etag
-        current.repodata.extra = {**current.repodata.extra, "info": info}
-        body = current.repodata.to_json()
+        body = _compacted_json(current.repodata, current.index.etag)
         expected = current.json.etag if current.json is not None else None
         etag = put_if_unchanged(storage, repodata_key(subdir), body, expected, content_type="application/json")
         sync_derived(storage, subdir, body, etag, current.repodata)
