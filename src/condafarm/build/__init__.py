@@ -24,6 +24,7 @@ from ..channel.build_number import BuildNumber, Reservation, next_build_number, 
 from ..conda.repodata import repodata_key
 from ..errors import UsageError
 from ..storage import Storage, open_storage
+from ..storage.cas import put_if_unchanged
 from ..storage.location import Channel, S3Options, parse_channel
 from .channel_server import serve_channels
 from .preflight import DEFAULT_MIN_FREE_DISK, check_free_disk, check_source_archive
@@ -87,7 +88,7 @@ def _channel_urls(channels: Sequence[str], destination: Storage | None, s3: S3Op
 def _check_writable(storage: Storage) -> None:
     """Fail before building if the destination refuses writes (e.g. read-only queue credentials)."""
     key = f"noarch/.condafarm/build-numbers/write-check-{secrets.token_hex(8)}.json"
-    storage.put(key, b"{}", if_absent=True, content_type="application/json")
+    put_if_unchanged(storage, key, b"{}", None, content_type="application/json")
     storage.delete(key)
 
 

@@ -3,8 +3,9 @@
 `rattler-build publish --build-number=+1` reads the highest build number and builds with the next one; two jobs
 doing that at once produce the same filename and one publish fails after a whole build. Here a job first
 reserves its number with a put-if-absent of a small object under `SUBDIR/.condafarm/build-numbers/`; a second
-job finds the object and takes the next number. A reservation carries an expiry time, so one left behind by a
-crashed job lapses and its number can be used again.
+job finds the object and takes the next number. A reservation left behind by a crashed job is never taken over:
+judging it dead would mean comparing another host's clock with ours, and a number taken too early collides,
+while a skipped one only leaves a gap in the build numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from ..errors import AlreadyExists, Conflict, UsageError
+from ..errors import Conflict, UsageError
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import KNOWN_SUBDIRS, Channel
@@ -26,9 +27,6 @@ from .store import load_repodata
 
 log = logging.getLogger(__name__)
 
-#: A reservation older than this is taken to belong to a crashed job. Builds of big apps take hours; a
-#: number held too long only leaves a gap, a number released too early can collide, so err long.
-DEFAULT_TTL_SECONDS = 24 * 3600
 RESERVATION_DIR = ".condafarm/build-numbers"
 _ATTEMPTS = 100
 _BUILD_NUMBER_RE = re.compile(r"^(\+)?(\d+)$")
@@ -110,41 +108,20 @@ def reservation_key(name: str, version: str, subdir: str, number: int) -> str:
     return f"{subdir}/{RESERVATION_DIR}/{name}-{version}-{number}.json"
 
 
-def _reservation_body(name: str, version: str, subdir: str, number: int, ttl: float) -> bytes:
-    now = time.time()
+def _reservation_body(name: str, version: str, subdir: str, number: int) -> bytes:
+    """Who holds the number, for a person looking at a reservation a crashed job left."""
     return json.dumps(
         {
             "name": name,
             "version": version,
             "subdir": subdir,
             "build_number": number,
-            "created": now,
-            "expires": now + ttl,
+            "created": time.time(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
         },
         indent=1,
     ).encode()
-
-
-def _take_if_expired(storage: Storage, key: str, body: bytes) -> str | None:
-    """Overwrite an expired reservation at `key` (compare-and-swap on its etag); its new etag, or None."""
-    blob = storage.get(key)
-    if blob is not None:
-        try:
-            expires = float(json.loads(blob.data)["expires"])
-        except (ValueError, KeyError, TypeError):
-            expires = 0.0  # unreadable: nobody can be relying on it
-        if expires > time.time():
-            return None
-    try:
-        etag = put_if_unchanged(storage, key, body, blob.etag if blob else None, content_type="application/json")
-    except Conflict:
-        return None
-    if blob is None:
-        return etag
-    log.info("took over the expired build-number reservation %s", storage.channel.url_of(key))
-    return etag
 
 
 def reserve_build_number(
@@ -155,7 +132,6 @@ def reserve_build_number(
     increment: int = 1,
     *,
     at_least: int = 0,
-    ttl: float = DEFAULT_TTL_SECONDS,
 ) -> Reservation:
     """Reserve the next build number (`next_build_number`, but not below `at_least`) for one build, atomically
     across hosts.
@@ -167,13 +143,11 @@ def reserve_build_number(
     candidate = max(next_build_number(storage, name, version, subdir, increment), at_least)
     for _ in range(_ATTEMPTS):
         key = reservation_key(name, version, subdir, candidate)
-        body = _reservation_body(name, version, subdir, candidate, ttl)
+        body = _reservation_body(name, version, subdir, candidate)
         try:
-            etag: str | None = storage.put(key, body, if_absent=True, content_type="application/json")
-        except AlreadyExists:
-            etag = _take_if_expired(storage, key, body)
-        if etag is None:
-            candidate += 1
+            etag = put_if_unchanged(storage, key, body, None, content_type="application/json")
+        except Conflict:
+            candidate += 1  # held by another job, alive or not
             continue
         reservation = Reservation(storage, key, etag, name, version, subdir, candidate)
         highest = highest_build_number(storage, name, version, subdir)
@@ -184,5 +158,6 @@ def reserve_build_number(
         return reservation
     raise Conflict(
         f"could not reserve a build number for {name} {version} in {storage.channel.url_of(subdir)} after "
-        f"{_ATTEMPTS} tries; remove stale reservations under {subdir}/{RESERVATION_DIR}/ or give --build-number N"
+        f"{_ATTEMPTS} tries; remove reservations crashed jobs left under {subdir}/{RESERVATION_DIR}/ or give "
+        "--build-number N"
     )

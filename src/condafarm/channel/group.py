@@ -26,7 +26,7 @@ from typing import Any
 
 from ..conda.repodata import Repodata, repodata_key
 from ..conda.shards import NameRecords, record_name
-from ..errors import AlreadyExists, Conflict, StorageError
+from ..errors import Conflict, StorageError
 from ..storage import Blob, Storage
 from ..storage.cas import put_if_unchanged
 from . import intents
@@ -207,9 +207,9 @@ def _take(storage: Storage, subdir: str, stale: str | None) -> tuple[bytes | Non
     key = _lease_key(subdir)
     mine = json.dumps({"owner": uuid.uuid4().hex, "since": time.time()}).encode()
     try:
-        storage.put(key, mine, if_absent=True, content_type="application/json")
+        put_if_unchanged(storage, key, mine, None, content_type="application/json")
         return mine, None
-    except AlreadyExists:
+    except Conflict:
         pass
     held = storage.get(key)
     if held is None or held.etag != stale:

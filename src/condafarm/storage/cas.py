@@ -1,8 +1,8 @@
 """Compare-and-swap writes: the one place that picks put-if-absent or put-if-match, and the one retry loop.
 
-Every object that several writers change (repodata.json, the publishing intents, build-number reservations)
-is read with its etag, changed, and written back only if nobody wrote it in between; the loser re-reads and
-tries again after a jittered backoff, so concurrent writers never lose each other's changes.
+Every object that several writers change (the shard index, repodata.json, intents, build-number reservations,
+the commit lease) is read with its etag, changed, and written back only if nobody wrote it in between; the loser
+re-reads and tries again after a jittered backoff, so concurrent writers never lose each other's changes.
 """
 
 from __future__ import annotations
