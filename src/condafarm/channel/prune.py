@@ -21,6 +21,7 @@ from typing import Any
 
 from ..conda.repodata import Repodata
 from ..errors import UsageError
+from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
@@ -131,12 +132,12 @@ def prune_channel(
     """
     if keep is None and newer_than_days is None:
         raise UsageError("say what to keep: --keep N (newest builds) and/or --newer-than DAYS")
-    if keep is not None and keep < 1:
-        raise UsageError(f"--keep must be at least 1, not {keep}")
-    if newer_than_days is not None and newer_than_days <= 0:
-        raise UsageError(f"--newer-than must be a positive number of days, not {newer_than_days}")
-    if grace_hours < 0 or protect_window_days < 0:
-        raise UsageError("--grace-hours and --protect-window-days cannot be negative")
+    if keep is not None:
+        check_number(keep, "--keep", AT_LEAST_ONE)
+    if newer_than_days is not None:
+        check_number(newer_than_days, "--newer-than (days)", POSITIVE_DURATION)
+    check_number(grace_hours, "--grace-hours", DURATION)
+    check_number(protect_window_days, "--protect-window-days", DURATION)
     rules = _Rules(keep, newer_than_days, grace_hours * 3600, time.time())
     matches = spec_matcher(spec) if spec else None
     storage = open_storage(channel)

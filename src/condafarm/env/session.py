@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..numbers import DURATION, check_number
 from ..storage.location import S3Options
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
@@ -58,6 +59,8 @@ def enter_environment(
     `recreate` makes a cached environment anew (see `EnvCache.acquire`); `clean` first empties the host's
     package and repodata caches (`EnvCache.clean`).
     """
+    if update_after_minutes is not None:
+        check_number(update_after_minutes, "--update-after-minutes", DURATION)
     if session_dir is not None and not session_dir.is_dir():
         raise UsageError(
             f"session folder {session_dir} does not exist; pass the OpenJD session's working directory "
@@ -98,6 +101,8 @@ def exit_environment(
 ) -> list[Path]:
     """Remove the session's own environment, then cached environments unused for `cleanup_after_hours`
     (None: keep them). Returns the folders removed."""
+    if cleanup_after_hours is not None:
+        check_number(cleanup_after_hours, "--cleanup-after-hours", DURATION)
     removed = []
     if session_dir is not None and (session_dir / SESSION_ENV).is_dir():
         shutil.rmtree(session_dir / SESSION_ENV, ignore_errors=True)
