@@ -29,12 +29,12 @@ class BadSideFile(ValueError):
 def parse(data: bytes, where: str, shape: Callable[[Any], T], *, otherwise: str = "treated as absent") -> T | None:
     """`shape(value)` for the JSON in `data`, or None with a warning naming `where` and `otherwise` (what
     happens instead) when it is not JSON, nests deeper than `MAX_DEPTH`, or `shape` rejects it (raising
-    `BadSideFile`, `ValueError`, `KeyError`, `TypeError` or `AttributeError`)."""
+    `BadSideFile`, `ValueError`, `KeyError`, `TypeError`, `AttributeError` or `OverflowError`)."""
     try:
         value = json.loads(data)
         _check_depth(value)
         return shape(value)
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc) or type(exc).__name__
         log.warning("%s is not a valid condafarm file (%s); %s", where, reason, otherwise)
         return None

@@ -16,9 +16,11 @@ import re
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import AlreadyExists, Conflict, UsageError
 from ..numbers import BUILD_NUMBER, check_number
+from ..side_file import finite, mapping, parse
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import KNOWN_SUBDIRS, Channel
@@ -128,14 +130,17 @@ def _reservation_body(name: str, version: str, subdir: str, number: int, ttl: fl
     ).encode()
 
 
+def _expiry(value: Any) -> float:
+    return finite(mapping(value, "the reservation")["expires"], "`expires`")
+
+
 def _take_if_expired(storage: Storage, key: str, body: bytes) -> str | None:
     """Overwrite an expired reservation at `key` (compare-and-swap on its etag); its new etag, or None."""
     blob = storage.get(key)
     if blob is not None:
-        try:
-            expires = float(json.loads(blob.data)["expires"])
-        except (ValueError, KeyError, TypeError):
-            expires = 0.0  # unreadable: nobody can be relying on it
+        where = storage.channel.url_of(key)
+        # unreadable: nobody can be relying on it
+        expires = parse(blob.data, where, _expiry, otherwise="taking it over") or 0.0
         if expires > time.time():
             return None
     try:

@@ -22,6 +22,7 @@ from typing import Any
 from ..conda.repodata import Repodata
 from ..errors import UsageError
 from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
+from ..side_file import BadSideFile, finite, mapping, parse
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
@@ -317,12 +318,22 @@ def _load_ledger(storage: Storage, subdir: str) -> tuple[Ledger, str | None]:
     blob = storage.get(_ledger_key(subdir))
     if blob is None:
         return {}, None
-    try:
-        return dict(json.loads(blob.data)["pruned"]), blob.etag
-    except (ValueError, KeyError, TypeError):
-        # Losing the ledger only means its yanked files stay (as if a person had yanked them), never a deletion.
-        log.warning("%s is unreadable; its yanked files will not be deleted", _ledger_key(subdir))
-        return {}, blob.etag
+    # Losing the ledger only means its yanked files stay (as if a person had yanked them), never a deletion.
+    where, otherwise = storage.channel.url_of(_ledger_key(subdir)), "its yanked files will not be deleted"
+    return parse(blob.data, where, _ledger_shape, otherwise=otherwise) or {}, blob.etag
+
+
+def _ledger_shape(value: Any) -> Ledger:
+    """The ledger's entries, each an object with a state, a finite `at` and (where given) a whole size."""
+    ledger = mapping(mapping(value, "the ledger")["pruned"], "`pruned`")
+    for name, entry in ledger.items():
+        mapping(entry, name)
+        finite(entry["at"], f"{name}: `at`")
+        if entry.get("state") not in ("yanking", "yanked"):
+            raise BadSideFile(f"{name}: `state` is not yanking or yanked")
+        if not isinstance(entry.get("size", 0), int) or isinstance(entry.get("size"), bool):
+            raise BadSideFile(f"{name}: `size` is not a whole number")
+    return ledger
 
 
 def _update_ledger(storage: Storage, subdir: str, change: Callable[[Ledger], None]) -> None:

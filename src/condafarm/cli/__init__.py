@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"condafarm {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     common.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -39,7 +39,6 @@ def _etag(st: os.stat_result) -> str:
 def _a_folder_is_no_object(path: Path) -> None:
     """A folder where a file should be (someone made it by hand): absent, as S3 has no such thing."""
     log.warning("%s is a folder where condafarm expects a file; treated as absent", path)
-    return None
 
 
 class LocalStorage(Storage):
@@ -128,7 +127,8 @@ class LocalStorage(Storage):
             return None
         except (IsADirectoryError, PermissionError) as exc:
             if path.is_dir():  # Windows says PermissionError for a folder
-                return _a_folder_is_no_object(path)
+                _a_folder_is_no_object(path)
+                return None
             raise AccessDenied(f"cannot read {path}: permission denied") from exc
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -138,7 +138,8 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             return None
         if stat.S_ISDIR(st.st_mode):
-            return _a_folder_is_no_object(path)
+            _a_folder_is_no_object(path)
+            return None
         return ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
 
     def stream(self, info: ObjectInfo) -> ObjectReader:
