@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import BuildError, UsageError
+from . import recipe_limits
 from .conda_build import converted_recipe
 from .skip import is_skipped
 
@@ -117,6 +118,7 @@ def load_recipe(recipe: Path) -> Any:
     """Parse a recipe file into rattler-build's stage-0 recipe, raising a located `BuildError`."""
     from rattler_build import Stage0Recipe
 
+    recipe_limits.check_yaml(recipe, recipe_limits.read_text(recipe))
     try:
         return Stage0Recipe.from_file(recipe)
     except Exception as exc:  # rattler-build raises its own exception types for every parse error

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ...errors import BuildError, UsageError
+from .. import recipe_limits
 from .jinja import Refused, preprocess
 from .sections import convert
 from .tree import entries, parse, resolve
@@ -82,7 +83,7 @@ def _variant_keys(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     if not file.is_file():
         return None, []
     try:
-        root = parse(preprocess(file.read_text(encoding="utf-8")))
+        root = parse(preprocess(recipe_limits.read_text(file)))
     except Refused as exc:
         raise _located(file, exc) from None
     variants: dict[str, Any] = {}
@@ -120,7 +121,7 @@ def _convert(meta: Path, out: Path) -> tuple[str, str | None, list[str]]:
         variants = None
     files: Collection[str] = {p.name for p in folder.iterdir() if p.is_file()}
     try:
-        template = preprocess(meta.read_text(encoding="utf-8"), variant_keys=list(variants or ()))
+        template = preprocess(recipe_limits.read_text(meta), variant_keys=list(variants or ()))
         converted = convert(parse(template), template.context, files, _rebaser(folder, out))
     except Refused as exc:
         raise _located(meta, exc) from None
