@@ -169,12 +169,13 @@ def cmd_exit(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..env import export_environment
+    from ..safe_files import write_file
 
     exported = export_environment(Path(args.prefix), args.name)
     if args.lockfile:
-        Path(args.lockfile).write_text(exported.lockfile, encoding="utf-8")
+        write_file(Path(args.lockfile), exported.lockfile, overwrite=True)
     if args.yaml:
-        Path(args.yaml).write_text(exported.yaml, encoding="utf-8")
+        write_file(Path(args.yaml), exported.yaml, overwrite=True)
     if not args.yaml:
         sys.stdout.write(exported.yaml)
     return 0

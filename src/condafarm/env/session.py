@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..numbers import DURATION, check_number
+from ..safe_files import write_file
 from ..storage.location import S3Options
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
@@ -87,7 +88,7 @@ def enter_environment(
     written = None
     if session_dir is not None:
         written = session_dir / SESSION_LOCKFILE
-        written.write_text(explicit_lockfile(manifest.locked, manifest.platform), encoding="utf-8")
+        write_file(written, explicit_lockfile(manifest.locked, manifest.platform), overwrite=True)
         say(f"exact package list written to {written} (recreate with --lockfile)")
     return Entered(prefix, action, manifest, activation_changes(prefix), written)
 
