@@ -362,3 +362,45 @@ def test_large_local_batches_read_on_processes_give_the_same_records(
         return {k: {f: v for f, v in r.items() if f != "indexed_timestamp"} for k, r in recs.items()}
 
     assert records(root) == records(copy)
+
+
+@pytest.mark.parametrize("compacted", [True, False], ids=["compacted", "not-compacted"])
+def test_rebuild_writes_back_a_lost_shard_file_so_rattler_reads_the_shards_again(
+    target: Target, compacted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard file deleted behind condafarm's back: py-rattler gets 404s, `check` (or any command, where
+    repodata.json does not hold that name's records) says to run `index --rebuild`, and that run repairs it."""
+    from support.rattler_client import sharded
+
+    from condafarm.channel.publish import publish
+    from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
+    from condafarm.errors import InvalidRepodata
+
+    target.add(make_package(target.staging, "tool", "1.0"))
+    target.add(make_package(target.staging, "lib", "1.0"))
+    index_channel(target.storage)
+    if not compacted:
+        monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", "1")  # repodata.json stays behind the shard index
+    publish(target.storage, [make_package(target.staging, "late", "1.0")])
+    index = target.storage.get(f"noarch/{SHARDS_INDEX}")
+    assert index is not None
+    lost = Shards.key("noarch", read_shard_names(index.data)["late"])
+    target.storage.delete(lost)
+    endpoint = target.s3.url if target.s3 else None
+    where = target.channel.url if target.s3 else target.channel.url.removeprefix("file://")
+    assert sharded(where, "noarch", ["late"], endpoint).returncode != 0  # the lost shard is a 404
+
+    problems = check_channel(target.channel).problems
+    assert any(lost in p and "index --rebuild" in p and "noarch/noarch" not in p for p in problems), problems
+    if not compacted:
+        with pytest.raises(InvalidRepodata, match="index --rebuild"):
+            index_channel(target.storage)  # a plain index cannot make the shard again: it points to --rebuild
+    index_channel(target.storage, rebuild=True)
+    index = target.storage.get(f"noarch/{SHARDS_INDEX}")
+    assert index is not None
+    for digest in read_shard_names(index.data).values():  # the lost records come back from their package
+        assert target.storage.head(Shards.key("noarch", digest)) is not None
+    assert check_channel(target.channel).ok
+    result = sharded(where, "noarch", ["late", "lib", "tool"], endpoint)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["late=1.0=h0_0", "lib=1.0=h0_0", "tool=1.0=h0_0"]

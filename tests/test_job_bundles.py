@@ -104,6 +104,14 @@ def _typed(template: Any, name: str, value: str) -> Any:
     return ParameterValue(type=ParameterValueType(definition.type.value), value=value)
 
 
+def test_every_number_parameter_has_a_lowest_and_a_highest_value() -> None:
+    """A spin box with no bounds lets a submitter ask for 10**18 GB free or minutes: OpenJD refuses it instead."""
+    for path in [*(b / "template.yaml" for b in _bundles()), *QUEUE_ENVS.glob("*.yaml")]:
+        for parameter in _load(path).get("parameterDefinitions", []):
+            if parameter["type"] in ("INT", "FLOAT"):
+                assert "minValue" in parameter and "maxValue" in parameter, (path.name, parameter["name"])
+
+
 def test_no_template_step_needs_a_shell() -> None:
     for path in [*(b / "template.yaml" for b in _bundles()), *QUEUE_ENVS.glob("*.yaml")]:
         text = path.read_text()

@@ -125,3 +125,47 @@ def test_a_build_records_recipe_sources_host_tools_job_times_and_log(
     again = build_recipe(recipe, channel, build_number="+1")
     changed = read_provenance(open_storage(channel), "noarch", again.packages[0].name)
     assert changed is not None and changed["recipe"]["sha256"] != record["recipe"]["sha256"]
+
+
+BAD_PROVENANCE = {
+    "ran-is-a-string": b'{"kind": "published", "ran": "ana@ws12"}',
+    "ran-is-a-list": b'{"kind": "published", "ran": ["ana"]}',
+    "ran-is-a-number": b'{"kind": "published", "ran": 7}',
+    "deeply-nested": b'{"ran": {}, "x": ' + b"[" * 50000 + b"]" * 50000 + b"}",
+    "nested-within-the-parser": b'{"ran": {}, "x": ' + b"[" * 200 + b"]" * 200 + b"}",
+    "not-json": b"\xff\xfe",
+    "a-list": b"[]",
+    "a-directory": b"",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_PROVENANCE))
+def test_bad_provenance_is_ignored_with_a_warning_by_ls_info_page_and_index(tmp_path: Path, kind: str) -> None:
+    """Provenance is written by whoever can write the channel: ls --long, info, page and the index that keeps
+    the page current used to end in an internal error (and index left index.html stale with exit 1)."""
+    root = tmp_path / "channel"
+    package = make_package(tmp_path / "out", "tool", "1.0")
+    publish(parse_channel(str(root)), [package])
+    assert run_cli("page", str(root)).returncode == 0
+    path = root / provenance_key("noarch", package.name)
+    path.unlink()
+    if kind == "a-directory":
+        path.mkdir()
+    else:
+        path.write_bytes(BAD_PROVENANCE[kind])
+    for args in (["ls", "--long"], ["info", "tool"], ["page"]):
+        result = run_cli(*args[:1], str(root), *args[1:])
+        assert result.returncode == 0, (args, result.stderr)
+        assert "internal error" not in result.stderr
+        assert provenance_key("noarch", package.name) in result.stderr, result.stderr  # the warning names it
+    (root / "noarch" / "index.html").unlink(missing_ok=True)
+    page_before = (root / "index.html").read_bytes()
+    publish(parse_channel(str(tmp_path / "other")), [make_package(tmp_path / "out2", "lib", "1.0")])
+    (root / "noarch" / "lib-1.0-h0_0.conda").write_bytes(
+        (tmp_path / "out2" / "noarch" / "lib-1.0-h0_0.conda").read_bytes()
+    )
+    result = run_cli("index", str(root))
+    assert result.returncode == 0, result.stderr
+    assert (root / "index.html").read_bytes() != page_before and b"lib-1.0-h0_0.conda" in (
+        root / "index.html"
+    ).read_bytes()

@@ -136,12 +136,34 @@ def test_usage_errors_need_a_rule_and_sane_numbers(tmp_path: Path) -> None:
     for kwargs, message in (
         ({}, "--keep N"),
         ({"keep": 0}, "at least 1"),
-        ({"newer_than_days": 0}, "positive"),
-        ({"keep": 1, "grace_hours": -1}, "negative"),
+        ({"newer_than_days": 0}, "above 0"),
+        ({"newer_than_days": float("nan")}, "above 0"),
+        ({"newer_than_days": float("inf")}, "at most"),
+        ({"keep": 1, "grace_hours": -1}, "at least 0"),
+        ({"keep": 1, "grace_hours": float("nan")}, "at least 0"),
+        ({"keep": 1, "protect_window_days": float("-inf")}, "at least 0"),
+        ({"keep": 1.5}, "whole number"),
         ({"keep": 1, "spec": "tool >>= 1"}, "not a valid match spec"),
     ):
         with pytest.raises(UsageError, match=message):
             prune_channel(channel, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "option", [["--newer-than", "nan"], ["--keep", "1", "--grace-hours", "nan"], ["--keep", "nan"], ["--keep", "-2"]]
+)
+def test_prune_refuses_nan_and_out_of_range_numbers_in_one_line_and_changes_nothing(
+    tmp_path: Path, option: list[str]
+) -> None:
+    """`--newer-than nan` once yanked every build: NaN compares false with every age."""
+    channel = parse_channel(str(tmp_path / "channel"))
+    _published(channel, tmp_path)
+    before = _snapshot(open_storage(channel))
+    result = run_cli("prune", channel.url, *option, "--yes")
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert option[-2] in result.stderr and "--help" in result.stderr
+    assert _snapshot(open_storage(channel)) == before
 
 
 def test_spec_limits_both_phases_to_matching_packages(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import numbers as numbers  # re-exported: front ends parse numbers with it
 from .errors import ChannelProblems
 from .redact import RedactingFormatter
 from .redact import redact as redact  # re-exported: front ends mask their own output lines with it

@@ -7,13 +7,17 @@ usage (python tests/support/rattler_client.py ...):
   install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
   index-fs FOLDER
   index-s3 S3URL --endpoint URL [--shards]   (--shards: also the CEP-16 shards)
-  query-sharded HTTPURL SUBDIR NAME...    -> JSON list of "name=version=build" found through CEP-16 shards only
+  query-sharded URL SUBDIR NAME... [--endpoint URL]   -> JSON list of "name=version=build" found through
+                                                        CEP-16 shards only (URL: http(s):// or s3://)
+
+`sharded(...)` runs query-sharded from a test, serving a folder channel over HTTP.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -57,11 +61,12 @@ async def install(channel: str, prefix: str, specs: list[str], endpoint: str | N
     ]
 
 
-async def query_sharded(url: str, subdir: str, names: list[str], cache: str) -> list[str]:
+async def query_sharded(url: str, subdir: str, names: list[str], cache: str, endpoint: str | None) -> list[str]:
     import rattler
 
+    bucket = url[len("s3://") :].split("/", 1)[0] if url.startswith("s3://") else None
     config = rattler.SourceConfig(sharded_enabled=True, jlap_enabled=False, cache_action="no-cache")
-    gateway = rattler.Gateway(cache_dir=cache, default_config=config)
+    gateway = rattler.Gateway(cache_dir=cache, default_config=config, client=_client(endpoint, bucket))
     found = await gateway.query([rattler.Channel(url)], [rattler.Platform(subdir)], names, recursive=False)
     return sorted(f"{r.name.normalized}={r.version}={r.build}" for records in found for r in records)
 
@@ -77,6 +82,35 @@ def s3_credentials(endpoint: str) -> Any:
         secret_access_key="testing",
         addressing_style="path",
     )
+
+
+def sharded(
+    channel: str, subdir: str, names: list[str], endpoint: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `query-sharded` in a child process on `channel` (an s3:// URL with `endpoint`, or a folder, which is
+    served over HTTP on 127.0.0.1 meanwhile: py-rattler reads shards over HTTP and S3 only)."""
+    import functools
+    import http.server
+    import threading
+
+    def run(url: str) -> subprocess.CompletedProcess[str]:
+        extra = ["--endpoint", endpoint] if endpoint else []
+        command = [sys.executable, __file__, "query-sharded", url, subdir, *names, *extra]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    if channel.startswith("s3://"):
+        return run(channel)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=channel))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return run(f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
 
 
 def exit_after(func: Callable[[list[str]], int], argv: list[str]) -> None:
@@ -123,7 +157,7 @@ def main(argv: list[str]) -> int:
         import tempfile
 
         with tempfile.TemporaryDirectory() as cache:
-            print(json.dumps(asyncio.run(query_sharded(argv[1], argv[2], argv[3:], cache))))
+            print(json.dumps(asyncio.run(query_sharded(argv[1], argv[2], argv[3:], cache, endpoint))))
     else:
         raise SystemExit(f"unknown command {command}")
     return 0

@@ -155,9 +155,12 @@ def run(argv: Sequence[str] | None = None, messages: Messages | None = None) -> 
         work = partial(actions.publish, say, supervisor, Path(args.folder), args.channel, actions.is_true(args.force))
     else:
         prune = (args.keep, args.newer_than, args.spec, args.grace_hours, args.protect_lockfiles)
-        rules = actions.PruneRules.from_args(*prune) if args.action == "prune" else None  # only prune reads them
         files = actions.split_list(args.files)
-        work = partial(actions.maintain, say, supervisor, args.action, args.channel, files, rules)
+
+        def work() -> int:  # parses inside `reported`, so a bad parameter becomes openjd_fail and exit 2
+            rules = actions.PruneRules.from_args(*prune) if args.action == "prune" else None  # only prune reads them
+            return actions.maintain(say, supervisor, args.action, args.channel, files, rules)
+
     return supervisor.run(partial(actions.reported, say, work))
 
 

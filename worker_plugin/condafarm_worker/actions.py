@@ -17,7 +17,7 @@ from pathlib import Path
 
 from condafarm import CondafarmError, UsageError, parse_channel
 from condafarm import __version__ as condafarm_version
-from condafarm.console import Throttle, package_files, parse_size, report_build_failure, report_check
+from condafarm.console import Throttle, numbers, package_files, parse_size, report_build_failure, report_check
 
 from .cancel import Supervisor
 from .messages import Messages
@@ -210,16 +210,15 @@ class PruneRules:
 
     @classmethod
     def from_args(cls, keep: str, newer_than: str, spec: str, grace_hours: str, protect: str) -> PruneRules:
-        try:
-            return cls(
-                int(keep) if keep.strip() else None,
-                float(newer_than) if newer_than.strip() else None,
-                spec.strip() or None,
-                float(grace_hours) if grace_hours.strip() else 24.0,
-                tuple(split_list(protect)),
-            )
-        except ValueError as exc:
-            raise UsageError(f"prune: KeepBuilds, NewerThanDays and GraceHours must be numbers ({exc})") from exc
+        return cls(
+            numbers.whole_number(keep, "prune: KeepBuilds", numbers.AT_LEAST_ONE) if keep.strip() else None,
+            numbers.number(newer_than, "prune: NewerThanDays", numbers.POSITIVE_DURATION)
+            if newer_than.strip()
+            else None,
+            spec.strip() or None,
+            numbers.number(grace_hours, "prune: GraceHours", numbers.DURATION) if grace_hours.strip() else 24.0,
+            tuple(split_list(protect)),
+        )
 
 
 def maintain(

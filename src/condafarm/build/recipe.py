@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from typing import Any
 import yaml
 
 from ..errors import BuildError, UsageError
+from ..safe_files import copy_folder, inside, write_file
+from . import recipe_limits
 from .conda_build import converted_recipe
 from .skip import is_skipped
 
@@ -51,6 +52,8 @@ def find_recipe(path: Path) -> Path:
     if path.is_dir():
         for name in RECIPE_NAMES:
             if (path / name).is_file():
+                if not inside(path / name, path):
+                    raise UsageError(f"{path / name} is a symlink out of {path}; give the folder it leads to instead")
                 return (path / name).resolve()
         if (path / "meta.yaml").is_file():
             return converted_recipe(path)
@@ -117,6 +120,7 @@ def load_recipe(recipe: Path) -> Any:
     """Parse a recipe file into rattler-build's stage-0 recipe, raising a located `BuildError`."""
     from rattler_build import Stage0Recipe
 
+    recipe_limits.check_yaml(recipe, recipe_limits.read_text(recipe))
     try:
         return Stage0Recipe.from_file(recipe)
     except Exception as exc:  # rattler-build raises its own exception types for every parse error
@@ -273,9 +277,6 @@ def staged_recipe(
     """
     skip = {p.resolve() for p in exclude}
 
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        return [n for n in names if (Path(folder) / n).resolve() in skip or n in (".git", "__pycache__")]
-
     data: dict[str, Any] = stage0.to_dict()
     if sources is not None and any("source" in output for output in data.get("outputs") or []):
         raise UsageError(f"{recipe}: its outputs have their own sources; an override source replaces only one")
@@ -293,7 +294,6 @@ def staged_recipe(
         data["source"] = sources
     staging = Path(tempfile.mkdtemp(prefix="condafarm-recipe-"))
     target = staging / recipe.parent.name
-    shutil.copytree(recipe.parent, target, ignore=ignore)
-    staged = target / recipe.name
-    staged.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    copy_folder(recipe.parent, target, skip=lambda p: p.resolve() in skip or p.name in (".git", "__pycache__"))
+    staged = write_file(target / recipe.name, yaml.safe_dump(data, sort_keys=False), overwrite=True)
     return staged

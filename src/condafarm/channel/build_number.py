@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import Conflict, UsageError
+from ..numbers import BUILD_NUMBER, check_number
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import KNOWN_SUBDIRS, Channel
@@ -44,7 +45,8 @@ class BuildNumber:
         match = _BUILD_NUMBER_RE.match(text.strip())
         if not match:
             raise UsageError(f"build number {text!r} must be N (e.g. 3) or +N (e.g. +1: highest in the channel + 1)")
-        return cls(int(match.group(2)), relative=bool(match.group(1)))
+        value = int(check_number(int(match.group(2)), f"build number {text.strip()!r}", BUILD_NUMBER))
+        return cls(value, relative=bool(match.group(1)))
 
 
 def highest_build_number(channel: Channel | Storage, name: str, version: str, subdir: str) -> int | None:
@@ -79,8 +81,7 @@ def next_build_number(channel: Channel | Storage, name: str, version: str, subdi
     When the channel has no package of that name and version (or no channel exists yet), the highest is taken
     as 0, as `rattler-build publish --build-number=+N` does: `+1` gives 1 and `+0` gives 0.
     """
-    if increment < 0:
-        raise UsageError(f"increment must be 0 or more, not {increment}")
+    check_number(increment, "the increment", BUILD_NUMBER)
     highest = highest_build_number(channel, name, version, subdir)
     return (highest or 0) + increment
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from typing import Any
 from ..conda.repodata import Repodata, repodata_key
 from ..conda.shards import NameRecords, record_name
 from ..errors import Conflict, StorageError
+from ..numbers import COUNT, POSITIVE_DURATION, from_environment
 from ..storage import Blob, Storage
 from ..storage.cas import put_if_unchanged
 from . import intents
@@ -49,12 +49,12 @@ POLL_CAP_SECONDS = 1.0
 
 def inline_bytes() -> int:
     """Largest `repodata.json` a publish compacts before it returns."""
-    return int(os.environ.get("CONDAFARM_COMPACT_BYTES") or 8 * 1024 * 1024)
+    return int(from_environment("CONDAFARM_COMPACT_BYTES", 8 * 1024 * 1024, COUNT))
 
 
 def lease_seconds() -> float:
     """How long a commit lease must stay unchanged before a waiter takes it to belong to a committer that died."""
-    return float(os.environ.get("CONDAFARM_COMMIT_LEASE_SECONDS") or 60)
+    return from_environment("CONDAFARM_COMMIT_LEASE_SECONDS", 60.0, POSITIVE_DURATION)
 
 
 @dataclass
@@ -74,12 +74,14 @@ class Plan:
     def read(cls, storage: Storage, subdir: str, names: set[str], compact: bool = False) -> Plan:
         """Read the shards of `names` (or the whole repodata of a subdir condafarm does not commit to yet), and
         `repodata.json` where it is small enough to compact (or `compact` insists): an unreadable one raises."""
+        limit = inline_bytes()
+        lease_seconds()  # read now: a bad CONDAFARM_COMMIT_LEASE_SECONDS fails before anything is uploaded
         shards = read_some(storage, subdir, names)
         if not shards.committed:
             legacy = read_current(storage, subdir)
             return cls(shards, legacy, True, legacy.json, compact)
         head = storage.head(repodata_key(subdir))
-        inline = head is None or head.size <= inline_bytes() or compact
+        inline = head is None or head.size <= limit or compact
         json = storage.get(repodata_key(subdir)) if head is not None and inline else None
         if json is not None:
             Repodata.from_json(json.data, subdir)

@@ -116,13 +116,28 @@ def _merge(subdir: str, snap: _Snapshot, reader: Reader, now_ms: int) -> tuple[R
 
 
 def _commit(
-    storage: Storage, subdir: str, snap: _Snapshot, new: Repodata, report: SubdirReport, state: IndexState
+    storage: Storage,
+    subdir: str,
+    snap: _Snapshot,
+    new: Repodata,
+    report: SubdirReport,
+    state: IndexState,
+    rebuild: bool,
 ) -> tuple[str | None, Derived]:
-    """Commit the new records if anything changed (or the subdir has never been committed to by condafarm);
-    otherwise only compact `repodata.json` and prove (or repair) its derived files."""
+    """Commit the new records if anything changed (or the subdir has never been committed to by condafarm, or
+    this is a rebuild, which writes every shard file again); otherwise only compact `repodata.json` and prove
+    (or repair) its derived files."""
     current = snap.current
-    if report.changed or snap.invalid or not current.committed or current.json is None or current.index is None:
-        committed, derived = commit_repodata(storage, subdir, new, current if current.exists else None)
+    if (
+        rebuild
+        or report.changed
+        or snap.invalid
+        or not current.committed
+        or current.json is None
+        or current.index is None
+    ):
+        previous = current if current.exists else None
+        committed, derived = commit_repodata(storage, subdir, new, previous, rewrite_shards=rebuild)
         report.wrote = True
         return (committed.json.etag if committed.json is not None else None), derived
     if current.pending:
@@ -194,7 +209,7 @@ def index_subdir(
         reader.read_all(snap.to_read, now_ms)
         new, report = _merge(subdir, snap, reader, now_ms)
         if not dry_run:
-            json_etag, derived = _commit(storage, subdir, snap, new, report, state)
+            json_etag, derived = _commit(storage, subdir, snap, new, report, state, rebuild)
             _save_state(storage, subdir, state, snap, new, report, json_etag, derived)
         return report
 

@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..conda.package import is_package_filename
 from ..errors import CondafarmError
+from ..side_file import BadSideFile, mapping, parse
 from ..storage import Storage
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,7 @@ def pending(
     now = time.time()
     for tag, kinds in sorted(found.items()):
         stamp = tag.partition("-")[0]
-        if not stamp.isdigit() or (int(stamp) / 1000 > stale_before and "ready" not in kinds):
+        if not (stamp.isascii() and stamp.isdigit()) or (int(stamp) / 1000 > stale_before and "ready" not in kinds):
             continue
         if now - int(stamp) / 1000 >= FORGET_AFTER_SECONDS:
             _drop(storage, subdir, tag)
@@ -134,16 +136,18 @@ def _read(storage: Storage, key: str, subdir: str) -> tuple[Intent, dict[str, An
     blob = storage.get(key)
     if blob is None:
         return None
-    try:
-        raw = json.loads(blob.data)
-        stamp = int(key.rsplit("/", 1)[1].partition("-")[0])
-        record = raw["record"]
-        if not isinstance(record, dict):
-            return None
-        return Intent(subdir, str(raw["filename"]), stamp, bool(raw.get("replace"))), record
-    except (ValueError, KeyError, TypeError):
-        log.warning("%s is unreadable; leaving its file to `condafarm index`", key)
-        return None
+    stamp = int(key.rsplit("/", 1)[1].partition("-")[0])
+
+    def shape(value: Any) -> tuple[Intent, dict[str, Any]]:
+        raw = mapping(value, "the intent")
+        name = raw["filename"]
+        if not isinstance(name, str) or not is_package_filename(name) or "/" in name or "\\" in name:
+            raise BadSideFile("`filename` is not a package file name")
+        intent = Intent(subdir, name, stamp, raw.get("replace") is True)
+        return intent, mapping(raw["record"], "`record`")
+
+    where = storage.channel.url_of(key)
+    return parse(blob.data, where, shape, otherwise="leaving its file to `condafarm index`")
 
 
 def _drop(storage: Storage, subdir: str, tag: str) -> None:

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..side_file import BadSideFile, mapping, parse, text_map
 from ..storage import Storage
 
 FOLDER = ".condafarm/provenance"
@@ -95,11 +96,17 @@ def read_provenance(storage: Storage, subdir: str, filename: str) -> Provenance 
     blob = storage.get(provenance_key(subdir, filename))
     if blob is None:
         return None
-    try:
-        value = json.loads(blob.data)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    return parse(blob.data, storage.channel.url_of(provenance_key(subdir, filename)), _shape, otherwise="ignored")
+
+
+def _shape(value: Any) -> Provenance:
+    """A record as `summary` and `info` read it: an object whose `ran` is an object of strings, `kind` a string."""
+    record = mapping(value, "the record")
+    if "ran" in record:
+        text_map(record["ran"], "`ran`")
+    if not isinstance(record.get("kind", ""), str):
+        raise BadSideFile("`kind` is not a string")
+    return record
 
 
 def read_many(storage: Storage, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Provenance | None]:

@@ -21,6 +21,8 @@ from typing import Any
 
 from ..conda.repodata import Repodata
 from ..errors import UsageError
+from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
+from ..side_file import BadSideFile, finite, mapping, parse
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
@@ -131,12 +133,12 @@ def prune_channel(
     """
     if keep is None and newer_than_days is None:
         raise UsageError("say what to keep: --keep N (newest builds) and/or --newer-than DAYS")
-    if keep is not None and keep < 1:
-        raise UsageError(f"--keep must be at least 1, not {keep}")
-    if newer_than_days is not None and newer_than_days <= 0:
-        raise UsageError(f"--newer-than must be a positive number of days, not {newer_than_days}")
-    if grace_hours < 0 or protect_window_days < 0:
-        raise UsageError("--grace-hours and --protect-window-days cannot be negative")
+    if keep is not None:
+        check_number(keep, "--keep", AT_LEAST_ONE)
+    if newer_than_days is not None:
+        check_number(newer_than_days, "--newer-than (days)", POSITIVE_DURATION)
+    check_number(grace_hours, "--grace-hours", DURATION)
+    check_number(protect_window_days, "--protect-window-days", DURATION)
     rules = _Rules(keep, newer_than_days, grace_hours * 3600, time.time())
     matches = spec_matcher(spec) if spec else None
     storage = open_storage(channel)
@@ -316,12 +318,22 @@ def _load_ledger(storage: Storage, subdir: str) -> tuple[Ledger, str | None]:
     blob = storage.get(_ledger_key(subdir))
     if blob is None:
         return {}, None
-    try:
-        return dict(json.loads(blob.data)["pruned"]), blob.etag
-    except (ValueError, KeyError, TypeError):
-        # Losing the ledger only means its yanked files stay (as if a person had yanked them), never a deletion.
-        log.warning("%s is unreadable; its yanked files will not be deleted", _ledger_key(subdir))
-        return {}, blob.etag
+    # Losing the ledger only means its yanked files stay (as if a person had yanked them), never a deletion.
+    where, otherwise = storage.channel.url_of(_ledger_key(subdir)), "its yanked files will not be deleted"
+    return parse(blob.data, where, _ledger_shape, otherwise=otherwise) or {}, blob.etag
+
+
+def _ledger_shape(value: Any) -> Ledger:
+    """The ledger's entries, each an object with a state, a finite `at` and (where given) a whole size."""
+    ledger = mapping(mapping(value, "the ledger")["pruned"], "`pruned`")
+    for name, entry in ledger.items():
+        mapping(entry, name)
+        finite(entry["at"], f"{name}: `at`")
+        if entry.get("state") not in ("yanking", "yanked"):
+            raise BadSideFile(f"{name}: `state` is not yanking or yanked")
+        if not isinstance(entry.get("size", 0), int) or isinstance(entry.get("size"), bool):
+            raise BadSideFile(f"{name}: `size` is not a whole number")
+    return ledger
 
 
 def _update_ledger(storage: Storage, subdir: str, change: Callable[[Ledger], None]) -> None:

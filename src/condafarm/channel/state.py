@@ -10,6 +10,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..side_file import BadSideFile, finite, mapping, parse
 from ..storage import Storage
 
 log = logging.getLogger(__name__)
@@ -57,20 +58,30 @@ class IndexState:
         blob = storage.get(f"{subdir}/{STATE_KEY}")
         if blob is None:
             return cls()
-        try:
-            raw = json.loads(blob.data)
-            return cls(
-                {name: FileState(int(f["size"]), str(f["etag"]), str(f["sha256"])) for name, f in raw["files"].items()},
-                raw.get("json_etag"),
-                raw.get("zst_etag"),
-                raw.get("shards_etag"),
-                dict(raw.get("orphan_shards") or {}),
-                list(raw.get("shard_digests") or []),
-                {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            log.warning("%s/%s is unreadable; re-reading every package once", subdir, STATE_KEY)
-            return cls()
+        where = storage.channel.url_of(f"{subdir}/{STATE_KEY}")
+        return parse(blob.data, where, cls._shape, otherwise="re-reading every package once") or cls()
+
+    @classmethod
+    def _shape(cls, value: Any) -> IndexState:
+        raw = mapping(value, "the state")
+        etags = [raw.get(k) for k in ("json_etag", "zst_etag", "shards_etag")]
+        if not all(e is None or isinstance(e, str) for e in etags):
+            raise BadSideFile("an etag is not a string")
+        orphans = {
+            str(d): finite(t, "an orphan's time") for d, t in mapping(raw.get("orphan_shards") or {}, "orphans").items()
+        }
+        digests = raw.get("shard_digests") or []
+        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+            raise BadSideFile("`shard_digests` is not a list of strings")
+        return cls(
+            {name: FileState(int(f["size"]), str(f["etag"]), str(f["sha256"])) for name, f in raw["files"].items()},
+            etags[0],
+            etags[1],
+            etags[2],
+            orphans,
+            list(digests),
+            {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
+        )
 
     def save(self, storage: Storage, subdir: str) -> None:
         raw = {

@@ -79,8 +79,9 @@ def read_current(
 
     `repodata.json` is read before the shard index (see the module docstring); `held` is one read earlier,
     `index` one read (or written) later, `known` shards of some names as the caller just wrote them.
-    An unreadable `repodata.json` raises `InvalidRepodata`; with `invalid_as_empty` (a rebuild) it reads as
-    empty, its blob kept.
+    An unreadable `repodata.json` or a shard the index names but the store lacks raises `InvalidRepodata`;
+    with `invalid_as_empty` (a rebuild) such a `repodata.json` reads as empty, its blob kept, and a lost
+    shard's name keeps what `repodata.json` has of it.
     """
     if index is not None and held is None:
         raise ValueError("an index given to read_current needs the repodata.json read before it (`held`)")
@@ -99,7 +100,8 @@ def read_current(
     names, committed = read_index(index.data)
     if not committed or (blob is not None and compacted_from(base) == index.etag):
         return Current(base, blob, index, committed=committed, names=names)
-    return Current(overlay(storage, subdir, base, names, known), blob, index, True, True, names)
+    repodata = overlay(storage, subdir, base, names, known, salvage=invalid_as_empty)
+    return Current(repodata, blob, index, True, True, names)
 
 
 def load_repodata(storage: Storage, subdir: str) -> tuple[Repodata, Current | None]:
@@ -128,6 +130,13 @@ def write_shards(storage: Storage, subdir: str, files: dict[str, bytes]) -> dict
     return found
 
 
+def _rewrite_shards(storage: Storage, subdir: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Write these shard files whether or not they are there (a rebuild); none is left for `keep_shards`."""
+    for digest, data in files.items():
+        storage.put(Shards.key(subdir, digest), data, content_type=MSGPACK_ZST)
+    return {}
+
+
 def keep_shards(storage: Storage, subdir: str, found: dict[str, bytes]) -> None:
     """After a commit named shard files that were there already (an older content came back): put back any that
     `index`'s clean-up deleted as an orphan between the write and the commit."""
@@ -137,17 +146,22 @@ def keep_shards(storage: Storage, subdir: str, found: dict[str, bytes]) -> None:
 
 
 def commit_repodata(
-    storage: Storage, subdir: str, repodata: Repodata, current: Current | None
+    storage: Storage, subdir: str, repodata: Repodata, current: Current | None, *, rewrite_shards: bool = False
 ) -> tuple[Current, Derived]:
     """Commit `repodata` as the subdir's records if nobody committed since `current` (None: only if the subdir
     has no records yet), then compact `repodata.json` to it.
+
+    Shard files are written where `current`'s index does not name them already; with `rewrite_shards` (a
+    rebuild) every one is written again, so a shard file lost or damaged in the store comes back (they are
+    content-addressed: readers of the old index get the same bytes).
 
     Raises `Conflict` when another writer committed first; the caller re-reads and retries. Returns the subdir
     as committed and what the derived files now are.
     """
     shards = make_shards(repodata)
-    present = set(current.names.values()) if current is not None else set()
-    found = write_shards(storage, subdir, {d: data for d, data in shards.files.items() if d not in present})
+    present = set(current.names.values()) if current is not None and not rewrite_shards else set()
+    missing = {d: data for d, data in shards.files.items() if d not in present}
+    found = write_shards(storage, subdir, missing) if not rewrite_shards else _rewrite_shards(storage, subdir, missing)
     expected = current.index.etag if current is not None and current.index is not None else None
     index_etag = put_if_unchanged(storage, shards_key(subdir), shards.index, expected, content_type=MSGPACK_ZST)
     keep_shards(storage, subdir, found)

@@ -13,7 +13,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..console import configure_logging, exit_now
@@ -33,15 +33,22 @@ def _areas() -> list[Any]:
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, as every other error (farm logs are read line by line); `--help` has the rest."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="condafarm",
         description="Build, publish and index conda channels on S3 or a folder, for render farms.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"condafarm {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     common.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

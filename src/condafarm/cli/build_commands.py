@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..console import Progress, parse_size, report_build_failure
+from ..numbers import BUILD_NUMBER, argument
 from .common import AddCommand, add_s3_options, channel_arg, on_terminal, s3_options
 
 ORDER = 30
@@ -185,5 +186,7 @@ def register(command: AddCommand) -> None:
     p.add_argument("name", help="package name, e.g. blender")
     p.add_argument("version", help="package version, e.g. 4.5.1")
     p.add_argument("--subdir", default="noarch", help="platform subdir to look in besides noarch (default: noarch)")
-    p.add_argument("--increment", type=int, default=1, metavar="N", help="added to the highest (default: 1)")
+    p.add_argument(
+        "--increment", type=argument(BUILD_NUMBER), default=1, metavar="N", help="added to the highest (default: 1)"
+    )
     add_s3_options(p)

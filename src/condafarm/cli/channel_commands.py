@@ -126,7 +126,12 @@ def register(command: AddCommand) -> None:
     p.add_argument("--subdir", action="append", help="index only this subdir (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
     p.add_argument("--strict", action="store_true", help="exit 7 if any package had to be skipped")
-    p.add_argument("--rebuild", action="store_true", help="re-read every package, ignoring the index state")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="re-read every package, ignoring the index state, and write every shard file again (repairs lost "
+        "or damaged shards and an unreadable repodata.json)",
+    )
     add_s3_options(p)
 
     p = command(

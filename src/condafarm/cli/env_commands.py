@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..numbers import DURATION, OPTIONAL_DURATION, argument
 from .common import AddCommand, add_s3_options, s3_options
 
 ORDER = 40
@@ -168,12 +169,13 @@ def cmd_exit(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..env import export_environment
+    from ..safe_files import write_file
 
     exported = export_environment(Path(args.prefix), args.name)
     if args.lockfile:
-        Path(args.lockfile).write_text(exported.lockfile, encoding="utf-8")
+        write_file(Path(args.lockfile), exported.lockfile, overwrite=True)
     if args.yaml:
-        Path(args.yaml).write_text(exported.yaml, encoding="utf-8")
+        write_file(Path(args.yaml), exported.yaml, overwrite=True)
     if not args.yaml:
         sys.stdout.write(exported.yaml)
     return 0
@@ -269,7 +271,7 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument(
         "--update-after-minutes",
-        type=float,
+        type=argument(OPTIONAL_DURATION),
         action=_LastSet,
         help="solve again when the cached environment was last solved this long ago (default: never). "
         "Repeatable: the last one that is not negative wins",
@@ -323,7 +325,7 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument("--session-dir", help="the OpenJD session folder")
     p.add_argument("--cache-dir", help="the environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)")
-    p.add_argument("--cleanup-after-hours", type=float, help="remove cached environments unused this long")
+    p.add_argument("--cleanup-after-hours", type=argument(DURATION), help="remove cached environments unused this long")
 
     p = subcommand(
         "export",

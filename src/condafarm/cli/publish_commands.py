@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..channel.servers import SERVER_FORMS
 from ..console import UploadBar
+from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, argument
 from .common import AddCommand, add_s3_options, channel_arg, human_size, on_terminal
 
 ORDER = 20
@@ -202,14 +203,19 @@ def register(command: AddCommand) -> None:
         "  condafarm prune ./dev-channel --keep 1 --protect-lockfile jobs/ --protect-window-days 60 --yes",
     )
     p.add_argument("channel")
-    p.add_argument("--keep", type=int, metavar="N", help="keep the N newest builds of each name/version/subdir")
     p.add_argument(
-        "--newer-than", type=float, metavar="DAYS", help="keep builds built or indexed in the last DAYS days"
+        "--keep", type=argument(AT_LEAST_ONE), metavar="N", help="keep the N newest builds of each name/version/subdir"
+    )
+    p.add_argument(
+        "--newer-than",
+        type=argument(POSITIVE_DURATION),
+        metavar="DAYS",
+        help="keep builds built or indexed in the last DAYS days",
     )
     p.add_argument("--spec", metavar="SPEC", help="only packages matching this match spec, e.g. 'mytool 2.*'")
     p.add_argument(
         "--grace-hours",
-        type=float,
+        type=argument(DURATION),
         default=24.0,
         metavar="H",
         help="delete a yanked file only this long after the prune that yanked it (default 24)",
@@ -223,7 +229,7 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument(
         "--protect-window-days",
-        type=float,
+        type=argument(DURATION),
         default=30.0,
         metavar="D",
         help="only lockfiles modified in the last D days protect (default 30)",

@@ -89,7 +89,7 @@ class EnvCache:
         entry = self.entry(key)
         if not entry.is_dir():
             return []
-        return sorted(int(p.name) for p in entry.iterdir() if p.name.isdigit() and p.is_dir())
+        return sorted(int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir())
 
     def acquire(
         self,

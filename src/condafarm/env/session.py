@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..numbers import DURATION, check_number
+from ..safe_files import write_file
 from ..storage.location import S3Options
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
@@ -58,6 +60,8 @@ def enter_environment(
     `recreate` makes a cached environment anew (see `EnvCache.acquire`); `clean` first empties the host's
     package and repodata caches (`EnvCache.clean`).
     """
+    if update_after_minutes is not None:
+        check_number(update_after_minutes, "--update-after-minutes", DURATION)
     if session_dir is not None and not session_dir.is_dir():
         raise UsageError(
             f"session folder {session_dir} does not exist; pass the OpenJD session's working directory "
@@ -84,7 +88,7 @@ def enter_environment(
     written = None
     if session_dir is not None:
         written = session_dir / SESSION_LOCKFILE
-        written.write_text(explicit_lockfile(manifest.locked, manifest.platform), encoding="utf-8")
+        write_file(written, explicit_lockfile(manifest.locked, manifest.platform), overwrite=True)
         say(f"exact package list written to {written} (recreate with --lockfile)")
     return Entered(prefix, action, manifest, activation_changes(prefix), written)
 
@@ -98,6 +102,8 @@ def exit_environment(
 ) -> list[Path]:
     """Remove the session's own environment, then cached environments unused for `cleanup_after_hours`
     (None: keep them). Returns the folders removed."""
+    if cleanup_after_hours is not None:
+        check_number(cleanup_after_hours, "--cleanup-after-hours", DURATION)
     removed = []
     if session_dir is not None and (session_dir / SESSION_ENV).is_dir():
         shutil.rmtree(session_dir / SESSION_ENV, ignore_errors=True)

@@ -34,8 +34,11 @@ def relocate(root: str) -> int:
     old_prefix, new_prefix = info["prefix"], root
     pairs = {(old_prefix, new_prefix), (old_prefix.replace("\\", "/"), new_prefix.replace("\\", "/"))}
     changed = 0
+    real_root = os.path.realpath(root)
     for relative, mode in info["files"]:
         path = os.path.join(root, relative)
+        if os.path.islink(path) or os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+            continue  # never write through a symlink, nor outside the environment
         with open(path, "rb") as f:
             data = f.read()
         result = data

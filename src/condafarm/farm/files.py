@@ -9,10 +9,10 @@ step in setup.py, so `pip install condafarm` alone is enough to submit and to se
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from ..errors import AlreadyExists, UsageError
+from ..safe_files import copy_folder
 
 #: Each folder's name in a wheel and in what `write_farm_files` writes -> its place in a checkout.
 FOLDERS = {
@@ -56,7 +56,5 @@ def write_farm_files(destination: Path, *, force: bool = False) -> list[Path]:
     if existing and not force:
         raise AlreadyExists(f"{existing[0]} already exists; choose another folder or pass --force to overwrite it")
     for name, target in zip(FOLDERS, targets, strict=True):
-        shutil.copytree(
-            sources[name], target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
+        copy_folder(sources[name], target, overwrite=True, skip=lambda p: p.name == "__pycache__" or p.suffix == ".pyc")
     return targets

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AlreadyExists, Conflict, StorageError
+from ..side_file import BadSideFile, finite, mapping, parse
 from ..user_cache import user_cache_dir
 from . import Storage
 
@@ -47,13 +48,19 @@ def _store_id(storage: Storage) -> str:
 
 
 def _cached(storage: Storage) -> list[str] | None:
+    path = _cache_file()
     try:
-        entry = json.loads(_cache_file().read_text()).get(_store_id(storage))
-    except (OSError, ValueError, AttributeError):
+        data = path.read_bytes()
+    except OSError:
         return None
-    if not isinstance(entry, dict) or time.time() - float(entry.get("checked", 0)) > TRUST_SECONDS:
-        return None
-    return [str(p) for p in entry.get("ignored", [])]
+
+    def shape(value: Any) -> list[str] | None:
+        entry = mapping(value, "the cache").get(_store_id(storage))
+        if entry is None or time.time() - finite(mapping(entry, "an entry")["checked"], "`checked`") > TRUST_SECONDS:
+            return None
+        return _ignored({"ignored_conditions": entry.get("ignored")})
+
+    return parse(data, str(path), shape, otherwise="probing the store again")
 
 
 def _remember(storage: Storage, ignored: list[str]) -> None:
@@ -100,11 +107,15 @@ def recorded_problem(storage: Storage) -> str | None:
     blob = storage.get(RECORD_KEY)
     if blob is None:
         return None
-    try:
-        ignored = json.loads(blob.data).get("ignored_conditions") or []
-    except (ValueError, AttributeError):
-        return None
+    ignored = parse(blob.data, storage.channel.url_of(RECORD_KEY), _ignored, otherwise="check leaves it out")
     return _refusal(storage, ignored) if ignored else None
+
+
+def _ignored(value: Any) -> list[str]:
+    ignored = mapping(value, "the record").get("ignored_conditions") or []
+    if not isinstance(ignored, list) or not all(isinstance(c, str) for c in ignored):
+        raise BadSideFile("`ignored_conditions` is not a list of strings")
+    return ignored
 
 
 def _refusal(storage: Storage, ignored: list[str]) -> str:

@@ -16,6 +16,7 @@ import errno
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -33,6 +34,11 @@ COPY_CHUNK = 1024 * 1024
 
 def _etag(st: os.stat_result) -> str:
     return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
+def _a_folder_is_no_object(path: Path) -> None:
+    """A folder where a file should be (someone made it by hand): absent, as S3 has no such thing."""
+    log.warning("%s is a folder where condafarm expects a file; treated as absent", path)
 
 
 class LocalStorage(Storage):
@@ -119,13 +125,20 @@ class LocalStorage(Storage):
                 return Blob(f.read(), _etag(st))
         except FileNotFoundError:
             return None
-        except PermissionError as exc:
+        except (IsADirectoryError, PermissionError) as exc:
+            if path.is_dir():  # Windows says PermissionError for a folder
+                _a_folder_is_no_object(path)
+                return None
             raise AccessDenied(f"cannot read {path}: permission denied") from exc
 
     def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
         try:
-            st = self._path(key).stat()
+            st = path.stat()
         except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            _a_folder_is_no_object(path)
             return None
         return ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
 

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 from ...errors import BuildError, UsageError
+from ...safe_files import copy_folder, inside, occupied, write_file
+from .. import recipe_limits
 from .jinja import Refused, preprocess
 from .sections import convert
 from .tree import entries, parse, resolve
@@ -68,6 +70,8 @@ def meta_file(path: Path) -> Path:
     meta = path / META if path.is_dir() else path
     if not meta.is_file():
         raise UsageError(f"no {META} in {path}; give a conda-build recipe folder or its {META}")
+    if path.is_dir() and not inside(meta, path):
+        raise UsageError(f"{meta} is a symlink out of {path}; give the folder it leads to instead")
     return meta.resolve()
 
 
@@ -81,8 +85,10 @@ def _variant_keys(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     file = folder / VARIANTS_IN
     if not file.is_file():
         return None, []
+    if not inside(file, folder):
+        raise UsageError(f"{file} is a symlink out of {folder}; copy the file it leads to into the folder")
     try:
-        root = parse(preprocess(file.read_text(encoding="utf-8")))
+        root = parse(preprocess(recipe_limits.read_text(file)))
     except Refused as exc:
         raise _located(file, exc) from None
     variants: dict[str, Any] = {}
@@ -120,7 +126,7 @@ def _convert(meta: Path, out: Path) -> tuple[str, str | None, list[str]]:
         variants = None
     files: Collection[str] = {p.name for p in folder.iterdir() if p.is_file()}
     try:
-        template = preprocess(meta.read_text(encoding="utf-8"), variant_keys=list(variants or ()))
+        template = preprocess(recipe_limits.read_text(meta), variant_keys=list(variants or ()))
         converted = convert(parse(template), template.context, files, _rebaser(folder, out))
     except Refused as exc:
         raise _located(meta, exc) from None
@@ -130,14 +136,13 @@ def _convert(meta: Path, out: Path) -> tuple[str, str | None, list[str]]:
     return recipe, _dump(variants, header) if variants else None, notes
 
 
-def _copy(folder: Path, out: Path) -> None:
-    """The recipe folder's files (scripts, patches, tests) into `out`, which may lie inside it."""
+def _copy(folder: Path, out: Path, *, overwrite: bool = False) -> None:
+    """The recipe folder's files (scripts, patches, tests) into `out`, which may lie inside it; symlinks out of
+    the folder are left out, and files already in `out` are replaced only with `overwrite`."""
     inside = out.resolve()
-
-    def ignore(where: str, names: list[str]) -> list[str]:
-        return [n for n in names if n in (".git", "__pycache__") or (Path(where) / n).resolve() == inside]
-
-    shutil.copytree(folder, out, ignore=ignore, dirs_exist_ok=True)
+    copy_folder(
+        folder, out, overwrite=overwrite, skip=lambda p: p.name in (".git", "__pycache__") or p.resolve() == inside
+    )
 
 
 def convert_recipe(source: Path, out_dir: Path | None = None, *, force: bool = False) -> Conversion:
@@ -149,17 +154,17 @@ def convert_recipe(source: Path, out_dir: Path | None = None, *, force: bool = F
     that cannot be converted raises `BuildError` naming the file and line.
     """
     meta = meta_file(source)
-    out = (out_dir or meta.parent).resolve()
-    recipe_text, variants_text, notes = _convert(meta, out)
+    out = Path(os.path.abspath(out_dir)) if out_dir is not None else meta.parent
+    recipe_text, variants_text, notes = _convert(meta, out.resolve())
     targets = [out / "recipe.yaml", *([out / "variants.yaml"] if variants_text else [])]
-    existing = [t for t in targets if t.exists()]
+    existing = [t for t in targets if occupied(t)]  # a symlink, even a dangling one, is something there
     if existing and not force:
         raise UsageError(f"{existing[0]} exists; give another --out folder, or --force to replace it")
-    if out != meta.parent:
-        _copy(meta.parent, out)
-    targets[0].write_text(recipe_text, encoding="utf-8")
+    if out.resolve() != meta.parent:
+        _copy(meta.parent, out, overwrite=force)
+    write_file(targets[0], recipe_text, overwrite=True)  # replaces a symlink there, never writes through it
     if variants_text:
-        targets[1].write_text(variants_text, encoding="utf-8")
+        write_file(targets[1], variants_text, overwrite=True)
     return Conversion(targets[0], targets[1] if variants_text else None, notes)
 
 
@@ -183,9 +188,9 @@ def converted_recipe(source: Path) -> Path:
         try:
             out = staging / meta.parent.name
             _copy(meta.parent, out)
-            (out / "recipe.yaml").write_text(recipe_text, encoding="utf-8")
+            write_file(out / "recipe.yaml", recipe_text, overwrite=True)
             if variants_text:
-                (out / "variants.yaml").write_text(variants_text, encoding="utf-8")
+                write_file(out / "variants.yaml", variants_text, overwrite=True)
             os.replace(staging, final)
         except OSError:
             if not final.is_dir():  # else another build of the same recipe put an identical copy there first

@@ -16,6 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .. import recipe_limits
+
 #: Names rattler-build defines in conditions and expressions for the target platform (checked against it).
 PLATFORM_NAMES = frozenset(
     {
@@ -239,11 +241,20 @@ class _Writer:
 
 def _parse(text: str, line: int, what: str) -> ast.expr:
     # Jinja's `~` (string concatenation) is the one operator Python lacks; `@` stands in for it while parsing.
-    source = _STRINGS_OR_TILDE.sub(lambda m: m.group(1) or "@", text.strip())
-    try:
-        return ast.parse(source, mode="eval").body
-    except SyntaxError:
-        raise Refused(line, f"{what} `{text.strip()}` cannot be converted") from None
+    too_costly = recipe_limits.expression_problem(text)
+    if too_costly is None:
+        source = _STRINGS_OR_TILDE.sub(lambda m: m.group(1) or "@", text.strip())
+        try:
+            node = ast.parse(source, mode="eval").body
+        except SyntaxError:
+            raise Refused(line, f"{what} `{text.strip()}` cannot be converted") from None
+        except (RecursionError, MemoryError):
+            too_costly = f"nests deeper than {recipe_limits.MAX_DEPTH} levels"
+        else:
+            too_costly = recipe_limits.parsed_problem(node)
+            if too_costly is None:
+                return node
+    raise Refused(line, f"a {what} {too_costly}")
 
 
 def translate(text: str, names: Collection[str], line: int) -> str:
@@ -288,6 +299,9 @@ def preprocess(text: str, variant_keys: Collection[str] = ()) -> Template:
     template = Template(text="")
     lines = text.splitlines()
     for number, raw in enumerate(lines, start=1):
+        reserved = PLACEHOLDER_RE.search(raw)
+        if reserved:
+            raise Refused(number, f"`{reserved.group(0)}` is a name condafarm's converter uses for itself")
         line = _COMMENT.sub("", raw)
         if line.lstrip().startswith("#"):
             lines[number - 1] = ""  # a comment: conda-build renders Jinja there too, but nothing reads it

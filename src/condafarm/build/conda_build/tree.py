@@ -16,6 +16,7 @@ from typing import Any, Union
 
 import yaml
 
+from .. import recipe_limits
 from .jinja import PLACEHOLDER_RE, Refused, Template
 
 
@@ -71,10 +72,15 @@ def parse(template: Template) -> Map:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise Refused(mark.line + 1 if mark else 0, f"not YAML after Jinja: {exc.problem or exc}") from None
+    except RecursionError:
+        raise Refused(0, f"its YAML nests deeper than {recipe_limits.MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
     if root is None:
         return Map()
+    too_costly = recipe_limits.yaml_problem(root)
+    if too_costly is not None:
+        raise Refused(root.start_mark.line + 1, too_costly)
     node = _build(root, template, loader)
     if not isinstance(node, Map):
         raise Refused(1, "meta.yaml must be a mapping (package:, source:, build:...)")

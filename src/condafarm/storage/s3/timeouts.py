@@ -11,11 +11,9 @@ A wait is named in a warning after a few seconds (`Timeouts.warn_after`).
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
-from ...errors import UsageError
+from ...numbers import POSITIVE_DURATION, from_environment
 
 #: Seconds before a command says what it is waiting for (a healthy store answers in milliseconds).
 WARN_AFTER = 5.0
@@ -38,16 +36,7 @@ class Timeouts:
 
 
 def _seconds(name: str) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return _DEFAULTS[name]
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not (value > 0 and math.isfinite(value)):
-        raise UsageError(f"{name}={raw!r} is not a number of seconds above 0")
-    return value
+    return from_environment(name, _DEFAULTS[name], POSITIVE_DURATION)
 
 
 def timeouts() -> Timeouts:
