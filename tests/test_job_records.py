@@ -168,7 +168,7 @@ def test_a_first_session_that_loses_the_race_installs_the_winners_list(tmp_path:
     entered: list[tuple[LockedPackage, ...]] = []
     said: list[str] = []
 
-    def enter(request: EnvSpec | None, lockfile: Path | None) -> Entered:
+    def enter(request: EnvSpec | None, lockfile: Path | None, job_record: bool = False) -> Entered:
         if lockfile is None:  # this session solves; meanwhile the other session records its own list
             (tmp_path / "records" / "job-race").mkdir(parents=True, exist_ok=True)
             (tmp_path / "records" / records.key(spec)).write_text(explicit_lockfile([theirs], "linux-64"))

@@ -109,10 +109,11 @@ def cmd_enter(args: argparse.Namespace) -> int:
         print("no packages requested (CondaPackages is empty): no environment for this session")
         return 0
 
-    def enter(request: Any, locked: Path | None) -> Any:
+    def enter(request: Any, locked: Path | None, job_record: bool = False) -> Any:
         return enter_environment(
             request,
             lockfile=locked,
+            job_record=job_record,
             reuse=args.reuse == "automatic" and args.name != "",  # the samples' NamedCondaEnv="": this session only
             recreate=args.recreate,
             clean=args.clean,

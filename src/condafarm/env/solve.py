@@ -22,6 +22,7 @@ from .channels import Sources
 from .integrity import check_local_files, download_failure, package_cache
 from .lockfile import LockedPackage
 from .spec import EnvSpec
+from .yanked import yanked_record
 
 log = logging.getLogger(__name__)
 
@@ -204,17 +205,16 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
             [sources.located(package.channel + "/")], [package.subdir], [name], recursive=False
         )
         match = [r for records in results for r in records if r.file_name == package.filename]
-        if not match:
+        if not match:  # a yanked file still installs by exact name and sha256
+            match = [await asyncio.to_thread(yanked_record, package, sources)]
+        record = match[0]
+        if record is None:
             raise NotFound(
                 f"{package.url} from the lockfile is no longer in its channel's repodata; "
                 "restore it or solve the environment again"
             )
-        record = match[0]
         if record.sha256 is None or record.sha256.hex() != package.sha256:
-            raise SolveError(
-                f"{package.url} changed since the lockfile was written (sha256 differs); "
-                "a lockfile only recreates the exact files it lists"
-            )
+            raise package.changed()
         found.append(record)
     return found
 
