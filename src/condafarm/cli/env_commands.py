@@ -303,7 +303,8 @@ def register(command: AddCommand) -> None:
         metavar="LOCATION",
         help="where each job's exact package list is kept so that every session of a job gets the same packages: "
         "an S3 prefix or folder the queue role may write, e.g. s3://JOB-ATTACHMENTS-BUCKET/condafarm-jobs "
-        "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own)",
+        "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own). A record installs only if "
+        "its files are in --channels and make an environment for --packages; else the session stops (exit 9)",
     )
     p.add_argument("--job-id", help="the job the session belongs to (default: $DEADLINE_JOB_ID)")
     p.add_argument(
