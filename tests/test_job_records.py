@@ -283,3 +283,18 @@ def test_a_job_record_naming_another_bucket_installs_nothing(s3: S3Endpoint, buc
     s3.client().put_object(Bucket=bucket, Key=key, Body=f"@EXPLICIT\n{tool}\n{lic}\n".encode())
     later = _session(channel, records, tmp_path / "cache-2", "job-b", **s3.env())
     _assert_refused(later, f"s3://{bucket}/{key}", tmp_path / "cache-2")
+
+
+def test_a_record_copied_to_another_job_is_checked_even_where_its_environment_is_cached(tmp_path: Path) -> None:
+    """A host caches the environment a record made; the same record under another job whose channels do not
+    hold its files is checked anew, not served from that cache."""
+    channel, other = folder_channel(tmp_path / "channel"), folder_channel(tmp_path / "other")
+    records, cache = tmp_path / "records", tmp_path / "cache"
+    assert _session(str(channel), str(records), cache, "job-1").returncode == 0
+    assert _session(str(channel), str(records), cache, "job-1").returncode == 0  # the record's environment, cached
+    assert _session(str(other), str(records), tmp_path / "cache-other", "job-2").returncode == 0
+    (mine,), (theirs,) = (records / "job-1").glob("*.lock.txt"), (records / "job-2").glob("*.lock.txt")
+    shutil.copyfile(mine, theirs)
+    copied = _session(str(other), str(records), cache, "job-2")
+    assert copied.returncode == 9, copied.stdout[-2000:] + copied.stderr
+    assert "is not in the job's channels" in copied.stderr

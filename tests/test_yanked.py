@@ -3,12 +3,15 @@ them: yanked by a person or by a prune, in a folder and on S3."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
-from env_support import env_with, folder_channel, index_s3, render_packages, upload
+from env_support import env_with, folder_channel, render_packages
 from support.cli import run_cli
 from support.packages import make_package
+from support.proxy import fault_proxy
 from support.s3 import S3Endpoint
 
 from condafarm.env.lockfile import read_explicit_lockfile
@@ -53,25 +56,31 @@ def test_a_yanked_package_installs_from_a_lockfile_and_a_job_record_but_not_from
 
 
 def test_a_package_a_prune_yanked_on_s3_installs_from_a_lockfile(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    """The record comes back from the kept file with a ranged read at most (publish stores the hashes with the
+    object), not a second download: py-rattler's is the only whole GET of each package."""
     from condafarm import S3Options, parse_channel, prune_channel
 
-    prefix = "Conda/Default"
+    channel = f"s3://{bucket}/Conda/Default"
     render_packages(tmp_path / "b0")
-    shutil.rmtree(tmp_path / "b0" / ".staging")
-    upload(s3, bucket, prefix, tmp_path / "b0")
-    channel = f"s3://{bucket}/{prefix}"
-    index_s3(s3, channel)
+    _publish(channel, sorted((tmp_path / "b0" / "noarch").glob("*.conda")), s3)
     lock = _locked(channel, tmp_path, **s3.env())
-    make_package(tmp_path / "b1", "render-tool", "1.0", 1, script=True, depends=["render-lic >=2"])
-    upload(s3, bucket, prefix, tmp_path / "b1")
-    index_s3(s3, channel)
+    _publish(channel, [make_package(tmp_path / "b1", "render-tool", "1.0", 1, depends=["render-lic >=2"])], s3)
     options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
     report = prune_channel(parse_channel(channel, options), keep=1, spec="render-tool", yes=True)
     assert [item.filename for item in report.yanked] == [TOOL]
 
-    from_lock = _create(tmp_path, "from-lock", "--lockfile", str(lock), **s3.env())
-    assert from_lock.returncode == 0, from_lock.stderr
-    assert f"{channel}/noarch/{TOOL}" in from_lock.stdout
+    with fault_proxy(s3.port) as proxy:
+        from_lock = _create(tmp_path, "from-lock", "--lockfile", str(lock), **S3Endpoint(proxy.url, proxy.port).env())
+        assert from_lock.returncode == 0, from_lock.stderr
+        assert f"{channel}/noarch/{TOOL}" in from_lock.stdout
+        tally = proxy.tally
+        assert tally.count("GetObject", ".conda") == 2  # each package once, by py-rattler
+        assert tally.count("HeadObject", ".conda") == 1 and tally.count("GetObject(range)", ".conda") <= 1
+
+
+def _publish(channel: str, files: list[Path], s3: S3Endpoint) -> None:
+    published = run_cli("publish", *map(str, files), "--to", channel, env={**os.environ, **s3.env()})
+    assert published.returncode == 0, published.stderr
 
 
 def test_a_yanked_file_must_still_have_the_locked_sha256(tmp_path: Path) -> None:
@@ -93,8 +102,6 @@ def test_a_file_its_channel_never_indexed_does_not_install_from_a_lockfile(tmp_p
     _, packages = read_explicit_lockfile(text)
     tool = next(p for p in packages if p.filename == TOOL)
     lock = tmp_path / "stray.lock.txt"
-    import hashlib
-
     digest = hashlib.sha256(stray.read_bytes()).hexdigest()
     lock.write_text(text.replace(f"{tool.url}#sha256:{tool.sha256}", f"{stray.as_uri()}#sha256:{digest}"))
     stray_run = _create(tmp_path, "stray", "--lockfile", str(lock))

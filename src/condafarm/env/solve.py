@@ -22,7 +22,7 @@ from .channels import Sources
 from .integrity import check_local_files, download_failure, package_cache
 from .lockfile import LockedPackage
 from .spec import EnvSpec
-from .yanked import yanked_record
+from .yanked import YankedFiles
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ def solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
 
 async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) -> list[Any]:
     gateway = sources.gateway(cache)
+    yanked = YankedFiles(sources)
     found = []
     for package in packages:
         name = package.name_version_build[0]
@@ -206,7 +207,7 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
         )
         match = [r for records in results for r in records if r.file_name == package.filename]
         if not match:  # a yanked file still installs by exact name and sha256
-            match = [await asyncio.to_thread(yanked_record, package, sources)]
+            match = [await asyncio.to_thread(yanked.record, package)]
         record = match[0]
         if record is None:
             raise NotFound(
