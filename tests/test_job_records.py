@@ -298,3 +298,34 @@ def test_a_record_copied_to_another_job_is_checked_even_where_its_environment_is
     copied = _session(str(other), str(records), cache, "job-2")
     assert copied.returncode == 9, copied.stdout[-2000:] + copied.stderr
     assert "is not in the job's channels" in copied.stderr
+
+
+@pytest.mark.parametrize("how", ["kept", "other-prefix", "dot-dot"])
+def test_a_record_is_checked_against_a_channel_named_through_condarc(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, how: str
+) -> None:
+    """`--channels deadline-cloud` resolves through the host's condarc to an S3 channel: the record the first
+    session wrote installs; one rewritten to another prefix of the same bucket does not."""
+    _publish_build(s3, bucket, "Conda/deadline-cloud", tmp_path / "b0", 0)
+    evil = _evil_channel(tmp_path / "evil")
+    upload(s3, bucket, "Conda/evil", evil)
+    index_s3(s3, f"s3://{bucket}/Conda/evil")
+    condarc = tmp_path / "condarc"
+    condarc.write_text(yaml.safe_dump({"custom_channels": {"deadline-cloud": f"s3://{bucket}/Conda"}}))
+    env = {**s3.env(), "CONDA_RESTRICT_RC_SEARCH_PATH": "1", "CONDARC": str(condarc)}
+    records = f"s3://{bucket}/jobs"
+    first = _session("deadline-cloud", records, tmp_path / "cache-1", "job-n", **env)
+    assert first.returncode == 0, first.stderr
+    (key,) = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="jobs/job-n/")["Contents"]]
+    if how != "kept":
+        text = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        lic = next(line for line in text.splitlines() if "render-lic" in line)
+        place = "Conda/evil" if how == "other-prefix" else "Conda/deadline-cloud/../evil"
+        tool = _line(evil / TOOL, f"s3://{bucket}/{place}/{TOOL}")
+        s3.client().put_object(Bucket=bucket, Key=key, Body=f"@EXPLICIT\n{tool}\n{lic}\n".encode())
+    later = _session("deadline-cloud", records, tmp_path / "cache-2", "job-n", **env)
+    if how == "kept":
+        assert later.returncode == 0, later.stderr
+        assert "packages from the job's record" in later.stdout and "solving" not in later.stdout
+    else:
+        _assert_refused(later, f"s3://{bucket}/{key}", tmp_path / "cache-2")
