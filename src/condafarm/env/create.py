@@ -104,20 +104,20 @@ def plan(
         except OSError as exc:
             raise UsageError(f"cannot read lockfile {lockfile}: {exc.strerror}") from exc
         platform, packages = read_explicit_lockfile(text, str(lockfile))
-        if job_record:
-            if spec is None:
-                raise ValueError("a job record is checked against the request it was recorded for")
-            channels, platform = spec.channels, spec.platform
+        recorded_for = spec if job_record else None
+        if job_record and recorded_for is None:
+            raise ValueError("a job record is checked against the request it was recorded for")
+        if recorded_for is not None:
+            channels, platform = recorded_for.channels, recorded_for.platform or current_platform()
             sources = resolve_channels(channels, s3)
-            packages = confine(packages, sources, spec.platform)
+            packages = confine(packages, sources, platform)
         else:
             channels = tuple(dict.fromkeys(p.channel for p in packages))
             sources = resolve_channels(channels, s3)
         say(f"recreating {len(packages)} package(s) exactly as {lockfile} lists them")
         records = locked_records(packages, sources, cache)
-        if job_record:
-            assert spec is not None
-            check_satisfies(records, spec)
+        if recorded_for is not None:
+            check_satisfies(records, recorded_for)
         request = spec.packages if spec else tuple("=".join(p.name_version_build) for p in packages)
         priority, target = (spec.priority if spec else "strict"), platform or current_platform()
     elif spec is not None:
