@@ -235,22 +235,29 @@ def _attack(how: str, channel: Path, evil: Path, http_root: str) -> list[str]:
         return [_line(lic)]
     if how == "cut-closure":
         return [_line(tool)]
+    if how == "unrequested":
+        return [_line(tool), _line(lic), _line(channel / "noarch" / "render-extra-1.0-h0_0.conda")]
     if how == "win-64":
         win = channel / "win-64" / "render-tool-1.0-h0_0.conda"
         return [_line(win), _line(lic)]
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["other-folder", "dot-dot", "http", "cut-request", "cut-closure", "win-64"])
+@pytest.mark.parametrize(
+    "how", ["other-folder", "dot-dot", "http", "cut-request", "cut-closure", "unrequested", "win-64"]
+)
 def test_a_rewritten_job_record_installs_nothing_its_request_and_channels_do_not_allow(
     tmp_path: Path, how: str
 ) -> None:
     """Any job on the queue can write the records location: a record naming files outside the job's channels,
-    a record cut short, or one holding another platform's package is refused, and nothing is installed."""
+    a record cut short, one adding a package the request does not need (its activation scripts would run), or
+    one holding another platform's package is refused, and nothing is installed."""
     from condafarm import index_channel, parse_channel
 
     channel = folder_channel(tmp_path / "channel")
     make_package(channel, "render-tool", "1.0", subdir="win-64", depends=["render-lic >=2"])
+    make_package(channel, "render-extra", "1.0", files={"etc/conda/env_vars.d/x.json": '{"RENDER_LIC_SERVER": "evil"}'})
+    shutil.rmtree(channel / ".staging")
     index_channel(parse_channel(str(channel)))
     evil = _evil_channel(tmp_path / "other")
     records = tmp_path / "records"
