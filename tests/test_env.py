@@ -3,6 +3,7 @@ which leaves via os._exit): creation, reuse, update, activation, errors, lockfil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -219,6 +220,20 @@ def test_lockfile_refuses_a_replaced_package_file(channel: Path, tmp_path: Path)
     lock.write_text(explicit_lockfile([LockedPackage(url, "0" * 64)], "noarch"))
     result = run_cli("env", "create", str(tmp_path / "x"), "--lockfile", str(lock), "--cache-dir", str(tmp_path / "c"))
     assert result.returncode == 9 and "changed since the lockfile was written" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("escape", ["/../", "/%2e%2E/", "\\..\\", "/./../"])
+def test_a_lockfile_url_may_not_leave_the_channel_it_names(channel: Path, tmp_path: Path, escape: str) -> None:
+    """`CHANNEL/../elsewhere/noarch/FILE` names a file outside CHANNEL once a URL parser resolves it."""
+    other = folder_channel(tmp_path / "other")
+    package = other / "noarch" / "render-lic-2.0-h0_0.conda"
+    url = f"{channel.as_uri()}{escape}other/noarch/{package.name}"
+    lock = tmp_path / "env.lock.txt"
+    lock.write_text(explicit_lockfile([LockedPackage(url, hashlib.sha256(package.read_bytes()).hexdigest())], "noarch"))
+    result = run_cli("env", "create", str(tmp_path / "x"), "--lockfile", str(lock), "--cache-dir", str(tmp_path / "c"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "is not CHANNEL/SUBDIR/FILENAME" in result.stderr
     assert not (tmp_path / "x").exists()
 
 

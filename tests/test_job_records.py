@@ -5,21 +5,27 @@ stops the session instead of solving anew."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from env_support import index_s3, render_packages, upload
+from env_support import env_with, folder_channel, index_s3, render_packages, upload
 from support.cli import run_cli
 from support.moto import MotoServer, allow
-from support.s3 import S3Endpoint
+from support.packages import make_package
+from support.s3 import S3Endpoint, new_bucket
 from test_render_queue_env import JOB, openjd_run
 
 from condafarm.farm.iam import iam_policy
@@ -162,7 +168,7 @@ def test_a_first_session_that_loses_the_race_installs_the_winners_list(tmp_path:
     entered: list[tuple[LockedPackage, ...]] = []
     said: list[str] = []
 
-    def enter(request: EnvSpec | None, lockfile: Path | None) -> Entered:
+    def enter(request: EnvSpec | None, lockfile: Path | None, job_record: bool = False) -> Entered:
         if lockfile is None:  # this session solves; meanwhile the other session records its own list
             (tmp_path / "records" / "job-race").mkdir(parents=True, exist_ok=True)
             (tmp_path / "records" / records.key(spec)).write_text(explicit_lockfile([theirs], "linux-64"))
@@ -177,3 +183,156 @@ def test_a_first_session_that_loses_the_race_installs_the_winners_list(tmp_path:
     assert entered == [(mine,), (theirs,)]
     assert result.manifest.locked == (theirs,)
     assert any("recorded its list first" in line for line in said)
+
+
+def _session(channels: str, records: str, cache: Path, job: str, **env: str):  # type: ignore[no-untyped-def]
+    args = ["env", "enter", "--packages", "render-tool", "--channels", channels, "--job-records", records]
+    return run_cli(*args, env=env_with(cache, DEADLINE_JOB_ID=job, **env), timeout=300)
+
+
+def _line(package: Path, url: str | None = None) -> str:
+    """An explicit lockfile line for `package` (named by `url`, default its file URL)."""
+    return f"{url or package.as_uri()}#sha256:{hashlib.sha256(package.read_bytes()).hexdigest()}"
+
+
+def _evil_channel(root: Path) -> Path:
+    """An indexed folder channel whose render-tool carries what an attacker chose."""
+    from condafarm import index_channel, parse_channel
+
+    make_package(root, "render-tool", "1.0", script=True, depends=["render-lic >=2"], payload="EVIL")
+    shutil.rmtree(root / ".staging")
+    index_channel(parse_channel(str(root)))
+    return root
+
+
+def _serve(folder: Path) -> tuple[str, ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+def _assert_refused(result: Any, record: str, cache: Path) -> None:
+    """Refused in one line naming the record, exit 9, and nothing installed on the host."""
+    assert result.returncode == 9, result.stdout[-2000:] + result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("condafarm: error: ")
+    assert record in result.stderr and "openjd_env" not in result.stdout
+    assert not [p for p in (cache / "envs").glob("*/*") if p.name.isdigit()]
+
+
+TOOL, LIC = "noarch/render-tool-1.0-h0_0.conda", "noarch/render-lic-2.0-h0_0.conda"
+
+
+def _attack(how: str, channel: Path, evil: Path, http_root: str) -> list[str]:
+    """The package lines of a rewritten record."""
+    tool, lic = channel / TOOL, channel / LIC
+    if how == "other-folder":
+        return [_line(evil / TOOL), _line(lic)]
+    if how == "dot-dot":
+        return [_line(evil / TOOL, f"{channel.as_uri()}/../{evil.name}/{TOOL}"), _line(lic)]
+    if how == "http":
+        return [_line(evil / TOOL, f"{http_root}/{TOOL}"), _line(lic)]
+    if how == "cut-request":
+        return [_line(lic)]
+    if how == "cut-closure":
+        return [_line(tool)]
+    if how == "unrequested":
+        return [_line(tool), _line(lic), _line(channel / "noarch" / "render-extra-1.0-h0_0.conda")]
+    if how == "win-64":
+        win = channel / "win-64" / "render-tool-1.0-h0_0.conda"
+        return [_line(win), _line(lic)]
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how", ["other-folder", "dot-dot", "http", "cut-request", "cut-closure", "unrequested", "win-64"]
+)
+def test_a_rewritten_job_record_installs_nothing_its_request_and_channels_do_not_allow(
+    tmp_path: Path, how: str
+) -> None:
+    """Any job on the queue can write the records location: a record naming files outside the job's channels,
+    a record cut short, one adding a package the request does not need (its activation scripts would run), or
+    one holding another platform's package is refused, and nothing is installed."""
+    from condafarm import index_channel, parse_channel
+
+    channel = folder_channel(tmp_path / "channel")
+    make_package(channel, "render-tool", "1.0", subdir="win-64", depends=["render-lic >=2"])
+    make_package(channel, "render-extra", "1.0", files={"etc/conda/env_vars.d/x.json": '{"RENDER_LIC_SERVER": "evil"}'})
+    shutil.rmtree(channel / ".staging")
+    index_channel(parse_channel(str(channel)))
+    evil = _evil_channel(tmp_path / "other")
+    records = tmp_path / "records"
+    first = _session(str(channel), str(records), tmp_path / "cache-1", "job-1")
+    assert first.returncode == 0, first.stderr
+    (record,) = (records / "job-1").glob("*.lock.txt")
+    http_root, server = _serve(evil)
+    try:
+        lines = _attack(how, channel, evil, http_root)
+        record.write_text("\n".join(["# platform: linux-64", "@EXPLICIT", *lines]) + "\n")
+        later = _session(str(channel), str(records), tmp_path / "cache-2", "job-1")
+    finally:
+        server.shutdown()
+    _assert_refused(later, record.as_uri(), tmp_path / "cache-2")
+
+
+def test_a_job_record_naming_another_bucket_installs_nothing(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    channel = _channel(s3, bucket, tmp_path)
+    other_bucket = new_bucket(s3.client(), "other")
+    evil = _evil_channel(tmp_path / "evil")
+    upload(s3, other_bucket, "Conda/Default", evil)
+    index_s3(s3, f"s3://{other_bucket}/Conda/Default")
+    records = f"s3://{bucket}/jobs"
+    first = _session(channel, records, tmp_path / "cache-1", "job-b", **s3.env())
+    assert first.returncode == 0, first.stderr
+    (key,) = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="jobs/job-b/")["Contents"]]
+    text = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    lic = next(line for line in text.splitlines() if "render-lic" in line)
+    tool = _line(evil / TOOL, f"s3://{other_bucket}/Conda/Default/{TOOL}")
+    s3.client().put_object(Bucket=bucket, Key=key, Body=f"@EXPLICIT\n{tool}\n{lic}\n".encode())
+    later = _session(channel, records, tmp_path / "cache-2", "job-b", **s3.env())
+    _assert_refused(later, f"s3://{bucket}/{key}", tmp_path / "cache-2")
+
+
+def test_a_record_copied_to_another_job_is_checked_even_where_its_environment_is_cached(tmp_path: Path) -> None:
+    """A host caches the environment a record made; the same record under another job whose channels do not
+    hold its files is checked anew, not served from that cache."""
+    channel, other = folder_channel(tmp_path / "channel"), folder_channel(tmp_path / "other")
+    records, cache = tmp_path / "records", tmp_path / "cache"
+    assert _session(str(channel), str(records), cache, "job-1").returncode == 0
+    assert _session(str(channel), str(records), cache, "job-1").returncode == 0  # the record's environment, cached
+    assert _session(str(other), str(records), tmp_path / "cache-other", "job-2").returncode == 0
+    (mine,), (theirs,) = (records / "job-1").glob("*.lock.txt"), (records / "job-2").glob("*.lock.txt")
+    shutil.copyfile(mine, theirs)
+    copied = _session(str(other), str(records), cache, "job-2")
+    assert copied.returncode == 9, copied.stdout[-2000:] + copied.stderr
+    assert "is not in the job's channels" in copied.stderr
+
+
+@pytest.mark.parametrize("how", ["kept", "other-prefix", "dot-dot"])
+def test_a_record_is_checked_against_a_channel_named_through_condarc(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, how: str
+) -> None:
+    """`--channels deadline-cloud` resolves through the host's condarc to an S3 channel: the record the first
+    session wrote installs; one rewritten to another prefix of the same bucket does not."""
+    _publish_build(s3, bucket, "Conda/deadline-cloud", tmp_path / "b0", 0)
+    evil = _evil_channel(tmp_path / "evil")
+    upload(s3, bucket, "Conda/evil", evil)
+    index_s3(s3, f"s3://{bucket}/Conda/evil")
+    condarc = tmp_path / "condarc"
+    condarc.write_text(yaml.safe_dump({"custom_channels": {"deadline-cloud": f"s3://{bucket}/Conda"}}))
+    env = {**s3.env(), "CONDA_RESTRICT_RC_SEARCH_PATH": "1", "CONDARC": str(condarc)}
+    records = f"s3://{bucket}/jobs"
+    first = _session("deadline-cloud", records, tmp_path / "cache-1", "job-n", **env)
+    assert first.returncode == 0, first.stderr
+    (key,) = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="jobs/job-n/")["Contents"]]
+    if how != "kept":
+        text = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        lic = next(line for line in text.splitlines() if "render-lic" in line)
+        place = "Conda/evil" if how == "other-prefix" else "Conda/deadline-cloud/../evil"
+        tool = _line(evil / TOOL, f"s3://{bucket}/{place}/{TOOL}")
+        s3.client().put_object(Bucket=bucket, Key=key, Body=f"@EXPLICIT\n{tool}\n{lic}\n".encode())
+    later = _session("deadline-cloud", records, tmp_path / "cache-2", "job-n", **env)
+    if how == "kept":
+        assert later.returncode == 0, later.stderr
+        assert "packages from the job's record" in later.stdout and "solving" not in later.stdout
+    else:
+        _assert_refused(later, f"s3://{bucket}/{key}", tmp_path / "cache-2")

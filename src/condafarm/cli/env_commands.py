@@ -110,10 +110,11 @@ def cmd_enter(args: argparse.Namespace) -> int:
         print("no packages requested (CondaPackages is empty): no environment for this session")
         return 0
 
-    def enter(request: Any, locked: Path | None) -> Any:
+    def enter(request: Any, locked: Path | None, job_record: bool = False) -> Any:
         return enter_environment(
             request,
             lockfile=locked,
+            job_record=job_record,
             reuse=args.reuse == "automatic" and args.name != "",  # the samples' NamedCondaEnv="": this session only
             recreate=args.recreate,
             clean=args.clean,
@@ -304,7 +305,8 @@ def register(command: AddCommand) -> None:
         metavar="LOCATION",
         help="where each job's exact package list is kept so that every session of a job gets the same packages: "
         "an S3 prefix or folder the queue role may write, e.g. s3://JOB-ATTACHMENTS-BUCKET/condafarm-jobs "
-        "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own)",
+        "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own). A record installs only if "
+        "its files are in --channels and make an environment for --packages; else the session stops (exit 9)",
     )
     p.add_argument("--job-id", help="the job the session belongs to (default: $DEADLINE_JOB_ID)")
     p.add_argument(

@@ -100,12 +100,17 @@ class EnvCache:
         recreate: bool = False,
         s3: S3Options | None = None,
         say: Callable[[str], None] = log.info,
+        job_record: bool = False,
     ) -> Acquired:
         """The environment for `spec` (or `lockfile`), created if missing, solved again if older than
         `update_after_minutes` (None: never), else reused as is. `recreate` installs a new generation from a
-        fresh solve whatever the current one holds (jobs still running in the old one keep it)."""
+        fresh solve whatever the current one holds (jobs still running in the old one keep it).
+
+        A job record (`job_record`, see `create.plan`) was checked against `spec` when its environment was
+        made, so that environment is keyed by both: the same record for another request is checked anew.
+        """
         if lockfile is not None:
-            key = "lock-" + _file_hash(lockfile)
+            key = "lock-" + _file_hash(lockfile, spec.key if job_record and spec is not None else "")
         elif spec is not None:
             key = spec.key
         else:
@@ -127,7 +132,7 @@ class EnvCache:
                 say(f"reusing cached environment {current} (no solve, no install)")
                 action = "reused"
             else:
-                planned = plan(spec, lockfile, self.repodata, s3, say)
+                planned = plan(spec, lockfile, self.repodata, s3, say, job_record=job_record)
                 if (
                     not recreate
                     and current is not None
@@ -186,8 +191,8 @@ class EnvCache:
         return removed
 
 
-def _file_hash(path: Path) -> str:
+def _file_hash(path: Path, salt: str = "") -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+        return hashlib.sha256(path.read_bytes() + salt.encode()).hexdigest()[:24]
     except OSError as exc:
         raise UsageError(f"cannot read lockfile {path}: {exc.strerror}") from exc

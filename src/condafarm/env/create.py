@@ -20,6 +20,7 @@ from ..storage.location import S3Options
 from .channels import Sources, resolve_channels
 from .integrity import require_sha256
 from .lockfile import LockedPackage, read_explicit_lockfile
+from .recorded import check_satisfies, confine
 from .solve import install, locked_records, solve
 from .spec import EnvSpec, current_platform
 
@@ -83,9 +84,19 @@ class Plan:
 
 
 def plan(
-    spec: EnvSpec | None, lockfile: Path | None, cache: Path, s3: S3Options | None = None, log_to: Any = None
+    spec: EnvSpec | None,
+    lockfile: Path | None,
+    cache: Path,
+    s3: S3Options | None = None,
+    log_to: Any = None,
+    *,
+    job_record: bool = False,
 ) -> Plan:
-    """Solve `spec`, or look up exactly the files `lockfile` lists; `cache` holds repodata."""
+    """Solve `spec`, or look up exactly the files `lockfile` lists; `cache` holds repodata.
+
+    With `job_record`, `lockfile` is a job's record, which any job on the queue may have written: its files
+    are looked up in `spec`'s channels only, and must make an environment for `spec` (see `recorded`).
+    """
     say = log_to or log.info
     if lockfile is not None:
         try:
@@ -93,10 +104,20 @@ def plan(
         except OSError as exc:
             raise UsageError(f"cannot read lockfile {lockfile}: {exc.strerror}") from exc
         platform, packages = read_explicit_lockfile(text, str(lockfile))
-        channels = tuple(dict.fromkeys(p.channel for p in packages))
-        sources = resolve_channels(channels, s3)
+        recorded_for = spec if job_record else None
+        if job_record and recorded_for is None:
+            raise ValueError("a job record is checked against the request it was recorded for")
+        if recorded_for is not None:
+            channels, platform = recorded_for.channels, recorded_for.platform or current_platform()
+            sources = resolve_channels(channels, s3)
+            packages = confine(packages, sources, platform)
+        else:
+            channels = tuple(dict.fromkeys(p.channel for p in packages))
+            sources = resolve_channels(channels, s3)
         say(f"recreating {len(packages)} package(s) exactly as {lockfile} lists them")
         records = locked_records(packages, sources, cache)
+        if recorded_for is not None:
+            check_satisfies(records, recorded_for)
         request = spec.packages if spec else tuple("=".join(p.name_version_build) for p in packages)
         priority, target = (spec.priority if spec else "strict"), platform or current_platform()
     elif spec is not None:
@@ -148,9 +169,11 @@ def create_environment(
     cache_dir: Path,
     s3: S3Options | None = None,
     force: bool = False,
+    job_record: bool = False,
 ) -> Manifest:
-    """Create an environment at `prefix` from a request or a lockfile. With `force`, an existing environment
-    there is replaced (the new one is complete before the old one is moved away)."""
+    """Create an environment at `prefix` from a request or a lockfile (with `job_record`, a job's record checked
+    against `spec`; see `plan`). With `force`, an existing environment there is replaced (the new one is
+    complete before the old one is moved away)."""
     from .hostlock import HostLock
 
     prefix = prefix.absolute()
@@ -158,6 +181,6 @@ def create_environment(
         raise AlreadyExists(f"{prefix} already exists; choose another prefix or pass --force to replace it")
     with HostLock(prefix.parent / f".{prefix.name}.condafarm-lock"):
         remove_stale_staging(prefix.parent, prefix.name)
-        planned = plan(spec, lockfile, cache_dir / "repodata", s3)
+        planned = plan(spec, lockfile, cache_dir / "repodata", s3, job_record=job_record)
         build(prefix, planned, cache_dir / "pkgs", replace=force)
     return planned.manifest

@@ -8,6 +8,11 @@ folder or an S3 prefix the queue role may write (the channel itself stays read-o
 `condafarm iam-policy --job-records`). Two first sessions entering at once agree through a conditional write:
 the loser installs the winner's list. A session that cannot read or write the record fails with one line
 instead of solving anew, since that would silently break the job's consistency.
+
+Every job on the queue can write that location, so a record is a claim, not truth: it is installed only if
+its files are in the job's own channels with the same sha256, for this platform, and make an environment for
+the request (`recorded`). A record that fails is refused, like an unreadable one, rather than solved anew:
+the job's earlier sessions used some list, and a fresh solve could silently give the rest of the job another.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Conflict, StorageError
+from ..errors import Conflict, SolveError, StorageError, UsageError
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import Channel
-from .lockfile import explicit_lockfile
+from .lockfile import explicit_lockfile, read_explicit_lockfile
 from .session import Entered
 from .spec import EnvSpec, current_platform
 
@@ -38,24 +43,38 @@ class JobRecords:
         return f"{self.job_id}/{spec.key}-{platform}.lock.txt"
 
 
+#: `enter(spec, lockfile, job_record)`: `enter_environment` with the session's other options.
+Enter = Callable[[EnvSpec | None, Path | None, bool], Entered]
+
+_TURN_OFF = (
+    "turn job-consistent environments off for this job (--job-consistency disabled / CondaJobConsistency=DISABLED)"
+)
+
+
 def _unreachable(url: str, exc: StorageError) -> StorageError:
     return type(exc)(
         f"cannot use the job's package record {url} ({exc}); the session stops rather than solve anew, which "
-        "could give this job other packages than its earlier sessions: fix access to the record location, or "
-        "turn job-consistent environments off for this job (--job-consistency disabled / CondaJobConsistency=DISABLED)"
+        "could give this job other packages than its earlier sessions: fix access to the record location, "
+        f"or {_TURN_OFF}"
+    )
+
+
+def _refused(url: str, reason: str) -> SolveError:
+    return SolveError(
+        f"refused the job's package record {url}: {reason}. Nothing was installed. It was changed after the job's "
+        f"first session wrote it, or the channels no longer hold its files: delete it (the next session solves "
+        f"and records anew), or {_TURN_OFF}"
     )
 
 
 def enter_for_job(
     spec: EnvSpec,
     records: JobRecords,
-    enter: Callable[[EnvSpec | None, Path | None], Entered],
+    enter: Enter,
     say: Callable[[str], None],
 ) -> Entered:
-    """Enter the job's environment: from its record when there is one, else solve and record it.
-
-    `enter(spec, lockfile)` does the entering (`enter_environment` with the session's other options).
-    """
+    """Enter the job's environment: from its record when there is one (checked against `spec`), else solve and
+    record it."""
     storage = open_storage(records.location)
     key = records.key(spec)
     url = storage.channel.url_of(key)
@@ -65,8 +84,8 @@ def enter_for_job(
         raise _unreachable(url, exc) from exc
     if blob is not None:
         say(f"packages from the job's record {url} (resolved by an earlier session of job {records.job_id})")
-        return _enter_recorded(blob.data, enter)
-    entered = enter(spec, None)
+        return _enter_recorded(blob.data, spec, url, enter)
+    entered = enter(spec, None, False)
     text = explicit_lockfile(entered.manifest.locked, entered.manifest.platform).encode()
     try:
         put_if_unchanged(storage, key, text, None, content_type="text/plain")
@@ -76,7 +95,7 @@ def enter_for_job(
             say(f"packages solved now; another session of job {records.job_id} recorded the same list at {url}")
             return entered
         say(f"another session of job {records.job_id} recorded its list first at {url}; installing that list")
-        return _enter_recorded(winner, enter)
+        return _enter_recorded(winner, spec, url, enter)
     except StorageError as exc:
         raise _unreachable(url, exc) from exc
     say(f"packages solved now and recorded for the later sessions of job {records.job_id} at {url}")
@@ -93,8 +112,17 @@ def _read(storage: Storage, key: str, url: str) -> bytes:
     return blob.data
 
 
-def _enter_recorded(data: bytes, enter: Callable[[EnvSpec | None, Path | None], Entered]) -> Entered:
+def _enter_recorded(data: bytes, spec: EnvSpec, url: str, enter: Enter) -> Entered:
+    try:
+        read_explicit_lockfile(data.decode("utf-8"), "the record")
+    except UnicodeDecodeError as exc:
+        raise _refused(url, "it is not UTF-8 text") from exc
+    except UsageError as exc:
+        raise _refused(url, str(exc)) from exc
     with tempfile.TemporaryDirectory(prefix="condafarm-job-") as tmp:
         lockfile = Path(tmp, "job.lock.txt")
         lockfile.write_bytes(data)
-        return enter(None, lockfile)
+        try:
+            return enter(spec, lockfile, True)
+        except SolveError as exc:
+            raise _refused(url, str(exc)) from exc

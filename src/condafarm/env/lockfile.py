@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
-from ..errors import UsageError
+from ..errors import SolveError, UsageError
 
 _HASH = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
@@ -31,6 +32,13 @@ class LockedPackage:
     def channel(self) -> str:
         """The channel root the file lives in (the URL without `subdir/filename`)."""
         return self.url.rsplit("/", 2)[0]
+
+    def changed(self) -> SolveError:
+        """The error for a channel file that is not the one the lockfile pinned (another sha256)."""
+        return SolveError(
+            f"{self.url} changed since the lockfile was written (sha256 differs); "
+            "a lockfile only recreates the exact files it lists"
+        )
 
     @property
     def name_version_build(self) -> tuple[str, str, str]:
@@ -72,10 +80,22 @@ def read_explicit_lockfile(text: str, source: str = "lockfile") -> tuple[str | N
                 f"{source} line {number}: expected PACKAGE_URL#sha256:HEX after @EXPLICIT, got {line!r}; "
                 "write lockfiles with `condafarm env export`"
             )
+        if _escapes(url):
+            raise UsageError(
+                f"{source} line {number}: {url!r} is not CHANNEL/SUBDIR/FILENAME (a '.' or '..' part, or a "
+                "backslash, would make it name a file outside its channel); write lockfiles with `condafarm env export`"
+            )
         packages.append(LockedPackage(url, match.group(1)))
     if not packages:
         raise UsageError(f"{source} lists no packages; write lockfiles with `condafarm env export`")
     return platform, packages
+
+
+def _escapes(url: str) -> bool:
+    """Whether `url` could name a file outside the channel its text names: URL parsers resolve `.` and `..`
+    parts (also written `%2e`), and read a backslash as `/` in file and http URLs."""
+    decoded = unquote(url)
+    return "\\" in decoded or any(part in (".", "..") for part in decoded.split("/"))
 
 
 def pinned_yaml(packages: Iterable[LockedPackage], channels: Sequence[str], name: str) -> str:

@@ -51,8 +51,10 @@ def enter_environment(
     clean: bool = False,
     s3: S3Options | None = None,
     say: Callable[[str], None] = log.info,
+    job_record: bool = False,
 ) -> Entered:
-    """Get the environment for `spec` (or exactly `lockfile`'s packages) and its activation.
+    """Get the environment for `spec` (or exactly `lockfile`'s packages; with `job_record`, a job's record that
+    must make an environment for `spec` from its channels, see `create.plan`) and its activation.
 
     With `reuse`, environments live in the host cache keyed by the request; otherwise one is made in
     `session_dir` for this session only. The resolved list (URL and sha256 of every file) is logged through
@@ -74,13 +76,21 @@ def enter_environment(
         cache.clean(say)
     if reuse:
         acquired = cache.acquire(
-            spec, lockfile=lockfile, update_after_minutes=update_after_minutes, recreate=recreate, s3=s3, say=say
+            spec,
+            lockfile=lockfile,
+            update_after_minutes=update_after_minutes,
+            recreate=recreate,
+            s3=s3,
+            say=say,
+            job_record=job_record,
         )
         prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
     else:
         assert session_dir is not None
         prefix = session_dir.absolute() / SESSION_ENV
-        manifest = create_environment(prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True)
+        manifest = create_environment(
+            prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True, job_record=job_record
+        )
         action = "created"
     say(f"environment {prefix} ({action}) holds {len(manifest.locked)} package(s):")
     for package in manifest.locked:

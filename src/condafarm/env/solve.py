@@ -22,6 +22,7 @@ from .channels import Sources
 from .integrity import check_local_files, download_failure, package_cache
 from .lockfile import LockedPackage
 from .spec import EnvSpec
+from .yanked import YankedFiles
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
 
 async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) -> list[Any]:
     gateway = sources.gateway(cache)
+    yanked = YankedFiles(sources)
     found = []
     for package in packages:
         name = package.name_version_build[0]
@@ -204,17 +206,16 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
             [sources.located(package.channel + "/")], [package.subdir], [name], recursive=False
         )
         match = [r for records in results for r in records if r.file_name == package.filename]
-        if not match:
+        if not match:  # a yanked file still installs by exact name and sha256
+            match = [await asyncio.to_thread(yanked.record, package)]
+        record = match[0]
+        if record is None:
             raise NotFound(
                 f"{package.url} from the lockfile is no longer in its channel's repodata; "
                 "restore it or solve the environment again"
             )
-        record = match[0]
         if record.sha256 is None or record.sha256.hex() != package.sha256:
-            raise SolveError(
-                f"{package.url} changed since the lockfile was written (sha256 differs); "
-                "a lockfile only recreates the exact files it lists"
-            )
+            raise package.changed()
         found.append(record)
     return found
 
