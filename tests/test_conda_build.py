@@ -416,3 +416,42 @@ def test_jinja_expressions_and_selectors_become_minijinja() -> None:
     )
     assert template.context == {"sha": "${{ 'bbb' if win else ('aaa' if linux else '') }}", "v": "1"}
     assert template.selectors == {5: "unix"}
+
+
+#: What conda-build's selector names mean on the platforms condafarm builds most (conda-build's `ns_cfg`).
+CONDA_BUILD_TRUE = {
+    "linux-64": {"linux", "linux64", "unix", "x86", "x86_64"},
+    "win-64": {"win", "win64", "x86", "x86_64"},
+    "osx-arm64": {"osx", "unix", "arm64"},
+}
+SELECTOR_NAMES = ("linux", "win", "osx", "unix", "linux64", "win64", "linux32", "win32", "x86", "x86_64", "arm64")
+
+
+def rendered_variants(recipe: Path, platform: str) -> list[dict[str, Any]]:
+    """The recipe's variants as rattler-build renders them for `platform`, less those condafarm skips."""
+    from condafarm.build.recipe import load_recipe, render
+
+    return [dict(v.recipe.to_dict()) for v in render(load_recipe(recipe), recipe, [], platform)]
+
+
+@pytest.mark.parametrize("platform", sorted(CONDA_BUILD_TRUE))
+def test_conda_build_selector_names_mean_what_they_mean_to_conda_build(platform: str, tmp_path: Path) -> None:
+    lines = "".join(f"    - is-{name}  # [{name}]\n" for name in (*SELECTOR_NAMES, "aarch64", "arm"))
+    folder = write_meta(tmp_path, f"package:\n  name: sel\n  version: '1'\nrequirements:\n  run:\n{lines}")
+    converted(folder, tmp_path)
+    run = rendered_variants(tmp_path / "converted" / "recipe.yaml", platform)[0]["requirements"]["run"]
+    assert {r.removeprefix("is-") for r in run} == CONDA_BUILD_TRUE[platform]
+
+
+def test_skip_under_a_conda_build_platform_selector_skips_exactly_there(tmp_path: Path) -> None:
+    folder = write_meta(
+        tmp_path,
+        "package:\n  name: winonly\n  version: '1'\nbuild:\n  skip: true  # [not win64]\n  skip: true  # [x86 and osx]\n"
+        "  script: echo built\n",
+    )
+    converted(folder, tmp_path)
+    recipe = tmp_path / "converted" / "recipe.yaml"
+    assert [len(rendered_variants(recipe, p)) for p in ("linux-64", "win-64", "osx-arm64", "osx-64")] == [0, 1, 0, 0]
+    built = cli("build", str(folder), "--no-publish", "--output-dir", str(tmp_path / "out"), tmp=tmp_path / "tmp")
+    assert built.returncode == 0, built.stderr
+    assert "build.skip condition" in built.stderr and not list((tmp_path / "out").rglob("*.conda"))

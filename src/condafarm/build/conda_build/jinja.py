@@ -16,13 +16,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-#: Names rattler-build defines in conditions and expressions for the target platform (checked against it).
-PLATFORM_NAMES = frozenset(
-    {
-        *("linux", "win", "osx", "unix", "linux32", "linux64", "win32", "win64", "osx64", "x86", "x86_64"),
-        *("arm64", "aarch64", "ppc64le", "s390x", "armv6l", "armv7l", "build_platform", "target_platform"),
-    }
-)
+from ..skip import platform_names
+
+#: Names rattler-build defines in conditions and expressions for the target platform (`skip.py` values them).
+PLATFORM_NAMES = frozenset(platform_names("linux-64"))
+#: conda-build's platform names whose meaning differs from rattler-build's name (conda-build's `ns_cfg`), as
+#: rattler-build conditions: conda-build's `x86` is any x86 platform (linux-64 too), rattler-build's 32-bit only;
+#: `arm` (linux-armv6l, linux-armv7l) is conda-build's alone.
+CONDA_BUILD_PLATFORM_NAMES = {"x86": "(x86 or x86_64)", "arm": "(armv6l or armv7l)"}
 #: conda-build's Python methods on strings -> minijinja filters.
 METHODS = {"replace": "replace", "lower": "lower", "upper": "upper", "strip": "trim", "split": "split"}
 FILTERS = frozenset(
@@ -179,7 +180,11 @@ class _Writer:
         flag = _PY_FLAG.match(name) if self.selector else None
         if flag:
             return f"match(python, {_quote(f'{flag.group(1)}.{flag.group(2)}.*')})"
-        if name in self.names or name in PLATFORM_NAMES or (name == "PYTHON" and not self.selector):
+        if name in self.names or (name == "PYTHON" and not self.selector):
+            return name
+        if name in CONDA_BUILD_PLATFORM_NAMES:
+            return CONDA_BUILD_PLATFORM_NAMES[name]
+        if name in PLATFORM_NAMES:
             return name
         kind = "selector" if self.selector else "Jinja"
         raise self.refuse(f"unknown {kind} variable `{name}` (not a {{% set %}} variable or a platform name)")
