@@ -455,3 +455,57 @@ def test_skip_under_a_conda_build_platform_selector_skips_exactly_there(tmp_path
     built = cli("build", str(folder), "--no-publish", "--output-dir", str(tmp_path / "out"), tmp=tmp_path / "tmp")
     assert built.returncode == 0, built.stderr
     assert "build.skip condition" in built.stderr and not list((tmp_path / "out").rglob("*.conda"))
+
+
+COMMON_JINJA = """\
+{% set name = "farm-jinja" %}
+{% set version = "4.2.1" %}
+{% set major_minor = ".".join(version.split(".")[:2]) %}
+{% set tag = "v{}".format(version.replace(".", "_")) %}
+{% set title = name.replace("-", " ").title() %}
+{% set arch = "x64" %}  # [win64]
+{% set arch = "arm64" %}  # [osx]
+{% set arch = "x86_64" %}  # [linux]
+
+package:
+  name: {{ name }}
+  version: {{ version }}
+
+build:
+  noarch: generic
+  script:
+    - mkdir -p $PREFIX/share  # [unix]
+    - echo {{ "%s-%s" % (name, version) }} > $PREFIX/share/farm-jinja.txt  # [unix]
+
+about:
+  summary: {{ title }} {{ major_minor }} {{ tag }} {{ version.split(".")[0] }} {{ name | capitalize }}
+  description: {{ arch.upper() }} {{ version[:3] }} {{ version.startswith("4") }} {{ version.endswith("9") }}
+  license: MIT
+"""
+
+
+def test_common_conda_build_jinja_converts_or_is_evaluated_as_conda_build_would(tmp_path: Path) -> None:
+    folder = write_meta(tmp_path, COMMON_JINJA)
+    recipe = converted(folder, tmp_path)
+    context = recipe["context"]
+    assert context["major_minor"] == "${{ (version | split('.'))[:2] | join('.') }}"
+    assert (context["tag"], context["title"]) == ("v4_2_1", "Farm Jinja")  # no minijinja equivalent: their values
+    file = tmp_path / "converted" / "recipe.yaml"
+    for platform, arch in (("linux-64", "X86_64"), ("win-64", "X64"), ("osx-arm64", "ARM64")):
+        about = rendered_variants(file, platform)[0]["about"]
+        assert about["summary"] == "Farm Jinja 4.2 v4_2_1 4 Farm-jinja", platform
+        assert about["description"] == f"{arch} 4.2 true false", platform
+    out = tmp_path / "out"
+    built = cli("build", str(folder), "--no-publish", "--output-dir", str(out), tmp=tmp_path / "tmp")
+    assert built.returncode == 0, built.stderr
+    assert [p.name for p in out.rglob("*.conda")] == ["farm-jinja-4.2.1-h4616a5c_0.conda"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ['"x".join(["a" * 60000] * 60000).title()', '"{0.__class__}".format(name)', "name.__class__", '"%999999999d" % 1'],
+)
+def test_jinja_that_would_run_code_or_exhaust_memory_is_refused(expression: str, tmp_path: Path) -> None:
+    folder = write_meta(tmp_path, f'{{% set name = "a" %}}\n{{% set x = {expression} %}}\npackage:\n  name: a\n')
+    result = cli("convert-recipe", str(folder), tmp=tmp_path / "tmp")
+    assert result.returncode == 8 and f"{folder / 'meta.yaml'}:2: " in result.stderr, result.stderr

@@ -2,8 +2,8 @@
 variants as if they were wanted, so a Windows-only recipe built on Linux would make an empty package).
 
 The conditions are rattler-build's boolean expressions over the target platform (`win`, `linux`, `osx`, `unix`,
-`x86_64`, `aarch64`, `arm64`, `win64`, `linux64`...) and variant keys, combined with `not`, `and`, `or`, comparisons, parentheses and
-`match(variable, "version spec")`.
+`x86_64`, `aarch64`, `arm64`, `win64`, `linux64`...) and variant keys, combined with `not`, `and`, `or`,
+comparisons, parentheses and `match(variable, "version spec")`.
 They are parsed with `ast` and only those forms are evaluated; anything else is a located `BuildError`.
 """
 
