@@ -22,6 +22,8 @@ import yaml
 
 from ..errors import BuildError, UsageError
 from .conda_build import converted_recipe
+from .copies import rewritten_copy
+from .license import current_license
 from .skip import is_skipped
 
 log = logging.getLogger(__name__)
@@ -47,17 +49,24 @@ class Output:
 
 def find_recipe(path: Path) -> Path:
     """The recipe file for `path`: the file itself, or `recipe.yaml` inside a folder; a conda-build meta.yaml
-    (alone in its folder, or given) is converted to a recipe.yaml in a temp copy (`conda_build/`)."""
+    (alone in its folder, or given) is converted to a recipe.yaml in a temp copy (`conda_build/`), and a recipe
+    with deprecated SPDX license ids gets a temp copy with their successors (`license.py`)."""
     if path.is_dir():
         for name in RECIPE_NAMES:
             if (path / name).is_file():
-                return (path / name).resolve()
+                return _with_current_licenses((path / name).resolve())
         if (path / "meta.yaml").is_file():
             return converted_recipe(path)
         raise UsageError(f"no recipe.yaml in {path}; give a recipe.yaml or the folder that holds it")
     if not path.is_file():
         raise UsageError(f"recipe {path} not found; give a recipe.yaml or the folder that holds it")
-    return converted_recipe(path) if path.name == "meta.yaml" else path.resolve()
+    return converted_recipe(path) if path.name == "meta.yaml" else _with_current_licenses(path.resolve())
+
+
+def _with_current_licenses(recipe: Path) -> Path:
+    """`recipe`, or a copy of its folder whose recipe has deprecated SPDX license ids replaced."""
+    text = _current_licenses(recipe)
+    return recipe if text is None else rewritten_copy(recipe.parent, {recipe.name: text}) / recipe.name
 
 
 def _key_lines(text: str) -> list[tuple[int, str]]:
@@ -111,6 +120,33 @@ def locate_error(recipe: Path, exc: Exception) -> BuildError:
     where = f"{recipe}:{line}" if line else str(recipe)
     what = f"{key}: " if key else ""
     return BuildError(f"{where}: {what}{rattler_message(message)}; fix the recipe and run again")
+
+
+def _current_licenses(recipe: Path) -> str | None:
+    """The recipe's text with deprecated SPDX license ids replaced (`license.py`), warning for each; None when
+    it has none (or is not YAML, which rattler-build then reports)."""
+    try:
+        data = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    outputs = data.get("outputs")
+    outputs = outputs if isinstance(outputs, list) else []
+    abouts = [a for a in [data.get("about"), *(o.get("about") for o in outputs if isinstance(o, dict))] if a]
+    changed = False
+    for about in abouts:
+        license = about.get("license") if isinstance(about, dict) else None
+        if isinstance(about, dict) and isinstance(license, str) and current_license(license) != license:
+            about["license"] = current_license(license)
+            log.warning(
+                "%s: license %r uses deprecated SPDX ids, which rattler-build refuses: building it as %r",
+                recipe,
+                license,
+                about["license"],
+            )
+            changed = True
+    return yaml.safe_dump(data, sort_keys=False) if changed else None
 
 
 def load_recipe(recipe: Path) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..license import current_license
 from . import steps
 from .jinja import Refused
 from .tree import Alt, Entry, Item, Map, Scalar, Seq, both, entries, items, resolve
@@ -208,6 +209,13 @@ class _Converter:
             _put(self.recipe, ("extra", key), resolve(entry.alts))
         self.mapped(keys, ABOUT, "about")
         license = self.recipe.get("about", {}).get("license")
+        if isinstance(license, str) and current_license(license) != license:
+            self.note(
+                keys["license"].line,
+                f"license {license!r} uses deprecated SPDX ids, which rattler-build refuses: it becomes "
+                f"{current_license(license)}",
+            )
+            license = self.recipe["about"]["license"] = current_license(license)
         if isinstance(license, str) and "${{" not in license and not _is_spdx(license):
             custom = "LicenseRef-" + re.sub(r"[^A-Za-z0-9.-]+", "-", license).strip("-")
             self.note(
