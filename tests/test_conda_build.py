@@ -509,3 +509,61 @@ def test_jinja_that_would_run_code_or_exhaust_memory_is_refused(expression: str,
     folder = write_meta(tmp_path, f'{{% set name = "a" %}}\n{{% set x = {expression} %}}\npackage:\n  name: a\n')
     result = cli("convert-recipe", str(folder), tmp=tmp_path / "tmp")
     assert result.returncode == 8 and f"{folder / 'meta.yaml'}:2: " in result.stderr, result.stderr
+
+
+SOURCES_AND_TESTS = """\
+{% set version = "2025" %}
+package:
+  name: farm-five
+  version: {{ version }}
+source:
+  url: https://example.invalid/replaced-by-the-next-source-key.tar.gz
+source:
+  - if: win
+    then:
+      path: payload-win
+    else:
+      path: payload-unix
+  - path: extra  # [linux64]
+    folder: extra
+build:
+  noarch: generic
+requirements:
+  run_constrained:
+    - maya =={{ version }}.*
+test:
+  script: run_farm_test.sh
+"""
+
+
+def test_duplicate_source_keys_conditional_source_items_test_scripts_and_glob_pins_convert(tmp_path: Path) -> None:
+    folder = write_meta(
+        tmp_path,
+        SOURCES_AND_TESTS,
+        **{
+            "build.sh": 'mkdir -p "$PREFIX/share" && cp -r "$SRC_DIR"/. "$PREFIX/share/farm-five"\n',
+            "run_farm_test.sh": 'test -f "$PREFIX/share/farm-five/unix.txt"\n',
+        },
+    )
+    for name in ("payload-win", "payload-unix", "extra"):
+        (folder / name).mkdir()
+        (folder / name / f"{name.removeprefix('payload-')}.txt").write_text(name)
+    converted(folder, tmp_path)
+    file = tmp_path / "converted" / "recipe.yaml"
+    wanted = {
+        "linux-64": [("payload-unix", None), ("extra", "extra")],
+        "win-64": [("payload-win", None)],
+        "osx-arm64": [("payload-unix", None)],
+    }
+    for platform, sources in wanted.items():
+        recipe = rendered_variants(file, platform)[0]
+        got = [(Path(s["path"]).name, s.get("target_directory")) for s in recipe["source"]]
+        assert got == sources, platform
+        assert recipe["requirements"]["run_constraints"] == ["maya 2025.*"], platform
+        wanted_tests = None if platform == "win-64" else [{"script": "run_farm_test.sh"}]
+        assert recipe.get("tests") == wanted_tests, platform
+    out = tmp_path / "out"
+    built = cli("build", str(folder), "--no-publish", "--output-dir", str(out), tmp=tmp_path / "tmp")
+    assert built.returncode == 0, built.stderr
+    assert "run_farm_test.sh" in built.stderr  # the test script ran against the built package
+    assert [p.name for p in out.rglob("*.conda")] == ["farm-five-2025-h4616a5c_0.conda"]
