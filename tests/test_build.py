@@ -342,3 +342,33 @@ def test_package_name_and_rattler_build_options_shape_the_published_package(tmp_
     assert "info/recipe/recipe.yaml" not in names and "bin/farm-hello" in names
     installed = install(folder.as_uri(), tmp_path / "env", "studio-hello")
     assert [(r["name"], r["build_number"]) for r in installed] == [("studio-hello", 1)]
+
+
+def test_sources_outside_the_recipe_folder_survive_the_staged_copy_of_plus_one_numbering(tmp_path: Path) -> None:
+    samples = tmp_path / "conda_recipes"
+    archives = samples / "archive_files"
+    (archives / "plugin" / "win-64").mkdir(parents=True)
+    (archives / "plugin" / "win-64" / "plugin.dll").write_text("win payload")
+    sha = make_archive(archives / "farm-outside-1.0.tar.gz", "from outside the recipe folder")
+    recipe_dir = samples / "farm-outside" / "recipe"
+    recipe_dir.mkdir(parents=True)
+    (recipe_dir / "recipe.yaml").write_text(
+        "package:\n  name: farm-outside\n  version: '1.0'\nsource:\n"
+        f"  - path: ../../archive_files/farm-outside-1.0.tar.gz\n    sha256: {sha}\n    target_directory: data\n"
+        "  - if: win\n    then:\n      path: ../../archive_files/plugin/win-64\n      target_directory: plugin\n"
+        "build:\n  noarch: generic\n  script:\n"
+        '    - mkdir -p "$PREFIX/share" && cp "$SRC_DIR/data/greeting.txt" "$PREFIX/share/farm-outside.txt"\n'
+    )
+    from condafarm.build.recipe import load_recipe, render, staged_recipe
+
+    recipe = recipe_dir / "recipe.yaml"
+    for platform, count in (("linux-64", 1), ("win-64", 2), ("osx-arm64", 1)):
+        staged = staged_recipe(load_recipe(recipe), recipe, build_number=7)
+        (variant,) = render(load_recipe(staged), staged, [], platform)
+        paths = [Path(s["path"]) for s in variant.recipe.to_dict()["source"]]
+        assert len(paths) == count and all(p.exists() for p in paths), (platform, paths)
+        shutil.rmtree(staged.parent.parent)
+    channel = tmp_path / "channel"
+    result = build(str(recipe_dir), "--to", str(channel), "--build-number=+1")
+    assert result.returncode == 0, result.stderr
+    assert [r["build_number"] for r in repodata(channel).values()] == [1]

@@ -291,6 +291,21 @@ def select_recipe(path: Path, build_tool: str | None) -> Path:
     return path
 
 
+def _anchored(source: Any, recipe_dir: Path) -> Any:
+    """Sources (a list, one source, or `if:`/`then:` items) with each relative `path` that leaves the recipe
+    folder (`../../archive_files/x.zip`, as the samples write) made absolute: the staged copy of the folder
+    lives elsewhere, so the relative path would lead nowhere. Paths inside the folder stay relative (copied)."""
+    if isinstance(source, list):
+        return [_anchored(s, recipe_dir) for s in source]
+    if not isinstance(source, dict):
+        return source
+    anchored = {k: _anchored(v, recipe_dir) if k in ("then", "else") else v for k, v in source.items()}
+    path = anchored.get("path")
+    if isinstance(path, str) and re.match(r"^\.\.[/\\]", path):
+        anchored["path"] = f"{recipe_dir.as_posix()}/{path}"
+    return anchored
+
+
 def staged_recipe(
     stage0: Any,
     recipe: Path,
@@ -327,6 +342,9 @@ def staged_recipe(
             build["number"] = build_number
     if sources is not None:
         data["source"] = sources
+    for holder in [data, *(data.get("outputs") or [])]:
+        if "source" in holder:
+            holder["source"] = _anchored(holder["source"], recipe.parent)
     staging = Path(tempfile.mkdtemp(prefix="condafarm-recipe-"))
     target = staging / recipe.parent.name
     shutil.copytree(recipe.parent, target, ignore=ignore)
