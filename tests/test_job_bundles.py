@@ -399,7 +399,6 @@ def test_samples_recipe_folder_submits_and_builds_through_the_linux_bundle_and_i
     ("params", "reason"),
     [
         ({"CondaPlatform": "linux-aarch64"}, "CondaPlatform linux-aarch64 is built on linux arm64 hosts"),
-        ({"OverridePrefixLength": "200"}, "OverridePrefixLength 200: conda-build's --prefix-length"),
         ({"ExtraBuildToolArgs": "--quiet"}, "ExtraBuildToolArgs --quiet: the task log always gets"),
         ({"ExtraBuildToolArgs": "--frobnicate"}, "ExtraBuildToolArgs --frobnicate is not a rattler-build option"),
         ({"EnableFastBuild": "true", "ExtraBuildToolArgs": "--package-format tar.bz2"}, "drop one of them"),

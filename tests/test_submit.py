@@ -217,10 +217,12 @@ def test_a_worker_local_folder_as_the_destination_is_refused(tmp_path: Path, to:
         ),
         ("condaPlatforms:\n- platform: linux-64\n- platform: win-64\n", "no platform has defaultSubmit: true"),
         ("condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\n- {platform: linux-64}\n", "listed twice"),
-        ("jobParameters:\n- {name: S3CondaChannel, value: s3://b/c}\n", "S3CondaChannel: give the channel with --to"),
-        ("jobParameters:\n- {name: ReusePackageBuildEnv, value: '1'}\n", "builds run in the host's condafarm"),
+        ("jobParameters:\n- {name: S3CondaChannel, value: /srv/c}\n", "'/srv/c' is not an s3://BUCKET/PREFIX"),
+        ("jobParameters:\n- {name: CondaBuildConfigFile, value: nowhere.yaml}\n", "nowhere.yaml is not a file"),
+        ("jobParameters:\n- {name: TargetPlatform, value: linux-64}\n", "renamed CondaPlatform"),
         ("jobParameters:\n- {name: NoSuchThing, value: x}\n", "NoSuchThing is not a parameter of build_linux"),
-        ("jobParameters:\n- {name: OverridePrefixLength, value: 200}\n", "OverridePrefixLength 200"),
+        ("jobParameters:\n- {name: OverridePrefixLength, value: 300}\n", "OverridePrefixLength 300: give a number"),
+        ("condaPlatforms:\n- {platform: win-64, defaultSubmit: true, sourceArchiveDirectory: ../x}\n", "under"),
         (
             "jobParameters:\n- {name: ExtraBuildToolArgs, value: --target-platform linux-64}\n",
             "set the job's CondaPlatform",
@@ -309,3 +311,55 @@ def test_saved_bundles_create_jobs_with_the_printed_parameters(tmp_path: Path) -
         assert hosts["attr.worker.cpu.arch"] == [params["CpuArch"]] == ["x86_64"]
         assert created.name == f"condafarm build tool ({job['platform']})"
         assert (folder / "parameter_values.yaml").is_file()
+
+
+def test_a_source_archive_directory_becomes_the_jobs_override_source_folder(tmp_path: Path) -> None:
+    config = (
+        "condaPlatforms:\n- platform: win-64\n  defaultSubmit: true\n  buildTool: rattler-build\n"
+        "  sourceArchiveDirectory: tool-plugin-1.0/win-64/\n"
+    )
+    tool = _recipes(tmp_path, config=config, archive=False)
+    missing = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert missing.returncode == 2 and "source folder tool-plugin-1.0/win-64/ for win-64" in missing.stderr
+    plugin = tmp_path / "recipes" / "archive_files" / "tool-plugin-1.0" / "win-64"
+    plugin.mkdir(parents=True)
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 0, result.stderr
+    (job,) = _jobs(result.stdout)
+    assert job["params"]["OverrideSourceDir"] == str(plugin)  # type: ignore[index]
+
+
+def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_path: Path) -> None:
+    config = (
+        "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\njobParameters:\n"
+        "- {name: S3CondaChannel, value: 's3://studio/Conda/Samples'}\n- {name: CondaChannelName, value: Studio}\n"
+        "- {name: CondaBuildConfigFile, value: conda_build_config.yaml}\n"
+        "- {name: OverrideSourceArchive, value: archive_files/tool-1.0-linux.tar.gz}\n"
+        + "".join(
+            f"- {{name: {n}, value: '1'}}\n"
+            for n in ("PackageBuildEnvName", "ReusePackageBuildEnv", "CondaBuildEnvName", "ReuseCondaBuildEnv")
+        )
+        + "- {name: JobScriptDir, value: scripts}\n- {name: OverridePrefixLength, value: 200}\n"
+    )
+    tool = _recipes(tmp_path, config=config)
+    (tool / "conda_build_config.yaml").write_text("python:\n  - 3.11\n")
+    result = run_cli("submit", str(tool), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    (job,) = _jobs(result.stdout)
+    params = job["params"]
+    assert params["DestinationChannel"] == "s3://studio/Conda/Samples"  # type: ignore[index]
+    assert params["VariantConfigFile"] == str(tool / "conda_build_config.yaml")  # type: ignore[index]
+    assert params["OverrideSourceArchive1"] == "archive_files/tool-1.0-linux.tar.gz"  # type: ignore[index]
+    assert params["OverridePrefixLength"] == "200"  # type: ignore[index]
+    for name in ("CondaChannelName", "PackageBuildEnvName", "ReuseCondaBuildEnv", "JobScriptDir"):
+        assert name not in params  # type: ignore[operator]
+        assert f"jobParameters {name}: not needed" in result.stderr
+    assert "OverridePrefixLength 200: rattler-build has no prefix-length setting" in result.stderr
+
+
+def test_dash_q_names_the_queue_as_in_the_samples_submit_package_job(tmp_path: Path) -> None:
+    result = run_cli("submit", str(_recipes(tmp_path)), "-q", "Package Build Queue", "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 0, result.stderr
+    assert "queue: the queue named 'Package Build Queue'" in result.stdout
+    quiet = run_cli("submit", str(_recipes(tmp_path / "again")), "--quiet", "--dry-run", "--to", CHANNEL)
+    assert quiet.returncode == 0, quiet.stderr

@@ -99,7 +99,7 @@ def register(command: AddCommand) -> None:
         "examples:\n"
         "  condafarm submit recipes/blender-4.5 --dry-run\n"
         "  condafarm submit recipes/tool --os linux,windows,macos --to s3://studio-packages/Conda/Default\n"
-        "  condafarm submit recipes/tool -p 'linux-*' --to Testing --queue 'Package Build Queue'",
+        "  condafarm submit recipes/tool -p 'linux-*' --to Testing -q 'Package Build Queue'",
     )
     p.add_argument(
         "recipe", help="recipe.yaml or meta.yaml, its folder, or a folder with deadline-cloud.yaml and recipe/"
@@ -131,7 +131,11 @@ def register(command: AddCommand) -> None:
     p.add_argument("--save-bundles", metavar="DIR", help="also write each job's bundle into DIR")
     p.add_argument("--farm-id", help="farm (default: the Deadline Cloud CLI's default farm)")
     p.add_argument(
-        "--queue", default="Package", help="the package-building queue's name or name prefix (default: Package)"
+        "-q",
+        "--queue",
+        default="Package",
+        help="the package-building queue's name or name prefix (default: Package); -q as in the samples' "
+        "submit-package-job (quiet is --quiet here)",
     )
     p.add_argument("--queue-id", help="the package-building queue's id (instead of --queue)")
     p.add_argument("--bundles", metavar="DIR", help="condafarm's job_bundles folder (default: the installed one)")
