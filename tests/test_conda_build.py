@@ -446,8 +446,8 @@ def test_conda_build_selector_names_mean_what_they_mean_to_conda_build(platform:
 def test_skip_under_a_conda_build_platform_selector_skips_exactly_there(tmp_path: Path) -> None:
     folder = write_meta(
         tmp_path,
-        "package:\n  name: winonly\n  version: '1'\nbuild:\n  skip: true  # [not win64]\n  skip: true  # [x86 and osx]\n"
-        "  script: echo built\n",
+        "package:\n  name: winonly\n  version: '1'\nbuild:\n  skip: true  # [not win64]\n"
+        "  skip: true  # [x86 and osx]\n  script: echo built\n",
     )
     converted(folder, tmp_path)
     recipe = tmp_path / "converted" / "recipe.yaml"
