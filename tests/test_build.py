@@ -372,3 +372,34 @@ def test_sources_outside_the_recipe_folder_survive_the_staged_copy_of_plus_one_n
     result = build(str(recipe_dir), "--to", str(channel), "--build-number=+1")
     assert result.returncode == 0, result.stderr
     assert [r["build_number"] for r in repodata(channel).values()] == [1]
+
+
+def test_an_override_folder_replaces_a_folder_source_the_worker_does_not_have(tmp_path: Path) -> None:
+    """The samples' plug-in recipes name ../../archive_files/PLUGIN/PLATFORM, which a job does not attach: the
+    job's OverrideSourceDir (deadline-cloud.yaml's sourceArchiveDirectory) replaces it, and the build works."""
+    from condafarm.build import build_recipe
+
+    recipe_dir = tmp_path / "attached" / "recipe"
+    recipe_dir.mkdir(parents=True)
+    (recipe_dir / "recipe.yaml").write_text(
+        "package:\n  name: farm-plugin\n  version: '1.0'\nsource:\n"
+        "  - path: ../../archive_files/farm-plugin-1.0/linux-64\n    target_directory: plugin\n"
+        "  - path: ../../archive_files/farm-plugin-1.0.tar.gz\n"
+        "build:\n  noarch: generic\n  script:\n"
+        '    - mkdir -p "$PREFIX/share" && cp "$SRC_DIR/plugin/plugin.txt" "$PREFIX/share/farm-plugin.txt"\n'
+    )
+    payload = tmp_path / "session" / "plugin"
+    payload.mkdir(parents=True)
+    (payload / "plugin.txt").write_text("a plug-in")
+    archive = tmp_path / "session" / "farm-plugin-1.0.tar.gz"
+    make_archive(archive, "the archive")
+    report = build_recipe(
+        recipe_dir,
+        None,
+        publish=False,
+        output_dir=tmp_path / "out",
+        override_source=[archive],
+        override_source_dir=payload,
+        target_platform="linux-64",
+    )
+    assert [p.name for p in report.packages] == ["farm-plugin-1.0-h4616a5c_0.conda"]

@@ -237,6 +237,18 @@ def rendered_sources(variants: Sequence[Any]) -> list[dict[str, Any]]:
     return found[0] if found else []
 
 
+#: Names a missing path source has when it is an archive, not a folder.
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz", ".zst", ".7z", ".exe", ".msi")
+
+
+def _is_folder_source(path: Path) -> bool:
+    """Whether a path source is a folder: it is one, or it is missing (on a worker, a folder outside the
+    attached recipe folder, e.g. ../../archive_files/plugin/win-64, is missing) and is not named as an archive."""
+    if path.exists():
+        return path.is_dir()
+    return not path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
 def override_sources(
     sources: Sequence[dict[str, Any]], archives: Sequence[Path], folder: Path | None, recipe_dir: Path, platform: str
 ) -> list[dict[str, Any]]:
@@ -252,7 +264,7 @@ def override_sources(
     result = []
     for source in sources:
         entry = dict(source)
-        is_folder = "path" in entry and (recipe_dir / str(entry["path"])).is_dir()
+        is_folder = "path" in entry and _is_folder_source(recipe_dir / str(entry["path"]))
         if ("url" in entry or ("path" in entry and not is_folder)) and remaining:
             for key in ("url", "sha256", "md5"):
                 entry.pop(key, None)
