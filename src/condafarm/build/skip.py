@@ -102,7 +102,7 @@ def _match(node: ast.AST, names: Mapping[str, Any], condition: str) -> bool:
 
 def is_skipped(conditions: list[Any], target_platform: str, variant: Mapping[str, Any]) -> str | None:
     """The first of `conditions` that is true for this platform and variant (the variant is skipped), or None."""
-    names = {**platform_names(target_platform), **{str(k): v for k, v in variant.items()}}
+    names = {"true": True, "false": False, **platform_names(target_platform), **{str(k): v for k, v in variant.items()}}
     for condition in conditions:
         if isinstance(condition, bool):
             if condition:

@@ -18,6 +18,7 @@ def _csv(values: list[str] | None) -> list[str]:
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
+    from ..farm.check import JobCheck, check_job, refuse_failures
     from ..farm.recipe_config import Recipe
     from ..farm.submit import (
         deadline_config,
@@ -54,6 +55,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"queue: {args.queue_id or f'the queue named {args.queue!r} (or the only one starting so)'}")
     if recipe.config_path:
         print(f"{recipe.name}: settings from {recipe.config_path}")
+    checks: list[JobCheck] = []
     for i, plan in enumerate(plans, 1):
         print(f"job {i} of {len(plans)}: {plan.platform.name}")
         print(f"  bundle: {plan.base_bundle}")
@@ -62,11 +64,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
             print(f"  -p {name}={value}")
         for name in plan.files:
             print(f"  + {name} (generated from {recipe.config_path.name if recipe.config_path else 'the recipe'})")
+        check = check_job(plan.parameters, plan.files)
+        checks.append(check)
+        if check.error:
+            print(f"  would fail: {check.error}")
+        for package in check.packages:
+            print(f"  renders: {package}")
+        if not check.error and not check.packages:
+            print("  renders: nothing (build.skip skips every variant on this platform)")
     if args.save_bundles:
         for i, plan in enumerate(plans, 1):
             print(f"wrote {plan.write(Path(args.save_bundles) / f'{i:02d}-{plan.platform.name}')}")
     if args.dry_run:
-        print(f"dry run: {len(plans)} job(s) not submitted")
+        failing = sum(1 for c in checks if c.error)
+        print(f"dry run: {len(plans)} job(s) not submitted" + (f"; {failing} would fail" if failing else ""))
+    refuse_failures([p.platform.name for p in plans], checks)
+    if args.dry_run:
         return 0
     with tempfile.TemporaryDirectory(prefix="condafarm-submit-") as work:
         job_ids = submit_jobs(plans, Path(work), config)

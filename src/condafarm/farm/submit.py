@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
+from .check import recipe_platforms
 from .files import bundles_dir
 from .recipe_config import PlatformSpec, Recipe
 
@@ -195,14 +196,20 @@ def plan_jobs(
     bundles: Path | None = None,
 ) -> list[PlannedJob]:
     """Plan one build job per chosen platform; checks source archives exist (naming how to get them) and refuses
-    any deadline-cloud.yaml parameter or value the job could not honour."""
+    any deadline-cloud.yaml parameter or value the job could not honour. Without deadline-cloud.yaml and without
+    `oses` or `platforms`, the platforms are those the recipe builds (`check.recipe_platforms`)."""
     unknown = [o for o in oses or () if o not in BUNDLE_FOR_OS]
     if unknown:
         raise UsageError(f"unknown OS {unknown[0]!r}; use {', '.join(BUNDLE_FOR_OS)}")
     root = bundles_dir(bundles)
     plans = []
     shared: dict[str, str] = {}  # deadline-cloud.yaml's jobParameters, read (and noted) once
-    for spec in recipe.choose(oses, platforms, all_platforms):
+    specs = recipe.choose(oses, platforms, all_platforms)
+    if recipe.config_path is None and not oses and not platforms:
+        # no deadline-cloud.yaml and no choice: the platforms the recipe itself builds (build.skip, scripts)
+        tool = recipe.build_tool_for(specs[0])
+        specs = [PlatformSpec(p, default_submit=True) for p in recipe_platforms(recipe.recipe_dir, tool)]
+    for spec in specs:
         base = root / BUNDLE_FOR_OS[spec.os]
         template = yaml.safe_load((base / "template.yaml").read_text())
         definitions = {p["name"]: p for p in template["parameterDefinitions"]}
