@@ -108,7 +108,9 @@ def register(command: AddCommand) -> None:
         "--queue (default: Package) or the only one whose name starts so, never the Deadline CLI's default\n"
         "queue; the farm is the CLI's (`deadline config`). The channel: --to s3://BUCKET/PREFIX, or a name for\n"
         "s3://<the queue's job attachments bucket>/Conda/NAME (default: Default), as the samples' --s3-channel.\n"
-        "Without --os or --platform, the recipe's defaultSubmit platforms are built (linux-64 without the file).\n\n"
+        "Without --os or --platform, the recipe's defaultSubmit platforms are built; without the file, the\n"
+        "platforms the recipe builds (build.skip, scripts; linux-64 when it builds everywhere). Every job is\n"
+        "rendered first as its worker would: if one would fail, nothing is submitted (exit 8).\n\n"
         "examples:\n"
         "  condafarm submit recipes/blender-4.5 --dry-run\n"
         "  condafarm submit recipes/tool --os linux,windows,macos --to s3://studio-packages/Conda/Default\n"
@@ -140,7 +142,11 @@ def register(command: AddCommand) -> None:
     p.add_argument(
         "-a", "--extra-build-tool-args", metavar="ARGS", help="rattler-build options, e.g. '--no-include-recipe'"
     )
-    p.add_argument("--dry-run", action="store_true", help="print each job's bundle and parameters; no AWS call")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each job's bundle, parameters and what it renders (or why it would fail); no AWS call",
+    )
     p.add_argument("--save-bundles", metavar="DIR", help="also write each job's bundle into DIR")
     p.add_argument("--farm-id", help="farm (default: the Deadline Cloud CLI's default farm)")
     p.add_argument(
