@@ -465,3 +465,19 @@ steps:
       onRun:
         command: farm-hello
 """
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(host_os_and_arch() != ("linux", "x86_64"), reason="builds on this linux x86_64 host")
+def test_the_samples_override_prefix_length_builds_and_the_task_log_says_what_it_does(
+    s3: S3Endpoint, bucket: str
+) -> None:
+    """The samples' README shows OverridePrefixLength 200; rattler-build has no such setting: the job builds with
+    its fixed-length placeholder prefix and says the value was not applied."""
+    channel = f"s3://{bucket}/Conda/Default"
+    recipe = ROOT / "examples" / "recipes" / "farm-hello"
+    params = {"RecipeDir": str(recipe), "DestinationChannel": channel, "OverridePrefixLength": "200"}
+    result = openjd_run(BUNDLES / "build_linux" / "template.yaml", params, worker_env(s3))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "OverridePrefixLength 200: not applied: rattler-build builds with its own fixed-length" in result.stdout
+    assert messages(result, "status")[-1].startswith(f"published 1 package(s) to {channel}")
