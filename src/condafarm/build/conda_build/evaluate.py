@@ -260,3 +260,5 @@ def evaluate(node: ast.expr, values: Mapping[str, Any]) -> Any:
         raise NotConstant(f"{type(exc).__name__}: {exc}") from None
     except StopIteration:
         raise NotConstant("first of an empty value") from None
+    except RecursionError:
+        raise NotConstant("the expression nests too deeply") from None
