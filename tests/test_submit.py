@@ -345,7 +345,7 @@ def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_pat
     config = (
         "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\njobParameters:\n"
         "- {name: S3CondaChannel, value: 's3://studio/Conda/Samples'}\n- {name: CondaChannelName, value: Studio}\n"
-        "- {name: CondaBuildConfigFile, value: conda_build_config.yaml}\n"
+        "- {name: CondaBuildConfigFile, value: build-config.yaml}\n"
         "- {name: OverrideSourceArchive, value: ../archive_files/tool-1.0-linux.tar.gz}\n"
         + "".join(
             f"- {{name: {n}, value: '1'}}\n"
@@ -354,7 +354,7 @@ def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_pat
         + "- {name: JobScriptDir, value: scripts}\n- {name: OverridePrefixLength, value: 200}\n"
     )
     tool = _recipes(tmp_path, config=config)
-    (tool / "conda_build_config.yaml").write_text("python:\n  - 3.11\n")
+    (tool / "build-config.yaml").write_text("python:\n  - 3.10  # [linux]\n  - 3.11  # [win]\n")
     result = subprocess.run(
         [sys.executable, "-m", "condafarm", "submit", str(tool), "--dry-run"],
         capture_output=True,
@@ -366,7 +366,9 @@ def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_pat
     (job,) = _jobs(result.stdout)
     params = job["params"]
     assert params["DestinationChannel"] == "s3://studio/Conda/Samples"  # type: ignore[index]
-    assert params["VariantConfigFile"] == str(tool / "conda_build_config.yaml")  # type: ignore[index]
+    # in the bundle as conda_build_config.yaml, the name under which rattler-build reads its selectors
+    assert params["VariantConfigFile"] == "conda_build_config.yaml"  # type: ignore[index]
+    assert job["files"] == ["conda_build_config.yaml"]
     assert params["OverrideSourceArchive1"] == "../archive_files/tool-1.0-linux.tar.gz"  # type: ignore[index]
     assert params["OverridePrefixLength"] == "200"  # type: ignore[index]
     for name in ("CondaChannelName", "PackageBuildEnvName", "ReuseCondaBuildEnv", "JobScriptDir"):

@@ -38,6 +38,8 @@ RENAMED_PARAMETERS = {
     "CondaBuildConfigFile": "VariantConfigFile",  # a conda_build_config.yaml: rattler-build reads it as variants
     "OverrideSourceArchive": "OverrideSourceArchive1",  # the samples' 2024 name
 }
+#: The name the samples' CondaBuildConfigFile gets in the job's bundle.
+CONDA_BUILD_CONFIG = "conda_build_config.yaml"
 #: Parameters of the samples' build bundle that condafarm needs no equivalent for: accepted, with one note.
 OBSOLETE_PARAMETERS = {
     "CondaChannelName": "condafarm channels have no display name",
@@ -246,6 +248,10 @@ def plan_jobs(
         if spec.variant_config is not None:
             plan.files["variant_config.yaml"] = yaml.safe_dump(spec.variant_config, sort_keys=False)
             parameters["VariantConfigFile"] = "variant_config.yaml"
+        elif "CondaBuildConfigFile" in recipe.job_parameters:
+            # rattler-build reads `# [sel]` selectors only in a file of this name, as conda-build read them
+            plan.files[CONDA_BUILD_CONFIG] = Path(parameters["VariantConfigFile"]).read_text(encoding="utf-8")
+            parameters["VariantConfigFile"] = CONDA_BUILD_CONFIG
         plans.append(plan)
     return plans
 
