@@ -17,7 +17,7 @@ from ..errors import BuildError, CondafarmError, UsageError
 from .platforms import DEFAULT_PLATFORM
 
 #: The build scripts rattler-build runs when a recipe names none, by platform family.
-DEFAULT_SCRIPTS = {"win": ("build.bat", "bld.bat"), "unix": ("build.sh",)}
+DEFAULT_SCRIPTS = {"win": ("build.bat",), "unix": ("build.sh",)}
 
 
 @dataclass
