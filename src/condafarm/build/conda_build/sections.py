@@ -167,7 +167,8 @@ class _Converter:
                 continue  # `source:` with only comments under it: no source
             for sub_cond, sub in [(cond, node)] if isinstance(node, Map) else self._source_items(node):
                 pairs += [(both(sub_cond, c), lifted) for c, lifted in _lift(sub)]
-        self.recipe["source"] = items(list(pairs), lower=self._one_source)
+        if pairs:
+            self.recipe["source"] = items(list(pairs), lower=self._one_source)
 
     def _source_items(self, node: Any) -> list[tuple[str | None, Map]]:
         """A source list's mappings, each with its condition; an item written rattler-build's way
