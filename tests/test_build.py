@@ -342,3 +342,64 @@ def test_package_name_and_rattler_build_options_shape_the_published_package(tmp_
     assert "info/recipe/recipe.yaml" not in names and "bin/farm-hello" in names
     installed = install(folder.as_uri(), tmp_path / "env", "studio-hello")
     assert [(r["name"], r["build_number"]) for r in installed] == [("studio-hello", 1)]
+
+
+def test_sources_outside_the_recipe_folder_survive_the_staged_copy_of_plus_one_numbering(tmp_path: Path) -> None:
+    samples = tmp_path / "conda_recipes"
+    archives = samples / "archive_files"
+    (archives / "plugin" / "win-64").mkdir(parents=True)
+    (archives / "plugin" / "win-64" / "plugin.dll").write_text("win payload")
+    sha = make_archive(archives / "farm-outside-1.0.tar.gz", "from outside the recipe folder")
+    recipe_dir = samples / "farm-outside" / "recipe"
+    recipe_dir.mkdir(parents=True)
+    (recipe_dir / "recipe.yaml").write_text(
+        "package:\n  name: farm-outside\n  version: '1.0'\nsource:\n"
+        f"  - path: ../../archive_files/farm-outside-1.0.tar.gz\n    sha256: {sha}\n    target_directory: data\n"
+        "  - if: win\n    then:\n      path: ../../archive_files/plugin/win-64\n      target_directory: plugin\n"
+        "build:\n  noarch: generic\n  script:\n"
+        '    - mkdir -p "$PREFIX/share" && cp "$SRC_DIR/data/greeting.txt" "$PREFIX/share/farm-outside.txt"\n'
+    )
+    from condafarm.build.recipe import load_recipe, render, staged_recipe
+
+    recipe = recipe_dir / "recipe.yaml"
+    for platform, count in (("linux-64", 1), ("win-64", 2), ("osx-arm64", 1)):
+        staged = staged_recipe(load_recipe(recipe), recipe, build_number=7)
+        (variant,) = render(load_recipe(staged), staged, [], platform)
+        paths = [Path(s["path"]) for s in variant.recipe.to_dict()["source"]]
+        assert len(paths) == count and all(p.exists() for p in paths), (platform, paths)
+        shutil.rmtree(staged.parent.parent)
+    channel = tmp_path / "channel"
+    result = build(str(recipe_dir), "--to", str(channel), "--build-number=+1")
+    assert result.returncode == 0, result.stderr
+    assert [r["build_number"] for r in repodata(channel).values()] == [1]
+
+
+def test_an_override_folder_replaces_a_folder_source_the_worker_does_not_have(tmp_path: Path) -> None:
+    """The samples' plug-in recipes name ../../archive_files/PLUGIN/PLATFORM, which a job does not attach: the
+    job's OverrideSourceDir (deadline-cloud.yaml's sourceArchiveDirectory) replaces it, and the build works."""
+    from condafarm.build import build_recipe
+
+    recipe_dir = tmp_path / "attached" / "recipe"
+    recipe_dir.mkdir(parents=True)
+    (recipe_dir / "recipe.yaml").write_text(
+        "package:\n  name: farm-plugin\n  version: '1.0'\nsource:\n"
+        "  - path: ../../archive_files/farm-plugin-1.0/linux-64\n    target_directory: plugin\n"
+        "  - path: ../../archive_files/farm-plugin-1.0.tar.gz\n"
+        "build:\n  noarch: generic\n  script:\n"
+        '    - mkdir -p "$PREFIX/share" && cp "$SRC_DIR/plugin/plugin.txt" "$PREFIX/share/farm-plugin.txt"\n'
+    )
+    payload = tmp_path / "session" / "plugin"
+    payload.mkdir(parents=True)
+    (payload / "plugin.txt").write_text("a plug-in")
+    archive = tmp_path / "session" / "farm-plugin-1.0.tar.gz"
+    make_archive(archive, "the archive")
+    report = build_recipe(
+        recipe_dir,
+        None,
+        publish=False,
+        output_dir=tmp_path / "out",
+        override_source=[archive],
+        override_source_dir=payload,
+        target_platform="linux-64",
+    )
+    assert [p.name for p in report.packages] == ["farm-plugin-1.0-h4616a5c_0.conda"]

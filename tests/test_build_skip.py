@@ -64,3 +64,30 @@ def test_match_compares_a_variant_value_with_a_version_spec() -> None:
     assert is_skipped(["osx or match(python, '<3.8')"], "linux-64", {"python": "3.7"}) is not None
     assert is_skipped(["osx or match(python, '<3.8')"], "linux-64", {"python": "3.11"}) is None
     assert is_skipped(["match(python, '<3.8')"], "linux-64", {}) is None  # no python variant: nothing matches
+
+
+PLATFORMS = ("linux-64", "linux-aarch64", "win-64", "win-arm64", "osx-64", "osx-arm64")
+
+
+def _rendered_truth(names: list[str], platform: str) -> dict[str, bool]:
+    """Which of `names` py-rattler-build itself takes as true on `platform` (one `if:` per name)."""
+    from rattler_build import RenderConfig, Stage0Recipe, VariantConfig
+    from rattler_build.tool_config import PlatformConfig
+
+    run = "".join(f"    - if: {name}\n      then: is-{name}\n" for name in names)
+    recipe = Stage0Recipe.from_yaml(
+        f"package:\n  name: probe\n  version: '1'\nbuild:\n  noarch: generic\nrequirements:\n  run:\n{run}"
+    )
+    rendered = recipe.render(VariantConfig(), RenderConfig(platform=PlatformConfig(target_platform=platform)))
+    true = set(rendered[0].recipe.to_dict().get("requirements", {}).get("run", []))
+    return {name: f"is-{name}" in true for name in names}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_every_platform_name_means_in_skip_conditions_what_it_means_to_rattler_build(platform: str) -> None:
+    from condafarm.build.skip import platform_names
+
+    names = [n for n, v in platform_names(platform).items() if isinstance(v, bool)]
+    assert {"win64", "linux64", "osx64", "win32", "linux32", "x86", "x86_64", "arm64", "aarch64"} <= set(names)
+    truth = _rendered_truth(names, platform)
+    assert {n for n in names if is_skipped([n], platform, {})} == {n for n, true in truth.items() if true}

@@ -416,3 +416,154 @@ def test_jinja_expressions_and_selectors_become_minijinja() -> None:
     )
     assert template.context == {"sha": "${{ 'bbb' if win else ('aaa' if linux else '') }}", "v": "1"}
     assert template.selectors == {5: "unix"}
+
+
+#: What conda-build's selector names mean on the platforms condafarm builds most (conda-build's `ns_cfg`).
+CONDA_BUILD_TRUE = {
+    "linux-64": {"linux", "linux64", "unix", "x86", "x86_64"},
+    "win-64": {"win", "win64", "x86", "x86_64"},
+    "osx-arm64": {"osx", "unix", "arm64"},
+}
+SELECTOR_NAMES = ("linux", "win", "osx", "unix", "linux64", "win64", "linux32", "win32", "x86", "x86_64", "arm64")
+
+
+def rendered_variants(recipe: Path, platform: str) -> list[dict[str, Any]]:
+    """The recipe's variants as rattler-build renders them for `platform`, less those condafarm skips."""
+    from condafarm.build.recipe import load_recipe, render
+
+    return [dict(v.recipe.to_dict()) for v in render(load_recipe(recipe), recipe, [], platform)]
+
+
+@pytest.mark.parametrize("platform", sorted(CONDA_BUILD_TRUE))
+def test_conda_build_selector_names_mean_what_they_mean_to_conda_build(platform: str, tmp_path: Path) -> None:
+    lines = "".join(f"    - is-{name}  # [{name}]\n" for name in (*SELECTOR_NAMES, "aarch64", "arm"))
+    folder = write_meta(tmp_path, f"package:\n  name: sel\n  version: '1'\nrequirements:\n  run:\n{lines}")
+    converted(folder, tmp_path)
+    run = rendered_variants(tmp_path / "converted" / "recipe.yaml", platform)[0]["requirements"]["run"]
+    assert {r.removeprefix("is-") for r in run} == CONDA_BUILD_TRUE[platform]
+
+
+def test_skip_under_a_conda_build_platform_selector_skips_exactly_there(tmp_path: Path) -> None:
+    folder = write_meta(
+        tmp_path,
+        "package:\n  name: winonly\n  version: '1'\nbuild:\n  skip: true  # [not win64]\n"
+        "  skip: true  # [x86 and osx]\n  script: echo built\n",
+    )
+    converted(folder, tmp_path)
+    recipe = tmp_path / "converted" / "recipe.yaml"
+    assert [len(rendered_variants(recipe, p)) for p in ("linux-64", "win-64", "osx-arm64", "osx-64")] == [0, 1, 0, 0]
+    built = cli("build", str(folder), "--no-publish", "--output-dir", str(tmp_path / "out"), tmp=tmp_path / "tmp")
+    assert built.returncode == 0, built.stderr
+    assert "build.skip condition" in built.stderr and not list((tmp_path / "out").rglob("*.conda"))
+
+
+COMMON_JINJA = """\
+{% set name = "farm-jinja" %}
+{% set version = "4.2.1" %}
+{% set major_minor = ".".join(version.split(".")[:2]) %}
+{% set tag = "v{}".format(version.replace(".", "_")) %}
+{% set title = name.replace("-", " ").title() %}
+{% set arch = "x64" %}  # [win64]
+{% set arch = "arm64" %}  # [osx]
+{% set arch = "x86_64" %}  # [linux]
+
+package:
+  name: {{ name }}
+  version: {{ version }}
+
+build:
+  noarch: generic
+  script:
+    - mkdir -p $PREFIX/share  # [unix]
+    - echo {{ "%s-%s" % (name, version) }} > $PREFIX/share/farm-jinja.txt  # [unix]
+
+about:
+  summary: {{ title }} {{ major_minor }} {{ tag }} {{ version.split(".")[0] }} {{ name | capitalize }}
+  description: {{ arch.upper() }} {{ version[:3] }} {{ version.startswith("4") }} {{ version.endswith("9") }}
+  license: MIT
+"""
+
+
+def test_common_conda_build_jinja_converts_or_is_evaluated_as_conda_build_would(tmp_path: Path) -> None:
+    folder = write_meta(tmp_path, COMMON_JINJA)
+    recipe = converted(folder, tmp_path)
+    context = recipe["context"]
+    assert context["major_minor"] == "${{ (version | split('.'))[:2] | join('.') }}"
+    assert (context["tag"], context["title"]) == ("v4_2_1", "Farm Jinja")  # no minijinja equivalent: their values
+    file = tmp_path / "converted" / "recipe.yaml"
+    for platform, arch in (("linux-64", "X86_64"), ("win-64", "X64"), ("osx-arm64", "ARM64")):
+        about = rendered_variants(file, platform)[0]["about"]
+        assert about["summary"] == "Farm Jinja 4.2 v4_2_1 4 Farm-jinja", platform
+        assert about["description"] == f"{arch} 4.2 true false", platform
+    out = tmp_path / "out"
+    built = cli("build", str(folder), "--no-publish", "--output-dir", str(out), tmp=tmp_path / "tmp")
+    assert built.returncode == 0, built.stderr
+    assert [p.name for p in out.rglob("*.conda")] == ["farm-jinja-4.2.1-h4616a5c_0.conda"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ['"x".join(["a" * 60000] * 60000).title()', '"{0.__class__}".format(name)', "name.__class__", '"%999999999d" % 1'],
+)
+def test_jinja_that_would_run_code_or_exhaust_memory_is_refused(expression: str, tmp_path: Path) -> None:
+    folder = write_meta(tmp_path, f'{{% set name = "a" %}}\n{{% set x = {expression} %}}\npackage:\n  name: a\n')
+    result = cli("convert-recipe", str(folder), tmp=tmp_path / "tmp")
+    assert result.returncode == 8 and f"{folder / 'meta.yaml'}:2: " in result.stderr, result.stderr
+
+
+SOURCES_AND_TESTS = """\
+{% set version = "2025" %}
+package:
+  name: farm-five
+  version: {{ version }}
+source:
+  url: https://example.invalid/replaced-by-the-next-source-key.tar.gz
+source:
+  - if: win
+    then:
+      path: payload-win
+    else:
+      path: payload-unix
+  - path: extra  # [linux64]
+    folder: extra
+build:
+  noarch: generic
+requirements:
+  run_constrained:
+    - maya =={{ version }}.*
+test:
+  script: run_farm_test.sh
+"""
+
+
+def test_duplicate_source_keys_conditional_source_items_test_scripts_and_glob_pins_convert(tmp_path: Path) -> None:
+    folder = write_meta(
+        tmp_path,
+        SOURCES_AND_TESTS,
+        **{
+            "build.sh": 'mkdir -p "$PREFIX/share" && cp -r "$SRC_DIR"/. "$PREFIX/share/farm-five"\n',
+            "run_farm_test.sh": 'test -f "$PREFIX/share/farm-five/unix.txt"\n',
+        },
+    )
+    for name in ("payload-win", "payload-unix", "extra"):
+        (folder / name).mkdir()
+        (folder / name / f"{name.removeprefix('payload-')}.txt").write_text(name)
+    converted(folder, tmp_path)
+    file = tmp_path / "converted" / "recipe.yaml"
+    wanted = {
+        "linux-64": [("payload-unix", None), ("extra", "extra")],
+        "win-64": [("payload-win", None)],
+        "osx-arm64": [("payload-unix", None)],
+    }
+    for platform, sources in wanted.items():
+        recipe = rendered_variants(file, platform)[0]
+        got = [(Path(s["path"]).name, s.get("target_directory")) for s in recipe["source"]]
+        assert got == sources, platform
+        assert recipe["requirements"]["run_constraints"] == ["maya 2025.*"], platform
+        wanted_tests = None if platform == "win-64" else [{"script": "run_farm_test.sh"}]
+        assert recipe.get("tests") == wanted_tests, platform
+    out = tmp_path / "out"
+    built = cli("build", str(folder), "--no-publish", "--output-dir", str(out), tmp=tmp_path / "tmp")
+    assert built.returncode == 0, built.stderr
+    assert "run_farm_test.sh" in built.stderr  # the test script ran against the built package
+    assert [p.name for p in out.rglob("*.conda")] == ["farm-five-2025-h4616a5c_0.conda"]

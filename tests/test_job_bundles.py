@@ -407,7 +407,6 @@ def test_samples_recipe_folder_submits_and_builds_through_the_linux_bundle_and_i
     ("params", "reason"),
     [
         ({"CondaPlatform": "linux-aarch64"}, "CondaPlatform linux-aarch64 is built on linux arm64 hosts"),
-        ({"OverridePrefixLength": "200"}, "OverridePrefixLength 200: conda-build's --prefix-length"),
         ({"ExtraBuildToolArgs": "--quiet"}, "ExtraBuildToolArgs --quiet: the task log always gets"),
         ({"ExtraBuildToolArgs": "--frobnicate"}, "ExtraBuildToolArgs --frobnicate is not a rattler-build option"),
         ({"EnableFastBuild": "true", "ExtraBuildToolArgs": "--package-format tar.bz2"}, "drop one of them"),
@@ -474,3 +473,19 @@ steps:
       onRun:
         command: farm-hello
 """
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(host_os_and_arch() != ("linux", "x86_64"), reason="builds on this linux x86_64 host")
+def test_the_samples_override_prefix_length_builds_and_the_task_log_says_what_it_does(
+    s3: S3Endpoint, bucket: str
+) -> None:
+    """The samples' README shows OverridePrefixLength 200; rattler-build has no such setting: the job builds with
+    its fixed-length placeholder prefix and says the value was not applied."""
+    channel = f"s3://{bucket}/Conda/Default"
+    recipe = ROOT / "examples" / "recipes" / "farm-hello"
+    params = {"RecipeDir": str(recipe), "DestinationChannel": channel, "OverridePrefixLength": "200"}
+    result = openjd_run(BUNDLES / "build_linux" / "template.yaml", params, worker_env(s3))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "OverridePrefixLength 200: not applied: rattler-build builds with its own fixed-length" in result.stdout
+    assert messages(result, "status")[-1].startswith(f"published 1 package(s) to {channel}")

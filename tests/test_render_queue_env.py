@@ -67,7 +67,7 @@ def test_queue_environment_is_a_valid_environment_template() -> None:
     names = [p.name for p in template.parameterDefinitions or []]
     assert names[:2] == ["CondaPackages", "CondaChannels"]  # what Deadline Cloud submitters fill in
     channels = next(p for p in template.parameterDefinitions or [] if p.name == "CondaChannels")
-    assert channels.default is not None and channels.default.startswith("s3://")
+    assert channels.default == "deadline-cloud"  # the samples' default, which the hosts' condarc maps
     decode_job_template(template=JOB)
     for action in (template.environment.script.actions.onEnter, template.environment.script.actions.onExit):  # type: ignore[union-attr]
         assert action is not None and action.command == "condafarm"  # no bash: the console script

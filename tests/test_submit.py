@@ -7,6 +7,8 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,11 @@ RECIPE = """\
 package:
   name: tool
   version: "1.0"
+source:
+  - if: linux and x86_64
+    then:
+      url: https://example.invalid/tool-1.0-linux.tar.gz
+      sha256: 1111111111111111111111111111111111111111111111111111111111111111
 build:
   noarch: generic
 """
@@ -173,7 +180,7 @@ def test_platform_globs_and_all_platforms_choose_as_the_samples_do(tmp_path: Pat
 
 def test_meta_yaml_recipe_is_planned_with_the_conda_build_tool(tmp_path: Path) -> None:
     (tmp_path / "recipe").mkdir()
-    (tmp_path / "recipe" / "meta.yaml").write_text("package: {name: old}\n")
+    (tmp_path / "recipe" / "meta.yaml").write_text("package: {name: old, version: '1'}\n")
     result = run_cli("submit", str(tmp_path), "--dry-run")
     assert result.returncode == 0, result.stderr
     (job,) = _jobs(result.stdout)
@@ -217,10 +224,12 @@ def test_a_worker_local_folder_as_the_destination_is_refused(tmp_path: Path, to:
         ),
         ("condaPlatforms:\n- platform: linux-64\n- platform: win-64\n", "no platform has defaultSubmit: true"),
         ("condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\n- {platform: linux-64}\n", "listed twice"),
-        ("jobParameters:\n- {name: S3CondaChannel, value: s3://b/c}\n", "S3CondaChannel: give the channel with --to"),
-        ("jobParameters:\n- {name: ReusePackageBuildEnv, value: '1'}\n", "builds run in the host's condafarm"),
+        ("jobParameters:\n- {name: S3CondaChannel, value: /srv/c}\n", "'/srv/c' is not an s3://BUCKET/PREFIX"),
+        ("jobParameters:\n- {name: CondaBuildConfigFile, value: nowhere.yaml}\n", "nowhere.yaml is not a file"),
+        ("jobParameters:\n- {name: TargetPlatform, value: linux-64}\n", "renamed CondaPlatform"),
         ("jobParameters:\n- {name: NoSuchThing, value: x}\n", "NoSuchThing is not a parameter of build_linux"),
-        ("jobParameters:\n- {name: OverridePrefixLength, value: 200}\n", "OverridePrefixLength 200"),
+        ("jobParameters:\n- {name: OverridePrefixLength, value: 300}\n", "OverridePrefixLength 300: give a number"),
+        ("condaPlatforms:\n- {platform: win-64, defaultSubmit: true, sourceArchiveDirectory: ../x}\n", "under"),
         (
             "jobParameters:\n- {name: ExtraBuildToolArgs, value: --target-platform linux-64}\n",
             "set the job's CondaPlatform",
@@ -244,7 +253,7 @@ def test_samples_job_parameters_and_build_options_reach_every_job(tmp_path: Path
         "jobParameters:\n- {name: CondaChannels, value: conda-forge}\n- {name: OverridePackageName, value: tool2}\n"
     )
     tool = _recipes(tmp_path, config=config, archive=False)
-    (tool / "recipe" / "meta.yaml").write_text("package: {name: tool}\n")
+    (tool / "recipe" / "meta.yaml").write_text("package: {name: tool, version: '1'}\n")
     args = ["-c", "studio", "--fast-build", "--extra-build-tool-args=--no-include-recipe"]
     result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL, *args)
     assert result.returncode == 0, result.stderr
@@ -309,3 +318,119 @@ def test_saved_bundles_create_jobs_with_the_printed_parameters(tmp_path: Path) -
         assert hosts["attr.worker.cpu.arch"] == [params["CpuArch"]] == ["x86_64"]
         assert created.name == f"condafarm build tool ({job['platform']})"
         assert (folder / "parameter_values.yaml").is_file()
+
+
+def test_a_source_archive_directory_becomes_the_jobs_override_source_folder(tmp_path: Path) -> None:
+    config = (
+        "condaPlatforms:\n- platform: win-64\n  defaultSubmit: true\n  buildTool: rattler-build\n"
+        "  sourceArchiveDirectory: tool-plugin-1.0/win-64/\n"
+    )
+    tool = _recipes(tmp_path, config=config, archive=False)
+    (tool / "recipe" / "recipe.yaml").write_text(
+        RECIPE.replace("linux and x86_64", "win").replace(
+            "url: https://example.invalid/tool-1.0-linux.tar.gz", "path: ../../archive_files/tool-plugin-1.0/win-64"
+        )
+    )
+    missing = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert missing.returncode == 2 and "source folder tool-plugin-1.0/win-64/ for win-64" in missing.stderr
+    plugin = tmp_path / "recipes" / "archive_files" / "tool-plugin-1.0" / "win-64"
+    plugin.mkdir(parents=True)
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 0, result.stderr
+    (job,) = _jobs(result.stdout)
+    assert job["params"]["OverrideSourceDir"] == str(plugin)  # type: ignore[index]
+
+
+def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_path: Path) -> None:
+    config = (
+        "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\njobParameters:\n"
+        "- {name: S3CondaChannel, value: 's3://studio/Conda/Samples'}\n- {name: CondaChannelName, value: Studio}\n"
+        "- {name: CondaBuildConfigFile, value: build-config.yaml}\n"
+        "- {name: OverrideSourceArchive, value: ../archive_files/tool-1.0-linux.tar.gz}\n"
+        + "".join(
+            f"- {{name: {n}, value: '1'}}\n"
+            for n in ("PackageBuildEnvName", "ReusePackageBuildEnv", "CondaBuildEnvName", "ReuseCondaBuildEnv")
+        )
+        + "- {name: JobScriptDir, value: scripts}\n- {name: OverridePrefixLength, value: 200}\n"
+    )
+    tool = _recipes(tmp_path, config=config)
+    (tool / "build-config.yaml").write_text("python:\n  - 3.10  # [linux]\n  - 3.11  # [win]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "condafarm", "submit", str(tool), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=tool,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (job,) = _jobs(result.stdout)
+    params = job["params"]
+    assert params["DestinationChannel"] == "s3://studio/Conda/Samples"  # type: ignore[index]
+    # in the bundle as conda_build_config.yaml, the name under which rattler-build reads its selectors
+    assert params["VariantConfigFile"] == "conda_build_config.yaml"  # type: ignore[index]
+    assert job["files"] == ["conda_build_config.yaml"]
+    assert params["OverrideSourceArchive1"] == "../archive_files/tool-1.0-linux.tar.gz"  # type: ignore[index]
+    assert params["OverridePrefixLength"] == "200"  # type: ignore[index]
+    for name in ("CondaChannelName", "PackageBuildEnvName", "ReuseCondaBuildEnv", "JobScriptDir"):
+        assert name not in params  # type: ignore[operator]
+        assert f"jobParameters {name}: not needed" in result.stderr
+    assert "OverridePrefixLength 200: rattler-build has no prefix-length setting" in result.stderr
+
+
+def test_dash_q_names_the_queue_as_in_the_samples_submit_package_job(tmp_path: Path) -> None:
+    result = run_cli("submit", str(_recipes(tmp_path)), "-q", "Package Build Queue", "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 0, result.stderr
+    assert "queue: the queue named 'Package Build Queue'" in result.stdout
+    quiet = run_cli("submit", str(_recipes(tmp_path / "again")), "--quiet", "--dry-run", "--to", CHANNEL)
+    assert quiet.returncode == 0, quiet.stderr
+
+
+def test_dry_run_renders_every_job_for_its_platform_and_says_which_would_fail(tmp_path: Path) -> None:
+    config = "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\n- {platform: win-64, defaultSubmit: true}\n"
+    tool = _recipes(tmp_path, config=config, archive=False)
+    (tool / "recipe" / "recipe.yaml").write_text(
+        "package:\n  name: tool\n  version: '1.0'\nsource:\n  - if: win\n    then:\n"
+        "      url: https://example.invalid/tool-${{ windows_only_setting }}.zip\n      sha256: " + "2" * 64 + "\n"
+        "build:\n  script:\n    - echo built\n"
+    )
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL, env=_offline_env(tmp_path))
+    assert result.returncode == 8, result.stderr
+    linux, windows = result.stdout.split("job 2 of 2: win-64")
+    assert "  renders: linux-64/tool-1.0-" in linux and "would fail" not in linux
+    assert "  would fail: " in windows and "windows_only_setting" in windows
+    assert "dry run: 2 job(s) not submitted; 1 would fail" in result.stdout
+    assert "1 of 2 job(s) would fail, win-64 first" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "platforms"),
+    [
+        # a Windows-only conda-build recipe: bld.bat alone (robocopy, C:\ paths), no skip
+        ({"meta.yaml": "package: {name: t, version: '1'}\n", "bld.bat": "robocopy . C:\\tool /E\n"}, ["win-64"]),
+        ({"meta.yaml": "package: {name: t, version: '1'}\nbuild:\n  skip: true  # [not linux64]\n"}, ["linux-64"]),
+        (
+            {"recipe.yaml": "package: {name: t, version: '1'}\nbuild:\n  skip: [osx]\n  script: [echo]\n"},
+            ["linux-64", "win-64"],
+        ),
+        ({"recipe.yaml": "package: {name: t, version: '1'}\nbuild:\n  script: [echo]\n"}, ["linux-64"]),
+        ({"recipe.yaml": RECIPE}, ["linux-64"]),
+    ],
+)
+def test_without_deadline_cloud_yaml_the_platforms_are_those_the_recipe_builds(
+    tmp_path: Path, files: dict[str, str], platforms: list[str]
+) -> None:
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    result = run_cli("submit", str(folder), "--dry-run", "--to", CHANNEL, env=_offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert [j["platform"] for j in _jobs(result.stdout)] == platforms
+
+
+def test_a_recipe_that_builds_nowhere_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    (folder / "recipe.yaml").write_text("package: {name: t, version: '1'}\nbuild:\n  skip: [true]\n")
+    result = run_cli("submit", str(folder), "--dry-run", "--to", CHANNEL, env=_offline_env(tmp_path))
+    assert result.returncode == 2 and "builds on none of linux-64, win-64, osx-arm64" in result.stderr

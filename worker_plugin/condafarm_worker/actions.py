@@ -119,9 +119,10 @@ def build(
     from condafarm import BuildFailed, build_recipe, check_native_platform, parse_tool_args
 
     if prefix_length.strip() not in ("", "0"):
-        raise UsageError(
-            f"OverridePrefixLength {prefix_length}: conda-build's --prefix-length has no rattler-build equivalent "
-            "(rattler-build uses a long placeholder prefix); set it to 0"
+        # what `condafarm submit` says too: rattler-build has no such setting, its placeholder prefix is fixed
+        messages.log(
+            f"OverridePrefixLength {prefix_length}: not applied: rattler-build builds with its own fixed-length "
+            "placeholder prefix"
         )
     options = parse_tool_args(extra_args, fast_build=fast_build)
     if conda_platform is not None:

@@ -23,6 +23,8 @@ from ..errors import BuildError, UsageError
 from ..safe_files import copy_folder, inside, write_file
 from . import recipe_limits
 from .conda_build import converted_recipe
+from .copies import rewritten_copy
+from .license import current_license
 from .skip import is_skipped
 
 log = logging.getLogger(__name__)
@@ -48,19 +50,26 @@ class Output:
 
 def find_recipe(path: Path) -> Path:
     """The recipe file for `path`: the file itself, or `recipe.yaml` inside a folder; a conda-build meta.yaml
-    (alone in its folder, or given) is converted to a recipe.yaml in a temp copy (`conda_build/`)."""
+    (alone in its folder, or given) is converted to a recipe.yaml in a temp copy (`conda_build/`), and a recipe
+    with deprecated SPDX license ids gets a temp copy with their successors (`license.py`)."""
     if path.is_dir():
         for name in RECIPE_NAMES:
             if (path / name).is_file():
                 if not inside(path / name, path):
                     raise UsageError(f"{path / name} is a symlink out of {path}; give the folder it leads to instead")
-                return (path / name).resolve()
+                return _with_current_licenses((path / name).resolve())
         if (path / "meta.yaml").is_file():
             return converted_recipe(path)
         raise UsageError(f"no recipe.yaml in {path}; give a recipe.yaml or the folder that holds it")
     if not path.is_file():
         raise UsageError(f"recipe {path} not found; give a recipe.yaml or the folder that holds it")
-    return converted_recipe(path) if path.name == "meta.yaml" else path.resolve()
+    return converted_recipe(path) if path.name == "meta.yaml" else _with_current_licenses(path.resolve())
+
+
+def _with_current_licenses(recipe: Path) -> Path:
+    """`recipe`, or a copy of its folder whose recipe has deprecated SPDX license ids replaced."""
+    text = _current_licenses(recipe)
+    return recipe if text is None else rewritten_copy(recipe.parent, {recipe.name: text}) / recipe.name
 
 
 def _key_lines(text: str) -> list[tuple[int, str]]:
@@ -114,6 +123,33 @@ def locate_error(recipe: Path, exc: Exception) -> BuildError:
     where = f"{recipe}:{line}" if line else str(recipe)
     what = f"{key}: " if key else ""
     return BuildError(f"{where}: {what}{rattler_message(message)}; fix the recipe and run again")
+
+
+def _current_licenses(recipe: Path) -> str | None:
+    """The recipe's text with deprecated SPDX license ids replaced (`license.py`), warning for each; None when
+    it has none (or is not YAML, which rattler-build then reports)."""
+    try:
+        data = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    outputs = data.get("outputs")
+    outputs = outputs if isinstance(outputs, list) else []
+    abouts = [a for a in [data.get("about"), *(o.get("about") for o in outputs if isinstance(o, dict))] if a]
+    changed = False
+    for about in abouts:
+        license = about.get("license") if isinstance(about, dict) else None
+        if isinstance(about, dict) and isinstance(license, str) and current_license(license) != license:
+            about["license"] = current_license(license)
+            log.warning(
+                "%s: license %r uses deprecated SPDX ids, which rattler-build refuses: building it as %r",
+                recipe,
+                license,
+                about["license"],
+            )
+            changed = True
+    return yaml.safe_dump(data, sort_keys=False) if changed else None
 
 
 def load_recipe(recipe: Path) -> Any:
@@ -205,6 +241,18 @@ def rendered_sources(variants: Sequence[Any]) -> list[dict[str, Any]]:
     return found[0] if found else []
 
 
+#: Names a missing path source has when it is an archive, not a folder.
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz", ".zst", ".7z", ".exe", ".msi")
+
+
+def _is_folder_source(path: Path) -> bool:
+    """Whether a path source is a folder: it is one, or it is missing (on a worker, a folder outside the
+    attached recipe folder, e.g. ../../archive_files/plugin/win-64, is missing) and is not named as an archive."""
+    if path.exists():
+        return path.is_dir()
+    return not path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
 def override_sources(
     sources: Sequence[dict[str, Any]], archives: Sequence[Path], folder: Path | None, recipe_dir: Path, platform: str
 ) -> list[dict[str, Any]]:
@@ -220,7 +268,7 @@ def override_sources(
     result = []
     for source in sources:
         entry = dict(source)
-        is_folder = "path" in entry and (recipe_dir / str(entry["path"])).is_dir()
+        is_folder = "path" in entry and _is_folder_source(recipe_dir / str(entry["path"]))
         if ("url" in entry or ("path" in entry and not is_folder)) and remaining:
             for key in ("url", "sha256", "md5"):
                 entry.pop(key, None)
@@ -259,6 +307,21 @@ def select_recipe(path: Path, build_tool: str | None) -> Path:
     return path
 
 
+def _anchored(source: Any, recipe_dir: Path) -> Any:
+    """Sources (a list, one source, or `if:`/`then:` items) with each relative `path` that leaves the recipe
+    folder (`../../archive_files/x.zip`, as the samples write) made absolute: the staged copy of the folder
+    lives elsewhere, so the relative path would lead nowhere. Paths inside the folder stay relative (copied)."""
+    if isinstance(source, list):
+        return [_anchored(s, recipe_dir) for s in source]
+    if not isinstance(source, dict):
+        return source
+    anchored = {k: _anchored(v, recipe_dir) if k in ("then", "else") else v for k, v in source.items()}
+    path = anchored.get("path")
+    if isinstance(path, str) and re.match(r"^\.\.[/\\]", path):
+        anchored["path"] = f"{recipe_dir.as_posix()}/{path}"
+    return anchored
+
+
 def staged_recipe(
     stage0: Any,
     recipe: Path,
@@ -292,6 +355,9 @@ def staged_recipe(
             build["number"] = build_number
     if sources is not None:
         data["source"] = sources
+    for holder in [data, *(data.get("outputs") or [])]:
+        if "source" in holder:
+            holder["source"] = _anchored(holder["source"], recipe.parent)
     staging = Path(tempfile.mkdtemp(prefix="condafarm-recipe-"))
     target = staging / recipe.parent.name
     copy_folder(recipe.parent, target, skip=lambda p: p.resolve() in skip or p.name in (".git", "__pycache__"))

@@ -2,8 +2,8 @@
 variants as if they were wanted, so a Windows-only recipe built on Linux would make an empty package).
 
 The conditions are rattler-build's boolean expressions over the target platform (`win`, `linux`, `osx`, `unix`,
-`x86_64`, `aarch64`, `arm64`...) and variant keys, combined with `not`, `and`, `or`, comparisons, parentheses and
-`match(variable, "version spec")`.
+`x86_64`, `aarch64`, `arm64`, `win64`, `linux64`...) and variant keys, combined with `not`, `and`, `or`,
+comparisons, parentheses and `match(variable, "version spec")`.
 They are parsed with `ast` and only those forms are evaluated; anything else is a located `BuildError`.
 """
 
@@ -15,19 +15,30 @@ from typing import Any
 
 from ..errors import BuildError
 
-_ARCHES = {"64": "x86_64", "aarch64": "aarch64", "arm64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x"}
+#: Architecture names, true when the platform's architecture part is that name (`osx-arm64`: arm64).
+_ARCH_NAMES = ("aarch64", "arm64", "ppc64le", "s390x", "armv6l", "armv7l", "riscv64")
+#: Names true on exactly one platform, as rattler-build defines them (`win64` is win-64, not win-arm64).
+_ONE_PLATFORM = {
+    "linux32": "linux-32",
+    "linux64": "linux-64",
+    "win32": "win-32",
+    "win64": "win-64",
+    "osx64": "osx-64",
+}
 
 
 def platform_names(target_platform: str) -> dict[str, Any]:
-    """The names a condition may use for `target_platform` (e.g. `linux-64`: linux, unix, x86_64 are true)."""
+    """The platform names rattler-build defines in conditions and expressions, valued for `target_platform`
+    (`linux-64`: linux, unix, x86_64 and linux64 are true). tests/test_build_skip.py checks every name against
+    py-rattler-build's own render on each platform condafarm builds."""
     os_name, _, arch = target_platform.partition("-")
-    names: dict[str, Any] = {name: False for name in ("win", "linux", "osx", "unix", "emscripten", "wasi", "noarch")}
-    names.update({value: False for value in _ARCHES.values()})
+    names: dict[str, Any] = {name: False for name in ("win", "linux", "osx", "unix", "emscripten", "wasi")}
     names.update({"target_platform": target_platform, "build_platform": target_platform, os_name: True})
     names["unix"] = os_name in ("linux", "osx")
-    if arch in _ARCHES:
-        names[_ARCHES[arch]] = True
-    names["x86"] = arch == "32"
+    names["x86"] = arch == "32"  # rattler-build's x86 is 32-bit only; conda-build's is any x86 (jinja.py)
+    names["x86_64"] = arch == "64"
+    names.update({name: arch == name for name in _ARCH_NAMES})
+    names.update({name: target_platform == platform for name, platform in _ONE_PLATFORM.items()})
     return names
 
 
@@ -91,7 +102,7 @@ def _match(node: ast.AST, names: Mapping[str, Any], condition: str) -> bool:
 
 def is_skipped(conditions: list[Any], target_platform: str, variant: Mapping[str, Any]) -> str | None:
     """The first of `conditions` that is true for this platform and variant (the variant is skipped), or None."""
-    names = {**platform_names(target_platform), **{str(k): v for k, v in variant.items()}}
+    names = {"true": True, "false": False, **platform_names(target_platform), **{str(k): v for k, v in variant.items()}}
     for condition in conditions:
         if isinstance(condition, bool):
             if condition:

@@ -40,6 +40,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _shared_flags() -> _Parser:
+    common = _Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    common.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="condafarm",
@@ -48,19 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"condafarm {__version__}")
-    common = _Parser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    common.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str, desc: str) -> argparse.ArgumentParser:
+        # Each command gets its own copy of the shared flags, and may take one of their short names for its own
+        # option (`submit -q QUEUE`, as the samples' submit-package-job spells it): the shared flag keeps its
+        # long name there.
         p = sub.add_parser(
             name,
-            parents=[common],
+            parents=[_shared_flags()],
             help=help,
             description=desc,
             epilog=EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            conflict_handler="resolve",
         )
         p.set_defaults(func=func)
         return p

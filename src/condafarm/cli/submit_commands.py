@@ -18,6 +18,7 @@ def _csv(values: list[str] | None) -> list[str]:
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
+    from ..farm.check import JobCheck, check_job, refuse_failures
     from ..farm.recipe_config import Recipe
     from ..farm.submit import (
         deadline_config,
@@ -54,6 +55,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"queue: {args.queue_id or f'the queue named {args.queue!r} (or the only one starting so)'}")
     if recipe.config_path:
         print(f"{recipe.name}: settings from {recipe.config_path}")
+    checks: list[JobCheck] = []
     for i, plan in enumerate(plans, 1):
         print(f"job {i} of {len(plans)}: {plan.platform.name}")
         print(f"  bundle: {plan.base_bundle}")
@@ -62,11 +64,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
             print(f"  -p {name}={value}")
         for name in plan.files:
             print(f"  + {name} (generated from {recipe.config_path.name if recipe.config_path else 'the recipe'})")
+        check = check_job(plan.parameters, plan.files)
+        checks.append(check)
+        if check.error:
+            print(f"  would fail: {check.error}")
+        for package in check.packages:
+            print(f"  renders: {package}")
+        if not check.error and not check.packages:
+            print("  renders: nothing (build.skip skips every variant on this platform)")
     if args.save_bundles:
         for i, plan in enumerate(plans, 1):
             print(f"wrote {plan.write(Path(args.save_bundles) / f'{i:02d}-{plan.platform.name}')}")
     if args.dry_run:
-        print(f"dry run: {len(plans)} job(s) not submitted")
+        failing = sum(1 for c in checks if c.error)
+        print(f"dry run: {len(plans)} job(s) not submitted" + (f"; {failing} would fail" if failing else ""))
+    refuse_failures([p.platform.name for p in plans], checks)
+    if args.dry_run:
         return 0
     with tempfile.TemporaryDirectory(prefix="condafarm-submit-") as work:
         job_ids = submit_jobs(plans, Path(work), config)
@@ -95,11 +108,13 @@ def register(command: AddCommand) -> None:
         "--queue (default: Package) or the only one whose name starts so, never the Deadline CLI's default\n"
         "queue; the farm is the CLI's (`deadline config`). The channel: --to s3://BUCKET/PREFIX, or a name for\n"
         "s3://<the queue's job attachments bucket>/Conda/NAME (default: Default), as the samples' --s3-channel.\n"
-        "Without --os or --platform, the recipe's defaultSubmit platforms are built (linux-64 without the file).\n\n"
+        "Without --os or --platform, the recipe's defaultSubmit platforms are built; without the file, the\n"
+        "platforms the recipe builds (build.skip, scripts; linux-64 when it builds everywhere). Every job is\n"
+        "rendered first as its worker would: if one would fail, nothing is submitted (exit 8).\n\n"
         "examples:\n"
         "  condafarm submit recipes/blender-4.5 --dry-run\n"
         "  condafarm submit recipes/tool --os linux,windows,macos --to s3://studio-packages/Conda/Default\n"
-        "  condafarm submit recipes/tool -p 'linux-*' --to Testing --queue 'Package Build Queue'",
+        "  condafarm submit recipes/tool -p 'linux-*' --to Testing -q 'Package Build Queue'",
     )
     p.add_argument(
         "recipe", help="recipe.yaml or meta.yaml, its folder, or a folder with deadline-cloud.yaml and recipe/"
@@ -127,11 +142,19 @@ def register(command: AddCommand) -> None:
     p.add_argument(
         "-a", "--extra-build-tool-args", metavar="ARGS", help="rattler-build options, e.g. '--no-include-recipe'"
     )
-    p.add_argument("--dry-run", action="store_true", help="print each job's bundle and parameters; no AWS call")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each job's bundle, parameters and what it renders (or why it would fail); no AWS call",
+    )
     p.add_argument("--save-bundles", metavar="DIR", help="also write each job's bundle into DIR")
     p.add_argument("--farm-id", help="farm (default: the Deadline Cloud CLI's default farm)")
     p.add_argument(
-        "--queue", default="Package", help="the package-building queue's name or name prefix (default: Package)"
+        "-q",
+        "--queue",
+        default="Package",
+        help="the package-building queue's name or name prefix (default: Package); -q as in the samples' "
+        "submit-package-job (quiet is --quiet here)",
     )
     p.add_argument("--queue-id", help="the package-building queue's id (instead of --queue)")
     p.add_argument("--bundles", metavar="DIR", help="condafarm's job_bundles folder (default: the installed one)")

@@ -26,6 +26,7 @@ _PLATFORM_KEYS = (
     "defaultSubmit",
     "buildTool",
     "sourceArchiveFilename",
+    "sourceArchiveDirectory",
     "sourceDownloadInstructions",
     "additionalHostRequirements",
     "variantConfig",
@@ -37,6 +38,12 @@ def _build_tool(value: Any, where: str) -> str | None:
     if value is not None and value not in BUILD_TOOLS:
         raise UsageError(f"{where}: buildTool {value!r} is not one of {', '.join(BUILD_TOOLS)}")
     return None if value is None else str(value)
+
+
+def _is_relative_below(text: str) -> bool:
+    """Whether `text` names a place below a folder: relative, no `..`, on any OS."""
+    posix = text.replace("\\", "/")
+    return bool(text.strip()) and not posix.startswith("/") and ":" not in text and ".." not in posix.split("/")
 
 
 def _refuse_unknown(item: dict[str, Any], known: tuple[str, ...], where: str) -> None:
@@ -54,6 +61,8 @@ class PlatformSpec:
     default_submit: bool = True
     build_tool: str | None = None
     source_archives: tuple[str, ...] = ()
+    #: a folder of archive_files (a plug-in's extracted payload) that replaces the recipe's folder source
+    source_directory: str | None = None
     download_instructions: str = ""
     extra_host_requirements: dict[str, Any] = field(default_factory=dict)
     variant_config: dict[str, Any] | None = None
@@ -82,6 +91,12 @@ class PlatformSpec:
         archives = (archives,) if isinstance(archives, str) else tuple(str(a) for a in archives)
         if len(archives) > 2:
             raise UsageError(f"{where}: sourceArchiveFilename names {len(archives)} archives; the build takes 1 or 2")
+        directory = item.get("sourceArchiveDirectory")
+        if directory is not None and (not isinstance(directory, str) or not _is_relative_below(directory)):
+            raise UsageError(
+                f"{where}: sourceArchiveDirectory {directory!r} must be a folder under archive_files, written "
+                "relative to it (e.g. plugin-1.0/win-64)"
+            )
         if "variantConfig" in item and "condaBuildConfig" in item:
             raise UsageError(f"{where}: give variantConfig or its older name condaBuildConfig, not both")
         variant_config = item.get("variantConfig", item.get("condaBuildConfig"))
@@ -93,6 +108,7 @@ class PlatformSpec:
             default_submit=bool(item.get("defaultSubmit", False)),
             build_tool=_build_tool(item.get("buildTool"), where),
             source_archives=archives,
+            source_directory=directory,
             download_instructions=str(item.get("sourceDownloadInstructions", "")),
             extra_host_requirements=dict(item.get("additionalHostRequirements") or {}),
             variant_config=variant_config,
@@ -178,6 +194,20 @@ class Recipe:
                     f"source archive {filename} for {spec.name} is not in {' or '.join(str(f) for f in folders)}{how}"
                 )
             found.append(path)
+        return found
+
+    def find_source_directory(self, spec: PlatformSpec) -> Path | None:
+        """The platform's sourceArchiveDirectory, found in `archive_folders`; a missing one says how to get it."""
+        if spec.source_directory is None:
+            return None
+        folders = self.archive_folders()
+        found = next((f / spec.source_directory for f in folders if (f / spec.source_directory).is_dir()), None)
+        if found is None:
+            how = f"; to get it: {spec.download_instructions}" if spec.download_instructions else ""
+            raise UsageError(
+                f"source folder {spec.source_directory} for {spec.name} is not in "
+                f"{' or '.join(str(f) for f in folders)}{how}"
+            )
         return found
 
     def choose(

@@ -11,6 +11,7 @@ becomes `s3://<the queue's job attachments bucket>/Conda/NAME`, and the queue is
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,29 +21,45 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
+from .check import recipe_platforms
 from .files import bundles_dir
 from .recipe_config import PlatformSpec, Recipe
+
+log = logging.getLogger(__name__)
 
 BUNDLE_FOR_OS = {"linux": "build_linux", "windows": "build_windows", "macos": "build_macos"}
 #: The samples' default package-building queue name prefix.
 DEFAULT_QUEUE_PREFIX = "Package"
 #: Stands for the queue's job attachments bucket in a dry run, which must not ask AWS for it.
 QUEUE_BUCKET_PLACEHOLDER = "<job attachments bucket of the queue>"
-#: Parameters of the samples' build bundle that condafarm's bundles do not have, and what to do instead.
+#: Parameters of the samples' build bundle that are another parameter of condafarm's bundles.
+RENAMED_PARAMETERS = {
+    "S3CondaChannel": "DestinationChannel",
+    "CondaBuildConfigFile": "VariantConfigFile",  # a conda_build_config.yaml: rattler-build reads it as variants
+    "OverrideSourceArchive": "OverrideSourceArchive1",  # the samples' 2024 name
+}
+#: The name the samples' CondaBuildConfigFile gets in the job's bundle.
+CONDA_BUILD_CONFIG = "conda_build_config.yaml"
+#: Parameters of the samples' build bundle that condafarm needs no equivalent for: accepted, with one note.
+OBSOLETE_PARAMETERS = {
+    "CondaChannelName": "condafarm channels have no display name",
+    **dict.fromkeys(
+        ("PackageBuildEnvName", "ReusePackageBuildEnv", "CondaBuildEnvName", "ReuseCondaBuildEnv"),
+        "builds run in the host's condafarm, which caches packages, so there is no build environment to name or reuse",
+    ),
+    "JobScriptDir": "condafarm's bundles run condafarm-worker, not scripts",
+}
+#: Older names condafarm's bundles do not take, and what to write instead.
 REFUSED_PARAMETERS = {
-    "S3CondaChannel": "give the channel with --to (s3://BUCKET/PREFIX, or a name for s3://<queue bucket>/Conda/NAME)",
-    "CondaChannelName": "condafarm channels have no display name: remove it",
-    "PackageBuildEnvName": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
-    "ReusePackageBuildEnv": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
-    "CondaBuildEnvName": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
-    "ReuseCondaBuildEnv": "builds run in the host's condafarm (queue_environments/conda_build.yaml): remove it",
-    "JobScriptDir": "condafarm's bundles run condafarm-worker, not scripts: remove it",
-    "CondaBuildConfigFile": "put the variant config in condaPlatforms[].variantConfig of deadline-cloud.yaml",
     "TargetPlatform": "renamed CondaPlatform (with CpuArch choosing the host)",
     "ExtraChannels": "renamed CondaChannels",
     "VariantConfig": "renamed VariantConfigFile",
-    "OverrideSourceArchive": "renamed OverrideSourceArchive1",
 }
+#: What OverridePrefixLength (conda-build's --prefix-length) becomes: rattler-build has no such setting.
+PREFIX_LENGTH_NOTE = (
+    "rattler-build has no prefix-length setting: it builds with its own fixed-length placeholder prefix "
+    "(as long as conda-build's default, 255), and the value is not applied"
+)
 
 
 @dataclass
@@ -122,27 +139,48 @@ def choose_queue(queues: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
 
 
 def _job_parameters(recipe: Recipe, allowed: set[str], bundle: str) -> dict[str, str]:
-    """deadline-cloud.yaml's jobParameters, each one a parameter of the bundle or refused saying what to do."""
-    for name in recipe.job_parameters:
+    """deadline-cloud.yaml's jobParameters as parameters of the bundle: the samples' names that condafarm calls
+    otherwise are renamed, obsolete ones dropped with a note, and anything else refused saying what to do."""
+    parameters: dict[str, str] = {}
+    for name, value in recipe.job_parameters.items():
+        where = f"{recipe.config_path}: jobParameters {name}"
         if name in REFUSED_PARAMETERS:
-            raise UsageError(f"{recipe.config_path}: jobParameters {name}: {REFUSED_PARAMETERS[name]}")
-        if name not in allowed:
-            raise UsageError(
-                f"{recipe.config_path}: jobParameters {name} is not a parameter of {bundle}; "
-                f"its parameters: {', '.join(sorted(allowed))}"
-            )
-    return dict(recipe.job_parameters)
+            raise UsageError(f"{where}: {REFUSED_PARAMETERS[name]}")
+        if name in OBSOLETE_PARAMETERS:
+            log.warning("%s: not needed (%s): ignored", where, OBSOLETE_PARAMETERS[name])
+            continue
+        if name == "S3CondaChannel" and not value.startswith("s3://"):
+            raise UsageError(f"{where}: {value!r} is not an s3://BUCKET/PREFIX channel")
+        if name == "CondaBuildConfigFile":
+            value = str(_config_file(recipe, value, where))
+        target = RENAMED_PARAMETERS.get(name, name)
+        if target not in allowed:
+            raise UsageError(f"{where} is not a parameter of {bundle}; its parameters: {', '.join(sorted(allowed))}")
+        if target != name:
+            log.warning("%s: the samples' name for %s, which it becomes", where, target)
+        parameters[target] = value
+    return parameters
+
+
+def _config_file(recipe: Recipe, value: str, where: str) -> Path:
+    """A file named in deadline-cloud.yaml: relative to that file's folder, or as given; it must exist."""
+    given = Path(value).expanduser()
+    base = recipe.config_path.parent if recipe.config_path else recipe.recipe_dir
+    for candidate in (base / given, given):
+        if candidate.is_file():
+            return candidate.absolute()
+    raise UsageError(f"{where}: {value} is not a file (looked in {base} and the current folder)")
 
 
 def _check_values(parameters: dict[str, str]) -> None:
     """Refuse here, before anything is uploaded, what the worker would refuse."""
     from ..build.tool_args import parse_tool_args
 
-    if parameters.get("OverridePrefixLength", "0").strip() not in ("", "0"):
-        raise UsageError(
-            f"OverridePrefixLength {parameters['OverridePrefixLength']}: conda-build's --prefix-length has no "
-            "rattler-build equivalent; set it to 0"
-        )
+    length = parameters.get("OverridePrefixLength", "0").strip() or "0"
+    if not length.isdigit() or int(length) > 255:
+        raise UsageError(f"OverridePrefixLength {length}: give a number from 0 to 255")
+    if length != "0":
+        log.warning("OverridePrefixLength %s: %s", length, PREFIX_LENGTH_NOTE)
     parse_tool_args(parameters.get("ExtraBuildToolArgs", ""), fast_build=parameters.get("EnableFastBuild") == "true")
 
 
@@ -160,13 +198,20 @@ def plan_jobs(
     bundles: Path | None = None,
 ) -> list[PlannedJob]:
     """Plan one build job per chosen platform; checks source archives exist (naming how to get them) and refuses
-    any deadline-cloud.yaml parameter or value the job could not honour."""
+    any deadline-cloud.yaml parameter or value the job could not honour. Without deadline-cloud.yaml and without
+    `oses` or `platforms`, the platforms are those the recipe builds (`check.recipe_platforms`)."""
     unknown = [o for o in oses or () if o not in BUNDLE_FOR_OS]
     if unknown:
         raise UsageError(f"unknown OS {unknown[0]!r}; use {', '.join(BUNDLE_FOR_OS)}")
     root = bundles_dir(bundles)
     plans = []
-    for spec in recipe.choose(oses, platforms, all_platforms):
+    shared: dict[str, str] = {}  # deadline-cloud.yaml's jobParameters, read (and noted) once
+    specs = recipe.choose(oses, platforms, all_platforms)
+    if recipe.config_path is None and not oses and not platforms:
+        # no deadline-cloud.yaml and no choice: the platforms the recipe itself builds (build.skip, scripts)
+        tool = recipe.build_tool_for(specs[0])
+        specs = [PlatformSpec(p, default_submit=True) for p in recipe_platforms(recipe.recipe_dir, tool)]
+    for spec in specs:
         base = root / BUNDLE_FOR_OS[spec.os]
         template = yaml.safe_load((base / "template.yaml").read_text())
         definitions = {p["name"]: p for p in template["parameterDefinitions"]}
@@ -179,7 +224,7 @@ def plan_jobs(
             "RecipeName": recipe.name,
             "RecipeDir": str(recipe.recipe_dir),
             "DestinationChannel": channel,
-            **_job_parameters(recipe, set(definitions), base.name),
+            **(shared := shared or _job_parameters(recipe, set(definitions), base.name)),
             "CondaPlatform": spec.platform,
             "CpuArch": spec.cpu_arch,
             "BuildTool": recipe.build_tool_for(spec),
@@ -195,11 +240,18 @@ def plan_jobs(
             parameters["ExtraBuildToolArgs"] = extra_args
         for i, archive in enumerate(recipe.find_archives(spec), 1):
             parameters[f"OverrideSourceArchive{i}"] = str(archive)
+        source_dir = recipe.find_source_directory(spec)
+        if source_dir is not None:
+            parameters["OverrideSourceDir"] = str(source_dir)
         _check_values(parameters)
         plan = PlannedJob(spec, base, template, parameters)
         if spec.variant_config is not None:
             plan.files["variant_config.yaml"] = yaml.safe_dump(spec.variant_config, sort_keys=False)
             parameters["VariantConfigFile"] = "variant_config.yaml"
+        elif "CondaBuildConfigFile" in recipe.job_parameters:
+            # rattler-build reads `# [sel]` selectors only in a file of this name, as conda-build read them
+            plan.files[CONDA_BUILD_CONFIG] = Path(parameters["VariantConfigFile"]).read_text(encoding="utf-8")
+            parameters["VariantConfigFile"] = CONDA_BUILD_CONFIG
         plans.append(plan)
     return plans
 

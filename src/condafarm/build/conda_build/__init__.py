@@ -10,10 +10,8 @@ dropped because rattler-build needs no equivalent is said in notes, in the log a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -23,8 +21,9 @@ from typing import Any
 import yaml
 
 from ...errors import BuildError, UsageError
-from ...safe_files import copy_folder, inside, occupied, write_file
+from ...safe_files import inside, occupied, write_file
 from .. import recipe_limits
+from ..copies import ROOT_NAME, copy_folder, rewritten_copy
 from .jinja import Refused, preprocess
 from .sections import convert
 from .tree import entries, parse, resolve
@@ -136,15 +135,6 @@ def _convert(meta: Path, out: Path) -> tuple[str, str | None, list[str]]:
     return recipe, _dump(variants, header) if variants else None, notes
 
 
-def _copy(folder: Path, out: Path, *, overwrite: bool = False) -> None:
-    """The recipe folder's files (scripts, patches, tests) into `out`, which may lie inside it; symlinks out of
-    the folder are left out, and files already in `out` are replaced only with `overwrite`."""
-    inside = out.resolve()
-    copy_folder(
-        folder, out, overwrite=overwrite, skip=lambda p: p.name in (".git", "__pycache__") or p.resolve() == inside
-    )
-
-
 def convert_recipe(source: Path, out_dir: Path | None = None, *, force: bool = False) -> Conversion:
     """Write the rattler-build recipe for the conda-build recipe `source` (its folder or meta.yaml).
 
@@ -161,7 +151,7 @@ def convert_recipe(source: Path, out_dir: Path | None = None, *, force: bool = F
     if existing and not force:
         raise UsageError(f"{existing[0]} exists; give another --out folder, or --force to replace it")
     if out.resolve() != meta.parent:
-        _copy(meta.parent, out, overwrite=force)
+        copy_folder(meta.parent, out, overwrite=force)
     write_file(targets[0], recipe_text, overwrite=True)  # replaces a symlink there, never writes through it
     if variants_text:
         write_file(targets[1], variants_text, overwrite=True)
@@ -171,33 +161,12 @@ def convert_recipe(source: Path, out_dir: Path | None = None, *, force: bool = F
 def converted_recipe(source: Path) -> Path:
     """The recipe.yaml `condafarm build` uses for a conda-build recipe: a converted copy of its folder.
 
-    Copies live in the temp folder under a name made from their content, so building the same recipe again (or
-    twice at once) reuses one, and a changed recipe gets a new one; the user's folder is never written to.
+    The copy is made by `copies.rewritten_copy`: reused while the recipe is unchanged, never the user's folder.
     """
     meta = meta_file(source)
-    root = Path(tempfile.gettempdir()) / "condafarm-converted"
-    root.mkdir(parents=True, exist_ok=True)
-    recipe_text, variants_text, notes = _convert(meta, root)
-    digest = hashlib.sha256(recipe_text.encode() + (variants_text or "").encode())
-    for file in sorted(p for p in meta.parent.rglob("*") if p.is_file()):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(meta.parent)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    final = root / digest.hexdigest()[:16]
-    if not final.is_dir():
-        staging = Path(tempfile.mkdtemp(prefix="new-", dir=root))
-        try:
-            out = staging / meta.parent.name
-            _copy(meta.parent, out)
-            write_file(out / "recipe.yaml", recipe_text, overwrite=True)
-            if variants_text:
-                write_file(out / "variants.yaml", variants_text, overwrite=True)
-            os.replace(staging, final)
-        except OSError:
-            if not final.is_dir():  # else another build of the same recipe put an identical copy there first
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    recipe = final / meta.parent.name / "recipe.yaml"
+    recipe_text, variants_text, notes = _convert(meta, Path(tempfile.gettempdir()) / ROOT_NAME)
+    written = {"recipe.yaml": recipe_text, **({"variants.yaml": variants_text} if variants_text else {})}
+    recipe = rewritten_copy(meta.parent, written) / "recipe.yaml"
     log.warning("%s is a conda-build recipe: building %s, converted from it", meta, recipe)
     for note in notes:
         log.warning("converted recipe: %s", note)

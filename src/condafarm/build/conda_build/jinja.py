@@ -12,31 +12,36 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .. import recipe_limits
+from ..skip import platform_names
+from .evaluate import NotConstant, evaluate
 
-#: Names rattler-build defines in conditions and expressions for the target platform (checked against it).
-PLATFORM_NAMES = frozenset(
-    {
-        *("linux", "win", "osx", "unix", "linux32", "linux64", "win32", "win64", "osx64", "x86", "x86_64"),
-        *("arm64", "aarch64", "ppc64le", "s390x", "armv6l", "armv7l", "build_platform", "target_platform"),
-    }
-)
+#: Names rattler-build defines in conditions and expressions for the target platform (`skip.py` values them).
+PLATFORM_NAMES = frozenset(platform_names("linux-64"))
+#: conda-build's platform names whose meaning differs from rattler-build's name (conda-build's `ns_cfg`), as
+#: rattler-build conditions: conda-build's `x86` is any x86 platform (linux-64 too), rattler-build's 32-bit only;
+#: `arm` (linux-armv6l, linux-armv7l) is conda-build's alone.
+CONDA_BUILD_PLATFORM_NAMES = {"x86": "(x86 or x86_64)", "arm": "(armv6l or armv7l)"}
 #: conda-build's Python methods on strings -> minijinja filters.
 METHODS = {"replace": "replace", "lower": "lower", "upper": "upper", "strip": "trim", "split": "split"}
+#: Jinja filters rattler-build's minijinja has too (others are evaluated when their input is known: evaluate.py).
 FILTERS = frozenset(
     {
         *("replace", "lower", "upper", "trim", "split", "join", "first", "last", "length", "default", "int"),
-        *("float", "string", "list", "title", "capitalize", "abs", "round", "sort", "unique"),
+        *("list", "abs", "sort", "reverse"),
     }
 )
+#: str methods that are minijinja tests: `x.startswith(y)` is `x is startingwith(y)`.
+TESTS = {"startswith": "startingwith", "endswith": "endingwith"}
 #: Functions both tools have; conda-build's pin arguments get rattler-build's names.
 FUNCTIONS = frozenset(["compiler", "stdlib", "cdt", "pin_subpackage", "pin_compatible"])
 PIN_ARGS = {"max_pin": "upper_bound", "min_pin": "lower_bound", "exact": "exact"}
 PLACEHOLDER = "__condafarm_jinja_{}__"
+_UNKNOWN = object()
 PLACEHOLDER_RE = re.compile(r"__condafarm_jinja_(\d+)__")
 
 _SET = re.compile(r"^\s*\{%-?\s*set\s+([A-Za-z_]\w*)\s*=\s*(.+?)\s*-?%\}\s*$")
@@ -65,6 +70,8 @@ class Template:
     expressions: list[str] = field(default_factory=list)
     #: 1-based line -> translated condition of its `# [selector]`
     selectors: dict[int, str] = field(default_factory=dict)
+    #: `{% set %}` variables whose value is known when converting (no selector, environ or variant involved)
+    values: dict[str, object] = field(default_factory=dict)
 
 
 def _quote(text: str) -> str:
@@ -72,6 +79,9 @@ def _quote(text: str) -> str:
 
 
 def _constant(value: object) -> str:
+    """A known value as a minijinja literal."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_constant(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -181,7 +191,11 @@ class _Writer:
         flag = _PY_FLAG.match(name) if self.selector else None
         if flag:
             return f"match(python, {_quote(f'{flag.group(1)}.{flag.group(2)}.*')})"
-        if name in self.names or name in PLATFORM_NAMES or (name == "PYTHON" and not self.selector):
+        if name in self.names or (name == "PYTHON" and not self.selector):
+            return name
+        if name in CONDA_BUILD_PLATFORM_NAMES:
+            return CONDA_BUILD_PLATFORM_NAMES[name]
+        if name in PLATFORM_NAMES:
             return name
         kind = "selector" if self.selector else "Jinja"
         raise self.refuse(f"unknown {kind} variable `{name}` (not a {{% set %}} variable or a platform name)")
@@ -230,6 +244,12 @@ class _Writer:
             # conda-build's environ.get gives None for an unset variable; rattler-build's env.get fails then
             default = self.write(node.args[1]) if len(node.args) == 2 else "''"
             return f"env.get({self.write(node.args[0])}, default={default})"
+        if isinstance(func, ast.Attribute) and func.attr == "join" and isinstance(func.value, ast.Constant):
+            if len(node.args) != 1 or node.keywords:
+                raise self.refuse(f"`{ast.unparse(node)}`: join takes one list")
+            return f"{self.atom(node.args[0])} | join({self.write(func.value)})"
+        if isinstance(func, ast.Attribute) and func.attr in TESTS and len(node.args) == 1 and not node.keywords:
+            return f"({self.atom(func.value)} is {TESTS[func.attr]}({self.write(node.args[0])}))"
         if isinstance(func, ast.Attribute) and func.attr in METHODS:
             arguments = self.args(node)
             return f"{self.atom(func.value)} | {METHODS[func.attr]}" + (f"({arguments})" if arguments else "")
@@ -257,9 +277,19 @@ def _parse(text: str, line: int, what: str) -> ast.expr:
     raise Refused(line, f"a {what} {too_costly}")
 
 
-def translate(text: str, names: Collection[str], line: int) -> str:
-    """A conda-build Jinja expression as a rattler-build one (without `${{ }}`)."""
-    return _Writer(names, line, selector=False).write(_parse(text, line, "Jinja expression"))
+def translate(text: str, names: Collection[str], line: int, values: Mapping[str, object] | None = None) -> str:
+    """A conda-build Jinja expression as a rattler-build one (without `${{ }}`); one minijinja cannot express is
+    evaluated as conda-build would when it uses only `values` (known `{% set %}` values), else refused."""
+    node = _parse(text, line, "Jinja expression")
+    try:
+        return _Writer(names, line, selector=False).write(node)
+    except Refused as refused:
+        if values is None:
+            raise
+        try:
+            return _constant(evaluate(node, values))
+        except NotConstant:
+            raise refused from None  # the translator's refusal names the construct
 
 
 def translate_selector(text: str, names: Collection[str], line: int) -> str:
@@ -278,12 +308,27 @@ def _set(template: Template, line: int, name: str, text: str, condition: str | N
     """`{% set name = text %}`, under `condition` (a selector on its line): a later set wins, as in Jinja."""
     node = _parse(text, line, "Jinja expression")
     writer = _Writer(template.context, line, selector=False)
+    try:
+        known: object = evaluate(node, template.values)
+    except NotConstant:
+        known = _UNKNOWN
     if condition is None:
         try:
             template.context[name] = _literal(node)
         except ValueError:
-            template.context[name] = "${{ " + writer.write(node) + " }}"
+            try:
+                template.context[name] = "${{ " + writer.write(node) + " }}"
+            except Refused:
+                if known is _UNKNOWN:
+                    raise
+                # what minijinja cannot say but conda-build computes from known values: the value itself
+                template.context[name] = known if isinstance(known, str | int | float | bool) else _as_jinja(known)
+        if known is _UNKNOWN:
+            template.values.pop(name, None)
+        else:
+            template.values[name] = known
         return
+    template.values.pop(name, None)  # its value now depends on the platform
     earlier = template.context.get(name)
     if isinstance(earlier, str) and earlier.startswith("${{ "):
         otherwise = f" else ({earlier[4:-3]})"
@@ -291,7 +336,17 @@ def _set(template: Template, line: int, name: str, text: str, condition: str | N
         otherwise = f" else {_constant(earlier)}"
     else:
         otherwise = " else ''"  # what conda-build's Jinja renders for a variable never set
-    template.context[name] = "${{ " + f"{writer.atom(node)} if {condition}{otherwise}" + " }}"
+    try:
+        value = writer.atom(node)
+    except Refused:
+        if known is _UNKNOWN:
+            raise
+        value = _constant(known)
+    template.context[name] = "${{ " + f"{value} if {condition}{otherwise}" + " }}"
+
+
+def _as_jinja(value: object) -> str:
+    return "${{ " + _constant(value) + " }}"
 
 
 def preprocess(text: str, variant_keys: Collection[str] = ()) -> Template:
@@ -326,7 +381,7 @@ def preprocess(text: str, variant_keys: Collection[str] = ()) -> Template:
         names = {*template.context, *variant_keys}
 
         def placeholder(match: re.Match[str], number: int = number, names: set[str] = names) -> str:
-            template.expressions.append(translate(match.group(1), names, number))
+            template.expressions.append(translate(match.group(1), names, number, template.values))
             return PLACEHOLDER.format(len(template.expressions) - 1)
 
         line = _EXPRESSION.sub(placeholder, line)

@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
+from ..license import current_license
 from . import steps
 from .jinja import Refused
-from .tree import Alt, Entry, Item, Map, Scalar, Seq, both, entries, items, resolve
+from .tree import Alt, Entry, Item, Map, Node, Scalar, Seq, both, entries, items, resolve
 
 Path_ = tuple[str, ...]
 
@@ -113,6 +114,20 @@ def _rename(node: Map, table: dict[str, str], where: str) -> Map:
     return renamed
 
 
+def _last_wins(alts: list[Alt]) -> list[Alt]:
+    """A key written more than once (`source:` twice): conda-build's YAML reader keeps the last one left after
+    selectors, so each earlier one applies only where no later one does, and none before an unconditional one."""
+    kept: list[Alt] = []
+    later: list[str] = []
+    for cond, node in reversed(alts):
+        unless = f"not ({' or '.join(later)})" if later else None
+        kept.append((both(cond, unless), node))
+        if cond is None:
+            break
+        later.append(cond)
+    return kept[::-1]
+
+
 def _lift(node: Map) -> list[tuple[str | None, Map]]:
     """A source whose keys carry selectors, as one source per selector (the selectors are taken to exclude each
     other, as conda-build recipes write per-platform urls and checksums); unconditional keys go in each."""
@@ -147,15 +162,37 @@ class _Converter:
 
     def source(self, entry: Entry) -> None:
         pairs: list[tuple[str | None, Map]] = []
-        for cond, node in entry.alts:
+        for cond, node in _last_wins(entry.alts):
+            if isinstance(node, Scalar) and node.value is None:
+                continue  # `source:` with only comments under it: no source
             for sub_cond, sub in [(cond, node)] if isinstance(node, Map) else self._source_items(node):
                 pairs += [(both(sub_cond, c), lifted) for c, lifted in _lift(sub)]
-        self.recipe["source"] = items(list(pairs), lower=self._one_source)
+        if pairs:
+            self.recipe["source"] = items(list(pairs), lower=self._one_source)
 
     def _source_items(self, node: Any) -> list[tuple[str | None, Map]]:
+        """A source list's mappings, each with its condition; an item written rattler-build's way
+        (`- if: win` / `then:` / `else:`) gives its branches under the condition and its negation."""
         if not isinstance(node, Seq) or any(not isinstance(i.node, Map) for i in node.items):
             raise Refused(node.line, "source: must be a mapping or a list of mappings")
-        return [(i.cond, i.node) for i in node.items if isinstance(i.node, Map)]
+        found: list[tuple[str | None, Map]] = []
+        for item in node.items:
+            assert isinstance(item.node, Map)
+            keys = {str(i.key): i for i in item.node.items}
+            if "if" not in keys:
+                found.append((item.cond, item.node))
+                continue
+            if set(keys) - {"if", "then", "else"} or not isinstance(keys["if"].node, Scalar) or "then" not in keys:
+                raise Refused(item.line, "a conditional source item has `if:`, `then:` and optionally `else:`")
+            test = str(keys["if"].node.value).removeprefix("${{").removesuffix("}}").strip()
+            for branch, cond in (("then", test), ("else", f"not ({test})")):
+                if branch in keys:
+                    branch_node = keys[branch].node
+                    found += [(both(item.cond, both(cond, c)), m) for c, m in self._source_items_of(branch_node)]
+        return found
+
+    def _source_items_of(self, node: Node) -> list[tuple[str | None, Map]]:
+        return [(None, node)] if isinstance(node, Map) else self._source_items(node)
 
     def _one_source(self, node: Any) -> dict[str, Any]:
         source: dict[str, Any] = resolve([(None, _rename(node, SOURCE, "source"))])
@@ -208,6 +245,13 @@ class _Converter:
             _put(self.recipe, ("extra", key), resolve(entry.alts))
         self.mapped(keys, ABOUT, "about")
         license = self.recipe.get("about", {}).get("license")
+        if isinstance(license, str) and current_license(license) != license:
+            self.note(
+                keys["license"].line,
+                f"license {license!r} uses deprecated SPDX ids, which rattler-build refuses: it becomes "
+                f"{current_license(license)}",
+            )
+            license = self.recipe["about"]["license"] = current_license(license)
         if isinstance(license, str) and "${{" not in license and not _is_spdx(license):
             custom = "LicenseRef-" + re.sub(r"[^A-Za-z0-9.-]+", "-", license).strip("-")
             self.note(

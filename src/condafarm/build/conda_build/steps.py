@@ -15,9 +15,10 @@ from .jinja import Refused
 from .tree import Alt, Entry, Scalar, Seq, both, resolve
 
 Note = Callable[[int, str], None]
-TEST_KEYS = ("commands", "imports", "requires", "source_files", "files")
+TEST_KEYS = ("commands", "imports", "requires", "source_files", "files", "script")
 _WHOLE_EXPRESSION = re.compile(r"^\$\{\{ (.*) \}\}$")
-_EQUALS_GLOB = re.compile(r"(\s)==\s*(\S*\*)")
+# `maya ==2025.*`, also when the version is an expression: `maya ==${{ version }}.*`
+_EQUALS_GLOB = re.compile(r"(\s)==\s*((?:\$\{\{.*?\}\}|\S)*\*)")
 
 
 def specs(value: Any) -> Any:
@@ -90,6 +91,19 @@ def script(script: Entry | None, script_env: Entry | None, files: Collection[str
     return None
 
 
+def _test_script(script: Any, files: Collection[str], extra: dict[str, Any]) -> Any:
+    """conda-build's `test: script:` (a test script file in the recipe folder, run as run_test.* would be, or
+    lines of script) as a rattler-build test."""
+    if not isinstance(script, str) or script not in files:
+        return {"script": script, **extra}
+    if script.endswith(".py"):
+        run = ["python", *extra.get("requirements", {}).get("run", [])]
+        return {"script": {"interpreter": "python", "file": script}, **extra, "requirements": {"run": run}}
+    platform = "win" if script.endswith(".bat") else "unix" if script.endswith(".sh") else None
+    test = {"script": script, **extra}  # as run_test.sh and run_test.bat are written
+    return {"if": platform, "then": test} if platform else test
+
+
 def tests(keys: dict[str, Entry], line: int, files: Collection[str], note: Note) -> list[Any]:
     """conda-build's test section (at `line`) and run_test.* files as rattler-build's tests list."""
     for key, entry in keys.items():
@@ -108,6 +122,8 @@ def tests(keys: dict[str, Entry], line: int, files: Collection[str], note: Note)
         extra["files"] = copied
     if value.get("commands"):
         result.append({"script": value["commands"], **extra})
+    for script in value.get("script", []):
+        result.append(_test_script(script, files, extra))
     if "run_test.sh" in files:
         result.append({"if": "unix", "then": {"script": "run_test.sh", **extra}})
     if "run_test.bat" in files:
@@ -117,7 +133,11 @@ def tests(keys: dict[str, Entry], line: int, files: Collection[str], note: Note)
         result.append(
             {"script": {"interpreter": "python", "file": "run_test.py"}, **extra, "requirements": {"run": run}}
         )
-    scripts = value.get("commands") or any(f in files for f in ("run_test.sh", "run_test.bat", "run_test.py"))
+    scripts = (
+        value.get("commands")
+        or value.get("script")
+        or any(f in files for f in ("run_test.sh", "run_test.bat", "run_test.py"))
+    )
     if extra and not scripts:
         note(line, "test.requires/files/source_files dropped: they serve test commands, and there are none")
     if "run_test.pl" in files:
