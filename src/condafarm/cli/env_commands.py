@@ -169,9 +169,15 @@ def cmd_exit(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..env import export_environment
 
-    exported = export_environment(Path(args.prefix), args.name)
+    exported = export_environment(
+        Path(args.prefix), args.name, args.platform, cache_dir=_cache_dir(args), s3=s3_options(args)
+    )
     if args.lockfile:
         Path(args.lockfile).write_text(exported.lockfile, encoding="utf-8")
+    if args.conda_lock:
+        Path(args.conda_lock).write_text(exported.conda_lock, encoding="utf-8")
+    if args.pixi_lock:
+        exported.write_pixi_lock(Path(args.pixi_lock))
     if args.yaml:
         Path(args.yaml).write_text(exported.yaml, encoding="utf-8")
     if not args.yaml:
@@ -204,7 +210,11 @@ def _request_options(p: argparse.ArgumentParser) -> None:
         "or disabled (highest version from any channel), any case; default strict. Repeatable: the last "
         "non-empty one wins",
     )
-    p.add_argument("--lockfile", help="install exactly the files this explicit lockfile lists (no solve)")
+    p.add_argument(
+        "--lockfile",
+        help="install exactly the files this lockfile lists for this host's platform (no solve): an explicit "
+        "lockfile, a conda-lock.yml or a pixi.lock",
+    )
     p.add_argument(
         "--cache-dir", help="package and environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)"
     )
@@ -328,15 +338,31 @@ def register(command: AddCommand) -> None:
     p = subcommand(
         "export",
         cmd_export,
-        "write an environment's pinned YAML and explicit lockfile",
-        "Print (or write) a pinned environment YAML and write an explicit lockfile (URL + sha256 per file)\n"
-        "for an environment condafarm created; `env create --lockfile` recreates exactly that set.\n\n"
-        "example: condafarm env export ./env --yaml env.yml --lockfile env.lock.txt",
+        "write an environment's pinned YAML and lockfiles (explicit, conda-lock.yml, pixi.lock)",
+        "Print (or write) a pinned environment YAML and write lockfiles for an environment condafarm created:\n"
+        "an explicit lockfile (URL + sha256 per file), conda-lock's conda-lock.yml and pixi's pixi.lock. Each\n"
+        "names the request and channels it came from; `env create --lockfile` recreates exactly that set from\n"
+        "any of them. The environment's platform is read from the environment itself; each --platform more is\n"
+        "solved from the same request and channels.\n\n"
+        "example: condafarm env export ./env --yaml env.yml --lockfile env.lock.txt \\\n"
+        "    --conda-lock conda-lock.yml --pixi-lock pixi.lock --platform win-64",
     )
     p.add_argument("prefix")
     p.add_argument("--yaml", help="write the pinned YAML here (default: print it)")
     p.add_argument("--lockfile", help="write the explicit lockfile here")
+    p.add_argument("--conda-lock", metavar="FILE", help="write conda-lock's conda-lock.yml here")
+    p.add_argument("--pixi-lock", metavar="FILE", help="write pixi's pixi.lock here")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="also lock this platform in conda-lock.yml and pixi.lock (repeatable), e.g. win-64",
+    )
     p.add_argument("--name", help="environment name in the YAML (default: the folder name)")
+    p.add_argument(
+        "--cache-dir", help="repodata cache for --platform (default: $CONDAFARM_ENV_CACHE or the user cache)"
+    )
+    add_s3_options(p)
 
     p = subcommand(
         "pack",

@@ -11,7 +11,8 @@ from .cache import Acquired, EnvCache, default_cache_root
 from .channels import Sources, resolve_channels
 from .create import Manifest, create_environment, read_manifest
 from .export import Exported, export_environment
-from .lockfile import LockedPackage, explicit_lockfile, pinned_yaml, read_explicit_lockfile
+from .lock_formats import read_lockfile
+from .lockfile import LockedPackage, Origin, explicit_lockfile, pinned_yaml, read_explicit_lockfile
 from .pack import Packed, pack_environment
 from .session import Entered, enter_environment, exit_environment
 from .spec import EnvSpec, make_spec
@@ -24,6 +25,7 @@ __all__ = [
     "Exported",
     "LockedPackage",
     "Manifest",
+    "Origin",
     "Packed",
     "Sources",
     "activation_changes",
@@ -38,6 +40,7 @@ __all__ = [
     "pack_environment",
     "pinned_yaml",
     "read_explicit_lockfile",
+    "read_lockfile",
     "read_manifest",
     "resolve_channels",
 ]

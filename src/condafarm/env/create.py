@@ -19,7 +19,8 @@ from ..errors import AlreadyExists, UsageError
 from ..storage.location import S3Options
 from .channels import Sources, resolve_channels
 from .integrity import require_sha256
-from .lockfile import LockedPackage, read_explicit_lockfile
+from .lock_formats import read_lockfile
+from .lockfile import LockedPackage, Origin
 from .solve import install, locked_records, solve
 from .spec import EnvSpec, current_platform
 
@@ -40,6 +41,10 @@ class Manifest:
     platform: str
     locked: tuple[LockedPackage, ...]
     created: float = field(default_factory=time.time)
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.packages, self.channels, self.priority)
 
     def to_json(self) -> str:
         data = {
@@ -88,11 +93,7 @@ def plan(
     """Solve `spec`, or look up exactly the files `lockfile` lists; `cache` holds repodata."""
     say = log_to or log.info
     if lockfile is not None:
-        try:
-            text = lockfile.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read lockfile {lockfile}: {exc.strerror}") from exc
-        platform, packages = read_explicit_lockfile(text, str(lockfile))
+        platform, packages = read_lockfile(lockfile)
         channels = tuple(dict.fromkeys(p.channel for p in packages))
         sources = resolve_channels(channels, s3)
         say(f"recreating {len(packages)} package(s) exactly as {lockfile} lists them")

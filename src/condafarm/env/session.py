@@ -84,7 +84,7 @@ def enter_environment(
     written = None
     if session_dir is not None:
         written = session_dir / SESSION_LOCKFILE
-        written.write_text(explicit_lockfile(manifest.locked, manifest.platform), encoding="utf-8")
+        written.write_text(explicit_lockfile(manifest.locked, manifest.platform, manifest.origin), encoding="utf-8")
         say(f"exact package list written to {written} (recreate with --lockfile)")
     return Entered(prefix, action, manifest, activation_changes(prefix), written)
 
