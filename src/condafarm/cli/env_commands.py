@@ -186,8 +186,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from ..env import pack_environment
+    from ..env import pack_environment, pack_installer
 
+    if args.installer:
+        packed = pack_installer(Path(args.prefix), Path(args.archive))
+        print(
+            f"packed {packed.files} files ({packed.size / 1e6:.1f} MB) into the installer {packed.archive}; "
+            f"{packed.relocated} file(s) embed the prefix. Install: sh {packed.archive.name} PREFIX"
+        )
+        return 0
     packed = pack_environment(Path(args.prefix), Path(args.archive))
     print(
         f"packed {packed.files} files ({packed.size / 1e6:.1f} MB) into {packed.archive}; {packed.relocated} file(s) "
@@ -367,10 +374,17 @@ def register(command: AddCommand) -> None:
     p = subcommand(
         "pack",
         cmd_pack,
-        "pack an environment into a relocatable .tar.gz",
+        "pack an environment into a relocatable .tar.gz, or a self-extracting installer",
         "Archive an environment for hosts with no access to the channel. Unpack anywhere, then run\n"
-        "`python DEST/condafarm-unpack.py` to rewrite the paths packages embedded.\n\n"
-        "example: condafarm env pack ./env blender-4.5.tar.gz",
+        "`python DEST/condafarm-unpack.py` to rewrite the paths packages embedded. With --installer, write\n"
+        "one self-extracting sh script instead, for Linux and macOS hosts with no Python: `sh FILE PREFIX`\n"
+        "installs the environment at PREFIX (new or empty) with the embedded paths rewritten.\n\n"
+        "examples:\n"
+        "  condafarm env pack ./env blender-4.5.tar.gz\n"
+        "  condafarm env pack ./env blender-4.5.sh --installer",
     )
     p.add_argument("prefix")
-    p.add_argument("archive", help="the .tar.gz to write")
+    p.add_argument("archive", help="the .tar.gz (or with --installer, the .sh) to write")
+    p.add_argument(
+        "--installer", action="store_true", help="write a self-extracting sh installer (Linux, macOS) instead"
+    )

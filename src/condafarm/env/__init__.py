@@ -11,6 +11,7 @@ from .cache import Acquired, EnvCache, default_cache_root
 from .channels import Sources, resolve_channels
 from .create import Manifest, create_environment, read_manifest
 from .export import Exported, export_environment
+from .installer import pack_installer
 from .lock_formats import read_lockfile
 from .lockfile import LockedPackage, Origin, explicit_lockfile, pinned_yaml, read_explicit_lockfile
 from .pack import Packed, pack_environment
@@ -38,6 +39,7 @@ __all__ = [
     "make_spec",
     "openjd_lines",
     "pack_environment",
+    "pack_installer",
     "pinned_yaml",
     "read_explicit_lockfile",
     "read_lockfile",

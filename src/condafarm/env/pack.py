@@ -38,6 +38,17 @@ def prefix_files(prefix: Path) -> list[tuple[str, str]]:
     return found
 
 
+def add_environment(tar: tarfile.TarFile, prefix: Path) -> int:
+    """Add every file of the environment at `prefix` (symlinks as links) to `tar`; returns how many."""
+    files = 0
+    for path in sorted(prefix.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        tar.add(path, arcname=path.relative_to(prefix).as_posix(), recursive=False)
+        files += 1
+    return files
+
+
 def pack_environment(prefix: Path, archive: Path) -> Packed:
     """Write `archive` (.tar.gz) from the environment at `prefix`; see the module docstring for unpacking."""
     prefix = prefix.absolute()
@@ -46,15 +57,10 @@ def pack_environment(prefix: Path, archive: Path) -> Packed:
     relocate = prefix_files(prefix)
     info = json.dumps({"prefix": str(prefix), "files": relocate}).encode()
     script = Path(unpack_script.__file__).read_bytes()
-    files = 0
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
     with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
-        for path in sorted(prefix.rglob("*")):
-            if path.is_dir() and not path.is_symlink():
-                continue
-            tar.add(path, arcname=path.relative_to(prefix).as_posix(), recursive=False)
-            files += 1
+        files = add_environment(tar, prefix)
         for name, data, mode in ((".condafarm/relocate.json", info, 0o644), (UNPACK, script, 0o755)):
             member = tarfile.TarInfo(name)
             member.size, member.mode = len(data), mode
