@@ -203,6 +203,34 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image(args: argparse.Namespace) -> int:
+    from ..env.oci_image import build_image
+    from ..env.oci_push import parse_reference, push_image
+    from ..errors import UsageError
+
+    output = Path(args.output)
+    if args.push:
+        parse_reference(args.push)
+        if output.suffix == ".tar":
+            raise UsageError("--push sends an image layout folder; give OUTPUT without .tar")
+    image = build_image(
+        Path(args.prefix),
+        output,
+        tag=args.tag,
+        image_prefix=args.image_prefix,
+        base=args.base,
+        entrypoint=args.entrypoint.split() if args.entrypoint else (),
+    )
+    print(f"wrote {image.output} ({image.layers} layers, manifest {image.manifest.digest}, tag {image.tag})")
+    if args.push:
+        pushed = push_image(image.output, args.push, insecure=args.insecure)
+        print(
+            f"pushed {pushed.reference}: {pushed.uploaded} blob(s) uploaded ({pushed.bytes / 1e6:.1f} MB), "
+            f"{pushed.skipped} already there"
+        )
+    return 0
+
+
 def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--packages", default="", help="space-separated match specs, none holding a space, e.g. 'blender=4.5 mtoa>=5.4'"
@@ -387,4 +415,34 @@ def register(command: AddCommand) -> None:
     p.add_argument("archive", help="the .tar.gz (or with --installer, the .sh) to write")
     p.add_argument(
         "--installer", action="store_true", help="write a self-extracting sh installer (Linux, macOS) instead"
+    )
+
+    p = subcommand(
+        "image",
+        cmd_image,
+        "build an OCI image of an environment (no Docker, no root) and push it to a registry",
+        "Write an OCI image of the environment at PREFIX: one layer per package (the same package is the same\n"
+        "layer in every image, so registries and hosts keep it once), the environment at --image-prefix, its\n"
+        "activation in the image's Env. OUTPUT is an OCI layout folder, or a .tar of one (oci-archive).\n"
+        "--push sends it to a registry over the OCI distribution API; blobs the registry has are skipped.\n\n"
+        "examples:\n"
+        "  condafarm env image ./env render-image --tag 4.5 --push registry.studio:5000/render/blender:4.5\n"
+        "  condafarm env image ./env render.tar --base debian-layout:12 --entrypoint blender",
+    )
+    p.add_argument("prefix", help="an environment condafarm created (linux-64 or linux-aarch64)")
+    p.add_argument("output", help="the OCI layout folder to write (or a .tar of one); must not exist")
+    p.add_argument("--tag", default="latest", help="the image's tag in the layout (default latest)")
+    p.add_argument(
+        "--image-prefix", default="/opt/env", help="where the environment lives in the image (default /opt/env)"
+    )
+    p.add_argument(
+        "--base",
+        metavar="LAYOUT[:TAG]",
+        help="an OCI layout folder whose image goes below (e.g. from `skopeo copy docker://debian:12 oci:LAYOUT:12`); "
+        "default: none, the image holds only the environment",
+    )
+    p.add_argument("--entrypoint", help="the image's entrypoint, space-separated (it runs with the activation)")
+    p.add_argument("--push", metavar="HOST/NAME:TAG", help="push the image to this registry reference")
+    p.add_argument(
+        "--insecure", action="store_true", help="plain HTTP to the registry (always so for 127.0.0.1 and localhost)"
     )
