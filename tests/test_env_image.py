@@ -5,6 +5,7 @@ with `umoci unpack` and the environment's command run from the unpacked root fil
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,3 +105,22 @@ def test_image_refuses_what_it_cannot_make(channel: Path, tmp_path: Path) -> Non
     shutil.rmtree(prefix / "conda-meta")
     missing = run_cli("env", "image", str(prefix), str(tmp_path / "z"))
     assert missing.returncode == 2 and "not an environment condafarm created" in missing.stderr
+
+
+def test_push_to_a_registry_that_wants_a_password_uses_skopeo_login(channel: Path, tmp_path: Path) -> None:
+    require_tools("skopeo")
+    prefix = create(tmp_path / "env", channel, "render-lic", tmp_path / "cache")
+    image(prefix, tmp_path / "layout")
+    auth_file = tmp_path / "auth.json"
+    with local_registry(tmp_path / "registry", user=("artist", "s3cret pass")) as registry:
+        reference = f"{registry}/render/env:1"
+        push = ["env", "image", str(prefix), str(tmp_path / "again"), "--push", reference]
+        denied = run_cli(*push, env={**os.environ, "REGISTRY_AUTH_FILE": str(auth_file)})
+        assert denied.returncode == 4 and f"skopeo login {registry}" in denied.stderr
+        skopeo("login", "--tls-verify=false", "--authfile", auth_file, "-u", "artist", "-p", "s3cret pass", registry)
+        shutil.rmtree(tmp_path / "again")
+        pushed = run_cli(*push, env={**os.environ, "REGISTRY_AUTH_FILE": str(auth_file)})
+        assert pushed.returncode == 0, pushed.stderr
+        assert "s3cret" not in pushed.stdout + pushed.stderr
+        inspected = skopeo("inspect", "--tls-verify=false", "--authfile", auth_file, f"docker://{reference}")
+        assert json.loads(inspected)["Labels"]["org.condafarm.request"] == "render-lic"

@@ -20,10 +20,13 @@ def require_tools(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing and os.environ.get("CI"):
         pytest.fail(
-            f"{', '.join(missing)} missing: .ci/run installs them (apt-get install skopeo umoci docker-registry)"
+            f"{', '.join(missing)} missing: .ci/run installs them "
+            "(apt-get install skopeo umoci docker-registry apache2-utils)"
         )
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (Debian: apt-get install skopeo umoci docker-registry)")
+        pytest.skip(
+            f"{', '.join(missing)} not installed (Debian: apt-get install skopeo umoci docker-registry apache2-utils)"
+        )
 
 
 def _free_port() -> int:
@@ -33,15 +36,20 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_registry(root: Path) -> Iterator[str]:
-    """A registry listening on 127.0.0.1; yields its `127.0.0.1:PORT`."""
-    require_tools("docker-registry")
+def local_registry(root: Path, user: tuple[str, str] | None = None) -> Iterator[str]:
+    """A registry listening on 127.0.0.1 (asking for `user`'s name and password with HTTP Basic auth, if given);
+    yields its `127.0.0.1:PORT`."""
+    require_tools("docker-registry", *(["htpasswd"] if user else []))
     port = _free_port()
     config = root / "registry.yml"
     root.mkdir(parents=True, exist_ok=True)
+    auth = ""
+    if user:
+        (root / "htpasswd").write_text(run("htpasswd", "-Bbn", *user))
+        auth = f"auth: {{htpasswd: {{realm: test, path: {root / 'htpasswd'}}}}}\n"
     config.write_text(
         f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n{auth}"
     )
     log = (root / "registry.log").open("wb")
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
@@ -51,7 +59,7 @@ def local_registry(root: Path) -> Iterator[str]:
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 connection.request("GET", "/v2/")
-                if connection.getresponse().status == 200:
+                if connection.getresponse().status in (200, 401):
                     break
             except OSError:
                 pass

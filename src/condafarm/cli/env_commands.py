@@ -120,6 +120,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
             session_dir=Path(args.session_dir) if args.session_dir else None,
             update_after_minutes=args.update_after_minutes,
             s3=s3_options(args),
+            artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
             say=_say(args),
         )
 
@@ -350,6 +351,12 @@ def register(command: AddCommand) -> None:
         "(default: $CONDAFARM_JOB_RECORDS; empty: each session solves on its own)",
     )
     p.add_argument("--job-id", help="the job the session belongs to (default: $DEADLINE_JOB_ID)")
+    p.add_argument(
+        "--artifacts-dir",
+        metavar="FOLDER",
+        help="also leave the environment's lockfiles (explicit, conda-lock.yml, pixi.lock) and pinned YAML here, "
+        "e.g. where the job's outputs go, so a render can be reproduced later (empty: don't)",
+    )
     p.add_argument(
         "--job-consistency",
         choices=["enabled", "disabled"],

@@ -111,7 +111,7 @@ class Registry:
             ) from exc
         finally:
             connection.close()
-        if body is None and time.monotonic() - started > self.limits.deadline:
+        if not isinstance(body, Path) and time.monotonic() - started > self.limits.deadline:
             raise StorageError(f"registry {self.host} took longer than {self.limits.deadline:g} s (CONDAFARM_DEADLINE)")
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
 
