@@ -185,16 +185,13 @@ def test_openjd_run_leaves_the_environment_artifacts_with_the_job_outputs(tmp_pa
     job = tmp_path / "job.yaml"
     artifacts = {"name": "CondaArtifactsDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT"}
     job.write_text(yaml.safe_dump({**JOB, "parameterDefinitions": [*JOB["parameterDefinitions"], artifacts]}))
-    openjd = shutil.which("openjd", path=str(Path(sys.executable).parent))
-    assert openjd
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "CONDAFARM_ENV_CACHE": str(tmp_path / "cache"),
     }
-    args = [openjd, "run", str(job), "--step", "Render", "--environment", str(QUEUE_ENV)]
-    args += ["-p", "CondaPackages=render-tool", "-p", f"CondaChannels={channel}", "-p", f"CondaArtifactsDir={outputs}"]
-    run = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaArtifactsDir={outputs}"]
+    run = openjd_run(job, env, *params)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert sorted(p.name for p in outputs.iterdir()) == [
         "conda-lock.yml",

@@ -1,4 +1,4 @@
-"""Commands for render environments: env create|enter|exit|export|pack."""
+"""Commands for render environments: env create|enter|exit|export|pack|image."""
 
 from __future__ import annotations
 
@@ -261,7 +261,7 @@ def register(command: AddCommand) -> None:
     env = command(
         "env",
         lambda args: 2,
-        "create, enter, export and pack render environments",
+        "create, enter, export, pack and image render environments",
         "Render environments from conda channels (S3, https, folders, conda-forge) with py-rattler; no conda on\n"
         "the host. See `condafarm env COMMAND --help`.\n\n"
         "example: condafarm env create ./blender --packages 'blender=4.5' --channels s3://studio/Conda/Default",
