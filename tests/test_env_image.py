@@ -50,6 +50,7 @@ def test_image_pushed_to_a_registry_is_read_copied_unpacked_and_runs(channel: Pa
         reference = f"{registry}/render/env:1"
         pushed = image(prefix, tmp_path / "layout", "--tag", "1", "--push", reference)
         assert "4 blob(s) uploaded" in pushed.stdout and "0 already there" in pushed.stdout  # 3 layers, config
+        assert "requests: HEAD 4, POST 4, PUT 5" in pushed.stdout  # PUT: 4 blobs and the manifest
 
         inspected = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{reference}"))
         assert inspected["Labels"]["org.condafarm.request"] == "render-tool"
@@ -79,6 +80,7 @@ def test_a_package_is_the_same_layer_in_every_image_and_is_pushed_once(channel: 
         again = image(second, tmp_path / "pushed-2", "--push", f"{registry}/render/env:2")
     # only the metadata layer and the config are new; each package layer cost one HEAD
     assert "2 blob(s) uploaded" in again.stdout and "2 already there" in again.stdout
+    assert "requests: HEAD 4, POST 2, PUT 3" in again.stdout
 
 
 def test_image_over_a_base_image_and_as_an_oci_archive(channel: Path, tmp_path: Path) -> None:

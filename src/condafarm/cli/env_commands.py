@@ -225,9 +225,10 @@ def cmd_image(args: argparse.Namespace) -> int:
     print(f"wrote {image.output} ({image.layers} layers, manifest {image.manifest.digest}, tag {image.tag})")
     if args.push:
         pushed = push_image(image.output, args.push, insecure=args.insecure)
+        requests = ", ".join(f"{method} {count}" for method, count in sorted(pushed.requests.items()))
         print(
             f"pushed {pushed.reference}: {pushed.uploaded} blob(s) uploaded ({pushed.bytes / 1e6:.1f} MB), "
-            f"{pushed.skipped} already there"
+            f"{pushed.skipped} already there; requests: {requests}"
         )
     return 0
 

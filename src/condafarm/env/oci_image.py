@@ -112,8 +112,8 @@ def _owned_files(prefix: Path) -> dict[str, list[str]]:
             continue  # condafarm's own manifest, or not a package record
         files = []
         for relative in data["files"]:
-            parts = PurePosixPath(relative).parts
-            if not isinstance(relative, str) or PurePosixPath(relative).is_absolute() or ".." in parts:
+            path = PurePosixPath(relative) if isinstance(relative, str) else None
+            if path is None or path.is_absolute() or ".." in path.parts:
                 raise UsageError(f"{record} lists {relative!r}, outside the environment; create the environment again")
             files.append(relative)
         owned[record.stem] = files
