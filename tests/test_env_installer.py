@@ -4,6 +4,7 @@ judged by running it under a path with spaces and running what it installed."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -93,3 +94,60 @@ def test_installer_refuses_a_taken_folder_and_a_prefix_too_long_for_binary_files
     empty.mkdir()
     assert install(installer, empty).returncode == 0
     assert (empty / "bin" / "render-tool").exists()
+
+
+def test_windows_installer_is_a_bat_whose_table_relocates_the_zip_it_carries(tmp_path: Path) -> None:
+    """No Windows host runs it here: the .bat's parts are checked as data, and its relocation table is applied
+    the way its PowerShell part applies it."""
+    import base64
+    import hashlib
+    import zipfile
+
+    from support.packages import BINARY_PLACEHOLDER
+
+    channel = tmp_path / "chan %OS% 100%"
+    files = {"etc/render.cfg": "home={prefix}\n"}
+    package = make_package(
+        channel, "render-win", "1.0", subdir="win-64", files=files, binary_files={"lib/r.dll": BINARY}
+    )
+    shutil.rmtree(channel / ".staging")
+    index_channel(parse_channel(str(channel)))
+    lock = tmp_path / "win.lock.txt"
+    sha256 = hashlib.sha256(package.read_bytes()).hexdigest()
+    lock.write_text(f"# platform: win-64\n@EXPLICIT\n{package.as_uri()}#sha256:{sha256}\n")
+    prefix = tmp_path / "a-long-enough-original-location" / "env"
+    created = run_cli("env", "create", str(prefix), "--lockfile", str(lock), "--cache-dir", str(tmp_path / "c"))
+    assert created.returncode == 0, created.stderr
+    installer = tmp_path / "render env.bat"
+    packed = run_cli("env", "pack", str(prefix), str(installer), "--installer")
+    assert packed.returncode == 0, packed.stderr
+
+    data = installer.read_bytes()
+    length = int(re.search(rb"New-Object byte\[\] (\d+)", data).group(1))  # type: ignore[union-attr]
+    header, payload = data[:length].decode(), data[length:]
+    assert payload.startswith(b"PK\x03\x04") and "@" + "OLD_LENGTH@" not in header
+    assert "\r\n" in header and "\n" not in header.replace("\r\n", "")  # cmd.exe wants CRLF
+    origin = next(line for line in header.split("\r\n") if line.startswith("rem channels: "))
+    assert "%%25OS%%25" in origin and "%" not in origin.replace("%%", "")  # cmd.exe expands %...% in comments
+    batch, _, powershell = header.partition("#condafarm-powershell#")
+    assert batch.index("exit /b") < batch.index(":: relocate ")  # cmd.exe never reaches the table
+    assert "$env:CONDAFARM_PREFIX" in powershell and "%~f1" in batch
+
+    new = b"C:\\Users\\artist\\render env"
+    archive = zipfile.ZipFile(installer)  # the offsets are the whole file's, as .NET's ZipFile reads them
+    installed = {name: archive.read(name) for name in archive.namelist()}
+    old_length = len(str(prefix).encode())
+    for line in (line for line in header.split("\r\n") if line.startswith(":: relocate ")):
+        kind, path, *spans = line.split(" ")[2:]
+        relative = base64.b64decode(path).decode()
+        content, result, position = installed[relative], b"", 0
+        for span in spans:
+            start, end, _ = (int(part) for part in span.split(":"))
+            result += content[position:start] + new
+            if kind == "binary":
+                result += content[start + old_length : end] + b"\0" * (old_length - len(new))
+            position = end
+        installed[relative] = result + content[position:]
+    assert installed["etc/render.cfg"] == b"home=" + new + b"\n"
+    padding = b"\0" * (len(BINARY_PLACEHOLDER) - len(new))
+    assert installed["lib/r.dll"] == b"\x7fELF\x00" + new + b"/lib/plugins" + padding + b"\x00\xc3\xbf tail\x00"

@@ -193,7 +193,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         packed = pack_installer(Path(args.prefix), Path(args.archive))
         print(
             f"packed {packed.files} files ({packed.size / 1e6:.1f} MB) into the installer {packed.archive}; "
-            f"{packed.relocated} file(s) embed the prefix. Install: sh {packed.archive.name} PREFIX"
+            f"{packed.relocated} file(s) embed the prefix. Install: {packed.install}"
         )
         return 0
     packed = pack_environment(Path(args.prefix), Path(args.archive))
@@ -413,16 +413,19 @@ def register(command: AddCommand) -> None:
         "pack an environment into a relocatable .tar.gz, or a self-extracting installer",
         "Archive an environment for hosts with no access to the channel. Unpack anywhere, then run\n"
         "`python DEST/condafarm-unpack.py` to rewrite the paths packages embedded. With --installer, write\n"
-        "one self-extracting sh script instead, for Linux and macOS hosts with no Python: `sh FILE PREFIX`\n"
-        "installs the environment at PREFIX (new or empty) with the embedded paths rewritten.\n\n"
+        "one self-extracting file instead, for hosts with no Python: an sh script for a Linux or macOS\n"
+        "environment (`sh FILE PREFIX`), a .bat for a Windows one (`FILE.bat PREFIX`, through Windows\n"
+        "PowerShell). It installs the environment at PREFIX (new or empty) with the embedded paths rewritten.\n\n"
         "examples:\n"
         "  condafarm env pack ./env blender-4.5.tar.gz\n"
         "  condafarm env pack ./env blender-4.5.sh --installer",
     )
     p.add_argument("prefix")
-    p.add_argument("archive", help="the .tar.gz (or with --installer, the .sh) to write")
+    p.add_argument("archive", help="the .tar.gz (or with --installer, the .sh or .bat) to write")
     p.add_argument(
-        "--installer", action="store_true", help="write a self-extracting sh installer (Linux, macOS) instead"
+        "--installer",
+        action="store_true",
+        help="write a self-extracting installer instead: sh for Linux and macOS, .bat for Windows environments",
     )
 
     p = subcommand(

@@ -25,6 +25,8 @@ class Packed:
     files: int
     relocated: int
     size: int
+    #: How to install it on the target host, for an installer.
+    install: str = ""
 
 
 def prefix_files(prefix: Path) -> list[tuple[str, str]]:
