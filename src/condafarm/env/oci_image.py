@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -25,13 +24,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import UsageError
+from .oci_layout import CONFIG_TYPE, LAYER_TYPE, MANIFEST_TYPE, Descriptor, Layout
 from .pack import prefix_files
 from .unpack_script import replaced
 
-MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
-LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 DEFAULT_PREFIX = "/opt/env"
 #: Layers beyond this many make some container runtimes fail (overlayfs stacks ~128); the smallest packages
 #: past it share one layer.
@@ -41,66 +37,11 @@ _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor: what a manifest or index says about one blob."""
-
-    media_type: str
-    digest: str
-    size: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
-
-
-@dataclass(frozen=True)
 class Image:
     output: Path
     manifest: Descriptor
     layers: int
     tag: str
-
-
-class Layout:
-    """An OCI image layout folder being written: blobs by digest, then `index.json` and `oci-layout`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def new(cls, root: Path) -> Layout:
-        shutil.rmtree(root, ignore_errors=True)  # what a killed run left
-        (root / "blobs" / "sha256").mkdir(parents=True)
-        return cls(root)
-
-    def blob(self, digest: str) -> Path:
-        algorithm, _, hexdigest = digest.partition(":")
-        if algorithm != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
-            raise UsageError(f"{digest!r} is not a sha256 digest; give an OCI layout written by skopeo or condafarm")
-        return self.root / "blobs" / "sha256" / hexdigest
-
-    def add(self, data: bytes, media_type: str) -> Descriptor:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        path = self.blob(digest)
-        if not path.exists():
-            path.write_bytes(data)
-        return Descriptor(media_type, digest, len(data))
-
-    def finish(self, manifest: Descriptor, tag: str) -> None:
-        entry = {**manifest.to_json(), "annotations": {"org.opencontainers.image.ref.name": tag}}
-        index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [entry]}
-        (self.root / "index.json").write_text(json.dumps(index), encoding="utf-8")
-        (self.root / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}), encoding="utf-8")
-
-
-def read_json(layout: Layout, descriptor: dict[str, Any]) -> dict[str, Any]:
-    """A JSON blob of `layout`, checked against its digest."""
-    data = layout.blob(str(descriptor.get("digest"))).read_bytes()
-    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor.get("digest"):
-        raise UsageError(f"blob {descriptor.get('digest')} of {layout.root} does not match its digest")
-    document = json.loads(data)
-    if not isinstance(document, dict):
-        raise UsageError(f"blob {descriptor.get('digest')} of {layout.root} is not a JSON object")
-    return document
 
 
 def _owned_files(prefix: Path) -> dict[str, list[str]]:
@@ -188,34 +129,11 @@ def _base(base: str, layout: Layout, arch: str) -> tuple[list[Descriptor], dict[
     with `:TAG` (default: its only image)."""
     folder, _, tag = base.rpartition(":") if ":" in Path(base).name else (base, "", "")
     source = Layout(Path(folder))
-    try:
-        index = json.loads((source.root / "index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"base image {base}: no OCI layout index.json there ({exc}); write one with skopeo copy"
-        ) from exc
-    entries = [m for m in index.get("manifests", []) if isinstance(m, dict)]
-    if tag:
-        entries = [m for m in entries if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag]
-    if len(entries) != 1:
-        raise UsageError(f"base image {base}: found {len(entries)} images; name one as FOLDER:TAG")
-    manifest = read_json(source, entries[0])
-    if manifest.get("mediaType") == INDEX_TYPE or "manifests" in manifest:
-        matching = [m for m in manifest["manifests"] if m.get("platform", {}).get("architecture") == arch]
-        if not matching:
-            raise UsageError(f"base image {base} has no {arch} image")
-        manifest = read_json(source, matching[0])
-    config = read_json(source, manifest["config"])
+    _, manifest = source.image(tag, arch)
+    config = source.read_json(manifest["config"])
     if config.get("architecture") != arch:
         raise UsageError(f"base image {base} is {config.get('architecture')}, the environment is {arch}")
-    layers = []
-    for entry in manifest.get("layers", []):
-        blob = source.blob(str(entry.get("digest")))
-        target = layout.blob(str(entry["digest"]))
-        if not target.exists():
-            shutil.copyfile(blob, target)
-        layers.append(Descriptor(str(entry.get("mediaType", LAYER_TYPE)), str(entry["digest"]), blob.stat().st_size))
-    return layers, config
+    return [layout.copy_from(source, entry) for entry in manifest.get("layers", [])], config
 
 
 def build_image(

@@ -18,10 +18,9 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import AccessDenied, StorageError, UsageError
-from .oci_image import INDEX_TYPE, Layout, read_json
+from .oci_layout import Layout
 
 _REFERENCE = re.compile(
     r"^(?P<host>[A-Za-z0-9.\-]+(?::\d+)?)/(?P<name>[a-z0-9]+(?:[._/-][a-z0-9]+)*)(?::(?P<tag>[\w][\w.-]{0,127}))?$"
@@ -160,15 +159,7 @@ def push_image(layout_dir: Path, reference: str, *, insecure: bool = False) -> P
     """Push the image of the OCI layout `layout_dir` (its only image) to `reference`, HOST[:PORT]/NAME[:TAG]."""
     host, name, tag = parse_reference(reference)
     layout = Layout(layout_dir)
-    try:
-        index = json.loads((layout_dir / "index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{layout_dir} is not an OCI image layout (no index.json): {exc}") from exc
-    entries = index.get("manifests", []) if isinstance(index, dict) else []
-    if len(entries) != 1 or entries[0].get("mediaType") == INDEX_TYPE:
-        raise UsageError(f"{layout_dir} holds {len(entries)} images; push a layout `condafarm env image` wrote")
-    manifest_entry: dict[str, Any] = entries[0]
-    manifest = read_json(layout, manifest_entry)
+    manifest_entry, manifest = layout.image()
     pushed = Pushed(f"{host}/{name}:{tag}")
     registry = Registry(host, insecure, pushed)
     for blob in [manifest["config"], *manifest["layers"]]:
