@@ -94,6 +94,12 @@ def test_image_over_a_base_image_and_as_an_oci_archive(channel: Path, tmp_path: 
     config = json.loads(skopeo("inspect", "--config", f"oci-archive:{tmp_path / 'image.tar'}"))
     assert config["config"]["Entrypoint"] == ["render-tool", "-v"]
 
+    damaged = tmp_path / "base" / "blobs" / "sha256" / layers(tmp_path / "base")[0].split(":")[1]
+    damaged.write_bytes(damaged.read_bytes() + b"x")
+    refused = run_cli("env", "image", str(prefix), str(tmp_path / "out"), "--base", f"{tmp_path / 'base'}:base")
+    assert refused.returncode == 2 and "does not match its digest" in refused.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("out*"))
+
 
 def test_image_refuses_what_it_cannot_make(channel: Path, tmp_path: Path) -> None:
     prefix = create(tmp_path / "env", channel, "render-tool", tmp_path / "cache")

@@ -162,9 +162,7 @@ def build_image(
     if output.exists():
         raise UsageError(f"{output} already exists; choose a new path")
     with tempfile.TemporaryDirectory(prefix=".condafarm-image-", dir=output.parent) as work:
-        layout = Layout.new(
-            Path(work) / "layout" if output.suffix == ".tar" else output.with_name(output.name + ".partial")
-        )
+        layout = Layout.new(Path(work) / "layout")  # next to OUTPUT, renamed there when complete
         layers, config = _base(base, layout, arch) if base else ([], {})
         diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
         relocate = dict(prefix_files(prefix))

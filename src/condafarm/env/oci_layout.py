@@ -60,12 +60,21 @@ class Layout:
         return Descriptor(media_type, digest, len(data))
 
     def copy_from(self, source: Layout, entry: dict[str, Any]) -> Descriptor:
-        """Copy the blob `entry` describes from `source` into this layout."""
+        """Copy the blob `entry` describes from `source` into this layout, checked against its digest."""
         digest = str(entry.get("digest"))
-        blob = source.blob(digest)
-        if not self.blob(digest).exists():
-            shutil.copyfile(blob, self.blob(digest))
-        return Descriptor(str(entry.get("mediaType", LAYER_TYPE)), digest, blob.stat().st_size)
+        target = self.blob(digest)
+        if not target.exists():
+            partial = target.with_name(target.name + ".partial")
+            hasher = hashlib.sha256()
+            with source.blob(digest).open("rb") as reading, partial.open("wb") as writing:
+                while chunk := reading.read(1 << 20):
+                    hasher.update(chunk)
+                    writing.write(chunk)
+            if "sha256:" + hasher.hexdigest() != digest:
+                partial.unlink()
+                raise UsageError(f"blob {digest} of {source.root} does not match its digest; copy the image again")
+            partial.replace(target)
+        return Descriptor(str(entry.get("mediaType", LAYER_TYPE)), digest, target.stat().st_size)
 
     def read_json(self, descriptor: dict[str, Any]) -> dict[str, Any]:
         """A JSON blob of this layout, checked against its digest."""
