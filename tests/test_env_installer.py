@@ -90,10 +90,17 @@ def test_installer_refuses_a_taken_folder_and_a_prefix_too_long_for_binary_files
     assert refused.returncode == 2 and f"at most {len(str(old))} bytes" in refused.stderr
     assert not too_long.exists()
 
+    damaged = tmp_path / "damaged.sh"
+    damaged.write_bytes(installer.read_bytes()[: installer.stat().st_size // 2])
+    refused = install(damaged, tmp_path / "half")
+    assert refused.returncode == 1 and "is damaged" in refused.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("half")]  # nothing half-installed is left
+
     empty = tmp_path / "empty"
     empty.mkdir()
     assert install(installer, empty).returncode == 0
     assert (empty / "bin" / "render-tool").exists()
+    assert not [p for p in tmp_path.iterdir() if "condafarm-installing" in p.name]
 
 
 def test_windows_installer_is_a_bat_whose_table_relocates_the_zip_it_carries(tmp_path: Path) -> None:

@@ -36,11 +36,14 @@ if (Test-Path -LiteralPath $prefix) {
         Fail "$prefix already exists; give a new folder (or an empty one)" 5
     }
 }
-[void][IO.Directory]::CreateDirectory($prefix)
+# Unpacked and relocated next to PREFIX, then renamed into place: PREFIX appears complete or not at all.
+$staging = "$prefix.condafarm-installing-$PID"
+[void][IO.Directory]::CreateDirectory([IO.Path]::GetDirectoryName($staging))
 Add-Type -AssemblyName System.IO.Compression.FileSystem
 try {
-    [IO.Compression.ZipFile]::ExtractToDirectory($env:CONDAFARM_INSTALLER, $prefix)
+    [IO.Compression.ZipFile]::ExtractToDirectory($env:CONDAFARM_INSTALLER, $staging)
 } catch {
+    if (Test-Path -LiteralPath $staging) { Remove-Item -LiteralPath $staging -Recurse -Force }
     Fail "$($env:CONDAFARM_INSTALLER) is damaged: its archive did not unpack ($($_.Exception.Message))" 1
 }
 # Each line: relocate KIND BASE64(PATH) START:END:VARIANT... Binary strings keep their length: the rest of the
@@ -49,7 +52,7 @@ foreach ($line in $t -split "`r?`n") {
     if (-not $line.StartsWith(':: relocate ')) { continue }
     $fields = $line.Substring(12).Split(' ')
     $relative = $utf8.GetString([Convert]::FromBase64String($fields[1]))
-    $path = [IO.Path]::Combine($prefix, $relative.Replace('/', '\'))
+    $path = [IO.Path]::Combine($staging, $relative.Replace('/', '\'))
     $item = Get-Item -LiteralPath $path -Force
     if ($item.PSIsContainer -or ($item.Attributes -band [IO.FileAttributes]::ReparsePoint)) {
         Fail "$path is not a regular file; the installer will not write through it" 1
@@ -71,5 +74,7 @@ foreach ($line in $t -split "`r?`n") {
     $result.Write($data, $position, $data.Length - $position)
     [IO.File]::WriteAllBytes($path, $result.ToArray())
 }
+if (Test-Path -LiteralPath $prefix) { [IO.Directory]::Delete($prefix) }
+[IO.Directory]::Move($staging, $prefix)
 Write-Output "installed the environment at $prefix"
 exit 0

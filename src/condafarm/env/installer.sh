@@ -29,8 +29,12 @@ if [ -e "$prefix" ] || [ -L "$prefix" ]; then
         fail "$prefix already exists; give a new folder (or an empty one)" 5
     fi
 fi
-mkdir -p "$prefix"
-tail -c +"$payload_offset" "$0" | gzip -dc | (cd "$prefix" && tar -xf -) || fail "$0 is damaged: its archive did not unpack"
+# Unpacked and relocated next to PREFIX, then renamed into place: PREFIX appears complete or not at all.
+staging=$prefix.condafarm-installing-$$
+trap 'rm -rf "$staging"' EXIT
+trap 'exit 1' HUP INT TERM
+mkdir -p "$staging"
+tail -c +"$payload_offset" "$0" | gzip -dc | (cd "$staging" && tar -xf -) || fail "$0 is damaged: its archive did not unpack"
 
 # copy FILE FROM TO: bytes FROM..TO-1 of FILE
 copy() {
@@ -40,7 +44,7 @@ copy() {
 # relocate MODE text|binary PATH START:END...: write PREFIX over each recorded occurrence of the old prefix.
 # Binary strings keep their length: the rest of the string moves up and NULs fill the end, as conda does.
 relocate() {
-    mode=$1 kind=$2 file=$prefix/$(printf '%b' "$3")
+    mode=$1 kind=$2 file=$staging/$(printf '%b' "$3")
     shift 3
     if [ -L "$file" ] || [ ! -f "$file" ]; then
         fail "$file is not a regular file; the installer will not write through it"
@@ -64,5 +68,7 @@ relocate() {
 }
 
 @RELOCATE@
+if [ -d "$prefix" ]; then rmdir "$prefix"; fi
+mv "$staging" "$prefix"
 printf 'installed the environment at %s\n' "$prefix"
 exit 0
