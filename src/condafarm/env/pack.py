@@ -1,8 +1,9 @@
 """`env pack`: an environment as one relocatable .tar.gz, for hosts with no access to the channel.
 
-The archive holds the environment's files, the list of files that embed its path (from each package's
-`conda-meta` record: the files installed with a prefix placeholder) and `condafarm-unpack.py`, which rewrites
-that path after extraction: `tar -xzf env.tar.gz -C DEST && python DEST/condafarm-unpack.py`.
+The archive holds the environment's files, `.condafarm/relocate.json` (the files that embed its path, from each
+package's `conda-meta` record: the files installed with a prefix placeholder; and the request and channels the
+environment came from) and `condafarm-unpack.py`, which rewrites that path after extraction:
+`tar -xzf env.tar.gz -C DEST && python DEST/condafarm-unpack.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from . import unpack_script
+from .create import read_manifest
 
 UNPACK = "condafarm-unpack.py"
 
@@ -57,7 +59,9 @@ def pack_environment(prefix: Path, archive: Path) -> Packed:
     if not (prefix / "conda-meta").is_dir():
         raise UsageError(f"{prefix} is not a conda environment (no conda-meta folder)")
     relocate = prefix_files(prefix)
-    info = json.dumps({"prefix": str(prefix), "files": relocate}).encode()
+    manifest = read_manifest(prefix)
+    origin = {"request": list(manifest.packages), "channels": list(manifest.channels)} if manifest else {}
+    info = json.dumps({"prefix": str(prefix), "files": relocate, **origin}).encode()
     script = Path(unpack_script.__file__).read_bytes()
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
