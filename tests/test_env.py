@@ -279,7 +279,9 @@ def test_pack_makes_a_relocatable_archive(channel: Path, tmp_path: Path) -> None
     assert (dest / "etc" / "render-tool.cfg").read_text() == f"home={dest}\n"
     tool = subprocess.run([str(dest / "bin" / "render-tool")], capture_output=True, text=True, check=True)
     assert tool.stdout.strip() == "render-tool 1.0 build 0"
-    assert json.loads((dest / ".condafarm" / "relocate.json").read_text())["prefix"] == str(dest)
+    relocated = json.loads((dest / ".condafarm" / "relocate.json").read_text())
+    assert relocated["prefix"] == str(dest)
+    assert relocated["request"] == ["render-tool"] and relocated["channels"] == [str(channel)]
 
 
 def test_exit_removes_session_and_unused_cached_environments(channel: Path, tmp_path: Path) -> None:

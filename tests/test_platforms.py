@@ -266,8 +266,8 @@ def test_the_ci_workflow_runs_the_readme_test_command_on_linux_windows_and_macos
     assert all(("uses" in step) != ("run" in step) for step in job["steps"])
     script = "\n".join(step["run"] for step in job["steps"] if "run" in step)
     readme = (root / "README.md").read_text(encoding="utf-8")
-    command = next(line for line in readme.splitlines() if "pip install -q -e '.[test]'" in line)
+    command = next(line for line in readme.splitlines() if "pip install -q -c constraints.txt -e '.[test]'" in line)
     tools = [part.strip().removeprefix(".venv/bin/") for part in command.split("&&")[1:]]
-    assert tools[0] == "pip install -q -e '.[test]'" and "python -m venv .venv" in script
+    assert tools[0] == "pip install -q -c constraints.txt -e '.[test]'" and "python -m venv .venv" in script
     for tool in tools:  # pip install, ruff check, ruff format --check, mypy, pytest: as the README runs each
         assert f"${{{{ matrix.venv }}}}/python -m {tool}" in script, tool

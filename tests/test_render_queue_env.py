@@ -173,3 +173,33 @@ def test_openjd_run_activates_from_a_cache_folder_full_of_shell_syntax(tmp_path:
         expected = "render-tool 1.0 build 0" if step == "Render" else VALUE
         assert expected in run.stdout, run.stdout[-3000:]
     _nothing_ran(work, tmp_path)
+
+
+@pytest.mark.slow
+def test_openjd_run_leaves_the_environment_artifacts_with_the_job_outputs(tmp_path: Path) -> None:
+    from conda_lock.lockfile import parse_conda_lock_file
+    from env_support import folder_channel
+
+    channel = folder_channel(tmp_path / "channel")
+    outputs = tmp_path / "render outputs"
+    job = tmp_path / "job.yaml"
+    artifacts = {"name": "CondaArtifactsDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT"}
+    job.write_text(yaml.safe_dump({**JOB, "parameterDefinitions": [*JOB["parameterDefinitions"], artifacts]}))
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CONDAFARM_ENV_CACHE": str(tmp_path / "cache"),
+    }
+    params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaArtifactsDir={outputs}"]
+    run = openjd_run(job, env, *params)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert sorted(p.name for p in outputs.iterdir()) == [
+        "conda-lock.yml",
+        "condafarm-env.lock.txt",
+        "condafarm-env.yml",
+        "pixi.lock",
+    ]
+    for artifact in outputs.iterdir():
+        assert "# request: render-tool" in artifact.read_text(), artifact
+    locked = parse_conda_lock_file(outputs / "conda-lock.yml")
+    assert {p.name for p in locked.package} == {"render-tool", "render-lic"}

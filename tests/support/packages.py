@@ -14,6 +14,8 @@ from rattler_build import ArchiveType, assemble_package
 
 #: conda's classic prefix placeholder: installers replace it with the environment's path.
 PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
+#: conda-build's binary placeholder is this long, so the path it is replaced with fits in its place.
+BINARY_PLACEHOLDER = "/opt/" + "_placehold" * 25
 
 
 def make_package(
@@ -31,13 +33,15 @@ def make_package(
     run_exports: dict[str, Any] | None = None,
     script: bool = False,
     files: dict[str, str] | None = None,
+    binary_files: dict[str, str] | None = None,
 ) -> Path:
     """Assemble a package into `out_dir/subdir/`; returns its path.
 
     `payload` goes into a file so two packages with the same name can differ in content. `script` adds a
     `bin/NAME` shell script that prints NAME and the version, so an installed environment can run it.
     `files` adds more files (relative path -> text); `{prefix}` in a text becomes the path the package is
-    installed at (the package records a text-mode prefix placeholder for that file).
+    installed at (the package records a text-mode prefix placeholder for that file). `binary_files` are the same
+    with a binary-mode placeholder: `{prefix}` must end a NUL-terminated string, which keeps its length.
     """
     staging = out_dir / ".staging" / f"{name}-{version}-{build_number}-{subdir}-{len(payload)}"
     staging.mkdir(parents=True, exist_ok=True)
@@ -51,6 +55,9 @@ def make_package(
     for relative, text in (files or {}).items():
         (staging / relative).parent.mkdir(parents=True, exist_ok=True)
         (staging / relative).write_text(text.replace("{prefix}", PLACEHOLDER))
+    for relative, text in (binary_files or {}).items():
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        (staging / relative).write_bytes(text.replace("{prefix}", BINARY_PLACEHOLDER).encode())
     path = assemble(
         staging,
         out_dir,
@@ -65,12 +72,14 @@ def make_package(
     )
     if run_exports is not None:
         add_info_file(path, "info/run_exports.json", json.dumps(run_exports).encode())
-    with_prefix = {relative for relative, text in (files or {}).items() if "{prefix}" in text}
+    with_prefix = {relative: (PLACEHOLDER, "text") for relative, text in (files or {}).items() if "{prefix}" in text}
+    with_prefix.update((relative, (BINARY_PLACEHOLDER, "binary")) for relative in binary_files or {})
     if with_prefix:
         paths = json.loads(read_info_file(path, "info/paths.json"))
         for entry in paths["paths"]:
             if entry["_path"] in with_prefix:
-                entry.update(prefix_placeholder=PLACEHOLDER, file_mode="text")
+                placeholder, mode = with_prefix[entry["_path"]]
+                entry.update(prefix_placeholder=placeholder, file_mode=mode)
         add_info_file(path, "info/paths.json", json.dumps(paths).encode())
     return path
 

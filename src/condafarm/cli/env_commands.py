@@ -1,4 +1,4 @@
-"""Commands for render environments: env create|enter|exit|export|pack."""
+"""Commands for render environments: env create|enter|exit|export|pack|image."""
 
 from __future__ import annotations
 
@@ -122,6 +122,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
             session_dir=Path(args.session_dir) if args.session_dir else None,
             update_after_minutes=args.update_after_minutes,
             s3=s3_options(args),
+            artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
             say=_say(args),
         )
 
@@ -172,9 +173,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..env import export_environment
     from ..safe_files import write_file
 
-    exported = export_environment(Path(args.prefix), args.name)
+    exported = export_environment(
+        Path(args.prefix), args.name, args.platform, cache_dir=_cache_dir(args), s3=s3_options(args)
+    )
     if args.lockfile:
         write_file(Path(args.lockfile), exported.lockfile, overwrite=True)
+    if args.conda_lock:
+        write_file(Path(args.conda_lock), exported.conda_lock, overwrite=True)
+    if args.pixi_lock:
+        exported.write_pixi_lock(Path(args.pixi_lock))
     if args.yaml:
         write_file(Path(args.yaml), exported.yaml, overwrite=True)
     if not args.yaml:
@@ -183,13 +190,49 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from ..env import pack_environment
+    from ..env import pack_environment, pack_installer
 
+    if args.installer:
+        packed = pack_installer(Path(args.prefix), Path(args.archive))
+        print(
+            f"packed {packed.files} files ({packed.size / 1e6:.1f} MB) into the installer {packed.archive}; "
+            f"{packed.relocated} file(s) embed the prefix. Install: {packed.install}"
+        )
+        return 0
     packed = pack_environment(Path(args.prefix), Path(args.archive))
     print(
         f"packed {packed.files} files ({packed.size / 1e6:.1f} MB) into {packed.archive}; {packed.relocated} file(s) "
         f"embed the prefix. Unpack: tar -xzf {packed.archive.name} -C DEST && python DEST/condafarm-unpack.py"
     )
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from ..env.oci_image import build_image
+    from ..env.oci_push import parse_reference, push_image
+    from ..errors import UsageError
+
+    output = Path(args.output)
+    if args.push:
+        parse_reference(args.push)
+        if output.suffix == ".tar":
+            raise UsageError("--push sends an image layout folder; give OUTPUT without .tar")
+    image = build_image(
+        Path(args.prefix),
+        output,
+        tag=args.tag,
+        image_prefix=args.image_prefix,
+        base=args.base,
+        entrypoint=args.entrypoint.split() if args.entrypoint else (),
+    )
+    print(f"wrote {image.output} ({image.layers} layers, manifest {image.manifest.digest}, tag {image.tag})")
+    if args.push:
+        pushed = push_image(image.output, args.push, insecure=args.insecure)
+        requests = ", ".join(f"{method} {count}" for method, count in sorted(pushed.requests.items()))
+        print(
+            f"pushed {pushed.reference}: {pushed.uploaded} blob(s) uploaded ({pushed.bytes / 1e6:.1f} MB), "
+            f"{pushed.skipped} already there; requests: {requests}"
+        )
     return 0
 
 
@@ -207,7 +250,11 @@ def _request_options(p: argparse.ArgumentParser) -> None:
         "or disabled (highest version from any channel), any case; default strict. Repeatable: the last "
         "non-empty one wins",
     )
-    p.add_argument("--lockfile", help="install exactly the files this explicit lockfile lists (no solve)")
+    p.add_argument(
+        "--lockfile",
+        help="install exactly the files this lockfile lists for this host's platform (no solve): an explicit "
+        "lockfile, a conda-lock.yml or a pixi.lock",
+    )
     p.add_argument(
         "--cache-dir", help="package and environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)"
     )
@@ -218,7 +265,7 @@ def register(command: AddCommand) -> None:
     env = command(
         "env",
         lambda args: 2,
-        "create, enter, export and pack render environments",
+        "create, enter, export, pack and image render environments",
         "Render environments from conda channels (S3, https, folders, conda-forge) with py-rattler; no conda on\n"
         "the host. See `condafarm env COMMAND --help`.\n\n"
         "example: condafarm env create ./blender --packages 'blender=4.5' --channels s3://studio/Conda/Default",
@@ -310,6 +357,12 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument("--job-id", help="the job the session belongs to (default: $DEADLINE_JOB_ID)")
     p.add_argument(
+        "--artifacts-dir",
+        metavar="FOLDER",
+        help="also leave the environment's lockfiles (explicit, conda-lock.yml, pixi.lock) and pinned YAML here, "
+        "e.g. where the job's outputs go, so a render can be reproduced later (empty: don't)",
+    )
+    p.add_argument(
         "--job-consistency",
         choices=["enabled", "disabled"],
         default="enabled",
@@ -332,23 +385,79 @@ def register(command: AddCommand) -> None:
     p = subcommand(
         "export",
         cmd_export,
-        "write an environment's pinned YAML and explicit lockfile",
-        "Print (or write) a pinned environment YAML and write an explicit lockfile (URL + sha256 per file)\n"
-        "for an environment condafarm created; `env create --lockfile` recreates exactly that set.\n\n"
-        "example: condafarm env export ./env --yaml env.yml --lockfile env.lock.txt",
+        "write an environment's pinned YAML and lockfiles (explicit, conda-lock.yml, pixi.lock)",
+        "Print (or write) a pinned environment YAML and write lockfiles for an environment condafarm created:\n"
+        "an explicit lockfile (URL + sha256 per file), conda-lock's conda-lock.yml and pixi's pixi.lock. Each\n"
+        "names the request and channels it came from; `env create --lockfile` recreates exactly that set from\n"
+        "any of them. The environment's platform is read from the environment itself; each --platform more is\n"
+        "solved from the same request and channels.\n\n"
+        "example: condafarm env export ./env --yaml env.yml --lockfile env.lock.txt \\\n"
+        "    --conda-lock conda-lock.yml --pixi-lock pixi.lock --platform win-64",
     )
     p.add_argument("prefix")
     p.add_argument("--yaml", help="write the pinned YAML here (default: print it)")
     p.add_argument("--lockfile", help="write the explicit lockfile here")
+    p.add_argument("--conda-lock", metavar="FILE", help="write conda-lock's conda-lock.yml here")
+    p.add_argument("--pixi-lock", metavar="FILE", help="write pixi's pixi.lock here")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="also lock this platform in conda-lock.yml and pixi.lock (repeatable), e.g. win-64",
+    )
     p.add_argument("--name", help="environment name in the YAML (default: the folder name)")
+    p.add_argument(
+        "--cache-dir", help="repodata cache for --platform (default: $CONDAFARM_ENV_CACHE or the user cache)"
+    )
+    add_s3_options(p)
 
     p = subcommand(
         "pack",
         cmd_pack,
-        "pack an environment into a relocatable .tar.gz",
+        "pack an environment into a relocatable .tar.gz, or a self-extracting installer",
         "Archive an environment for hosts with no access to the channel. Unpack anywhere, then run\n"
-        "`python DEST/condafarm-unpack.py` to rewrite the paths packages embedded.\n\n"
-        "example: condafarm env pack ./env blender-4.5.tar.gz",
+        "`python DEST/condafarm-unpack.py` to rewrite the paths packages embedded. With --installer, write\n"
+        "one self-extracting file instead, for hosts with no Python: an sh script for a Linux or macOS\n"
+        "environment (`sh FILE PREFIX`), a .bat for a Windows one (`FILE.bat PREFIX`, through Windows\n"
+        "PowerShell). It installs the environment at PREFIX (new or empty) with the embedded paths rewritten.\n\n"
+        "examples:\n"
+        "  condafarm env pack ./env blender-4.5.tar.gz\n"
+        "  condafarm env pack ./env blender-4.5.sh --installer",
     )
     p.add_argument("prefix")
-    p.add_argument("archive", help="the .tar.gz to write")
+    p.add_argument("archive", help="the .tar.gz (or with --installer, the .sh or .bat) to write")
+    p.add_argument(
+        "--installer",
+        action="store_true",
+        help="write a self-extracting installer instead: sh for Linux and macOS, .bat for Windows environments",
+    )
+
+    p = subcommand(
+        "image",
+        cmd_image,
+        "build an OCI image of an environment (no Docker, no root) and push it to a registry",
+        "Write an OCI image of the environment at PREFIX: one layer per package (the same package is the same\n"
+        "layer in every image, so registries and hosts keep it once), the environment at --image-prefix, its\n"
+        "activation in the image's Env. OUTPUT is an OCI layout folder, or a .tar of one (oci-archive).\n"
+        "--push sends it to a registry over the OCI distribution API; blobs the registry has are skipped.\n\n"
+        "examples:\n"
+        "  condafarm env image ./env render-image --tag 4.5 --push registry.studio:5000/render/blender:4.5\n"
+        "  condafarm env image ./env render.tar --base debian-layout:12 --entrypoint blender",
+    )
+    p.add_argument("prefix", help="an environment condafarm created (linux-64 or linux-aarch64)")
+    p.add_argument("output", help="the OCI layout folder to write (or a .tar of one); must not exist")
+    p.add_argument("--tag", default="latest", help="the image's tag in the layout (default latest)")
+    p.add_argument(
+        "--image-prefix", default="/opt/env", help="where the environment lives in the image (default /opt/env)"
+    )
+    p.add_argument(
+        "--base",
+        metavar="LAYOUT[:TAG]",
+        help="an OCI layout folder whose image goes below (e.g. from `skopeo copy docker://debian:12 oci:LAYOUT:12`); "
+        "default: none, the image holds only the environment",
+    )
+    p.add_argument("--entrypoint", help="the image's entrypoint, space-separated (it runs with the activation)")
+    p.add_argument("--push", metavar="HOST/NAME:TAG", help="push the image to this registry reference")
+    p.add_argument(
+        "--insecure", action="store_true", help="plain HTTP to the registry (always so for 127.0.0.1 and localhost)"
+    )

@@ -1,5 +1,6 @@
 """Render environments from conda channels with py-rattler: solve, install, cache and reuse on a host,
-activate for OpenJD, lock, export and pack. No conda needed on the host.
+activate for OpenJD, lock, export, pack, install without Python, and ship as OCI images. No conda needed on the
+host.
 
 The public surface is what this module exports; the modules behind it may change.
 """
@@ -11,7 +12,11 @@ from .cache import Acquired, EnvCache, default_cache_root
 from .channels import Sources, resolve_channels
 from .create import Manifest, create_environment, read_manifest
 from .export import Exported, export_environment
-from .lockfile import LockedPackage, explicit_lockfile, pinned_yaml, read_explicit_lockfile
+from .installer import pack_installer
+from .lock_formats import read_lockfile
+from .lockfile import LockedPackage, Origin, explicit_lockfile, pinned_yaml, read_explicit_lockfile
+from .oci_image import Image, build_image
+from .oci_push import Pushed, push_image
 from .pack import Packed, pack_environment
 from .session import Entered, enter_environment, exit_environment
 from .spec import EnvSpec, make_spec
@@ -22,11 +27,15 @@ __all__ = [
     "EnvCache",
     "EnvSpec",
     "Exported",
+    "Image",
     "LockedPackage",
     "Manifest",
+    "Origin",
     "Packed",
+    "Pushed",
     "Sources",
     "activation_changes",
+    "build_image",
     "create_environment",
     "default_cache_root",
     "enter_environment",
@@ -36,8 +45,11 @@ __all__ = [
     "make_spec",
     "openjd_lines",
     "pack_environment",
+    "pack_installer",
     "pinned_yaml",
+    "push_image",
     "read_explicit_lockfile",
+    "read_lockfile",
     "read_manifest",
     "resolve_channels",
 ]

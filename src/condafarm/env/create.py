@@ -19,7 +19,8 @@ from ..errors import AlreadyExists, UsageError
 from ..storage.location import S3Options
 from .channels import Sources, resolve_channels
 from .integrity import require_sha256
-from .lockfile import LockedPackage, read_explicit_lockfile
+from .lock_formats import read_lockfile
+from .lockfile import LockedPackage, Origin
 from .recorded import check_satisfies, confine
 from .solve import install, locked_records, solve
 from .spec import EnvSpec, current_platform
@@ -41,6 +42,10 @@ class Manifest:
     platform: str
     locked: tuple[LockedPackage, ...]
     created: float = field(default_factory=time.time)
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.packages, self.channels, self.priority)
 
     def to_json(self) -> str:
         data = {
@@ -99,11 +104,7 @@ def plan(
     """
     say = log_to or log.info
     if lockfile is not None:
-        try:
-            text = lockfile.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read lockfile {lockfile}: {exc.strerror}") from exc
-        platform, packages = read_explicit_lockfile(text, str(lockfile))
+        platform, packages = read_lockfile(lockfile)
         recorded_for = spec if job_record else None
         if job_record and recorded_for is None:
             raise ValueError("a job record is checked against the request it was recorded for")

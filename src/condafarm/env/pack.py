@@ -1,8 +1,9 @@
 """`env pack`: an environment as one relocatable .tar.gz, for hosts with no access to the channel.
 
-The archive holds the environment's files, the list of files that embed its path (from each package's
-`conda-meta` record: the files installed with a prefix placeholder) and `condafarm-unpack.py`, which rewrites
-that path after extraction: `tar -xzf env.tar.gz -C DEST && python DEST/condafarm-unpack.py`.
+The archive holds the environment's files, `.condafarm/relocate.json` (the files that embed its path, from each
+package's `conda-meta` record: the files installed with a prefix placeholder; and the request and channels the
+environment came from) and `condafarm-unpack.py`, which rewrites that path after extraction:
+`tar -xzf env.tar.gz -C DEST && python DEST/condafarm-unpack.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from . import unpack_script
+from .create import read_manifest
 
 UNPACK = "condafarm-unpack.py"
 
@@ -25,6 +27,8 @@ class Packed:
     files: int
     relocated: int
     size: int
+    #: How to install it on the target host, for an installer.
+    install: str = ""
 
 
 def prefix_files(prefix: Path) -> list[tuple[str, str]]:
@@ -38,23 +42,31 @@ def prefix_files(prefix: Path) -> list[tuple[str, str]]:
     return found
 
 
+def add_environment(tar: tarfile.TarFile, prefix: Path) -> int:
+    """Add every file of the environment at `prefix` (symlinks as links) to `tar`; returns how many."""
+    files = 0
+    for path in sorted(prefix.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        tar.add(path, arcname=path.relative_to(prefix).as_posix(), recursive=False)
+        files += 1
+    return files
+
+
 def pack_environment(prefix: Path, archive: Path) -> Packed:
     """Write `archive` (.tar.gz) from the environment at `prefix`; see the module docstring for unpacking."""
     prefix = prefix.absolute()
     if not (prefix / "conda-meta").is_dir():
         raise UsageError(f"{prefix} is not a conda environment (no conda-meta folder)")
     relocate = prefix_files(prefix)
-    info = json.dumps({"prefix": str(prefix), "files": relocate}).encode()
+    manifest = read_manifest(prefix)
+    origin = {"request": list(manifest.packages), "channels": list(manifest.channels)} if manifest else {}
+    info = json.dumps({"prefix": str(prefix), "files": relocate, **origin}).encode()
     script = Path(unpack_script.__file__).read_bytes()
-    files = 0
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
     with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
-        for path in sorted(prefix.rglob("*")):
-            if path.is_dir() and not path.is_symlink():
-                continue
-            tar.add(path, arcname=path.relative_to(prefix).as_posix(), recursive=False)
-            files += 1
+        files = add_environment(tar, prefix)
         for name, data, mode in ((".condafarm/relocate.json", info, 0o644), (UNPACK, script, 0o755)):
             member = tarfile.TarInfo(name)
             member.size, member.mode = len(data), mode

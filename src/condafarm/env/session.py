@@ -50,6 +50,7 @@ def enter_environment(
     recreate: bool = False,
     clean: bool = False,
     s3: S3Options | None = None,
+    artifacts_dir: Path | None = None,
     say: Callable[[str], None] = log.info,
     job_record: bool = False,
 ) -> Entered:
@@ -60,7 +61,8 @@ def enter_environment(
     `session_dir` for this session only. The resolved list (URL and sha256 of every file) is logged through
     `say` and written to `session_dir/condafarm-env.lock.txt`, which `--lockfile` turns back into this set.
     `recreate` makes a cached environment anew (see `EnvCache.acquire`); `clean` first empties the host's
-    package and repodata caches (`EnvCache.clean`).
+    package and repodata caches (`EnvCache.clean`). With `artifacts_dir`, the environment's lockfiles and pinned
+    YAML are also left there (see `artifacts`).
     """
     if update_after_minutes is not None:
         check_number(update_after_minutes, "--update-after-minutes", DURATION)
@@ -98,8 +100,13 @@ def enter_environment(
     written = None
     if session_dir is not None:
         written = session_dir / SESSION_LOCKFILE
-        write_file(written, explicit_lockfile(manifest.locked, manifest.platform), overwrite=True)
+        write_file(written, explicit_lockfile(manifest.locked, manifest.platform, manifest.origin), overwrite=True)
         say(f"exact package list written to {written} (recreate with --lockfile)")
+    if artifacts_dir is not None:
+        from .artifacts import leave_artifacts
+
+        left = leave_artifacts(prefix, artifacts_dir)
+        say(f"environment artifacts left with the job's outputs: {', '.join(str(p) for p in left)}")
     return Entered(prefix, action, manifest, activation_changes(prefix), written)
 
 

@@ -171,6 +171,31 @@ def explain(exc: Exception, sources: Sources, wanted: str) -> CondafarmError:
     return StorageError(f"could not read {wanted} from {sources.describe()}: {_one_line(message)}")
 
 
+#: The virtual packages assumed for a platform other than this host's, as conda-lock assumes them by default.
+_FOREIGN_VIRTUAL = {
+    "linux": {"__unix": "0", "__linux": "5.10", "__glibc": "2.17"},
+    "osx": {"__unix": "0", "__osx": "10.15"},
+    "osx-arm64": {"__unix": "0", "__osx": "11.0"},
+    "win": {"__win": "0"},
+}
+
+
+def virtual_packages(platform: str) -> list[Any]:
+    """What the solver takes as the target system: this host's own virtual packages for its platform; for
+    another platform (locking win-64 on a Linux host), conda-lock's defaults, never this host's `__glibc`."""
+    import rattler
+
+    from .spec import current_platform
+
+    if platform in (current_platform(), "noarch"):
+        return list(rattler.VirtualPackage.detect())
+    family = _FOREIGN_VIRTUAL.get(platform) or _FOREIGN_VIRTUAL.get(platform.split("-")[0], {})
+    return [
+        rattler.GenericVirtualPackage(rattler.PackageName(name), rattler.Version(version), rattler.BuildString("0"))
+        for name, version in family.items()
+    ]
+
+
 async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
     import rattler
 
@@ -180,7 +205,7 @@ async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
             specs=list(spec.packages),
             gateway=sources.gateway(cache),
             platforms=[rattler.Platform(spec.platform), rattler.Platform("noarch")],
-            virtual_packages=rattler.VirtualPackage.detect(),
+            virtual_packages=virtual_packages(spec.platform),
             channel_priority=getattr(rattler.ChannelPriority, _PRIORITY[spec.priority]),
         )
     )

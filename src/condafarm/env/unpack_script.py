@@ -17,14 +17,26 @@ import sys
 RELOCATE = os.path.join(".condafarm", "relocate.json")
 
 
-def _replace_binary(data: bytes, old: bytes, new: bytes, path: str) -> bytes:
-    if len(new) > len(old):
+def prefix_spans(data: bytes, old: bytes, mode: str) -> list[tuple[int, int]]:
+    """Where `old` is replaced in a file: (start, end) of each occurrence in a text file; in a binary file, of
+    each NUL-terminated string starting with it, up to (not including) its NUL, as conda replaces them."""
+    if mode == "text":
+        return [(m.start(), m.end()) for m in re.finditer(re.escape(old), data)]
+    return [(m.start(), m.end() - 1) for m in re.finditer(re.escape(old) + b"[^\0]*?\0", data)]
+
+
+def replaced(data: bytes, old: bytes, new: bytes, mode: str, path: str) -> bytes:
+    """`data` with the prefix `old` replaced by `new` (binary strings keep their length, padded with NULs)."""
+    spans = prefix_spans(data, old, mode)
+    if mode != "text" and spans and len(new) > len(old):
         raise SystemExit(f"{path}: binary files need a prefix no longer than {len(old)} characters; unpack closer to /")
-
-    def padded(match: re.Match[bytes]) -> bytes:
-        return new + match.group(1) + b"\0" * (len(old) - len(new) + 1)
-
-    return re.sub(re.escape(old) + b"([^\0]*?)\0", padded, data)
+    parts, position = [], 0
+    for start, end in spans:
+        parts += [data[position:start], new]
+        if mode != "text":
+            parts += [data[start + len(old) : end], b"\0" * (len(old) - len(new))]
+        position = end
+    return b"".join([*parts, data[position:]])
 
 
 def relocate(root: str) -> int:
@@ -43,10 +55,7 @@ def relocate(root: str) -> int:
             data = f.read()
         result = data
         for old, new in pairs:
-            if mode == "text":
-                result = result.replace(old.encode(), new.encode())
-            else:
-                result = _replace_binary(result, old.encode(), new.encode(), relative)
+            result = replaced(result, old.encode(), new.encode(), mode, relative)
         if result != data:
             stat = os.stat(path)
             os.chmod(path, stat.st_mode | 0o200)
