@@ -7,9 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from support.channels import place_files
 from support.cli import run_cli
 from support.packages import make_package
-from support.channels import place_files
 
 import condafarm.channel.build_number as build_number_module
 from condafarm import Channel, index_channel, init_channel, parse_channel, publish

@@ -8,9 +8,8 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from support.s3 import S3Endpoint, upload_dir
-
 from condafarm.storage.location import Channel
+from support.s3 import S3Endpoint, upload_dir
 
 
 def endpoint_of(channel: Channel) -> S3Endpoint:

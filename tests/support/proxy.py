@@ -11,6 +11,9 @@ which request and `proxy.log` every exchange with its outcome, for tests to asse
 Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-checksum-sha256` and moto does not
 (see `S3Checksums`), so uploads are judged as S3 would judge them.
 
+Hooks: `on_exchange(exchange)` is called in the proxy's thread once each request has been answered, so a test
+can wait on an event ("all eight ready marks are written") instead of a time window.
+
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
 
@@ -139,6 +142,7 @@ class S3Proxy:
         drop_headers: Collection[str] = (),
         serial_writes: bool = False,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
@@ -223,7 +227,10 @@ class S3Proxy:
                 if hit is not None:
                     proxy.hits.append(hit)
                 status = self._answer(request, action, body)
-                proxy.log.append(Exchange(request, action, status))
+                exchange = Exchange(request, action, status)
+                proxy.log.append(exchange)
+                if on_exchange is not None:
+                    on_exchange(exchange)
 
             def _answer(self, request: Request, action: str, body: bytes) -> int | None:
                 """Carry out `action` for the request; the status the client got (None: connection closed)."""
@@ -309,9 +316,14 @@ class S3Proxy:
 
 
 @contextmanager
-def fault_proxy(upstream_port: int, *faults: Fault, s3_checksums: bool = False) -> Iterator[S3Proxy]:
-    """An `S3Proxy` carrying out `faults`, for the duration of a `with` block."""
-    proxy = S3Proxy(upstream_port, Faults(*faults), s3_checksums=s3_checksums)
+def fault_proxy(
+    upstream_port: int,
+    *faults: Fault,
+    s3_checksums: bool = False,
+    on_exchange: Callable[[Exchange], None] | None = None,
+) -> Iterator[S3Proxy]:
+    """An `S3Proxy` carrying out `faults` (and calling `on_exchange`), for the duration of a `with` block."""
+    proxy = S3Proxy(upstream_port, Faults(*faults), s3_checksums=s3_checksums, on_exchange=on_exchange)
     try:
         yield proxy
     finally:
