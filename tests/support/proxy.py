@@ -152,6 +152,8 @@ class S3Proxy:
         self.log: list[Exchange] = []
         self.checksums = S3Checksums() if s3_checksums else None
         self._lock = threading.Lock()
+        self._logged = threading.Condition()  # notified as each exchange enters `log`
+        self._answered = 0  # exchanges logged so far (a test may clear `log`)
         self._stopped = threading.Event()  # what a "hang" waits for
         self._key_locks: dict[str, threading.Lock] | None = {} if serial_writes else None
         proxy = self
@@ -228,9 +230,12 @@ class S3Proxy:
                     proxy.hits.append(hit)
                 status = self._answer(request, action, body)
                 exchange = Exchange(request, action, status)
-                proxy.log.append(exchange)
                 if on_exchange is not None:
                     on_exchange(exchange)
+                with proxy._logged:
+                    proxy.log.append(exchange)
+                    proxy._answered += 1
+                    proxy._logged.notify_all()
 
             def _answer(self, request: Request, action: str, body: bytes) -> int | None:
                 """Carry out `action` for the request; the status the client got (None: connection closed)."""
@@ -301,6 +306,14 @@ class S3Proxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def settled(self, timeout: float = 60) -> list[Exchange]:
+        """`log` once every request that reached the proxy is in it. A client has its answer just before the
+        proxy logs the exchange, so a test that reads `log` right after its last call must wait for this."""
+        with self._logged:
+            if not self._logged.wait_for(lambda: self._answered == self.count, timeout):
+                raise AssertionError(f"{self.count - self._answered} request(s) were never answered")
+        return list(self.log)
 
     def _writing(self, request: Request) -> AbstractContextManager[object]:
         """With `serial_writes`, the lock of the key a write changes (held while moto answers it)."""
