@@ -11,8 +11,9 @@ which request and `proxy.log` every exchange with its outcome, for tests to asse
 Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-checksum-sha256` and moto does not
 (see `S3Checksums`), so uploads are judged as S3 would judge them.
 
-Hooks: `on_exchange(exchange)` is called in the proxy's thread once each request has been answered, so a test
-can wait on an event ("all eight ready marks are written") instead of a time window.
+Hooks: `on_request(request)` is called in the proxy's thread before a request is forwarded (it may block, to
+hold one client at a chosen step while others go on), and `on_exchange(exchange)` once it has been answered, so
+a test can wait on an event ("all eight ready marks are written") instead of a time window.
 
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
@@ -142,6 +143,7 @@ class S3Proxy:
         drop_headers: Collection[str] = (),
         serial_writes: bool = False,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
+        on_request: Callable[[Request], None] | None = None,
         on_exchange: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.tally = Tally()
@@ -224,6 +226,8 @@ class S3Proxy:
                     n = proxy.count
                     proxy.count += 1
                 request = Request(n, self.command, self.path, op, key, {k.lower(): v for k, v in self.headers.items()})
+                if on_request is not None:
+                    on_request(request)
                 hit = proxy.faults.decide(request) if proxy.faults is not None else None
                 action = hit.action if hit is not None else "pass"
                 if hit is not None:
@@ -333,10 +337,13 @@ def fault_proxy(
     upstream_port: int,
     *faults: Fault,
     s3_checksums: bool = False,
+    on_request: Callable[[Request], None] | None = None,
     on_exchange: Callable[[Exchange], None] | None = None,
 ) -> Iterator[S3Proxy]:
-    """An `S3Proxy` carrying out `faults` (and calling `on_exchange`), for the duration of a `with` block."""
-    proxy = S3Proxy(upstream_port, Faults(*faults), s3_checksums=s3_checksums, on_exchange=on_exchange)
+    """An `S3Proxy` carrying out `faults` (and calling the hooks), for the duration of a `with` block."""
+    proxy = S3Proxy(
+        upstream_port, Faults(*faults), s3_checksums=s3_checksums, on_request=on_request, on_exchange=on_exchange
+    )
     try:
         yield proxy
     finally:
