@@ -24,9 +24,7 @@ def _compacted(storage: Storage) -> set[str]:
     return set(Repodata.from_json(blob.data, "noarch").records())
 
 
-def test_a_committer_that_waited_never_compacts_back_over_a_remove(
-    channel: Channel, tmp_path: Path
-) -> None:
+def test_a_committer_that_waited_never_compacts_back_over_a_remove(channel: Channel, tmp_path: Path) -> None:
     gone, after = make_package(tmp_path / "a", "gone"), make_package(tmp_path / "b", "next")
     publish(channel, [gone])
     storage = open_storage(channel)

@@ -102,12 +102,13 @@ def converted(folder: Path, tmp_path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load((tmp_path / "converted" / "recipe.yaml").read_text()))
 
 
-def rendered(recipe: Path, platform: str) -> dict[str, Any]:
-    """The recipe as rattler-build renders it for `platform`."""
+def rendered(recipe: Path, platform: str, variants: list[Path] | None = None) -> dict[str, Any]:
+    """The recipe as rattler-build renders it for `platform` (with `variants` files), its variant under
+    `"variant"`."""
     from condafarm.build.recipe import load_recipe, render
 
-    variants = render(load_recipe(recipe), recipe, [], platform)
-    return dict(variants[0].recipe.to_dict())
+    (first,) = render(load_recipe(recipe), recipe, variants or [], platform)
+    return {**first.recipe.to_dict(), "variant": dict(first.variant)}
 
 
 @pytest.mark.slow
@@ -299,6 +300,16 @@ def test_run_test_files_and_conda_build_config_convert_too(tmp_path: Path) -> No
     assert recipe["requirements"]["host"] == ["python", {"if": "python == '3.10'", "then": "farm-extra"}]
     variants = yaml.safe_load((tmp_path / "converted" / "variants.yaml").read_text())
     assert variants == {"python": [{"if": "linux", "then": "3.10"}, {"if": "win", "then": "3.11"}]}
+    # what rattler-build makes of it: each platform's python, the variant selector, the unix-only test
+    files = [tmp_path / "converted" / "variants.yaml"]
+    linux = rendered(tmp_path / "converted" / "recipe.yaml", "linux-64", files)
+    assert linux["variant"]["python"] == "3.10" and linux["requirements"]["host"] == ["python", "farm-extra"]
+    assert linux["tests"][0] == {"script": "run_test.sh"}
+    windows = rendered(tmp_path / "converted" / "recipe.yaml", "win-64", files)
+    assert windows["variant"]["python"] == "3.11" and windows["requirements"]["host"] == ["python"]
+    assert windows["tests"] == [
+        {"script": {"interpreter": "python", "file": "run_test.py"}, "requirements": {"run": ["python"]}}
+    ]
 
 
 REFUSED = {
@@ -416,3 +427,60 @@ def test_jinja_expressions_and_selectors_become_minijinja() -> None:
     )
     assert template.context == {"sha": "${{ 'bbb' if win else ('aaa' if linux else '') }}", "v": "1"}
     assert template.selectors == {5: "unix"}
+
+
+def _render_probe(tmp_path: Path, context: dict[str, str], host: list[str], platform: str, python: str) -> Any:
+    """A recipe holding `context` and `host` requirements, rendered by rattler-build for `platform` and one
+    `python` variant."""
+    recipe = tmp_path / f"probe-{len(list(tmp_path.glob('probe-*')))}" / "recipe.yaml"
+    recipe.parent.mkdir()
+    text = {
+        "context": {"name": "farm", "version": "1.2.3", **context},
+        "package": {"name": "farm", "version": "1.0"},
+        "requirements": {"host": ["python", *host]},
+    }
+    recipe.write_text(yaml.safe_dump(text, sort_keys=False))
+    variants = recipe.parent / "variants.yaml"
+    variants.write_text(yaml.safe_dump({"python": [python]}))
+    return rendered(recipe, platform, [variants])
+
+
+def test_translated_jinja_and_selectors_mean_in_rattler_build_what_they_meant_in_conda_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The golden texts above, rendered: each expression gives what conda-build's Jinja gives, and each selector
+    keeps a requirement exactly where conda-build's selector evaluation keeps it (per platform and python)."""
+    import jinja2
+
+    from condafarm.build.conda_build.jinja import translate, translate_selector
+
+    monkeypatch.setenv("FARM_ROOT", "/mnt/farm")
+    monkeypatch.setenv("FARM", "1")
+    # compiler() and pin_compatible() are not values: rattler-build resolves them in requirements
+    valued = [g for g in TRANSLATED if not g.startswith(("compiler", "pin_compatible"))]
+    context = {f"t{i}": "${{ " + translate(g, ["name", "version"], 1) + " }}" for i, g in enumerate(valued)}
+    probe = _render_probe(tmp_path, context, [], "linux-64", "3.10")
+    for i, given in enumerate(valued):
+        wanted = jinja2.Environment().from_string("{{ " + given + " }}")
+        assert probe["context"][f"t{i}"] == wanted.render(name="farm", version="1.2.3", environ=os.environ, os=os)
+
+    host = [{"if": translate_selector(s, [], 1), "then": f"sel{i}"} for i, s in enumerate(SELECTORS)]
+    for platform in ("linux-64", "win-64", "osx-arm64"):
+        for python in ("2.7", "3.7", "3.10", "3.12"):
+            kept = _render_probe(tmp_path, {}, host, platform, python)["requirements"]["host"]
+            py = int(python.replace(".", ""))
+            namespace = {
+                "linux": platform.startswith("linux"),
+                "win": platform.startswith("win"),
+                "osx": platform.startswith("osx"),
+                "unix": not platform.startswith("win"),
+                "win64": platform == "win-64",
+                "x86_64": platform.endswith("-64"),
+                "py": py,
+                "py27": py == 27,
+                "py3k": py >= 30,
+                "environ": os.environ,
+            }
+            for i, selector in enumerate(SELECTORS):
+                meant = bool(eval(selector, {}, namespace))  # conda-build evaluates selectors as Python
+                assert (f"sel{i}" in kept) == meant, (selector, platform, python)

@@ -61,9 +61,7 @@ def _fail(message: str) -> Callable[[], None]:
     return fail
 
 
-def test_a_publish_committing_right_after_index_listed_keeps_its_record(
-    local_channel: Channel, tmp_path: Path
-) -> None:
+def test_a_publish_committing_right_after_index_listed_keeps_its_record(local_channel: Channel, tmp_path: Path) -> None:
     first, late = make_package(tmp_path, "first"), make_package(tmp_path, "late")
     publish(local_channel, [first])
     storage = open_storage(local_channel)
@@ -86,9 +84,7 @@ def test_a_publish_committing_right_after_index_listed_keeps_its_record(
     judge_channel(local_channel, [first, late])
 
 
-def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(
-    channel: Channel, tmp_path: Path
-) -> None:
+def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(channel: Channel, tmp_path: Path) -> None:
     shared, other = make_package(tmp_path, "shared"), make_package(tmp_path, "other")
     storage = open_storage(channel)
     # the same build output, published by another job first
@@ -146,9 +142,7 @@ def test_an_old_intent_whose_file_is_complete_is_adopted(local_channel: Channel,
     judge_channel(local_channel, [orphan.path, after])
 
 
-def test_remove_racing_index_never_leaves_a_record_without_its_file(
-    local_channel: Channel, tmp_path: Path
-) -> None:
+def test_remove_racing_index_never_leaves_a_record_without_its_file(local_channel: Channel, tmp_path: Path) -> None:
     gone = make_package(tmp_path, "gone")
     publish(local_channel, [gone, make_package(tmp_path, "stays")])
     storage = open_storage(local_channel)
@@ -180,9 +174,7 @@ def test_a_failed_force_publish_leaves_records_matching_the_replaced_files(
     judge_channel(local_channel, [replacement])
 
 
-def test_a_failed_force_publish_leaves_none_of_its_new_names_behind(
-    local_channel: Channel, tmp_path: Path
-) -> None:
+def test_a_failed_force_publish_leaves_none_of_its_new_names_behind(local_channel: Channel, tmp_path: Path) -> None:
     old = make_package(tmp_path / "v1", "tool", payload="one")
     publish(local_channel, [old])
     newcomer = make_package(tmp_path / "v2", "newcomer")

@@ -33,9 +33,7 @@ def _expected(files: Iterable[Path | str]) -> dict[str, dict[str, str | None]]:
     return found
 
 
-def judge_channel(
-    channel: Channel, expected_files: Iterable[Path | str], exact_in: Collection[str] = VIEWS
-) -> None:
+def judge_channel(channel: Channel, expected_files: Iterable[Path | str], exact_in: Collection[str] = VIEWS) -> None:
     """Assert that py-rattler, in a child process, sees exactly `expected_files` in `channel` through
     `repodata.json`, through `repodata.json.zst` and through the CEP-16 shards (in every subdir of `SUBDIRS`),
     that each subdir holding a record has a shard index, and that each file a record names downloads with the
