@@ -10,75 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
+from support.builds import repodata, run_installed, snapshot, write_meta_recipe
 from support.cli import run_cli
-from test_build import make_archive, repodata, run_installed, snapshot
-from test_interop import install
-
-META = """\
-{% set name = "farm-meta" %}
-{% set version = "1.2" %}
-{% set greeting = environ.get("FARM_META_GREETING", "hello") %}
-
-package:
-  name: {{ name }}
-  version: {{ version }}
-
-source:
-  path: {{ name }}-{{ version }}.tar.gz
-  sha256: SHA256
-  folder: data
-
-build:
-  number: 0
-  noarch: generic
-  script_env:
-    - FARM_META_GREETING={{ greeting }}
-    - FARM_META_PLATFORM=linux  # [linux]
-    - FARM_META_PLATFORM=windows  # [win]
-    - FARM_META_PLATFORM=macos  # [osx]
-
-test:
-  commands:
-    - farm-meta
-    - farm-meta | grep "on linux"  # [linux]
-
-about:
-  home: https://example.com/farm-meta
-  license: Apache-2.0
-  summary: farm-meta for Linux  # [linux]
-  summary: farm-meta for Windows  # [win]
-"""
-
-BUILD_SH = """\
-mkdir -p "$PREFIX/bin" "$PREFIX/share/farm-meta"
-cp "$SRC_DIR/data/greeting.txt" "$PREFIX/share/farm-meta/greeting.txt"
-cat > "$PREFIX/bin/farm-meta" <<EOF
-#!/bin/sh
-data="\\$(dirname "\\$0")/../share/farm-meta/greeting.txt"
-echo "$FARM_META_GREETING from $PKG_NAME $PKG_VERSION on $FARM_META_PLATFORM: \\$(cat "\\$data")"
-EOF
-chmod 755 "$PREFIX/bin/farm-meta"
-"""
-
-BLD_BAT = """\
-mkdir "%PREFIX%\\Scripts" "%PREFIX%\\share\\farm-meta"
-copy "%SRC_DIR%\\data\\greeting.txt" "%PREFIX%\\share\\farm-meta\\greeting.txt"
-set SAYS=%FARM_META_GREETING% from %PKG_NAME% %PKG_VERSION% on %FARM_META_PLATFORM%
-> "%PREFIX%\\Scripts\\farm-meta.bat" echo @echo %SAYS%
-"""
+from support.installs import install
 
 
 @pytest.fixture
 def meta_recipe(tmp_path: Path) -> Path:
     """A conda-build recipe folder: meta.yaml with Jinja and selectors, build.sh, bld.bat and its source archive."""
-    folder = tmp_path / "farm-meta"
-    folder.mkdir()
-    # one top folder holding greeting.txt, which rattler-build strips as conda-build does
-    sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
-    (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
-    (folder / "build.sh").write_text(BUILD_SH)
-    (folder / "bld.bat").write_text(BLD_BAT)
-    return folder
+    return write_meta_recipe(tmp_path / "farm-meta")
 
 
 def cli(*args: str, tmp: Path) -> Any:

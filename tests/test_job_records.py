@@ -20,9 +20,9 @@ from env_support import index_s3, render_packages, upload
 from support.cli import run_cli
 from support.faults import Request
 from support.moto import MotoServer, allow
+from support.openjd import JOB, run_render_job
 from support.proxy import S3Proxy, fault_proxy
 from support.s3 import S3Endpoint
-from test_render_queue_env import JOB, openjd_run
 
 from condafarm.farm.iam import iam_policy
 from condafarm.storage.location import S3Options, parse_channel
@@ -65,19 +65,19 @@ def test_every_session_of_a_job_gets_the_packages_of_its_first_session(
     params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaJobRecords={records}"]
     params.append("CondaEnvUpdateAfterMinutes=0")  # without the record, every session would solve again
 
-    first = openjd_run(job, _env(s3, tmp_path, "job-1"), *params)
+    first = run_render_job(job, _env(s3, tmp_path, "job-1"), *params)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "render-tool 1.0 build 0" in first.stdout
     assert "recorded for the later sessions of job job-1" in first.stdout
     _publish_build(s3, bucket, channel.removeprefix(f"s3://{bucket}/"), tmp_path / "b1", 1)
 
-    later = openjd_run(job, _env(s3, tmp_path, "job-1"), *params)
+    later = run_render_job(job, _env(s3, tmp_path, "job-1"), *params)
     assert later.returncode == 0, later.stdout[-3000:] + later.stderr[-3000:]
     assert "packages from the job's record" in later.stdout and "render-tool 1.0 build 0" in later.stdout
     assert "solving" not in later.stdout
-    newer = openjd_run(job, _env(s3, tmp_path, "job-2"), *params)
+    newer = run_render_job(job, _env(s3, tmp_path, "job-2"), *params)
     assert newer.returncode == 0 and "render-tool 1.0 build 1" in newer.stdout
-    off = openjd_run(job, _env(s3, tmp_path, "job-1"), *params, "CondaJobConsistency=DISABLED")
+    off = run_render_job(job, _env(s3, tmp_path, "job-1"), *params, "CondaJobConsistency=DISABLED")
     assert off.returncode == 0 and "render-tool 1.0 build 1" in off.stdout  # today's behaviour, per job
 
 
@@ -100,7 +100,7 @@ def test_concurrent_first_sessions_of_a_job_agree_on_one_list(s3: S3Endpoint, bu
     def session(proxy: S3Proxy, name: str) -> str:
         slow = {"CONDAFARM_READ_TIMEOUT": "900", "CONDAFARM_DEADLINE": "900"}  # A waits for B at its write
         env = _env(S3Endpoint(proxy.url, proxy.port), tmp_path, "job-c", **slow)
-        run = openjd_run(job, {**env, "CONDAFARM_CACHE_DIR": str(tmp_path / f"probe-{name}")}, *params)
+        run = run_render_job(job, {**env, "CONDAFARM_CACHE_DIR": str(tmp_path / f"probe-{name}")}, *params)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         return run.stdout
 

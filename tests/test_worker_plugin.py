@@ -20,8 +20,8 @@ import psutil
 import pytest
 from condafarm_worker import Messages, SessionInfo
 from support.cli import run_cli
+from support.openjd import BUNDLES, QUEUE_ENVS, messages, worker_env
 from support.s3 import S3Endpoint
-from test_job_bundles import BUNDLES, QUEUE_ENVS, messages, worker_env
 
 import condafarm
 

@@ -143,7 +143,7 @@ def render(
     try:
         wanted = target_platform or experimental
         platform = PlatformConfig(target_platform=target_platform, experimental=experimental) if wanted else None
-        files = [str(p) for p in variants]
+        files: list[str | Path] = [str(p) for p in variants]
         # A variant file's own selectors (`if: win`) speak of the target platform too, not of this host.
         if files and platform is not None:
             config = VariantConfig.from_files_with_context(files, JinjaConfig(platform=platform))
