@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from support.cli import publish_concurrently, run_cli
+from support.installs import install
 from support.judge import judge_channel
 from support.packages import make_package
 from support.s3 import S3Endpoint
@@ -31,7 +31,6 @@ from condafarm.conda.repodata import Repodata
 from condafarm.errors import StorageError, UsageError
 from condafarm.storage import Storage, open_storage
 
-CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
 DAY = 86400
 
 
@@ -370,15 +369,7 @@ def test_rattler_installs_the_newest_build_that_prune_kept(
     _later(monkeypatch, 25)
     assert len(prune_channel(s3_channel, keep=1, yes=True).deleted) == 2
     prefix = tmp_path / "env"
-    result = subprocess.run(
-        [sys.executable, str(CLIENT), "install", s3_channel.url, str(prefix), "farmtool", "--endpoint", s3.url],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    installed = json.loads(result.stdout.strip().splitlines()[-1])
+    installed = install(s3_channel.url, prefix, "farmtool", endpoint=s3.url)
     assert [(r["name"], r["build_number"]) for r in installed] == [("farmtool", 2)]
     out = subprocess.run([str(prefix / "bin" / "farmtool")], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "farmtool 1.0 build 2"

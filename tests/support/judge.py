@@ -11,8 +11,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from condafarm.storage.location import Channel
-
-CLIENT = Path(__file__).parent / "rattler_client.py"
+from support.installs import CLIENT
 
 #: The subdirs the tests publish to: each is read, so a record in one a test did not expect is caught too.
 SUBDIRS = ("noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64")
