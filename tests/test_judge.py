@@ -39,3 +39,27 @@ def test_the_judge_accepts_a_published_channel_and_catches_each_way_it_can_be_wr
         storage.delete(info.key)
     with pytest.raises(AssertionError, match="could not read"):
         judge_channel(channel, [tool, lib])  # the shard index names shards that are gone
+
+
+def test_the_judge_reads_repodata_json_and_the_shards_each_on_their_own(channel: Channel, tmp_path: Path) -> None:
+    """A `repodata.json` left behind by the shards (a compaction that never happened) is caught, and so is the
+    reverse: each view is read without falling back to the other."""
+    tool, lib = make_package(tmp_path, "tool"), make_package(tmp_path, "lib")
+    publish(channel, [tool])
+    storage = open_storage(channel)
+    older = {key: storage.get(key) for key in ("noarch/repodata.json", "noarch/repodata.json.zst")}
+    publish(channel, [lib])
+    newer = {key: storage.get(key) for key in older}
+    for key, blob in older.items():
+        assert blob is not None
+        storage.put(key, blob.data)
+    with pytest.raises(AssertionError, match=r"through repodata\.json sees in noarch: \['tool"):
+        judge_channel(channel, [tool, lib])
+    judge_channel(channel, [tool, lib], exact_in=["shards"])
+    for key, blob in newer.items():
+        assert blob is not None
+        storage.put(key, blob.data)
+    shards = "noarch/repodata_shards.msgpack.zst"
+    storage.delete(shards)
+    with pytest.raises(AssertionError, match="no shard index in noarch"):
+        judge_channel(channel, [tool, lib])
