@@ -73,6 +73,16 @@ def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
     return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
 
 
+@pytest.fixture
+def local_channel(tmp_path: Path) -> Channel:
+    """An empty, initialised folder channel whose path has a space, a `$` and a non-ASCII letter in it."""
+    from condafarm import init_channel, parse_channel
+
+    channel = parse_channel(str(tmp_path / "my $channel ü"))
+    init_channel(channel)
+    return channel
+
+
 @pytest.fixture(scope="session")
 def many_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A multi-subdir channel folder of 320 real packages (.conda and .tar.bz2), not yet indexed."""

@@ -1,10 +1,12 @@
-"""Channels and command runs shared by the environment tests (test_env*.py, test_iam.py, test_render_queue_env.py)."""
+"""Channels and command runs shared by the environment tests (test_env*.py, test_iam.py, test_render_queue_env.py,
+test_job_records.py), hostile ones included."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import secrets
 import shutil
 from pathlib import Path
 
@@ -70,3 +72,56 @@ def openjd_env(stdout: str) -> dict[str, str]:
 
 def env_with(cache: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "CONDAFARM_ENV_CACHE": str(cache), **extra}
+
+
+def s3_render_channel(
+    s3: S3Endpoint, bucket: str, tmp_path: Path, keys: tuple[str, str] = ("testing", "testing")
+) -> str:
+    """An S3 channel (under a prefix of its own in `bucket`) with the render packages, indexed; its URL."""
+    prefix = f"t{secrets.token_hex(4)}/Conda/Default"
+    folder = tmp_path / "build"
+    render_packages(folder)
+    shutil.rmtree(folder / ".staging")
+    upload(s3, bucket, prefix, folder, keys)
+    index_s3(s3, f"s3://{bucket}/{prefix}", keys)
+    return f"s3://{bucket}/{prefix}"
+
+
+#: Every character the issue names; running any of it would create a file named PWNED* or TICK* in cwd.
+HOSTILE = "x$(touch PWNED)y `touch TICK` 'q' \"d\" é 100% !x! a;b"
+VALUE = "$(touch PWNED_VALUE) `touch TICK_VALUE` 'q' \"d\" é %PATH% !x! a;b"
+ODD_SCRIPT = "etc/conda/activate.d/z $(touch PWNED_NAME) 'q'.sh"
+
+
+def hostile_channel(root: Path) -> Path:
+    """An indexed folder channel whose render-tool needs a package holding a hostile env_vars.d value and a
+    hostile activate.d file name."""
+    from condafarm import index_channel, parse_channel
+
+    make_package(
+        root,
+        "render-tool",
+        "1.0",
+        script=True,
+        depends=["render-lic >=2", "odd-values"],
+        files={"etc/render-tool.cfg": "home={prefix}\n"},
+    )
+    make_package(root, "render-lic", "2.0", files=LIC_FILES)
+    make_package(
+        root,
+        "odd-values",
+        "1.0",
+        files={
+            "etc/conda/env_vars.d/odd.json": '{"ODD_VALUE": ' + json.dumps(VALUE) + "}",
+            ODD_SCRIPT: 'export FROM_ODD_NAME="ran from $CONDA_PREFIX"\n',
+        },
+    )
+    shutil.rmtree(root / ".staging")
+    index_channel(parse_channel(str(root)))
+    return root
+
+
+def nothing_ran(*folders: Path) -> None:
+    """No hostile text ran as a command: none of the files it would `touch` exists under `folders`."""
+    for folder in folders:
+        assert not [p for p in folder.rglob("*") if p.name.startswith(("PWNED", "TICK"))], folder

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
 import os
 import re
 import shutil
@@ -16,39 +12,13 @@ from pathlib import Path
 
 import pytest
 from support import ROOT
+from support.builds import RECIPES, make_archive, repodata, run_installed, snapshot
 from support.cli import run_cli
-from test_interop import install
-
-RECIPES = ROOT / "examples" / "recipes"
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under a channel folder with its content, to prove a failed build changed nothing."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+from support.installs import install
 
 
 def build(*args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("build", *args)
-
-
-def repodata(channel: Path) -> dict[str, dict[str, object]]:
-    return dict(json.loads((channel / "noarch" / "repodata.json").read_bytes())["packages.conda"])
-
-
-def run_installed(prefix: Path, command: str) -> str:
-    exe = prefix / "Scripts" / f"{command}.bat" if os.name == "nt" else prefix / "bin" / command
-    return subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def make_archive(path: Path, greeting: str) -> str:
-    """A farm-data style source archive holding `greeting`; returns its sha256."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        info = tarfile.TarInfo("farm-data-1.0/greeting.txt")
-        info.size = len(greeting.encode())
-        tar.addfile(info, io.BytesIO(greeting.encode()))
-    path.write_bytes(gzip.compress(raw.getvalue()))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from support.channels import place_files
 from support.cli import run_cli
 from support.packages import make_package
-from support.s3 import S3Endpoint, upload_dir
 
 import condafarm.channel.build_number as build_number_module
 from condafarm import Channel, index_channel, init_channel, parse_channel, publish
@@ -32,17 +32,11 @@ def _fill(folder: Path) -> None:
     make_package(folder, "other", "1.0", 7)
 
 
-@pytest.fixture(params=["folder", "s3"])
-def filled(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
+@pytest.fixture
+def filled(channel: Channel, tmp_path: Path) -> Channel:
     """A channel holding `_fill`'s packages, in a folder or on the local S3 endpoint."""
-    if request.param == "folder":
-        _fill(tmp_path / "channel")
-        channel = parse_channel(str(tmp_path / "channel"))
-    else:
-        s3: S3Endpoint = request.getfixturevalue("s3")
-        channel = request.getfixturevalue("s3_channel")
-        _fill(tmp_path / "staging")
-        upload_dir(s3, str(channel.bucket), channel.prefix, tmp_path / "staging")
+    _fill(tmp_path / "staging")
+    place_files(channel, tmp_path / "staging")
     index_channel(channel)
     return channel
 

@@ -11,10 +11,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.builds import RECIPES, run_installed
 from support.cli import run_cli
+from support.installs import install
 from support.s3 import IamEndpoint, S3Endpoint
-from test_build import RECIPES, run_installed
-from test_interop import install
 
 from condafarm import Channel, init_channel
 from condafarm.build.channel_server import serve_channels

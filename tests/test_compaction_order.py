@@ -6,28 +6,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from support.judge import judge_channel
 from support.packages import make_package
 
-from condafarm import Channel, init_channel, parse_channel, publish, remove
+from condafarm import Channel, publish, remove
 from condafarm.channel.group import LEASE_KEY
 from condafarm.conda.repodata import Repodata
 from condafarm.storage import Storage, open_storage
-
-
-@pytest.fixture(params=["folder", "s3"])
-def anywhere(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Channel]:
-    if request.param == "folder":
-        root = tmp_path / "channel"
-        init_channel(parse_channel(str(root)))
-        return lambda: parse_channel(str(root))
-    channel: Channel = request.getfixturevalue("s3_channel")
-    init_channel(channel)
-    return lambda: channel
 
 
 def _compacted(storage: Storage) -> set[str]:
@@ -36,12 +24,10 @@ def _compacted(storage: Storage) -> set[str]:
     return set(Repodata.from_json(blob.data, "noarch").records())
 
 
-def test_a_committer_that_waited_never_compacts_back_over_a_remove(
-    anywhere: Callable[[], Channel], tmp_path: Path
-) -> None:
-    gone = make_package(tmp_path / "a", "gone")
-    publish(anywhere(), [gone])
-    storage = open_storage(anywhere())
+def test_a_committer_that_waited_never_compacts_back_over_a_remove(channel: Channel, tmp_path: Path) -> None:
+    gone, after = make_package(tmp_path / "a", "gone"), make_package(tmp_path / "b", "next")
+    publish(channel, [gone])
+    storage = open_storage(channel)
     lease_key = f"noarch/{LEASE_KEY}"
     # another publisher holds the lease when ours arrives, so ours waits (and forgets what it read)
     storage.put(lease_key, json.dumps({"owner": "other", "since": time.time()}).encode())
@@ -60,13 +46,14 @@ def test_a_committer_that_waited_never_compacts_back_over_a_remove(
             if json_reads[0] == 2 and len(fired) == 1:
                 # ours has committed to the shard index and now compacts; a `remove` ran in between
                 fired.append("removed")
-                remove(anywhere(), [gone.name], yes=True)
+                remove(channel, [gone.name], yes=True)
         return original_get(key, *args, **kwargs)
 
     storage.get = get  # type: ignore[method-assign]
-    publish(storage, [make_package(tmp_path / "b", "next")])
+    publish(storage, [after])
     assert fired == ["released", "removed"], fired
-    fresh = open_storage(anywhere())
+    fresh = open_storage(channel)
     present = {i.name for i in fresh.list_objects("noarch/")}
     assert gone.name not in present
     assert _compacted(fresh) <= present, f"repodata.json names missing files: {_compacted(fresh) - present}"
+    judge_channel(channel, [after])

@@ -10,75 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
+from support.builds import repodata, run_installed, snapshot, write_meta_recipe
 from support.cli import run_cli
-from test_build import make_archive, repodata, run_installed, snapshot
-from test_interop import install
-
-META = """\
-{% set name = "farm-meta" %}
-{% set version = "1.2" %}
-{% set greeting = environ.get("FARM_META_GREETING", "hello") %}
-
-package:
-  name: {{ name }}
-  version: {{ version }}
-
-source:
-  path: {{ name }}-{{ version }}.tar.gz
-  sha256: SHA256
-  folder: data
-
-build:
-  number: 0
-  noarch: generic
-  script_env:
-    - FARM_META_GREETING={{ greeting }}
-    - FARM_META_PLATFORM=linux  # [linux]
-    - FARM_META_PLATFORM=windows  # [win]
-    - FARM_META_PLATFORM=macos  # [osx]
-
-test:
-  commands:
-    - farm-meta
-    - farm-meta | grep "on linux"  # [linux]
-
-about:
-  home: https://example.com/farm-meta
-  license: Apache-2.0
-  summary: farm-meta for Linux  # [linux]
-  summary: farm-meta for Windows  # [win]
-"""
-
-BUILD_SH = """\
-mkdir -p "$PREFIX/bin" "$PREFIX/share/farm-meta"
-cp "$SRC_DIR/data/greeting.txt" "$PREFIX/share/farm-meta/greeting.txt"
-cat > "$PREFIX/bin/farm-meta" <<EOF
-#!/bin/sh
-data="\\$(dirname "\\$0")/../share/farm-meta/greeting.txt"
-echo "$FARM_META_GREETING from $PKG_NAME $PKG_VERSION on $FARM_META_PLATFORM: \\$(cat "\\$data")"
-EOF
-chmod 755 "$PREFIX/bin/farm-meta"
-"""
-
-BLD_BAT = """\
-mkdir "%PREFIX%\\Scripts" "%PREFIX%\\share\\farm-meta"
-copy "%SRC_DIR%\\data\\greeting.txt" "%PREFIX%\\share\\farm-meta\\greeting.txt"
-set SAYS=%FARM_META_GREETING% from %PKG_NAME% %PKG_VERSION% on %FARM_META_PLATFORM%
-> "%PREFIX%\\Scripts\\farm-meta.bat" echo @echo %SAYS%
-"""
+from support.installs import install
 
 
 @pytest.fixture
 def meta_recipe(tmp_path: Path) -> Path:
     """A conda-build recipe folder: meta.yaml with Jinja and selectors, build.sh, bld.bat and its source archive."""
-    folder = tmp_path / "farm-meta"
-    folder.mkdir()
-    # one top folder holding greeting.txt, which rattler-build strips as conda-build does
-    sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
-    (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
-    (folder / "build.sh").write_text(BUILD_SH)
-    (folder / "bld.bat").write_text(BLD_BAT)
-    return folder
+    return write_meta_recipe(tmp_path / "farm-meta")
 
 
 def cli(*args: str, tmp: Path) -> Any:
@@ -102,12 +42,13 @@ def converted(folder: Path, tmp_path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load((tmp_path / "converted" / "recipe.yaml").read_text()))
 
 
-def rendered(recipe: Path, platform: str) -> dict[str, Any]:
-    """The recipe as rattler-build renders it for `platform`."""
+def rendered(recipe: Path, platform: str, variants: list[Path] | None = None) -> dict[str, Any]:
+    """The recipe as rattler-build renders it for `platform` (with `variants` files), its variant under
+    `"variant"`."""
     from condafarm.build.recipe import load_recipe, render
 
-    variants = render(load_recipe(recipe), recipe, [], platform)
-    return dict(variants[0].recipe.to_dict())
+    (first,) = render(load_recipe(recipe), recipe, variants or [], platform)
+    return {**first.recipe.to_dict(), "variant": dict(first.variant)}
 
 
 @pytest.mark.slow
@@ -299,6 +240,16 @@ def test_run_test_files_and_conda_build_config_convert_too(tmp_path: Path) -> No
     assert recipe["requirements"]["host"] == ["python", {"if": "python == '3.10'", "then": "farm-extra"}]
     variants = yaml.safe_load((tmp_path / "converted" / "variants.yaml").read_text())
     assert variants == {"python": [{"if": "linux", "then": "3.10"}, {"if": "win", "then": "3.11"}]}
+    # what rattler-build makes of it: each platform's python, the variant selector, the unix-only test
+    files = [tmp_path / "converted" / "variants.yaml"]
+    linux = rendered(tmp_path / "converted" / "recipe.yaml", "linux-64", files)
+    assert linux["variant"]["python"] == "3.10" and linux["requirements"]["host"] == ["python", "farm-extra"]
+    assert linux["tests"][0] == {"script": "run_test.sh"}
+    windows = rendered(tmp_path / "converted" / "recipe.yaml", "win-64", files)
+    assert windows["variant"]["python"] == "3.11" and windows["requirements"]["host"] == ["python"]
+    assert windows["tests"] == [
+        {"script": {"interpreter": "python", "file": "run_test.py"}, "requirements": {"run": ["python"]}}
+    ]
 
 
 REFUSED = {
@@ -567,3 +518,60 @@ def test_duplicate_source_keys_conditional_source_items_test_scripts_and_glob_pi
     assert built.returncode == 0, built.stderr
     assert "run_farm_test.sh" in built.stderr  # the test script ran against the built package
     assert [p.name for p in out.rglob("*.conda")] == ["farm-five-2025-h4616a5c_0.conda"]
+
+
+def _render_probe(tmp_path: Path, context: dict[str, str], host: list[str], platform: str, python: str) -> Any:
+    """A recipe holding `context` and `host` requirements, rendered by rattler-build for `platform` and one
+    `python` variant."""
+    recipe = tmp_path / f"probe-{len(list(tmp_path.glob('probe-*')))}" / "recipe.yaml"
+    recipe.parent.mkdir()
+    text = {
+        "context": {"name": "farm", "version": "1.2.3", **context},
+        "package": {"name": "farm", "version": "1.0"},
+        "requirements": {"host": ["python", *host]},
+    }
+    recipe.write_text(yaml.safe_dump(text, sort_keys=False))
+    variants = recipe.parent / "variants.yaml"
+    variants.write_text(yaml.safe_dump({"python": [python]}))
+    return rendered(recipe, platform, [variants])
+
+
+def test_translated_jinja_and_selectors_mean_in_rattler_build_what_they_meant_in_conda_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The golden texts above, rendered: each expression gives what conda-build's Jinja gives, and each selector
+    keeps a requirement exactly where conda-build's selector evaluation keeps it (per platform and python)."""
+    import jinja2
+
+    from condafarm.build.conda_build.jinja import translate, translate_selector
+
+    monkeypatch.setenv("FARM_ROOT", "/mnt/farm")
+    monkeypatch.setenv("FARM", "1")
+    # compiler() and pin_compatible() are not values: rattler-build resolves them in requirements
+    valued = [g for g in TRANSLATED if not g.startswith(("compiler", "pin_compatible"))]
+    context = {f"t{i}": "${{ " + translate(g, ["name", "version"], 1) + " }}" for i, g in enumerate(valued)}
+    probe = _render_probe(tmp_path, context, [], "linux-64", "3.10")
+    for i, given in enumerate(valued):
+        wanted = jinja2.Environment().from_string("{{ " + given + " }}")
+        assert probe["context"][f"t{i}"] == wanted.render(name="farm", version="1.2.3", environ=os.environ, os=os)
+
+    host = [{"if": translate_selector(s, [], 1), "then": f"sel{i}"} for i, s in enumerate(SELECTORS)]
+    for platform in ("linux-64", "win-64", "osx-arm64"):
+        for python in ("2.7", "3.7", "3.10", "3.12"):
+            kept = _render_probe(tmp_path, {}, host, platform, python)["requirements"]["host"]
+            py = int(python.replace(".", ""))
+            namespace = {
+                "linux": platform.startswith("linux"),
+                "win": platform.startswith("win"),
+                "osx": platform.startswith("osx"),
+                "unix": not platform.startswith("win"),
+                "win64": platform == "win-64",
+                "x86_64": platform.endswith("-64"),
+                "py": py,
+                "py27": py == 27,
+                "py3k": py >= 30,
+                "environ": os.environ,
+            }
+            for i, selector in enumerate(SELECTORS):
+                meant = bool(eval(selector, {}, namespace))  # conda-build evaluates selectors as Python
+                assert (f"sel{i}" in kept) == meant, (selector, platform, python)

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from env_support import LIC_FILES, env_with, folder_channel, openjd_env
+from env_support import LIC_FILES, env_with, folder_channel, openjd_env, s3_render_channel
 from support.cli import run_cli
 from support.packages import make_package
 from support.s3 import S3Endpoint
-from test_env_s3 import s3_render_channel
 
 LIC = "render-lic-2.0-h0_0.conda"
 

@@ -5,7 +5,6 @@ channel folder, `env_vars.d` value and `activate.d` file name full of `$(...)`, 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -15,53 +14,16 @@ import sys
 from pathlib import Path, PureWindowsPath
 
 import pytest
-from env_support import LIC_FILES, env_with, openjd_env
-from support.packages import make_package
+from env_support import HOSTILE, VALUE, env_with, hostile_channel, nothing_ran, openjd_env
 
 from condafarm.env.activation import cmd_quote, cmd_script, openjd_lines, sh_script
 from condafarm.errors import CondafarmError
-
-#: Every character the issue names; running any of it would create a file named PWNED* or TICK* in cwd.
-HOSTILE = "x$(touch PWNED)y `touch TICK` 'q' \"d\" é 100% !x! a;b"
-VALUE = "$(touch PWNED_VALUE) `touch TICK_VALUE` 'q' \"d\" é %PATH% !x! a;b"
-ODD_SCRIPT = "etc/conda/activate.d/z $(touch PWNED_NAME) 'q'.sh"
-
-
-def _channel(root: Path) -> Path:
-    from condafarm import index_channel, parse_channel
-
-    make_package(
-        root,
-        "render-tool",
-        "1.0",
-        script=True,
-        depends=["render-lic >=2", "odd-values"],
-        files={"etc/render-tool.cfg": "home={prefix}\n"},
-    )
-    make_package(root, "render-lic", "2.0", files=LIC_FILES)
-    make_package(
-        root,
-        "odd-values",
-        "1.0",
-        files={
-            "etc/conda/env_vars.d/odd.json": '{"ODD_VALUE": ' + json.dumps(VALUE) + "}",
-            ODD_SCRIPT: 'export FROM_ODD_NAME="ran from $CONDA_PREFIX"\n',
-        },
-    )
-    shutil.rmtree(root / ".staging")
-    index_channel(parse_channel(str(root)))
-    return root
-
-
-def _nothing_ran(*folders: Path) -> None:
-    for folder in folders:
-        assert not [p for p in folder.rglob("*") if p.name.startswith(("PWNED", "TICK"))], folder
 
 
 @pytest.mark.posix("file names with '\"'; sh")
 def test_enter_with_hostile_paths_runs_nothing_and_activates(tmp_path: Path) -> None:
     base = tmp_path / HOSTILE
-    channel = _channel(base / "channel")
+    channel = hostile_channel(base / "channel")
     work = tmp_path / "cwd"  # the commands would `touch` here
     work.mkdir()
     exe = shutil.which("condafarm", path=str(Path(sys.executable).parent))
@@ -73,7 +35,7 @@ def test_enter_with_hostile_paths_runs_nothing_and_activates(tmp_path: Path) -> 
         args += ["--cache-dir", str(base / "cache"), "--session-dir", str(session), "--reuse", reuse]
         result = subprocess.run(args, cwd=work, env=env_with(base / "unused"), capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
-        _nothing_ran(work, tmp_path)
+        nothing_ran(work, tmp_path)
         env = openjd_env(result.stdout)
         prefix = Path(env["CONDA_PREFIX"])
         assert prefix.is_dir() and str(prefix).startswith(str(base))
@@ -114,7 +76,7 @@ def test_sh_script_runs_a_hostile_activate_script_path_for_real(tmp_path: Path) 
     ran = subprocess.run(["/bin/sh", str(folder / "activate.sh")], cwd=work, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     assert (folder / "after.json").read_text() == "ok"
-    _nothing_ran(work, tmp_path)
+    nothing_ran(work, tmp_path)
 
 
 def test_cmd_script_doubles_percent_and_refuses_what_cmd_cannot_quote() -> None:
@@ -186,7 +148,7 @@ def test_pack_and_unpack_between_hostile_folders(tmp_path: Path) -> None:
 
     from condafarm.env import activation_changes
 
-    channel = _channel(tmp_path / "channel")
+    channel = hostile_channel(tmp_path / "channel")
     prefix, dest, work = tmp_path / f"from {HOSTILE}" / "env", tmp_path / f"to {HOSTILE}", tmp_path / "cwd"
     work.mkdir()
     exe = shutil.which("condafarm", path=str(Path(sys.executable).parent))
@@ -205,4 +167,4 @@ def test_pack_and_unpack_between_hostile_folders(tmp_path: Path) -> None:
     changes = activation_changes(dest)
     assert changes["CONDA_PREFIX"] == str(dest) and changes["RENDER_LIC_FILE"] == f"{dest}/etc/lic.dat"
     assert changes["ODD_VALUE"] == VALUE
-    _nothing_ran(work, tmp_path)
+    nothing_ran(work, tmp_path)

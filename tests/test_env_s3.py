@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 import sys
 from pathlib import Path
 
-from env_support import env_with, index_s3, openjd_env, render_packages, upload
+from env_support import env_with, openjd_env, s3_render_channel
 from support.cli import run_cli
 from support.s3 import IamEndpoint, S3Endpoint
 
 from condafarm.env.lockfile import read_explicit_lockfile
-
-
-def s3_render_channel(
-    s3: S3Endpoint, bucket: str, tmp_path: Path, keys: tuple[str, str] = ("testing", "testing")
-) -> str:
-    prefix = f"t{secrets.token_hex(4)}/Conda/Default"
-    folder = tmp_path / "build"
-    render_packages(folder)
-    shutil.rmtree(folder / ".staging")
-    upload(s3, bucket, prefix, folder, keys)
-    index_s3(s3, f"s3://{bucket}/{prefix}", keys)
-    return f"s3://{bucket}/{prefix}"
 
 
 def test_worker_profile_with_credential_process_reads_the_channel(iam_s3: IamEndpoint, tmp_path: Path) -> None:

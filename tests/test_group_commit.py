@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from support.channels import process_env
 from support.dying import DIED
+from support.judge import judge_channel
 from support.packages import make_package
-from support.proxy import fault_proxy
+from support.proxy import Exchange, fault_proxy
 from support.s3 import S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, parse_channel, publish, yank
@@ -55,21 +58,9 @@ def _assert_names_only_files_present(storage: Storage) -> None:
     assert set(current.names.values()) <= shards
 
 
-@pytest.fixture(params=["folder", "s3"])
-def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Channel, dict[str, str]]:
-    """A channel, and the environment a `condafarm` process needs to reach it."""
-    env = {**os.environ, "CONDAFARM_COMMIT_LEASE_SECONDS": "1"}
-    if request.param == "folder":
-        return parse_channel(str(tmp_path / "my $channel ü")), env
-    s3: S3Endpoint = request.getfixturevalue("s3")
-    bucket: str = request.getfixturevalue("bucket")
-    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-    return parse_channel(f"s3://{bucket}/Conda/Default", options), {**env, **s3.env()}
-
-
 @pytest.mark.parametrize(("when", "suffix", "nth", "committed", "done"), STEPS, ids=[s[4] for s in STEPS])
 def test_a_group_committer_killed_at_any_step_loses_nothing(
-    where: tuple[Channel, dict[str, str]],
+    channel: Channel,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     when: str,
@@ -78,10 +69,11 @@ def test_a_group_committer_killed_at_any_step_loses_nothing(
     committed: bool,
     done: str,
 ) -> None:
-    channel, env = where
+    env = process_env(channel, CONDAFARM_COMMIT_LEASE_SECONDS="1")
     monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "1")
     storage = open_storage(channel)
-    publish(storage, [make_package(tmp_path / "0", "first")])
+    first = make_package(tmp_path / "0", "first")
+    publish(storage, [first])
     dying = make_package(tmp_path / "1", "dying")
     args = [sys.executable, str(SUPPORT / "dying.py"), when, suffix, str(nth), "--"]
     args += ["publish", str(dying), "--to", channel.url]
@@ -90,10 +82,12 @@ def test_a_group_committer_killed_at_any_step_loses_nothing(
     # It died before returning; once committed, shard clients (and condafarm) see its package at once.
     assert (dying.name in read_current(storage, "noarch").repodata.records()) == committed
     _assert_names_only_files_present(storage)  # valid meanwhile for every client
+    judge_channel(channel, [first, dying] if committed else [first], exact_in=["shards"])
 
     # The next publisher waits for the dead committer's lease to go stale, takes it over and finishes its work:
     # it commits every ready file, the dead one's too, and compacts.
-    publish(storage, [make_package(tmp_path / "2", "next")])
+    after = make_package(tmp_path / "2", "next")
+    publish(storage, [after])
     names = {"first-1.0-h0_0.conda", dying.name, "next-1.0-h0_0.conda"}
     assert _compacted(storage) == names
     current = read_current(storage, "noarch")
@@ -101,25 +95,43 @@ def test_a_group_committer_killed_at_any_step_loses_nothing(
     assert storage.head(f"noarch/{LEASE_KEY}") is None
     report = check_channel(storage)
     assert report.ok and not report.notes, (report.problems, report.notes)
+    judge_channel(channel, [first, dying, after])
 
 
 def test_publishers_arriving_together_share_one_rewrite(
     s3: S3Endpoint, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Eight publishers commit while another compactor holds the lease; the one that takes it over next folds
-    all eight into one rewrite, and the others find their records there and return without writing."""
-    monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "5")
-    with fault_proxy(s3.port) as proxy:
+    """Eight publishers commit while another compactor holds the lease; once all eight files are marked ready it
+    lets go, and the publisher that takes the lease next folds all eight into one rewrite; the others find their
+    records there and return without writing."""
+    monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "600")  # no waiter ever takes the lease over by time
+    files = [make_package(tmp_path / f"p{i}", f"tool{i}") for i in range(8)]
+    ready_marks: list[str] = []
+    all_ready = threading.Event()
+
+    def count_ready_marks(exchange: Exchange) -> None:
+        request = exchange.request
+        if request.op == "PutObject" and request.key.endswith(".ready") and exchange.status == 200:
+            ready_marks.append(request.key)
+            if len(ready_marks) == len(files):
+                all_ready.set()
+
+    with fault_proxy(s3.port, on_exchange=count_ready_marks) as proxy:
         options = S3Options(endpoint_url=proxy.url, region="us-east-1", addressing_style="path")
         channel = parse_channel(f"s3://{bucket}/Conda/Default", options)
-        publish(channel, [make_package(tmp_path / "first", "first")])
-        files = [make_package(tmp_path / f"p{i}", f"tool{i}") for i in range(8)]
+        first = make_package(tmp_path / "first", "first")
+        publish(channel, [first])
         storage = open_storage(channel)
-        lease = json.dumps({"owner": "a compactor that stopped", "since": time.time()}).encode()
+        lease = json.dumps({"owner": "a compactor that is busy", "since": time.time()}).encode()
         storage.put(f"noarch/{LEASE_KEY}", lease)
         start = len(proxy.log)
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda f: publish(channel, [f]), files))
+            publishing = [pool.submit(publish, channel, [f]) for f in files]
+            assert all_ready.wait(timeout=300), f"only {len(ready_marks)} of 8 files were marked ready"
+            assert not any(p.done() for p in publishing), "a publisher returned while the lease was held"
+            storage.delete(f"noarch/{LEASE_KEY}")  # the busy compactor is done
+            for done in publishing:
+                done.result()
         rewrites = [
             e
             for e in proxy.log[start:]
@@ -127,8 +139,9 @@ def test_publishers_arriving_together_share_one_rewrite(
         ]
     direct = parse_channel(channel.url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
     assert _compacted(open_storage(direct)) == {"first-1.0-h0_0.conda"} | {f.name for f in files}
-    assert len(rewrites) <= 2, len(rewrites)  # one, or two if a publisher committed after the take-over began
+    assert len(rewrites) == 1, [e.request.key for e in rewrites]
     assert check_channel(direct).ok
+    judge_channel(direct, [first, *files])
 
 
 def test_a_file_yanked_after_a_dead_committers_commit_stays_yanked(
@@ -139,7 +152,8 @@ def test_a_file_yanked_after_a_dead_committers_commit_stays_yanked(
     channel = parse_channel(str(tmp_path / "channel"))
     monkeypatch.setenv("CONDAFARM_COMMIT_LEASE_SECONDS", "1")
     storage = open_storage(channel)
-    publish(storage, [make_package(tmp_path / "0", "first")])
+    first = make_package(tmp_path / "0", "first")
+    publish(storage, [first])
     dying = make_package(tmp_path / "1", "dying")
     env = {**os.environ, "CONDAFARM_COMMIT_LEASE_SECONDS": "1"}
     args = [sys.executable, str(SUPPORT / "dying.py"), "after", "noarch/repodata.json", "1", "--"]
@@ -148,7 +162,9 @@ def test_a_file_yanked_after_a_dead_committers_commit_stays_yanked(
     )
     assert result.returncode == DIED
     yank(storage, [dying.name])
-    publish(storage, [make_package(tmp_path / "2", "next")])
+    after = make_package(tmp_path / "2", "next")
+    publish(storage, [after])
     current = read_current(storage, "noarch")
     assert dying.name not in current.repodata.records() and dying.name in current.repodata.removed
     assert dying.name not in _compacted(storage)
+    judge_channel(channel, [first, after])

@@ -35,16 +35,13 @@ class Target:
         return load_repodata(self.storage, subdir)[0].records()
 
 
-@pytest.fixture(params=["folder", "s3"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    if request.param == "folder":
-        from condafarm import parse_channel
-
-        root = tmp_path / "channel"
-        root.mkdir()
-        return Target(parse_channel(str(root)), tmp_path / "staging", None)
-    s3 = request.getfixturevalue("s3")
-    return Target(request.getfixturevalue("s3_channel"), tmp_path / "staging", s3)
+@pytest.fixture
+def target(request: pytest.FixtureRequest, channel: Channel, tmp_path: Path) -> Target:
+    if channel.is_s3:
+        return Target(channel, tmp_path / "staging", request.getfixturevalue("s3"))
+    assert channel.path is not None
+    channel.path.mkdir()
+    return Target(channel, tmp_path / "staging", None)
 
 
 def test_index_writes_repodata_and_zst_for_each_subdir_and_noarch(target: Target) -> None:

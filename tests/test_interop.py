@@ -5,62 +5,27 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.installs import app_channel, assert_installed, install, rattler
 from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
 
 from condafarm import Channel, S3Options, index_channel, parse_channel
 from condafarm.channel.publish import publish
 
-CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
-
-
-def rattler(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, str(CLIENT), *args], capture_output=True, text=True, timeout=300, env=env, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def install(channel_url: str, prefix: Path, *specs: str, endpoint: str | None = None) -> list[dict[str, Any]]:
-    extra = ["--endpoint", endpoint] if endpoint else []
-    out = rattler("install", channel_url, str(prefix), *specs, *extra).stdout
-    return list(json.loads(out.strip().splitlines()[-1]))
-
-
-def _app_channel(root: Path) -> None:
-    make_package(root, "farmtool", "1.0", 0, script=True, depends=["farmlib >=2"])
-    make_package(root, "farmtool", "1.1", 0, script=True, depends=["farmlib >=2"])
-    make_package(root, "farmtool", "1.1", 1, script=True, depends=["farmlib >=2"])
-    make_package(root, "farmlib", "2.0", 0, fmt=".tar.bz2")
-    make_package(root, "farmlib", "1.0", 0)
-    shutil.rmtree(root / ".staging")
-
-
-def _assert_installed(records: list[dict[str, Any]], prefix: Path) -> None:
-    versions = {r["name"]: (r["version"], r["build_number"]) for r in records}
-    assert versions == {"farmtool": ("1.1", 1), "farmlib": ("2.0", 0)}
-    if os.name != "nt":
-        out = subprocess.run([str(prefix / "bin" / "farmtool")], capture_output=True, text=True, check=True).stdout
-        assert out.strip() == "farmtool 1.1 build 1"
-
 
 @pytest.mark.slow
 def test_rattler_installs_from_a_folder_channel(tmp_path: Path) -> None:
     root = tmp_path / "channel"
-    _app_channel(root)
+    app_channel(root)
     index_channel(parse_channel(str(root)))
     prefix = tmp_path / "env"
-    _assert_installed(install(root.as_uri(), prefix, "farmtool"), prefix)
+    assert_installed(install(root.as_uri(), prefix, "farmtool"), prefix)
     exact = install(root.as_uri(), tmp_path / "env2", "farmtool ==1.1 h0_0")
     assert {r["name"]: r["build_number"] for r in exact}["farmtool"] == 0
 
@@ -68,12 +33,12 @@ def test_rattler_installs_from_a_folder_channel(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_rattler_installs_from_an_s3_channel(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
     root = tmp_path / "channel"
-    _app_channel(root)
+    app_channel(root)
     upload_dir(s3, bucket, "Conda/Default", root)
     channel = parse_channel(f"s3://{bucket}/Conda/Default", S3Options(s3.url, "us-east-1", "path"))
     index_channel(channel)
     prefix = tmp_path / "env"
-    _assert_installed(install(channel.url, prefix, "farmtool", endpoint=s3.url), prefix)
+    assert_installed(install(channel.url, prefix, "farmtool", endpoint=s3.url), prefix)
 
 
 # Fields both indexers write and that a solver or installer reads.
@@ -122,7 +87,7 @@ def test_records_equal_py_rattler_index_fs(many_packages: Path, tmp_path: Path) 
 
 
 def _publish_app(channel: Channel, staging: Path) -> None:
-    _app_channel(staging)
+    app_channel(staging)
     publish(channel, sorted(staging.rglob("*.conda")) + sorted(staging.rglob("*.tar.bz2")))
 
 
@@ -135,7 +100,7 @@ def test_rattler_installs_published_packages_by_latest_and_exact_build(
     channel = request.getfixturevalue("s3_channel") if where == "s3" else parse_channel(str(tmp_path / "channel"))
     _publish_app(channel, tmp_path / "staging")
     prefix = tmp_path / "env"
-    _assert_installed(install(channel.url, prefix, "farmtool", endpoint=endpoint), prefix)
+    assert_installed(install(channel.url, prefix, "farmtool", endpoint=endpoint), prefix)
     for build_number in (0, 1):
         exact = install(
             channel.url, tmp_path / f"env{build_number}", f"farmtool ==1.1 h0_{build_number}", endpoint=endpoint

@@ -19,15 +19,15 @@ import pytest
 import yaml
 from openjd.model import create_job, decode_environment_template, decode_job_template
 from support import ROOT
+from support.builds import write_meta_recipe
 from support.cli import run_cli
+from support.installs import install
+from support.openjd import BUNDLES, QUEUE_ENVS, messages, worker_env
 from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
-from test_interop import install
 
 from condafarm.farm.platforms import PLATFORM_HOSTS, host_os_and_arch, platform_for
 
-BUNDLES = ROOT / "job_bundles"
-QUEUE_ENVS = ROOT / "queue_environments"
 BUILD_BUNDLES = {"linux": "build_linux", "windows": "build_windows", "macos": "build_macos"}
 #: Values a submitter must give (everything else has a default or comes from parameter_values.yaml).
 REQUIRED = {
@@ -174,20 +174,6 @@ def openjd_run(
         args += ["-p", f"{key}={value}"]
     args += ["--environment", str(QUEUE_ENVS / queue_env)]
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-
-
-def worker_env(s3: S3Endpoint, **extra: str) -> dict[str, str]:
-    """A session's environment: condafarm installed (this venv) on PATH, S3 options for the local endpoint."""
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**s3.env(), **extra}
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    return env
-
-
-def messages(result: subprocess.CompletedProcess[str], kind: str) -> list[str]:
-    """The text of every `openjd_<kind>:` line the actions printed."""
-    marker = f"openjd_{kind}: "
-    return [line.split(marker, 1)[1] for line in result.stdout.splitlines() if marker in line]
 
 
 @pytest.mark.slow
@@ -439,14 +425,7 @@ def test_build_tool_conda_build_builds_the_meta_yaml_of_a_folder_that_has_both(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:
     """Some samples recipes hold a meta.yaml and a recipe.yaml; BuildTool chooses, as in the samples."""
-    from test_build import make_archive
-    from test_conda_build import BUILD_SH, META
-
-    folder = tmp_path / "farm-meta"
-    folder.mkdir()
-    sha = make_archive(folder / "farm-meta-1.2.tar.gz", "greetings from the archive")
-    (folder / "meta.yaml").write_text(META.replace("SHA256", sha))
-    (folder / "build.sh").write_text(BUILD_SH)
+    folder = write_meta_recipe(tmp_path / "farm-meta")
     (folder / "recipe.yaml").write_text("package: {name: farm-other, version: '1.0'}\nbuild: {noarch: generic}\n")
     channel = f"s3://{bucket}/Conda/Default"
     params = {"RecipeDir": str(folder), "DestinationChannel": channel, "BuildTool": "conda-build"}

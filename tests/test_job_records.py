@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import sys
@@ -23,10 +22,12 @@ import pytest
 import yaml
 from env_support import env_with, folder_channel, index_s3, render_packages, upload
 from support.cli import run_cli
+from support.faults import Request
 from support.moto import MotoServer, allow
+from support.openjd import JOB, run_render_job
 from support.packages import make_package
+from support.proxy import S3Proxy, fault_proxy
 from support.s3 import S3Endpoint, new_bucket
-from test_render_queue_env import JOB, openjd_run
 
 from condafarm.farm.iam import iam_policy
 from condafarm.storage.location import S3Options, parse_channel
@@ -69,37 +70,55 @@ def test_every_session_of_a_job_gets_the_packages_of_its_first_session(
     params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaJobRecords={records}"]
     params.append("CondaEnvUpdateAfterMinutes=0")  # without the record, every session would solve again
 
-    first = openjd_run(job, _env(s3, tmp_path, "job-1"), *params)
+    first = run_render_job(job, _env(s3, tmp_path, "job-1"), *params)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "render-tool 1.0 build 0" in first.stdout
     assert "recorded for the later sessions of job job-1" in first.stdout
     _publish_build(s3, bucket, channel.removeprefix(f"s3://{bucket}/"), tmp_path / "b1", 1)
 
-    later = openjd_run(job, _env(s3, tmp_path, "job-1"), *params)
+    later = run_render_job(job, _env(s3, tmp_path, "job-1"), *params)
     assert later.returncode == 0, later.stdout[-3000:] + later.stderr[-3000:]
     assert "packages from the job's record" in later.stdout and "render-tool 1.0 build 0" in later.stdout
     assert "solving" not in later.stdout
-    newer = openjd_run(job, _env(s3, tmp_path, "job-2"), *params)
+    newer = run_render_job(job, _env(s3, tmp_path, "job-2"), *params)
     assert newer.returncode == 0 and "render-tool 1.0 build 1" in newer.stdout
-    off = openjd_run(job, _env(s3, tmp_path, "job-1"), *params, "CondaJobConsistency=DISABLED")
+    off = run_render_job(job, _env(s3, tmp_path, "job-1"), *params, "CondaJobConsistency=DISABLED")
     assert off.returncode == 0 and "render-tool 1.0 build 1" in off.stdout  # today's behaviour, per job
 
 
 @pytest.mark.slow
 def test_concurrent_first_sessions_of_a_job_agree_on_one_list(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    """Session A solves build 0 and is held (by the proxy) just before it records its list; build 1 is published
+    and session B solves and records build 1 meanwhile. A's conditional write must then lose, and A install B's
+    list: without the conditional write, A would overwrite B's record and the sessions disagree."""
     channel = _channel(s3, bucket, tmp_path)
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(JOB))
     params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaJobRecords=s3://{bucket}/jobs"]
+    a_holds, a_goes = threading.Event(), threading.Event()
 
-    def session(i: int) -> str:
-        run = openjd_run(job, _env(s3, tmp_path, "job-c"), *params)
+    def hold_the_first_record_write(request: Request) -> None:
+        if request.op == "PutObject" and request.key.startswith("jobs/job-c/") and not a_holds.is_set():
+            a_holds.set()
+            a_goes.wait(timeout=600)
+
+    def session(proxy: S3Proxy, name: str) -> str:
+        slow = {"CONDAFARM_READ_TIMEOUT": "900", "CONDAFARM_DEADLINE": "900"}  # A waits for B at its write
+        env = _env(S3Endpoint(proxy.url, proxy.port), tmp_path, "job-c", **slow)
+        run = run_render_job(job, {**env, "CONDAFARM_CACHE_DIR": str(tmp_path / f"probe-{name}")}, *params)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        return "\n".join(sorted(re.findall(r"\S+\.conda  sha256:[0-9a-f]{64}", run.stdout)))
+        return run.stdout
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        lists = list(pool.map(session, range(3)))
-    assert len(set(lists)) == 1 and lists[0]
+    with fault_proxy(s3.port, on_request=hold_the_first_record_write) as proxy, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(session, proxy, "a")
+        assert a_holds.wait(timeout=300), "session A never came to write its record"
+        _publish_build(s3, bucket, channel.removeprefix(f"s3://{bucket}/"), tmp_path / "b1", 1)
+        later = session(proxy, "b")
+        a_goes.set()
+        earlier = first.result()
+    assert "recorded for the later sessions of job job-c" in later and "render-tool 1.0 build 1" in later
+    assert "recorded its list first" in earlier, earlier[-3000:]
+    assert "render-tool 1.0 build 1" in earlier and "render-tool 1.0 build 0" not in earlier.split("first at")[-1]
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="jobs/job-c/").get("Contents", [])]
     assert len(keys) == 1 and keys[0].endswith(".lock.txt")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 from support.cli import publish_concurrently, run_cli
+from support.installs import install
+from support.judge import judge_channel
 from support.packages import make_package
 from support.s3 import S3Endpoint
 
@@ -30,17 +31,22 @@ from condafarm.conda.repodata import Repodata
 from condafarm.errors import StorageError, UsageError
 from condafarm.storage import Storage, open_storage
 
-CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
 DAY = 86400
 
 
-def _published(channel: Channel, tmp_path: Path) -> None:
-    """tool 1.0 builds 0-4 and tool 1.1 build 0 in noarch; lib 2.0 builds 0-2 in linux-64."""
+def _published(channel: Channel, tmp_path: Path) -> list[Path]:
+    """tool 1.0 builds 0-4 and tool 1.1 build 0 in noarch; lib 2.0 builds 0-2 in linux-64 (returned)."""
     out = tmp_path / "out"
     files = [make_package(out, "tool", "1.0", b) for b in range(5)]
     files += [make_package(out, "tool", "1.1", 0)]
     files += [make_package(out, "lib", "2.0", b, subdir="linux-64") for b in range(3)]
     publish(channel, files)
+    return files
+
+
+def _but(files: list[Path], *gone: str) -> list[Path]:
+    """`files` without those named `gone`."""
+    return [f for f in files if f.name not in gone]
 
 
 def _live(storage: Storage, subdir: str = "noarch") -> set[str]:
@@ -182,7 +188,7 @@ def test_spec_limits_both_phases_to_matching_packages(
 def test_two_phases_delete_only_files_yanked_more_than_the_grace_period_ago(
     channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _published(channel, tmp_path)
+    files = _published(channel, tmp_path)
     storage = open_storage(channel)
     first = prune_channel(channel, keep=2, yes=True)
     yanked = {f"{i.subdir}/{i.filename}" for i in first.yanked}
@@ -211,6 +217,7 @@ def test_two_phases_delete_only_files_yanked_more_than_the_grace_period_ago(
     assert json.loads(storage.get(f"noarch/{LEDGER_KEY}").data)["pruned"] == {}  # type: ignore[union-attr]
     assert _live(storage) == {"tool-1.0-h0_3.conda", "tool-1.0-h0_4.conda", "tool-1.1-h0_0.conda"}
     assert check_channel(channel).ok
+    judge_channel(channel, [f for f in files if f"{f.parent.name}/{f.name}" not in yanked])
 
 
 def test_packages_a_person_yanked_are_never_deleted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,7 +281,7 @@ def test_a_protecting_lockfile_that_is_missing_or_names_nothing_stops_the_prune(
 def test_a_build_published_or_yanked_meanwhile_is_taken_into_account(
     s3_channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _published(s3_channel, tmp_path)
+    files = _published(s3_channel, tmp_path)
     newcomer = make_package(tmp_path / "late", "tool", "1.0", 9)
     real_update = prune_module._update_ledger
     calls = []
@@ -295,13 +302,15 @@ def test_a_build_published_or_yanked_meanwhile_is_taken_into_account(
     ledger = json.loads(storage.get(f"noarch/{LEDGER_KEY}").data)["pruned"]  # type: ignore[union-attr]
     assert set(ledger) == {"tool-1.0-h0_0.conda", "tool-1.0-h0_1.conda"}
     assert check_channel(s3_channel).ok
+    yanked = ("tool-1.0-h0_0.conda", "tool-1.0-h0_1.conda", "tool-1.0-h0_3.conda", "tool-1.0-h0_4.conda")
+    judge_channel(s3_channel, [*_but(files, *yanked, "lib-2.0-h0_0.conda"), newcomer])
 
 
 @pytest.mark.slow
 def test_concurrent_publishers_during_a_prune_lose_nothing(
     s3: S3Endpoint, s3_channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _published(s3_channel, tmp_path)
+    files = _published(s3_channel, tmp_path)
     prune_channel(s3_channel, keep=2, yes=True)
     _later(monkeypatch, 25)
     new = tmp_path / "new"
@@ -330,11 +339,13 @@ def test_concurrent_publishers_during_a_prune_lose_nothing(
         "tool-1.1-h0_0.conda",
     }
     assert check_channel(s3_channel).ok
+    kept = ("tool-1.0-h0_4.conda", "tool-1.1-h0_0.conda", "lib-2.0-h0_2.conda")
+    judge_channel(s3_channel, [*jobs, churn[-1], *(f for f in files if f.name in kept)])
 
 
 def test_a_prune_stopped_midway_never_deletes_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     channel = parse_channel(str(tmp_path / "channel"))
-    _published(channel, tmp_path)
+    files = _published(channel, tmp_path)
     storage = open_storage(channel)
 
     def down(*args: Any, **kwargs: Any) -> None:
@@ -356,6 +367,7 @@ def test_a_prune_stopped_midway_never_deletes_early(tmp_path: Path, monkeypatch:
     final = prune_channel(channel, keep=4, grace_hours=0, yes=True)
     assert [i.filename for i in final.deleted] == ["tool-1.0-h0_0.conda"]
     assert storage.head("noarch/tool-1.0-h0_0.conda") is None and check_channel(channel).ok
+    judge_channel(channel, _but(files, "tool-1.0-h0_0.conda"))
 
 
 def _failing_second_call(real: Any, failure: Any) -> Any:
@@ -379,15 +391,7 @@ def test_rattler_installs_the_newest_build_that_prune_kept(
     _later(monkeypatch, 25)
     assert len(prune_channel(s3_channel, keep=1, yes=True).deleted) == 2
     prefix = tmp_path / "env"
-    result = subprocess.run(
-        [sys.executable, str(CLIENT), "install", s3_channel.url, str(prefix), "farmtool", "--endpoint", s3.url],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    installed = json.loads(result.stdout.strip().splitlines()[-1])
+    installed = install(s3_channel.url, prefix, "farmtool", endpoint=s3.url)
     assert [(r["name"], r["build_number"]) for r in installed] == [("farmtool", 2)]
     out = subprocess.run([str(prefix / "bin" / "farmtool")], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "farmtool 1.0 build 2"

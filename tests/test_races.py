@@ -11,33 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.judge import judge_channel
 from support.packages import make_package
 
-from condafarm import Channel, check_channel, index_channel, init_channel, parse_channel, publish, remove
+from condafarm import Channel, check_channel, index_channel, publish, remove
 from condafarm.channel import intents
 from condafarm.channel.group import ADOPT_AFTER_SECONDS
 from condafarm.channel.index import index_subdir
 from condafarm.channel.publish import prepare
 from condafarm.channel.store import load_repodata
-from condafarm.errors import StorageError
+from condafarm.errors import Conflict, StorageError
 from condafarm.storage import Storage, open_storage
 from condafarm.storage import local as local_storage
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Callable[[], Channel]:
-    root = tmp_path / "channel"
-    init_channel(parse_channel(str(root)))
-    return lambda: parse_channel(str(root))
-
-
-@pytest.fixture(params=["folder", "s3"])
-def anywhere(request: pytest.FixtureRequest, folder: Callable[[], Channel]) -> Callable[[], Channel]:
-    if request.param == "folder":
-        return folder
-    channel: Channel = request.getfixturevalue("s3_channel")
-    init_channel(channel)
-    return lambda: channel
 
 
 def _names(storage: Storage, subdir: str = "noarch") -> set[str]:
@@ -76,12 +61,10 @@ def _fail(message: str) -> Callable[[], None]:
     return fail
 
 
-def test_a_publish_committing_right_after_index_listed_keeps_its_record(
-    folder: Callable[[], Channel], tmp_path: Path
-) -> None:
-    publish(folder(), [make_package(tmp_path, "first")])
-    late = make_package(tmp_path, "late")
-    storage = open_storage(folder())
+def test_a_publish_committing_right_after_index_listed_keeps_its_record(local_channel: Channel, tmp_path: Path) -> None:
+    first, late = make_package(tmp_path, "first"), make_package(tmp_path, "late")
+    publish(local_channel, [first])
+    storage = open_storage(local_channel)
     original = storage.list_objects
     fired = [False]
 
@@ -89,7 +72,7 @@ def test_a_publish_committing_right_after_index_listed_keeps_its_record(
         listed = list(original(prefix, **hints))  # the listing is taken without `late`...
         if prefix == "noarch/" and not fired[0]:
             fired[0] = True
-            publish(folder(), [late])  # ...which is then uploaded and indexed
+            publish(local_channel, [late])  # ...which is then uploaded and indexed
         return iter(listed)
 
     storage.list_objects = list_then_publish  # type: ignore[method-assign]
@@ -97,17 +80,15 @@ def test_a_publish_committing_right_after_index_listed_keeps_its_record(
     assert fired[0], "the listing of noarch/ never happened, so `late` was not published in between"
     assert report.removed == []
     assert _names(storage) == {"first-1.0-h0_0.conda", "late-1.0-h0_0.conda"}
-    assert check_channel(folder()).ok
+    assert check_channel(local_channel).ok
+    judge_channel(local_channel, [first, late])
 
 
-def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(
-    anywhere: Callable[[], Channel], tmp_path: Path
-) -> None:
-    folder = anywhere
+def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(channel: Channel, tmp_path: Path) -> None:
     shared, other = make_package(tmp_path, "shared"), make_package(tmp_path, "other")
-    storage = open_storage(folder())
+    storage = open_storage(channel)
     # the same build output, published by another job first
-    first = Once(lambda: publish(folder(), [shared]), lambda key, *a, **k: key.endswith(shared.name))
+    first = Once(lambda: publish(channel, [shared]), lambda key, *a, **k: key.endswith(shared.name))
     drop = Once(_fail("the connection dropped"), lambda key, *a, **k: key.endswith(other.name))
     _hook(storage, "upload", first)
     _hook(storage, "upload", drop)
@@ -119,18 +100,19 @@ def test_a_rollback_never_deletes_an_identical_file_another_publisher_indexed(
     assert drop.fired == storage.keeps_object_metadata, "the upload of `other` was (not) reached"
     assert _names(storage) == {shared.name}
     assert storage.head(f"noarch/{shared.name}") is not None
-    assert check_channel(folder()).ok
+    assert check_channel(channel).ok
+    judge_channel(channel, [shared])
 
 
 def test_a_live_publishers_files_are_not_adopted_and_its_rollback_leaves_a_valid_channel(
-    folder: Callable[[], Channel], tmp_path: Path
+    local_channel: Channel, tmp_path: Path
 ) -> None:
     x, y, z = (make_package(tmp_path, n) for n in ("xxx", "yyy", "zzz"))
-    storage = open_storage(folder())
+    storage = open_storage(local_channel)
     adopted: list[str] = []
 
     def meanwhile() -> None:
-        adopted.extend(publish(folder(), [z]).adopted)  # another publisher runs while x is up
+        adopted.extend(publish(local_channel, [z]).adopted)  # another publisher runs while x is up
         raise StorageError("simulated: upload of y failed")
 
     at_y = Once(meanwhile, lambda key, *a, **k: key.endswith(y.name))
@@ -141,40 +123,46 @@ def test_a_live_publishers_files_are_not_adopted_and_its_rollback_leaves_a_valid
     assert adopted == []  # x's intent was seconds old: its publisher was alive
     assert _names(storage) == {z.name}
     assert storage.head(f"noarch/{x.name}") is None  # rolled back: all or none
-    assert check_channel(folder()).ok
+    assert check_channel(local_channel).ok
+    judge_channel(local_channel, [z])
 
 
-def test_an_old_intent_whose_file_is_complete_is_adopted(folder: Callable[[], Channel], tmp_path: Path) -> None:
-    storage = open_storage(folder())
+def test_an_old_intent_whose_file_is_complete_is_adopted(local_channel: Channel, tmp_path: Path) -> None:
+    storage = open_storage(local_channel)
     orphan = prepare(make_package(tmp_path, "orphan"))
     since = time.time() - ADOPT_AFTER_SECONDS - 1
     intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, since, set())
     storage.upload(orphan.key, orphan.path, sha256=orphan.hashes.sha256, md5=orphan.hashes.md5, if_absent=True)
-    assert publish(storage, [make_package(tmp_path, "next")]).adopted == [orphan.filename]
+    after = make_package(tmp_path, "next")
+    assert publish(storage, [after]).adopted == [orphan.filename]
+    # the channel, not only the report: the orphan's record is committed, its intent is gone
+    assert _names(storage) == {orphan.filename, after.name}
+    assert list(storage.list_objects(f"noarch/{intents.INTENTS_FOLDER}/")) == []
+    assert check_channel(local_channel).ok
+    judge_channel(local_channel, [orphan.path, after])
 
 
-def test_remove_racing_index_never_leaves_a_record_without_its_file(
-    folder: Callable[[], Channel], tmp_path: Path
-) -> None:
+def test_remove_racing_index_never_leaves_a_record_without_its_file(local_channel: Channel, tmp_path: Path) -> None:
     gone = make_package(tmp_path, "gone")
-    publish(folder(), [gone, make_package(tmp_path, "stays")])
-    storage = open_storage(folder())
-    index_meanwhile = Once(lambda: index_channel(folder()), lambda key: key.endswith(gone.name))
+    publish(local_channel, [gone, make_package(tmp_path, "stays")])
+    storage = open_storage(local_channel)
+    index_meanwhile = Once(lambda: index_channel(local_channel), lambda key: key.endswith(gone.name))
     _hook(storage, "delete", index_meanwhile)
     remove(storage, [gone.name], yes=True)
     assert index_meanwhile.fired, "no index run happened while the file was being deleted"
     assert _names(storage) == {"stays-1.0-h0_0.conda"}
     assert load_repodata(storage, "noarch")[0].removed == []
-    assert check_channel(folder()).ok
+    assert check_channel(local_channel).ok
+    judge_channel(local_channel, ["noarch/stays-1.0-h0_0.conda"])
 
 
 def test_a_failed_force_publish_leaves_records_matching_the_replaced_files(
-    folder: Callable[[], Channel], tmp_path: Path
+    local_channel: Channel, tmp_path: Path
 ) -> None:
-    publish(folder(), [make_package(tmp_path / "v1", "tool", payload="one")])
+    publish(local_channel, [make_package(tmp_path / "v1", "tool", payload="one")])
     replacement = make_package(tmp_path / "v2", "tool", payload="two, and longer")
     failing = make_package(tmp_path / "v2", "failing")
-    storage = open_storage(folder())
+    storage = open_storage(local_channel)
     drop = Once(_fail("the upload failed"), lambda key, *a, **k: key.endswith(failing.name))
     _hook(storage, "upload", drop)
     with pytest.raises(StorageError):
@@ -182,16 +170,16 @@ def test_a_failed_force_publish_leaves_records_matching_the_replaced_files(
     assert drop.fired, "the upload of `failing` was never reached"
     record = load_repodata(storage, "noarch")[0].records()[replacement.name]
     assert record["sha256"] == prepare(replacement).hashes.sha256
-    assert check_channel(folder(), verify_hashes=True).ok
+    assert check_channel(local_channel, verify_hashes=True).ok
+    judge_channel(local_channel, [replacement])
 
 
-def test_a_failed_force_publish_leaves_none_of_its_new_names_behind(
-    folder: Callable[[], Channel], tmp_path: Path
-) -> None:
-    publish(folder(), [make_package(tmp_path / "v1", "tool", payload="one")])
+def test_a_failed_force_publish_leaves_none_of_its_new_names_behind(local_channel: Channel, tmp_path: Path) -> None:
+    old = make_package(tmp_path / "v1", "tool", payload="one")
+    publish(local_channel, [old])
     newcomer = make_package(tmp_path / "v2", "newcomer")
     failing = make_package(tmp_path / "v2", "failing")
-    storage = open_storage(folder())
+    storage = open_storage(local_channel)
     drop = Once(_fail("the upload failed"), lambda key, *a, **k: key.endswith(failing.name))
     _hook(storage, "upload", drop)
     with pytest.raises(StorageError):
@@ -199,14 +187,15 @@ def test_a_failed_force_publish_leaves_none_of_its_new_names_behind(
     assert drop.fired, "the upload of `failing` was never reached"
     assert _names(storage) == {"tool-1.0-h0_0.conda"}  # all or none: the new name is gone again
     assert load_repodata(storage, "noarch")[0].get(newcomer.name) is None
-    assert check_channel(folder(), verify_hashes=True).ok
+    assert check_channel(local_channel, verify_hashes=True).ok
+    judge_channel(local_channel, [old])
 
 
 def test_a_local_write_reports_its_own_etag_even_if_another_writer_follows_at_once(
-    folder: Callable[[], Channel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = make_package(tmp_path, "aaa"), make_package(tmp_path, "bbb")
-    storage = open_storage(folder())
+    storage = open_storage(local_channel)
     original = local_storage.hold_lock
     fired = [False]
 
@@ -216,15 +205,31 @@ def test_a_local_write_reports_its_own_etag_even_if_another_writer_follows_at_on
             yield
         if path.name == "repodata.json" and not fired[0]:
             fired[0] = True
-            publish(folder(), [second])  # lands between this writer's rename and its stat
+            publish(local_channel, [second])  # lands between this writer's rename and its stat
 
+    original_put = storage.put
+    during: list[str] = []  # the etag our put of repodata.json returned, the put the other publish followed
+
+    def put(key: str, *args: Any, **kwargs: Any) -> str:
+        before = fired[0]
+        etag = original_put(key, *args, **kwargs)
+        if key == "noarch/repodata.json" and fired[0] and not before:
+            during.append(etag)
+        return etag
+
+    storage.put = put  # type: ignore[method-assign]
     monkeypatch.setattr(local_storage, "hold_lock", lock_then_let_another_in)
     publish(storage, [first])
     monkeypatch.setattr(local_storage, "hold_lock", original)
-    assert fired[0], "the second publish never ran between the first one's rename and its stat"
-    report = check_channel(folder())
+    assert fired[0] and during, "the second publish never ran between the first one's rename and its stat"
+    # The etag names our write, not the other's that replaced it: a conditional write on it must be refused,
+    # or a writer trusting it would overwrite the other's commit.
+    with pytest.raises(Conflict):
+        original_put("noarch/repodata.json", b"{}", if_match=during[0])
+    report = check_channel(local_channel)
     assert report.ok, report.problems
     assert _names(storage) == {first.name, second.name}
+    judge_channel(local_channel, [first, second])
 
 
 def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_channel: Channel, tmp_path: Path) -> None:
@@ -241,6 +246,7 @@ def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_chann
     assert report.removed == [] and report.skipped == {}
     assert load_repodata(storage, "noarch")[0].records()[v2.name]["sha256"] == prepare(v2).hashes.sha256
     assert check_channel(s3_channel, verify_hashes=True).ok
+    judge_channel(s3_channel, [v2])
 
 
 def test_a_stale_lock_is_broken_but_a_live_one_is_kept(tmp_path: Path) -> None:

@@ -13,27 +13,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from env_support import index_s3, render_packages, upload
-from support import ROOT
+from env_support import (
+    HOSTILE,
+    VALUE,
+    hostile_channel,
+    index_s3,
+    nothing_ran,
+    render_packages,
+    s3_render_channel,
+    upload,
+)
+from support.openjd import JOB, QUEUE_ENV, run_render_job
 from support.s3 import S3Endpoint
-from test_env_s3 import s3_render_channel
-
-QUEUE_ENV = ROOT / "queue_environments" / "render_conda.yaml"
-
-JOB = {
-    "specificationVersion": "jobtemplate-2023-09",
-    "name": "render",
-    "parameterDefinitions": [
-        {"name": "CondaPackages", "type": "STRING"},
-        {"name": "CondaChannels", "type": "STRING"},
-    ],
-    "steps": [
-        {
-            "name": "Render",
-            "script": {"actions": {"onRun": {"command": "render-tool"}}},
-        }
-    ],
-}
 
 #: A job written for the samples' conda queue environments: their parameter names and default channel name.
 SAMPLES_JOB = {
@@ -77,15 +68,6 @@ def test_queue_environment_is_a_valid_environment_template() -> None:
         assert values is None or set(values) <= set(allowed or values), name  # every value the samples allow
 
 
-def openjd_run(job: Path, env: dict[str, str], *params: str) -> subprocess.CompletedProcess[str]:
-    openjd = shutil.which("openjd", path=str(Path(sys.executable).parent))
-    assert openjd
-    args = [openjd, "run", str(job), "--step", "Render", "--environment", str(QUEUE_ENV)]
-    for param in params:
-        args += ["-p", param]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.slow
 def test_a_samples_job_runs_unchanged_with_deadline_cloud_mapped_by_condarc_to_s3(
     s3: S3Endpoint, bucket: str, tmp_path: Path
@@ -107,18 +89,18 @@ def test_a_samples_job_runs_unchanged_with_deadline_cloud_mapped_by_condarc_to_s
         "CONDA_RESTRICT_RC_SEARCH_PATH": "1",
     }
 
-    first = openjd_run(job, env)
+    first = run_render_job(job, env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert f"channel deadline-cloud is {base}/deadline-cloud (custom_channels in {condarc})" in first.stdout
     assert "(created)" in first.stdout and "render-tool 1.0 build 0" in first.stdout
     shot = ["NamedCondaEnv=shot-010", "ChannelPriority=Disabled", "NamedCondaEnvUpdateAfterMinutes=0"]
-    named = openjd_run(job, env, *shot, "RunCondaClean=True")
+    named = run_render_job(job, env, *shot, "RunCondaClean=True")
     assert named.returncode == 0, named.stdout[-3000:] + named.stderr[-3000:]
     assert "emptied the cache" in named.stdout and ", disabled)" in named.stdout and "(created)" in named.stdout
-    recreated = openjd_run(job, env, *shot, "NamedCondaEnvAction=REMOVE_AND_CREATE")
+    recreated = run_render_job(job, env, *shot, "NamedCondaEnvAction=REMOVE_AND_CREATE")
     assert recreated.returncode == 0, recreated.stdout[-3000:] + recreated.stderr[-3000:]
     assert "(updated)" in recreated.stdout and "render-tool 1.0 build 0" in recreated.stdout
-    session = openjd_run(job, env, "NamedCondaEnv=")
+    session = run_render_job(job, env, "NamedCondaEnv=")
     assert session.returncode == 0, session.stdout[-3000:] + session.stderr[-3000:]
     assert "condafarm-env (created)" in session.stdout and "render-tool 1.0 build 0" in session.stdout
 
@@ -150,9 +132,7 @@ def test_openjd_run_gets_packages_from_s3_and_reuses_them(s3: S3Endpoint, bucket
 
 @pytest.mark.slow
 def test_openjd_run_activates_from_a_cache_folder_full_of_shell_syntax(tmp_path: Path) -> None:
-    from test_env_quoting import HOSTILE, VALUE, _channel, _nothing_ran
-
-    channel = _channel(tmp_path / "channel")
+    channel = hostile_channel(tmp_path / "channel")
     job = tmp_path / "job.yaml"
     show = {"name": "Show", "script": {"actions": {"onRun": {"command": "printenv", "args": ["ODD_VALUE"]}}}}
     job.write_text(yaml.safe_dump({**JOB, "steps": [*JOB["steps"], show]}))  # type: ignore[list-item]
@@ -172,7 +152,7 @@ def test_openjd_run_activates_from_a_cache_folder_full_of_shell_syntax(tmp_path:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         expected = "render-tool 1.0 build 0" if step == "Render" else VALUE
         assert expected in run.stdout, run.stdout[-3000:]
-    _nothing_ran(work, tmp_path)
+    nothing_ran(work, tmp_path)
 
 
 @pytest.mark.slow
@@ -191,7 +171,7 @@ def test_openjd_run_leaves_the_environment_artifacts_with_the_job_outputs(tmp_pa
         "CONDAFARM_ENV_CACHE": str(tmp_path / "cache"),
     }
     params = ["CondaPackages=render-tool", f"CondaChannels={channel}", f"CondaArtifactsDir={outputs}"]
-    run = openjd_run(job, env, *params)
+    run = run_render_job(job, env, *params)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert sorted(p.name for p in outputs.iterdir()) == [
         "conda-lock.yml",

@@ -202,15 +202,29 @@ def test_a_multipart_etag_that_is_the_whole_file_md5_is_accepted(s3: S3Endpoint,
 def test_an_etag_of_another_kind_is_verified_by_reading_the_object_back(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:
+    """A store whose multipart ETag is no MD5 of the file: the upload is judged by the bytes read back, so the
+    same upload is kept when the store holds the file and refused (and removed) when one part was changed."""
     path, sha256, md5 = _big_file(tmp_path)
-    proxy = S3Proxy(s3.port, rewrite=_whole_md5_etag("0123456789abcdef0123456789abcdef-7"))
-    try:
-        storage = _multipart_storage(proxy, bucket)
-        storage.upload("noarch/big.conda", path, sha256=sha256, md5=md5, if_absent=True)
-        reads = proxy.tally.snapshot()["ops"].get("GetObject", 0)
-    finally:
-        proxy.stop()
-    assert reads == 1  # the read-back
+    other_kind = _whole_md5_etag("0123456789abcdef0123456789abcdef-7")
+    # the second part is changed on the way and the store, not told its checksum, keeps it
+    corrupting = S3Proxy(s3.port, Faults(Fault("an UploadPart", "corrupt", after=1, times=None)))
+    for upstream, key in ((s3.port, "noarch/big.conda"), (corrupting.port, "noarch/changed.conda")):
+        proxy = S3Proxy(upstream, rewrite=other_kind, drop_headers=("x-amz-checksum-sha256",))
+        try:
+            storage = _multipart_storage(proxy, bucket)
+            if upstream == s3.port:
+                storage.upload(key, path, sha256=sha256, md5=md5, if_absent=True)
+            else:
+                with pytest.raises(StorageError, match="reading it back gives SHA-256"):
+                    storage.upload(key, path, sha256=sha256, md5=md5, if_absent=True)
+        finally:
+            proxy.stop()
+    corrupting.stop()
+    assert corrupting.hits, "no part was changed"
+    stored = s3.client().get_object(Bucket=bucket, Key="mp/noarch/big.conda")["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == sha256
+    listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="mp/")
+    assert [o["Key"] for o in listed["Contents"]] == ["mp/noarch/big.conda"]  # the changed one was removed
 
 
 def test_stored_bytes_that_differ_are_a_clear_error_that_does_not_just_say_retry(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,14 +112,10 @@ def _page_by_page(s3: S3Endpoint, bucket: str, folder: str, strip: int) -> list[
 
 
 def _lists(proxy: S3Proxy) -> list[dict[str, list[str]]]:
-    """The query of every ListObjectsV2 request through the proxy (which logs a request just after answering it,
-    and counts it just before)."""
-    deadline = time.monotonic() + 5
-    while True:
-        found = [parse_qs(urlsplit(e.request.path).query) for e in proxy.log if e.request.op == "ListObjectsV2"]
-        if len(found) >= proxy.tally.ops["ListObjectsV2"] or time.monotonic() > deadline:
-            return found
-        time.sleep(0.01)
+    """The query of every ListObjectsV2 request through the proxy, once all of them are logged."""
+    found = [parse_qs(urlsplit(e.request.path).query) for e in proxy.settled() if e.request.op == "ListObjectsV2"]
+    assert len(found) == proxy.tally.ops["ListObjectsV2"], (len(found), proxy.tally.ops)
+    return found
 
 
 def test_split_points_cut_the_known_keys_of_the_folder_into_even_ranges_of_at_most_a_page() -> None:
@@ -183,6 +178,7 @@ def test_a_no_op_index_lists_its_subdir_in_ranges_in_as_many_requests_as_pages(
         .paginate(Bucket=bucket, Prefix="Conda/Default/noarch/", Delimiter="/")
     )
     entries = sum(len(page.get("Contents", [])) + len(page.get("CommonPrefixes", [])) for page in pages)
+    proxy.settled()
     proxy.log.clear()
     proxy.tally.reset()
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +14,13 @@ from typing import Any
 import msgpack
 import pytest
 import zstandard
+from support.installs import rattler
 from support.packages import make_package, read_info_file
 from support.s3 import S3Endpoint, new_bucket, upload_dir
 
 from condafarm import S3Options, index_channel, parse_channel, publish
 from condafarm.conda.shards import COMMIT_POINT
 
-CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
 PREFIX = "Conda/Default"
 SUBDIRS = ("noarch", "linux-64")
 #: The only field whose value may differ between two indexers: when each saw the package.
@@ -64,14 +62,7 @@ def theirs(s3: S3Endpoint, packages: Path) -> str:
     """A bucket holding the packages, indexed by py-rattler's `index_s3` (with shards) in its own process."""
     bucket = new_bucket(s3.client(), "theirs")
     upload_dir(s3, bucket, PREFIX, packages)
-    result = subprocess.run(
-        [sys.executable, str(CLIENT), "index-s3", f"s3://{bucket}/{PREFIX}", "--endpoint", s3.url, "--shards"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    rattler("index-s3", f"s3://{bucket}/{PREFIX}", "--endpoint", s3.url, "--shards")
     return bucket
 
 

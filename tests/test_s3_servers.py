@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from support.cli import publish_concurrently
+from support.installs import app_channel, assert_installed, install
 from support.packages import make_channel, make_package
 from support.s3 import S3Endpoint, new_bucket, upload_dir
 from support.seaweedfs import SeaweedFS, ignoring_conditions, weed_binary
-from test_interop import _app_channel, _assert_installed, install
 
 from condafarm import (
     AlreadyExists,
@@ -151,10 +151,10 @@ def test_rattler_installs_what_condafarm_published_to_seaweedfs(
     seaweedfs: S3Endpoint, sw_channel: Channel, tmp_path: Path
 ) -> None:
     root = tmp_path / "channel"
-    _app_channel(root)
+    app_channel(root)
     publish(sw_channel, sorted(p for p in root.rglob("*") if p.is_file()))
     prefix = tmp_path / "env"
-    _assert_installed(install(sw_channel.url, prefix, "farmtool", endpoint=seaweedfs.url), prefix)
+    assert_installed(install(sw_channel.url, prefix, "farmtool", endpoint=seaweedfs.url), prefix)
 
 
 @pytest.mark.slow

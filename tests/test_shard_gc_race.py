@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.judge import judge_channel
 from support.packages import make_package
 
-from condafarm import Channel, init_channel, parse_channel, publish, remove
+from condafarm import Channel, publish, remove
 from condafarm.channel import derived
 from condafarm.channel.index import index_subdir
 from condafarm.channel.names import read_some
@@ -20,19 +21,13 @@ from condafarm.storage import open_storage
 
 
 def test_a_shard_named_again_is_never_collected_under_the_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "channel"
-    init_channel(parse_channel(str(root)))
-
-    def channel() -> Channel:
-        return parse_channel(str(root))
-
     v1 = make_package(tmp_path / "1", "foo", build_number=1)
     v2 = make_package(tmp_path / "2", "foo", build_number=2)
-    publish(channel(), [v1])
-    publish(channel(), [v2])  # foo's first shard ({v1}) is an orphan from now on
-    storage = open_storage(channel())
+    publish(local_channel, [v1])
+    publish(local_channel, [v2])  # foo's first shard ({v1}) is an orphan from now on
+    storage = open_storage(local_channel)
     index_puts = [0]
     fired = []
     original_put = storage.put
@@ -46,14 +41,15 @@ def test_a_shard_named_again_is_never_collected_under_the_writer(
                 fired.append(True)
                 with monkeypatch.context() as m:
                     m.setattr(derived, "SHARD_GRACE_SECONDS", 0)
-                    index_subdir(open_storage(channel()), "noarch")
+                    index_subdir(open_storage(local_channel), "noarch")
         return original_put(key, *args, **kwargs)
 
     storage.put = put  # type: ignore[method-assign]
     remove(storage, [v2.name], yes=True)
     assert fired, "remove never wrote its second shard index"
-    fresh = open_storage(channel())
+    fresh = open_storage(local_channel)
     named = set(read_current(fresh, "noarch").names.values())
     present = {i.name.removesuffix(".msgpack.zst") for i in fresh.list_objects("noarch/shards/")}
     assert named <= present, "the shard index names a shard file that is gone"
     read_some(fresh, "noarch", {"foo"})  # every publish of foo reads it
+    judge_channel(local_channel, [v1])

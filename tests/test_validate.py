@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from support.cli import run_cli
+from support.installs import install
 from support.packages import add_info_file, make_package, read_info_file
-from test_interop import install
 
 from condafarm import PackageError, index_channel, parse_channel, read_metadata
 from condafarm.channel.publish import publish

@@ -20,8 +20,8 @@ import psutil
 import pytest
 from condafarm_worker import Messages, SessionInfo
 from support.cli import run_cli
+from support.openjd import BUNDLES, QUEUE_ENVS, messages, worker_env
 from support.s3 import S3Endpoint
-from test_job_bundles import BUNDLES, QUEUE_ENVS, messages, worker_env
 
 import condafarm
 
@@ -134,9 +134,11 @@ def _notify(proc: subprocess.Popen[str]) -> None:
         proc.send_signal(signal.SIGTERM)
 
 
-def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60, whole_line: bool = False) -> None:
+    """Wait until `path` exists (`whole_line`: and holds a line ending in a newline, as a shell's `echo > FILE`
+    leaves it once written, while it is empty just after the redirection created it)."""
     deadline = time.monotonic() + seconds
-    while not path.exists():
+    while not path.exists() or (whole_line and not path.read_text().endswith("\n")):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
@@ -176,11 +178,15 @@ def test_cancel_kills_the_child_process_tree(tmp_path: Path) -> None:
 
 
 def test_cancel_waits_for_a_shielded_section_and_then_stops(tmp_path: Path) -> None:
+    """The section goes on only when the test says so, after the supervisor has announced that it waits for it:
+    no time window decides whether the cancel arrived inside the section."""
     proc = _supervised(
         """
         with supervisor.shielded("publishing"):
             (tmp / "started").write_text("")
-            time.sleep(1.5)
+            deadline = time.monotonic() + 120
+            while not (tmp / "go").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             (tmp / "finished").write_text("")
         supervisor.check()
         (tmp / "after").write_text("")
@@ -190,9 +196,18 @@ def test_cancel_waits_for_a_shielded_section_and_then_stops(tmp_path: Path) -> N
     )
     _wait_for(tmp_path / "started", proc)
     _notify(proc)
+    assert proc.stdout is not None
+    announced = []
+    for line in proc.stdout:  # ends early if the supervisor stops without waiting
+        announced.append(line)
+        if "openjd_status: cancel requested: finishing publishing first so the channel stays valid" in line:
+            break
+    else:
+        raise AssertionError(f"the supervisor never said it waits for the section: {announced}")
+    assert proc.poll() is None and not (tmp_path / "finished").exists(), "the section was cut short"
+    (tmp_path / "go").write_text("")
     out, _ = proc.communicate(timeout=60)
     assert (tmp_path / "finished").exists() and not (tmp_path / "after").exists()
-    assert "openjd_status: cancel requested: finishing publishing first so the channel stays valid" in out
     assert "publishing had finished" in out and proc.returncode == 143
 
 
@@ -272,6 +287,7 @@ build:
     - sleep 300 &
     - echo $! > {marker}/sleeper
     - wait
+    - echo $? > {marker}/ran-on
 """
 
 
@@ -295,8 +311,7 @@ def test_build_cancelled_mid_build_leaves_no_orphans_and_a_valid_channel(
     args += ["--environment", str(QUEUE_ENVS / "conda_build.yaml")]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        _wait_for(marker / "sleeper", proc, seconds=240)
-        time.sleep(0.3)
+        _wait_for(marker / "sleeper", proc, seconds=240, whole_line=True)
         pids = [int((marker / name).read_text()) for name in ("shell", "sleeper")]
         assert all(_alive(pid) for pid in pids)
         proc.send_signal(signal.SIGTERM)
@@ -314,4 +329,5 @@ def test_build_cancelled_mid_build_leaves_no_orphans_and_a_valid_channel(
     listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="Conda/Default/")
     keys = [o["Key"] for o in listed.get("Contents", [])]
     assert not [k for k in keys if "slow-tool" in k or "build-numbers" in k], keys  # reservation released
-    assert os.listdir(marker) == sorted(os.listdir(marker))  # marker folder still readable (no stray writes)
+    # the build script itself was stopped, not only its sleeper: it never ran on past its `wait`
+    assert sorted(os.listdir(marker)) == ["shell", "sleeper"]

@@ -11,6 +11,10 @@ which request and `proxy.log` every exchange with its outcome, for tests to asse
 Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-checksum-sha256` and moto does not
 (see `S3Checksums`), so uploads are judged as S3 would judge them.
 
+Hooks: `on_request(request)` is called in the proxy's thread before a request is forwarded (it may block, to
+hold one client at a chosen step while others go on), and `on_exchange(exchange)` once it has been answered, so
+a test can wait on an event ("all eight ready marks are written") instead of a time window.
+
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
 
@@ -139,6 +143,8 @@ class S3Proxy:
         drop_headers: Collection[str] = (),
         serial_writes: bool = False,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
+        on_request: Callable[[Request], None] | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
@@ -148,6 +154,8 @@ class S3Proxy:
         self.log: list[Exchange] = []
         self.checksums = S3Checksums() if s3_checksums else None
         self._lock = threading.Lock()
+        self._logged = threading.Condition()  # notified as each exchange enters `log`
+        self._answered = 0  # exchanges logged so far (a test may clear `log`)
         self._stopped = threading.Event()  # what a "hang" waits for
         self._key_locks: dict[str, threading.Lock] | None = {} if serial_writes else None
         proxy = self
@@ -218,12 +226,20 @@ class S3Proxy:
                     n = proxy.count
                     proxy.count += 1
                 request = Request(n, self.command, self.path, op, key, {k.lower(): v for k, v in self.headers.items()})
+                if on_request is not None:
+                    on_request(request)
                 hit = proxy.faults.decide(request) if proxy.faults is not None else None
                 action = hit.action if hit is not None else "pass"
                 if hit is not None:
                     proxy.hits.append(hit)
                 status = self._answer(request, action, body)
-                proxy.log.append(Exchange(request, action, status))
+                exchange = Exchange(request, action, status)
+                if on_exchange is not None:
+                    on_exchange(exchange)
+                with proxy._logged:
+                    proxy.log.append(exchange)
+                    proxy._answered += 1
+                    proxy._logged.notify_all()
 
             def _answer(self, request: Request, action: str, body: bytes) -> int | None:
                 """Carry out `action` for the request; the status the client got (None: connection closed)."""
@@ -295,6 +311,14 @@ class S3Proxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def settled(self, timeout: float = 60) -> list[Exchange]:
+        """`log` once every request that reached the proxy is in it. A client has its answer just before the
+        proxy logs the exchange, so a test that reads `log` right after its last call must wait for this."""
+        with self._logged:
+            if not self._logged.wait_for(lambda: self._answered == self.count, timeout):
+                raise AssertionError(f"{self.count - self._answered} request(s) were never answered")
+        return list(self.log)
+
     def _writing(self, request: Request) -> AbstractContextManager[object]:
         """With `serial_writes`, the lock of the key a write changes (held while moto answers it)."""
         if self._key_locks is None or request.op not in KEY_WRITES:
@@ -309,9 +333,17 @@ class S3Proxy:
 
 
 @contextmanager
-def fault_proxy(upstream_port: int, *faults: Fault, s3_checksums: bool = False) -> Iterator[S3Proxy]:
-    """An `S3Proxy` carrying out `faults`, for the duration of a `with` block."""
-    proxy = S3Proxy(upstream_port, Faults(*faults), s3_checksums=s3_checksums)
+def fault_proxy(
+    upstream_port: int,
+    *faults: Fault,
+    s3_checksums: bool = False,
+    on_request: Callable[[Request], None] | None = None,
+    on_exchange: Callable[[Exchange], None] | None = None,
+) -> Iterator[S3Proxy]:
+    """An `S3Proxy` carrying out `faults` (and calling the hooks), for the duration of a `with` block."""
+    proxy = S3Proxy(
+        upstream_port, Faults(*faults), s3_checksums=s3_checksums, on_request=on_request, on_exchange=on_exchange
+    )
     try:
         yield proxy
     finally:

@@ -9,6 +9,7 @@ usage (python tests/support/rattler_client.py ...):
   index-s3 S3URL --endpoint URL [--shards]   (--shards: also the CEP-16 shards)
   query-sharded URL SUBDIR NAME... [--endpoint URL]   -> JSON list of "name=version=build" found through
                                                         CEP-16 shards only (URL: http(s):// or s3://)
+  judge LOCATION SUBDIR... [--endpoint URL]  -> JSON: what each way of reading the channel shows (`judge`)
 
 `sharded(...)` runs query-sharded from a test, serving a folder channel over HTTP.
 """
@@ -69,6 +70,83 @@ async def query_sharded(url: str, subdir: str, names: list[str], cache: str, end
     gateway = rattler.Gateway(cache_dir=cache, default_config=config, client=_client(endpoint, bucket))
     found = await gateway.query([rattler.Channel(url)], [rattler.Platform(subdir)], names, recursive=False)
     return sorted(f"{r.name.normalized}={r.version}={r.build}" for records in found for r in records)
+
+
+async def _view(gateway: Any, url: str, subdir: str) -> dict[str, dict[str, str]]:
+    """Every record `gateway` sees in `url/subdir`: its names first, then each name's records."""
+    import rattler
+
+    channel, platform = rattler.Channel(url), rattler.Platform(subdir)
+    names = [n.normalized for n in await gateway.names([channel], [platform])]
+    found = await gateway.query([channel], [platform], names, recursive=False) if names else []
+    return {
+        r.file_name: {"subdir": r.subdir, "sha256": r.sha256.hex() if r.sha256 else "", "url": str(r.url)}
+        for records in found
+        for r in records
+    }
+
+
+async def judge(url: str, subdirs: list[str], endpoint: str | None, cache: str) -> dict[str, Any]:
+    """Read `url` as a conda client does, three ways: `repodata.json` alone, `repodata.json.zst` (what clients
+    fetch first) and the CEP-16 shards; then download every file any of them names and hash it.
+
+    Returns `{"views": {view: {subdir: {filename: record}}}, "shard_index": {subdir: bool},
+    "files": {url: sha256 or null if it could not be downloaded}}`.
+    """
+    import hashlib
+
+    import rattler
+    from rattler.package_streaming import download_bytes
+
+    bucket = url[len("s3://") :].split("/", 1)[0] if url.startswith("s3://") else None
+    client = _client(endpoint, bucket)
+    #: view -> (zstd, sharded); never a cache, so a view is what the channel says now
+    ways = {"repodata.json": (False, False), "repodata.json.zst": (True, False), "shards": (True, True)}
+    views: dict[str, dict[str, Any]] = {}
+    for view, (zstd, sharded) in ways.items():
+        config = rattler.SourceConfig(
+            zstd_enabled=zstd, bz2_enabled=False, sharded_enabled=sharded, jlap_enabled=False, cache_action="no-cache"
+        )
+        gateway = rattler.Gateway(cache_dir=os.path.join(cache, view), default_config=config, client=client)
+        views[view] = {subdir: await _view(gateway, url, subdir) for subdir in subdirs}
+    download = client or rattler.Client()
+
+    async def sha256_of(target: str) -> str | None:
+        try:
+            return hashlib.sha256(await download_bytes(download, target)).hexdigest()
+        except Exception:
+            return None
+
+    shard_index = {s: await sha256_of(f"{url}/{s}/repodata_shards.msgpack.zst") is not None for s in subdirs}
+    urls = {r["url"] for subdir_views in views.values() for found in subdir_views.values() for r in found.values()}
+    return {"views": views, "shard_index": shard_index, "files": {u: await sha256_of(u) for u in sorted(urls)}}
+
+
+def judge_location(location: str, subdirs: list[str], endpoint: str | None) -> dict[str, Any]:
+    """`judge` a channel given as an `s3://` URL or a folder; a folder is served over HTTP on 127.0.0.1 for the
+    time of the reads, because py-rattler reads shards over HTTP(S) and S3 only (on `file://` it falls back to
+    `repodata.json` without a word, which would leave the shards unjudged)."""
+    import asyncio
+    import functools
+    import tempfile
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    with tempfile.TemporaryDirectory() as cache:
+        if location.startswith("s3://"):
+            return asyncio.run(judge(location.rstrip("/"), subdirs, endpoint, cache))
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=location))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            return asyncio.run(judge(f"http://127.0.0.1:{server.server_address[1]}", subdirs, None, cache))
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 def s3_credentials(endpoint: str) -> Any:
@@ -158,6 +236,8 @@ def main(argv: list[str]) -> int:
 
         with tempfile.TemporaryDirectory() as cache:
             print(json.dumps(asyncio.run(query_sharded(argv[1], argv[2], argv[3:], cache, endpoint))))
+    elif command == "judge":
+        print(json.dumps(judge_location(argv[1], argv[2:], endpoint)))
     else:
         raise SystemExit(f"unknown command {command}")
     return 0

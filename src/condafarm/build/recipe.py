@@ -177,13 +177,18 @@ def render(
     stage0: Any, recipe: Path, variants: Sequence[Path], target_platform: str | None, experimental: bool = False
 ) -> list[Any]:
     """Render every variant of every output (rattler-build `RenderedVariant`s), raising a located `BuildError`."""
-    from rattler_build import RenderConfig, VariantConfig
+    from rattler_build import JinjaConfig, RenderConfig, VariantConfig
     from rattler_build.tool_config import PlatformConfig
 
     try:
-        config = VariantConfig.from_files([str(p) for p in variants]) if variants else VariantConfig()
         wanted = target_platform or experimental
         platform = PlatformConfig(target_platform=target_platform, experimental=experimental) if wanted else None
+        files: list[str | Path] = [str(p) for p in variants]
+        # A variant file's own selectors (`if: win`) speak of the target platform too, not of this host.
+        if files and platform is not None:
+            config = VariantConfig.from_files_with_context(files, JinjaConfig(platform=platform))
+        else:
+            config = VariantConfig.from_files(files) if files else VariantConfig()
         rendered = list(stage0.render(config, RenderConfig(platform=platform)))
     except Exception as exc:  # rattler-build raises its own exception types for every render error
         raise locate_error(recipe, exc) from exc
