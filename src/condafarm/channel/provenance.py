@@ -135,4 +135,12 @@ def summary(provenance: Provenance | None) -> str:
     return f"{verb} by {ran.get('user', '?')}@{ran.get('host', '?')}"
 
 
-__all__ = ["Provenance", "mirrored_from", "published_by", "read_provenance", "summary", "where_it_ran", "write_provenance"]
+__all__ = [
+    "Provenance",
+    "mirrored_from",
+    "published_by",
+    "read_provenance",
+    "summary",
+    "where_it_ran",
+    "write_provenance",
+]

@@ -43,7 +43,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         for platform, files in report.platforms.items():
             size = sum(w.size for w, state in files if state == "copy")
             count = sum(1 for _, state in files if state == "copy")
-            print(f"  {platform}: {len(files)} file(s) in the closure, {count} to copy ({human_size(size)})")
+            print(f"  {platform}: {len(files)} file(s) in the closure, {count} to copy, {size} bytes")
             if args.dry_run:
                 for wanted, state in files:
                     print(f"    {state:<8} {wanted.key}  {wanted.size} bytes")

@@ -97,7 +97,7 @@ async def _closure(spec: MirrorSpec, sources: Sources, cache: Path) -> Closure:
     excluded = [rattler.MatchSpec(s) for s in spec.exclude]
     extras = [*(spec.specs if spec.all_versions else ()), *spec.include]
     for platform in spec.platforms:
-        subdirs = [platform, "noarch"]
+        subdirs = [rattler.Subdir(platform), rattler.Subdir("noarch")]
         try:
             records = list(
                 await rattler.solve(

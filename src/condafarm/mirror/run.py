@@ -118,23 +118,13 @@ def mirror_channel(
                 f"condafarm mirror https://conda.anaconda.org/conda-forge --to {storage.channel.url} --specs python"
             )
         if upstream is not None:
-            specs = [MirrorSpec.checked(upstream, s.specs, s.platforms, **_options(s)) for s in specs]
+            specs = [s.from_upstream(upstream) for s in specs]
     else:
         specs = [spec]
     reports = [_mirror_one(storage, s, dry_run, progress) for s in specs]
     if spec is not None and not dry_run:
         remember(storage, spec)
     return reports
-
-
-def _options(spec: MirrorSpec) -> dict[str, object]:
-    return {
-        "virtual_packages": [str(v) for v in spec.virtual_packages],
-        "all_versions": spec.all_versions,
-        "include": spec.include,
-        "exclude": spec.exclude,
-        "licenses": spec.licenses,
-    }
 
 
 def _mirror_one(storage: Storage, spec: MirrorSpec, dry_run: bool, progress: MirrorProgress | None) -> MirrorReport:

@@ -131,6 +131,19 @@ class MirrorSpec:
             licenses=_texts("licenses", licenses),
         )
 
+    def from_upstream(self, upstream: str) -> MirrorSpec:
+        """The same spec read from another upstream (a farm that moved to another internal proxy)."""
+        return MirrorSpec.checked(
+            upstream,
+            self.specs,
+            self.platforms,
+            virtual_packages=[str(v) for v in self.virtual_packages],
+            all_versions=self.all_versions,
+            include=self.include,
+            exclude=self.exclude,
+            licenses=self.licenses,
+        )
+
     def virtual_for(self, platform: str) -> dict[str, str]:
         """The virtual packages (name -> version) a host of `platform` is taken to have."""
         found = dict(DEFAULT_VIRTUAL.get(_family(platform), {}))

@@ -44,7 +44,7 @@ def parse_mirrors(data: bytes, where: str) -> list[MirrorSpec]:
     if len(data) > _MAX_BYTES:
         raise bad(f"larger than {_MAX_BYTES // 1024} KiB")
     try:
-        document = yaml.load(data.decode("utf-8"), Loader=_NoAliases)  # noqa: S506 (a SafeLoader)
+        document = yaml.load(data.decode("utf-8"), Loader=_NoAliases)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise bad(f"not readable YAML ({str(exc).splitlines()[0][:120]})") from exc
     if not isinstance(document, dict) or set(document) != {"mirrors"} or not isinstance(document["mirrors"], list):
