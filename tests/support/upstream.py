@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from condafarm import index_channel, parse_channel
-
-from .packages import make_package
+from support.packages import make_package
 
 #: The closure of `renderapp` on linux-64 with the default virtual packages (glibc 2.28).
 LINUX_CLOSURE = {
