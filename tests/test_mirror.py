@@ -3,6 +3,7 @@ and without shards), copied into folder and moto channels with publish's guarant
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -268,3 +269,26 @@ def test_usage_errors_say_what_to_do(tmp_path: Path) -> None:
     assert result.returncode == 2 and "need --specs" in result.stderr
     with pytest.raises(UsageError, match="not a conda platform"):
         spec("x", "a", platforms=("noarch",))
+
+
+def test_the_upstreams_repodata_patches_are_kept(upstream: Path, tmp_path: Path) -> None:
+    """conda-forge fixes wrong dependencies in its repodata, not in the packages: the mirror keeps the fix."""
+    reindex(upstream, shards=False)
+    path = upstream / "linux-64" / "repodata.json"
+    repodata = json.loads(path.read_text())
+    repodata["packages.conda"]["libcore-1.1-h0_0.conda"]["depends"] = ["libz >=1.3", "pyshim >=1"]
+    path.write_text(json.dumps(repodata))
+    (upstream / "linux-64" / "repodata.json.zst").unlink()
+    target = parse_channel(str(tmp_path / "farm"))
+    mirror_channel(target, spec(str(upstream), "renderapp", platforms=("linux-64",)))
+    [libcore] = list_packages(target, "libcore")
+    assert libcore.record["depends"] == ["libz >=1.3", "pyshim >=1"]
+
+
+def test_a_patch_that_clients_cannot_read_is_refused(tmp_path: Path) -> None:
+    package = make_package(tmp_path / "pkgs", "tool", "1.0")
+    target = parse_channel(str(tmp_path / "farm"))
+    for patch in ({"depends": ["a >=< 1"]}, {"depends": "a"}, {"name": ["evil"]}):
+        with pytest.raises(PackageError):
+            publish(target, [package], patches={package.name: patch})
+    assert not (tmp_path / "farm").exists()

@@ -34,6 +34,9 @@ class Wanted:
     size: int
     md5: str | None
     license: str
+    #: as the upstream's repodata says them, which its repodata patches may have changed since the build
+    depends: tuple[str, ...] = ()
+    constrains: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -76,6 +79,8 @@ def wanted_of(record: Any, sources: Sources) -> Wanted:
         size=int(record.size),
         md5=record.md5.hex() if record.md5 is not None else None,
         license=str(record.license or ""),
+        depends=tuple(str(d) for d in record.depends),
+        constrains=tuple(str(c) for c in record.constrains),
     )
 
 

@@ -7,7 +7,8 @@ Order of work, each step safe to die after:
    stays out;
 3. per subdir, in batches: download each missing file, check its size and sha256 against the upstream record
    (`fetch.py`), and `publish` the batch (never overwriting, group commit, intents), each file with provenance
-   saying where and when it came from. A run killed mid-batch leaves uploaded files that no record names yet;
+   saying where and when it came from, and with the dependencies its upstream record states (repodata patches
+   kept: the mirror solves as the upstream does). A run killed mid-batch leaves uploaded files that no record names yet;
    the next run's publish of the same bytes indexes them, so a rerun copies only what is missing;
 4. keep the spec in the channel (`stored.py`) so `condafarm mirror --to CHANNEL` repeats it.
 """
@@ -178,7 +179,8 @@ def _copy(
     for batch in _batches(missing):
         paths = _download(upstream, batch, folder, progress)
         provenance = {w.filename: mirrored_from(upstream.location, w.url, w.sha256, w.size) for w in batch}
-        publish(storage, paths, provenance=provenance)
+        patches = {w.filename: {"depends": list(w.depends), "constrains": list(w.constrains)} for w in batch}
+        publish(storage, paths, provenance=provenance, patches=patches)
         copied += batch
         for path in paths:
             path.unlink()
