@@ -109,8 +109,8 @@ def publish(
     (unless `force`, which replaces the file and its record), in both cases before uploading anything.
     Each file's provenance (by filename; `build` gives it) goes beside it; a file without one is recorded as
     published by this user or job. `patches` (by filename) replace the `depends` and `constrains` that index.json
-    says, as a channel's repodata patches do (`mirror` keeps its upstream's). `compact` rewrites `repodata.json` before returning even where the subdir is
-    too large for that to be the default (see `group.py`).
+    says, as a channel's repodata patches do (`mirror` keeps its upstream's). `compact` rewrites `repodata.json`
+    before returning even where the subdir is too large for that to be the default (see `group.py`).
     """
     started = time.monotonic()
     storage = open_storage(channel)
