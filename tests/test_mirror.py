@@ -292,3 +292,17 @@ def test_a_patch_that_clients_cannot_read_is_refused(tmp_path: Path) -> None:
         with pytest.raises(PackageError):
             publish(target, [package], patches={package.name: patch})
     assert not (tmp_path / "farm").exists()
+
+
+def test_check_reports_packages_whose_dependencies_are_missing(upstream: Path, tmp_path: Path) -> None:
+    target = parse_channel(str(tmp_path / "farm"))
+    publish(target, [make_package(tmp_path / "own", "studio-tool", "1.0", depends=["libz >=9", "__unix"])])
+    plain = check_channel(target)
+    assert plain.ok  # a studio channel may rely on another channel beside it: a note only
+    assert plain.notes == [
+        "noarch/studio-tool-1.0-h0_0.conda: depends on 'libz >=9', which nothing in noarch or any platform provides"
+    ]
+    mirror_channel(target, spec(str(upstream), "renderapp", platforms=("linux-64",)))
+    assert check_channel(target).problems == [plain.notes[0] + f"; run `condafarm mirror --to {target.url}`"]
+    publish(target, [make_package(tmp_path / "own", "libz", "9.0")])
+    assert check_channel(target).ok

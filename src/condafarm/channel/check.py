@@ -12,6 +12,7 @@ from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
 from ..storage.conditions import recorded_problem
 from ..storage.location import Channel
+from .dependencies import MIRROR_SPECS, missing_dependencies
 from .derived import derived_problems
 from .leftovers import describe, find_leftovers
 from .reading import read_package
@@ -39,6 +40,10 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     drift, files replaced since they were indexed (etag differs from the indexer's state), and a
     `repodata.json.zst`, shard index or `run_exports.json` that disagrees with `repodata.json`. With
     `verify_hashes`, every package is read and its sha256/md5 compared with its record.
+
+    Packages whose dependencies the channel does not offer are a problem in a channel that keeps mirror specs
+    (a mirror promises its closures are complete), and a note elsewhere (a studio channel's packages may rely
+    on conda-forge beside it).
     """
 
     storage = open_storage(channel)
@@ -48,6 +53,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
         report.problems.append(unsafe)
     subdirs = discover_subdirs(storage)
     report.problems += [describe(leftover) for leftover in find_leftovers(storage)]
+    offered: dict[str, dict[str, dict[str, Any]]] = {}
     for subdir in subdirs:
         key = repodata_key(subdir)
         try:
@@ -75,6 +81,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
             for name in sorted(set(compacted.records()) - set(records))
         ]
         report.packages += len(records)
+        offered[subdir] = records
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
         index_state = IndexState.load(storage, subdir)
         state = index_state.files
@@ -110,4 +117,13 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
                 report.problems.append(f"{subdir}/{name}: not indexed: {skip.reason}; fix or remove the file")
             else:
                 report.problems.append(f"{subdir}/{name}: present but not indexed; run `condafarm index`")
+    _check_dependencies(storage, offered, report)
     return report
+
+
+def _check_dependencies(storage: Storage, offered: dict[str, dict[str, dict[str, Any]]], report: CheckReport) -> None:
+    missing = missing_dependencies(offered)
+    if storage.head(MIRROR_SPECS) is not None:
+        report.problems += [f"{line}; run `condafarm mirror --to {storage.channel.url}`" for line in missing]
+    else:
+        report.notes += missing

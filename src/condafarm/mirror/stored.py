@@ -12,12 +12,13 @@ from typing import Any
 
 import yaml
 
+from ..channel.dependencies import MIRROR_SPECS
 from ..errors import ChannelProblems, UsageError
 from ..storage import Storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from .spec import MirrorSpec
 
-KEY = ".condafarm/mirror.yaml"
+KEY = MIRROR_SPECS
 _MAX_BYTES = 64 * 1024
 _MAX_MIRRORS = 50
 _FIELDS = {"upstream", "specs", "platforms", "virtual_packages", "all_versions", "include", "exclude", "licenses"}
