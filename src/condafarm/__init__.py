@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .farm.iam import iam_policy
     from .farm.platforms import check_native_platform
     from .farm.submit import plan_jobs, submit_jobs
+    from .mirror import MirrorReport, MirrorSpec, mirror_channel
     from .storage import open_storage
     from .storage.location import Channel, S3Options, parse_channel
 
@@ -72,6 +73,7 @@ _EXPORTS = {
         "exit_environment",
         "export_environment",
         "make_spec",
+        "mirror_channel",
         "pack_environment",
     ),
     ".errors": (
@@ -90,6 +92,7 @@ _EXPORTS = {
     ".farm.iam": ("iam_policy",),
     ".farm.platforms": ("check_native_platform",),
     ".farm.submit": ("plan_jobs", "submit_jobs"),
+    ".mirror": ("MirrorReport", "MirrorSpec", "mirror_channel"),
     ".storage": ("open_storage",),
     ".storage.location": ("Channel", "S3Options", "parse_channel"),
 }
@@ -112,6 +115,8 @@ __all__ = [
     "Hashes",
     "IndexReport",
     "Listed",
+    "MirrorReport",
+    "MirrorSpec",
     "NotFound",
     "PackageError",
     "PackageMetadata",
@@ -138,6 +143,7 @@ __all__ = [
     "init_channel",
     "list_packages",
     "make_spec",
+    "mirror_channel",
     "next_build_number",
     "open_storage",
     "pack_environment",

@@ -46,13 +46,13 @@ def make_upstream(root: Path, *, fillers: int = 200, shards: bool = True) -> Pat
     make_package(root, "gplthing", "1.0", license="GPL-3.0-only")
     for i in range(fillers):
         make_package(root, f"filler{i}", "1.0", subdir=("noarch", "linux-64", "win-64")[i % 3])
-    shutil.rmtree(root / ".staging")
     reindex(root, shards=shards)
     return root
 
 
 def reindex(root: Path, *, shards: bool = True) -> None:
     """Index the upstream folder as its publisher would; `shards=False` leaves only repodata.json (and .zst)."""
+    shutil.rmtree(root / ".staging", ignore_errors=True)
     index_channel(parse_channel(str(root)))
     if not shards:
         for subdir in root.iterdir():
