@@ -15,7 +15,7 @@ from env_support import env_with
 from support.cli import run_cli
 from support.dying import DIED
 from support.packages import make_package
-from support.s3 import S3Endpoint
+from support.s3 import S3Endpoint, upload_dir
 from support.upstream import LINUX_CLOSURE, WIN_CLOSURE, make_upstream, reindex, serve
 
 from condafarm import check_channel, list_packages, open_storage, parse_channel, publish
@@ -147,6 +147,14 @@ def test_http_upstream_is_read_through_its_shards_and_the_mirror_installs_withou
     assert created.returncode == 0, created.stderr
     ran = subprocess.run([str(prefix / "bin" / "renderapp")], capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "renderapp 2.0 build 0"
+
+
+def test_s3_upstream_on_the_same_endpoint(upstream: Path, s3: S3Endpoint, bucket: str, s3_channel: object) -> None:
+    upload_dir(s3, bucket, "conda-forge", upstream)  # an internal copy of an upstream, indexed elsewhere
+    [report] = mirror_channel(s3_channel, spec(f"s3://{bucket}/conda-forge", "renderapp"))  # type: ignore[arg-type]
+    assert {w.key for w in report.copied} == LINUX_CLOSURE | WIN_CLOSURE
+    assert keys(s3_channel) == LINUX_CLOSURE | WIN_CLOSURE
+    assert report.upstream_requests == 2 * 6  # a HEAD and a GET per file
 
 
 def test_http_upstream_without_shards_is_read_from_repodata_json(upstream: Path, tmp_path: Path) -> None:
