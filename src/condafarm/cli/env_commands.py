@@ -93,6 +93,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         cache_dir=_cache_dir(args),
         s3=s3_options(args),
         force=args.force,
+        offline_only=args.offline,
     )
     for package in manifest.locked:
         name, version, build = package.name_version_build
@@ -121,6 +122,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
             update_after_minutes=args.update_after_minutes,
             s3=s3_options(args),
             say=_say(args),
+            offline_only=args.offline,
         )
 
     records = _job_records(args) if spec is not None and lockfile is None else None
@@ -207,6 +209,15 @@ def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lockfile", help="install exactly the files this explicit lockfile lists (no solve)")
     p.add_argument(
         "--cache-dir", help="package and environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)"
+    )
+    p.add_argument(
+        "--offline",
+        nargs="?",
+        action=_Switch,
+        default=False,
+        metavar="True|False",
+        help="prove the environment needs nothing but its channels: any request (or package URL) outside them "
+        "fails the command with exit 10, naming it (a farm without internet; see docs/mirror.md)",
     )
     add_s3_options(p)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..storage.location import S3Options
+from . import offline
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
 from .create import Manifest, create_environment
@@ -49,6 +50,7 @@ def enter_environment(
     clean: bool = False,
     s3: S3Options | None = None,
     say: Callable[[str], None] = log.info,
+    offline_only: bool = False,
 ) -> Entered:
     """Get the environment for `spec` (or exactly `lockfile`'s packages) and its activation.
 
@@ -56,7 +58,8 @@ def enter_environment(
     `session_dir` for this session only. The resolved list (URL and sha256 of every file) is logged through
     `say` and written to `session_dir/condafarm-env.lock.txt`, which `--lockfile` turns back into this set.
     `recreate` makes a cached environment anew (see `EnvCache.acquire`); `clean` first empties the host's
-    package and repodata caches (`EnvCache.clean`).
+    package and repodata caches (`EnvCache.clean`). `offline_only` fails at any request outside the channels
+    (`OfflineViolation`, see `offline.py`).
     """
     if session_dir is not None and not session_dir.is_dir():
         raise UsageError(
@@ -68,16 +71,17 @@ def enter_environment(
     cache = EnvCache(cache_root or default_cache_root())
     if clean:
         cache.clean(say)
-    if reuse:
-        acquired = cache.acquire(
-            spec, lockfile=lockfile, update_after_minutes=update_after_minutes, recreate=recreate, s3=s3, say=say
-        )
-        prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
-    else:
-        assert session_dir is not None
-        prefix = session_dir.absolute() / SESSION_ENV
-        manifest = create_environment(prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True)
-        action = "created"
+    with offline.guarded(offline_only):
+        if reuse:
+            acquired = cache.acquire(
+                spec, lockfile=lockfile, update_after_minutes=update_after_minutes, recreate=recreate, s3=s3, say=say
+            )
+            prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
+        else:
+            assert session_dir is not None
+            prefix = session_dir.absolute() / SESSION_ENV
+            manifest = create_environment(prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True)
+            action = "created"
     say(f"environment {prefix} ({action}) holds {len(manifest.locked)} package(s):")
     for package in manifest.locked:
         say(f"  {package.url}  sha256:{package.sha256}")
