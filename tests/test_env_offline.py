@@ -101,7 +101,7 @@ def test_a_request_redirected_to_another_host_fails_naming_it(upstream: Path, tm
         serve(upstream) as elsewhere,
         redirecting(upstream, "/noarch/", elsewhere.url.replace("127.0.0.1", "localhost")) as url,
     ):
-        plain = create(tmp_path, url)
+        plain = create(tmp_path, url, env=env_with(tmp_path / "plain-cache"))
         assert plain.returncode == 0, plain.stderr  # without --offline, the redirect is followed
         offline = create(tmp_path, url, "--offline")
     assert offline.returncode == 10, offline.stderr

@@ -307,9 +307,21 @@ def test_check_reports_packages_whose_dependencies_are_missing(upstream: Path, t
     plain = check_channel(target)
     assert plain.ok  # a studio channel may rely on another channel beside it: a note only
     assert plain.notes == [
-        "noarch/studio-tool-1.0-h0_0.conda: depends on 'libz >=9', which nothing in noarch or any platform provides"
+        "1 package(s) depend on names this channel does not offer (from another channel beside it?): libz (1)"
     ]
     mirror_channel(target, spec(str(upstream), "renderapp", platforms=("linux-64",)))
-    assert check_channel(target).problems == [plain.notes[0] + f"; run `condafarm mirror --to {target.url}`"]
+    assert check_channel(target).problems == [
+        "noarch/studio-tool-1.0-h0_0.conda: depends on 'libz >=9', which nothing in noarch or any platform provides"
+        f"; run `condafarm mirror --to {target.url}`"
+    ]
     publish(target, [make_package(tmp_path / "own", "libz", "9.0")])
     assert check_channel(target).ok
+
+
+def test_a_closure_that_cannot_be_solved_names_the_platform(upstream: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "mirror", str(upstream), "--to", str(tmp_path / "farm"), "--specs", "renderapp >=9", "--platform", "win-64",
+    )  # fmt: skip
+    assert result.returncode == 9, result.stderr
+    assert "cannot solve renderapp >=9 on win-64 from" in result.stderr
+    assert not (tmp_path / "farm").exists()

@@ -12,7 +12,7 @@ from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
 from ..storage.conditions import recorded_problem
 from ..storage.location import Channel
-from .dependencies import MIRROR_SPECS, missing_dependencies
+from .dependencies import MIRROR_SPECS, missing_dependencies, summary
 from .derived import derived_problems
 from .leftovers import describe, find_leftovers
 from .reading import read_package
@@ -121,9 +121,18 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     return report
 
 
+#: Missing dependencies listed one by one in a mirror's check; more are counted.
+SHOWN_MISSING = 20
+
+
 def _check_dependencies(storage: Storage, offered: dict[str, dict[str, dict[str, Any]]], report: CheckReport) -> None:
     missing = missing_dependencies(offered)
-    if storage.head(MIRROR_SPECS) is not None:
-        report.problems += [f"{line}; run `condafarm mirror --to {storage.channel.url}`" for line in missing]
-    else:
-        report.notes += missing
+    if not missing:
+        return
+    if storage.head(MIRROR_SPECS) is None:
+        report.notes.append(summary(missing))
+        return
+    fix = f"run `condafarm mirror --to {storage.channel.url}`"
+    report.problems += [f"{m}; {fix}" for m in missing[:SHOWN_MISSING]]
+    if len(missing) > SHOWN_MISSING:
+        report.problems.append(f"{len(missing) - SHOWN_MISSING} more missing dependencies; {fix}")

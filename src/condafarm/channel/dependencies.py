@@ -8,7 +8,9 @@ channel. Matching is py-rattler's own, so the answer agrees with what a solver w
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 #: Where a channel keeps the specs `condafarm mirror` copies (read by `mirror`; here only whether it exists).
@@ -17,8 +19,20 @@ MIRROR_SPECS = ".condafarm/mirror.yaml"
 Records = Mapping[str, Mapping[str, Mapping[str, Any]]]  # subdir -> filename -> record
 
 
-def missing_dependencies(records: Records) -> list[str]:
-    """One line per dependency that no package of the channel satisfies, naming the package and the spec."""
+@dataclass(frozen=True)
+class Missing:
+    """A dependency no package of the channel satisfies."""
+
+    package: str  # SUBDIR/FILENAME
+    spec: str
+    searched: str  # the subdirs searched, for people
+
+    def __str__(self) -> str:
+        return f"{self.package}: depends on {self.spec!r}, which nothing in {self.searched} provides"
+
+
+def missing_dependencies(records: Records) -> list[Missing]:
+    """Every dependency that no package of the channel satisfies, by package and spec."""
     from rattler import BuildString, MatchSpec, PackageRecord
 
     candidates: dict[str, dict[str, list[Any]]] = {}  # subdir -> name -> PackageRecords
@@ -55,8 +69,20 @@ def missing_dependencies(records: Records) -> list[str]:
             depends = record.get("depends")
             for spec in depends if isinstance(depends, list) else ():
                 if isinstance(spec, str) and not spec.startswith("__") and not satisfied(spec, pool):
-                    found.append(f"{subdir}/{filename}: depends on {spec!r}, which nothing in {where} provides")
+                    found.append(Missing(f"{subdir}/{filename}", spec, where))
     return found
 
 
-__all__ = ["MIRROR_SPECS", "missing_dependencies"]
+def summary(missing: list[Missing], most: int = 8) -> str:
+    """One line for many: how many packages lack which names, the most common first."""
+    names = Counter(m.spec.split()[0].split("::")[-1] for m in missing)
+    shown = ", ".join(f"{name} ({count})" for name, count in names.most_common(most))
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    packages = len({m.package for m in missing})
+    return (
+        f"{packages} package(s) depend on names this channel does not offer (from another channel beside it?): "
+        f"{shown}{more}"
+    )
+
+
+__all__ = ["MIRROR_SPECS", "Missing", "missing_dependencies", "summary"]
