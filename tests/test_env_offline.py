@@ -70,6 +70,7 @@ def create(
     )  # fmt: skip
 
 
+@pytest.mark.posix("runs the installed shell script")
 def test_an_environment_from_a_mirror_on_s3_passes_offline(
     upstream: Path, tmp_path: Path, s3: S3Endpoint, s3_channel: object
 ) -> None:

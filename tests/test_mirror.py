@@ -122,6 +122,7 @@ def test_all_versions_include_exclude_and_license_filters(upstream: Path, tmp_pa
     assert "noarch/gplthing-1.0-h0_0.conda" not in wanted
 
 
+@pytest.mark.posix("runs the installed shell script")
 def test_http_upstream_is_read_through_its_shards_and_the_mirror_installs_without_it(
     upstream: Path, tmp_path: Path, s3: S3Endpoint, s3_channel: object
 ) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .common import AddCommand, add_s3_options, channel_arg, human_size
+
+if TYPE_CHECKING:
+    from ..mirror.closure import Wanted
 
 ORDER = 25
 
@@ -33,9 +37,9 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         raise UsageError("selection flags need --specs; without --specs the channel's stored specs run as they are")
     channel = channel_arg(args, "to")
 
-    def copied(wanted: object) -> None:
+    def copied(wanted: Wanted) -> None:
         if not args.quiet:
-            print(f"copied {wanted.key}  ({human_size(wanted.size)})")  # type: ignore[attr-defined]
+            print(f"copied {wanted.key}  ({human_size(wanted.size)})", flush=True)
 
     reports = mirror_channel(channel, spec, upstream=args.upstream, dry_run=args.dry_run, progress=copied)
     for report in reports:

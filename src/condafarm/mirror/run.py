@@ -105,7 +105,8 @@ def mirror_channel(
     progress: MirrorProgress | None = None,
 ) -> list[MirrorReport]:
     """Copy the closure of `spec` from its upstream into `channel`, or of every spec the channel keeps when
-    `spec` is None (`upstream` then replaces their upstream). A spec given is kept in the channel afterwards.
+    `spec` is None (`upstream` then replaces their upstream). A spec given is kept in the channel afterwards
+    (not by a dry run).
 
     Raises `SolveError` when a platform's closure cannot be solved, `AlreadyExists` when the channel has a file
     of the same name with other bytes, `PackageError` for an upstream file that does not match its record.
