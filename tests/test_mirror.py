@@ -18,7 +18,7 @@ from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
 from support.upstream import LINUX_CLOSURE, WIN_CLOSURE, make_upstream, reindex, serve
 
-from condafarm import check_channel, list_packages, open_storage, parse_channel, publish
+from condafarm import check_channel, list_packages, open_storage, parse_channel, publish, yank
 from condafarm.channel.provenance import read_provenance
 from condafarm.errors import AlreadyExists, ChannelProblems, PackageError, UsageError
 from condafarm.mirror import MirrorSpec, mirror_channel, split_specs
@@ -326,3 +326,12 @@ def test_a_closure_that_cannot_be_solved_names_the_platform(upstream: Path, tmp_
     assert result.returncode == 9, result.stderr
     assert "cannot solve renderapp >=9 on win-64 from" in result.stderr
     assert not (tmp_path / "farm").exists()
+
+
+def test_a_file_yanked_from_the_mirror_is_not_copied_again(upstream: Path, tmp_path: Path) -> None:
+    target = parse_channel(str(tmp_path / "farm"))
+    mirror_channel(target, spec(str(upstream), "renderapp", platforms=("linux-64",)))
+    yank(target, ["noarch/pyshim-1.0-h0_0.conda"])
+    [again] = mirror_channel(target)
+    assert again.copied == []
+    assert ("noarch/pyshim-1.0-h0_0.conda", "yanked") in {(w.key, state) for w, state in again.platforms["linux-64"]}
