@@ -25,6 +25,7 @@ from support.installs import install
 from support.openjd import BUNDLES, QUEUE_ENVS, messages, worker_env
 from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
+from support.upstream import make_upstream, reindex
 
 from condafarm.farm.platforms import PLATFORM_HOSTS, host_os_and_arch, platform_for
 
@@ -238,6 +239,21 @@ def test_maintenance_bundle_prunes_old_builds_in_two_phases_and_writes_the_page(
     assert page.returncode == 0 and "2 builds" in page.stdout, page.stdout
     html = s3.client().get_object(Bucket=bucket, Key="Conda/Dev/index.html")["Body"].read()
     assert b"nightly-1.0-h0_3.conda" in html and b"nightly-1.0-h0_0.conda" not in html
+
+
+@pytest.mark.slow
+def test_maintenance_bundle_mirrors_what_the_kept_specs_need_now(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    upstream = make_upstream(tmp_path / "upstream", fillers=0)
+    channel = f"s3://{bucket}/Conda/Mirror"
+    first = run_cli("mirror", str(upstream), "--to", channel, "--specs", "renderapp", env=s3.env())
+    assert first.returncode == 0, first.stderr
+    make_package(upstream, "pyshim", "1.1")
+    reindex(upstream)
+    template = BUNDLES / "maintain_channel" / "template.yaml"
+    result = openjd_run(template, {"Channel": channel, "Action": "mirror"}, worker_env(s3))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "copied noarch/pyshim-1.1-h0_0.conda" in result.stdout
+    assert messages(result, "status")[-1] == f"{channel}: ok, 5 packages"
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         CondafarmError,
         Conflict,
         NotFound,
+        OfflineViolation,
         PackageError,
         SolveError,
         StorageError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from .farm.iam import iam_policy
     from .farm.platforms import check_native_platform
     from .farm.submit import plan_jobs, submit_jobs
+    from .mirror import MirrorReport, MirrorSpec, mirror_channel
     from .storage import open_storage
     from .storage.location import Channel, S3Options, parse_channel
 
@@ -72,6 +74,7 @@ _EXPORTS = {
         "exit_environment",
         "export_environment",
         "make_spec",
+        "mirror_channel",
         "pack_environment",
     ),
     ".errors": (
@@ -82,6 +85,7 @@ _EXPORTS = {
         "CondafarmError",
         "Conflict",
         "NotFound",
+        "OfflineViolation",
         "PackageError",
         "SolveError",
         "StorageError",
@@ -90,6 +94,7 @@ _EXPORTS = {
     ".farm.iam": ("iam_policy",),
     ".farm.platforms": ("check_native_platform",),
     ".farm.submit": ("plan_jobs", "submit_jobs"),
+    ".mirror": ("MirrorReport", "MirrorSpec", "mirror_channel"),
     ".storage": ("open_storage",),
     ".storage.location": ("Channel", "S3Options", "parse_channel"),
 }
@@ -112,7 +117,10 @@ __all__ = [
     "Hashes",
     "IndexReport",
     "Listed",
+    "MirrorReport",
+    "MirrorSpec",
     "NotFound",
+    "OfflineViolation",
     "PackageError",
     "PackageMetadata",
     "Page",
@@ -138,6 +146,7 @@ __all__ = [
     "init_channel",
     "list_packages",
     "make_spec",
+    "mirror_channel",
     "next_build_number",
     "open_storage",
     "pack_environment",

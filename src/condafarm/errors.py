@@ -74,3 +74,9 @@ class SolveError(CondafarmError):
     """Requested packages cannot be solved from the channels (unknown package, conflicting versions)."""
 
     exit_code = 9
+
+
+class OfflineViolation(CondafarmError):
+    """An environment made `--offline` needed a URL outside its channels (the message names it)."""
+
+    exit_code = 10

@@ -34,6 +34,7 @@ def make_package(
     script: bool = False,
     files: dict[str, str] | None = None,
     binary_files: dict[str, str] | None = None,
+    license: str = "MIT",
 ) -> Path:
     """Assemble a package into `out_dir/subdir/`; returns its path.
 
@@ -69,6 +70,7 @@ def make_package(
         depends=depends,
         constrains=constrains,
         fmt=fmt,
+        license=license,
     )
     if run_exports is not None:
         add_info_file(path, "info/run_exports.json", json.dumps(run_exports).encode())
@@ -96,6 +98,7 @@ def assemble(
     depends: list[str] | None = None,
     constrains: list[str] | None = None,
     fmt: str = ".conda",
+    license: str = "MIT",
 ) -> Path:
     """Pack the files under `files_dir` into a package in `out_dir/subdir/`; returns its path."""
     target = out_dir / subdir
@@ -111,7 +114,7 @@ def assemble(
         constrains=constrains or [],
         build_number=build_number,
         noarch="generic" if subdir == "noarch" else None,
-        license="MIT",
+        license=license,
         archive_type=ArchiveType.Conda if fmt == ".conda" else ArchiveType.TarBz2,
         compression_level=1,
         detect_prefix=False,

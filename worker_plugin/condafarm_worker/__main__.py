@@ -92,13 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "maintain",
-        help="check, index, rebuild-index, remove, yank, prune or page in a channel",
+        help="check, index, rebuild-index, remove, yank, prune, page or mirror in a channel",
         description="Channel maintenance; every action ends with a check and fails if it finds problems.\n\n"
         "example: condafarm-worker maintain yank --channel s3://bucket/Conda/Default --files tool-1.0-h0_0.conda\n"
-        "         condafarm-worker maintain prune --channel s3://bucket/Conda/Dev --keep 5 --grace-hours 24",
+        "         condafarm-worker maintain prune --channel s3://bucket/Conda/Dev --keep 5 --grace-hours 24\n"
+        "         condafarm-worker maintain mirror --channel s3://bucket/Conda/Mirror",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["check", "index", "rebuild-index", "remove", "yank", "prune", "page"])
+    p.add_argument("action", choices=["check", "index", "rebuild-index", "remove", "yank", "prune", "page", "mirror"])
     p.add_argument("--channel", required=True)
     p.add_argument("--files", default="", help="space-separated file names for remove/yank")
     p.add_argument("--keep", default="", help="prune: keep the newest N build numbers of each name/version/subdir")

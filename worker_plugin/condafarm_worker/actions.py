@@ -231,7 +231,8 @@ def maintain(
     rules: PruneRules | None = None,
 ) -> int:
     """The maintenance bundle: `check`, `index`, `rebuild-index` (re-read every package), `remove`, `yank`,
-    `prune` (keep the newest builds: yank now, delete after the grace period) and `page` (the channel's index.html).
+    `prune` (keep the newest builds: yank now, delete after the grace period), `page` (the channel's index.html)
+    and `mirror` (copy what the channel's kept mirror specs need from their upstreams).
 
     Every action except `check` ends with a check, so the task fails if the channel is left with problems.
     """
@@ -275,8 +276,17 @@ def maintain(
 
         page = write_page(channel)
         messages.log(f"wrote {page.url}: {page.builds} builds, {page.yanked} yanked")
+    elif action == "mirror":
+        from condafarm import mirror_channel
+
+        # Not shielded: a mirror killed half-way leaves a valid channel, and the next run completes it.
+        messages.status(f"mirroring into {channel.url}")
+        for mirrored in mirror_channel(channel, progress=lambda wanted: messages.log(f"copied {wanted.key}")):
+            messages.log(mirrored.summary())
     elif action != "check":
-        raise UsageError(f"unknown action {action!r}; use check, index, rebuild-index, remove, yank, prune or page")
+        raise UsageError(
+            f"unknown action {action!r}; use check, index, rebuild-index, remove, yank, prune, page or mirror"
+        )
     supervisor.check()
     messages.status(f"checking {channel.url}")
     result = check_channel(channel)

@@ -12,6 +12,7 @@ from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
 from ..storage.conditions import recorded_problem
 from ..storage.location import Channel
+from .dependencies import MIRROR_SPECS, missing_dependencies, summary
 from .derived import derived_problems
 from .leftovers import describe, find_leftovers
 from .reading import read_package
@@ -39,6 +40,10 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
     drift, files replaced since they were indexed (etag differs from the indexer's state), and a
     `repodata.json.zst`, shard index or `run_exports.json` that disagrees with `repodata.json`. With
     `verify_hashes`, every package is read and its sha256/md5 compared with its record.
+
+    Packages whose dependencies the channel does not offer are a problem in a channel that keeps mirror specs
+    (a mirror promises its closures are complete), and a note elsewhere (a studio channel's packages may rely
+    on conda-forge beside it).
     """
 
     storage = open_storage(channel)
@@ -48,6 +53,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
         report.problems.append(unsafe)
     subdirs = discover_subdirs(storage)
     report.problems += [describe(leftover) for leftover in find_leftovers(storage)]
+    offered: dict[str, dict[str, dict[str, Any]]] = {}
     for subdir in subdirs:
         key = repodata_key(subdir)
         try:
@@ -75,6 +81,7 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
             for name in sorted(set(compacted.records()) - set(records))
         ]
         report.packages += len(records)
+        offered[subdir] = records
         listing = {i.name: i for i in storage.list_objects(f"{subdir}/") if is_package_filename(i.name)}
         index_state = IndexState.load(storage, subdir)
         state = index_state.files
@@ -110,4 +117,22 @@ def check_channel(channel: Channel | Storage, *, verify_hashes: bool = False) ->
                 report.problems.append(f"{subdir}/{name}: not indexed: {skip.reason}; fix or remove the file")
             else:
                 report.problems.append(f"{subdir}/{name}: present but not indexed; run `condafarm index`")
+    _check_dependencies(storage, offered, report)
     return report
+
+
+#: Missing dependencies listed one by one in a mirror's check; more are counted.
+SHOWN_MISSING = 20
+
+
+def _check_dependencies(storage: Storage, offered: dict[str, dict[str, dict[str, Any]]], report: CheckReport) -> None:
+    missing = missing_dependencies(offered)
+    if not missing:
+        return
+    if storage.head(MIRROR_SPECS) is None:
+        report.notes.append(summary(missing))
+        return
+    fix = f"run `condafarm mirror --to {storage.channel.url}`"
+    report.problems += [f"{m}; {fix}" for m in missing[:SHOWN_MISSING]]
+    if len(missing) > SHOWN_MISSING:
+        report.problems.append(f"{len(missing) - SHOWN_MISSING} more missing dependencies; {fix}")

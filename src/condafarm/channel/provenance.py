@@ -82,6 +82,17 @@ def published_by(path: Path, sha256: str) -> Provenance:
     }
 
 
+def mirrored_from(upstream: str, url: str, sha256: str, size: int) -> Provenance:
+    """The record of a file `condafarm mirror` copied: from which upstream channel and URL, when, by whom."""
+    return {
+        "kind": "mirrored",
+        "from": {"channel": upstream, "url": url},
+        "file": {"name": url.rsplit("/", 1)[-1], "sha256": sha256, "size": size},
+        "at": _now(),
+        **environment(),
+    }
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -122,10 +133,21 @@ def summary(provenance: Provenance | None) -> str:
     if provenance is None:
         return "no provenance recorded"
     ran = provenance.get("ran") or {}
+    source = provenance.get("from")
+    if provenance.get("kind") == "mirrored" and isinstance(source, dict):
+        return f"mirrored from {source.get('channel', '?')} at {provenance.get('at', '?')}"
     verb = "built" if provenance.get("kind") == "built" else "published"
     if ran.get("deadline_job"):
         return f"{verb} by job {ran['deadline_job']} ({ran.get('deadline_queue', '?')})"
     return f"{verb} by {ran.get('user', '?')}@{ran.get('host', '?')}"
 
 
-__all__ = ["Provenance", "published_by", "read_provenance", "summary", "where_it_ran", "write_provenance"]
+__all__ = [
+    "Provenance",
+    "mirrored_from",
+    "published_by",
+    "read_provenance",
+    "summary",
+    "where_it_ran",
+    "write_provenance",
+]

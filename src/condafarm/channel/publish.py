@@ -26,6 +26,7 @@ from typing import Any
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
 from ..conda.repodata import make_record, repodata_key
 from ..conda.shards import NameRecords, record_name
+from ..conda.validate import check_record
 from ..errors import AlreadyExists, CondafarmError, PackageError, UsageError
 from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
@@ -100,20 +101,23 @@ def publish(
     compact: bool = False,
     progress: UploadProgress | None = None,
     provenance: Mapping[str, Provenance] | None = None,
+    patches: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PublishReport:
     """Upload `files` to `channel` and index them, all or none.
 
     Raises `PackageError`/`UsageError` for a bad file and `AlreadyExists` for a name already in the channel
     (unless `force`, which replaces the file and its record), in both cases before uploading anything.
     Each file's provenance (by filename; `build` gives it) goes beside it; a file without one is recorded as
-    published by this user or job. `compact` rewrites `repodata.json` before returning even where the subdir is
-    too large for that to be the default (see `group.py`).
+    published by this user or job. `patches` (by filename) replace the `depends` and `constrains` that index.json
+    says, as a channel's repodata patches do (`mirror` keeps its upstream's). `compact` rewrites `repodata.json`
+    before returning even where the subdir is too large for that to be the default (see `group.py`).
     """
     started = time.monotonic()
     storage = open_storage(channel)
     if not files:
         raise UsageError("nothing to publish: name at least one .conda or .tar.bz2 file")
     prepared = [prepare(Path(f)) for f in files]
+    fixes = {name: checked_patch(name, patch) for name, patch in (patches or {}).items()}
     seen: set[str] = set()
     for item in prepared:
         if item.key in seen:
@@ -142,7 +146,7 @@ def publish(
     now = time.time()
     noted: dict[intents.Intent, dict[str, Any]] = {}
     for subdir, items in by_subdir.items():
-        records = {i.filename: i.record(int(now * 1000)) for i in items}
+        records = {i.filename: {**i.record(int(now * 1000)), **fixes.get(i.filename, {})} for i in items}
         replace = {i.filename for i in items if force or i.key in unfinished}
         noted.update(intents.note(storage, subdir, records, now, replace))
 
@@ -186,6 +190,22 @@ def publish(
     report.seconds = time.monotonic() - started
     report.requests = storage.request_counts()
     return report
+
+
+#: Record fields a repodata patch may replace.
+PATCHABLE = ("depends", "constrains")
+
+
+def checked_patch(filename: str, patch: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A patch of `filename`'s record: only `PATCHABLE` fields, each a list of match specs a client can read."""
+    unknown = set(patch) - set(PATCHABLE)
+    if unknown:
+        raise PackageError(f"{filename}: a patch may change only {' and '.join(PATCHABLE)}, not {sorted(unknown)}")
+    fields = {key: list(value) for key, value in patch.items() if isinstance(value, (list, tuple))}
+    if len(fields) != len(patch) or any(not isinstance(v, str) for value in fields.values() for v in value):
+        raise PackageError(f"{filename}: a patch's {' and '.join(PATCHABLE)} must be lists of match specs")
+    check_record({"name": "x", "version": "0", "build": "0", "build_number": 0, **fields}, None, filename)
+    return fields
 
 
 def _upload(storage: Storage, item: Prepared, force: bool, progress: UploadProgress | None) -> bool:

@@ -176,7 +176,9 @@ def register(command: AddCommand) -> None:
         cmd_check,
         "report channel problems (exit 7 if any)",
         "Check a channel's health: indexed files that are missing, files not indexed, size drift, files\n"
-        "replaced after indexing, and repodata.json.zst disagreeing with repodata.json.",
+        "replaced after indexing, and repodata.json.zst disagreeing with repodata.json. Packages whose\n"
+        "dependencies the channel does not offer are a problem in a channel that keeps mirror specs\n"
+        "(docs/mirror.md), a note elsewhere.",
     )
     p.add_argument("channel")
     p.add_argument("--verify-hashes", action="store_true", help="also read every package and compare sha256/md5")

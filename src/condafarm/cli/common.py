@@ -21,7 +21,8 @@ AWS_REGION), S3_FORCE_PATH_STYLE=true, S3_ADDRESSING_STYLE=path|virtual.
 
 exit codes: 0 ok, 1 error, 2 usage, 3 storage unreachable, 4 access denied, 5 already exists,
 6 bad package, 7 channel problems found (check, index --strict), 8 build failed (recipe, source, script, test),
-9 packages cannot be solved from the channels, or a lockfile or job record does not match them (env)
+9 packages cannot be solved from the channels, or a lockfile or job record does not match them (env),
+10 env --offline needed a URL outside its channels
 """
 
 #: `command(name, func, help, description)` adds a subcommand with the shared flags and returns its parser.

@@ -94,6 +94,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         cache_dir=_cache_dir(args),
         s3=s3_options(args),
         force=args.force,
+        offline_only=args.offline,
     )
     for package in manifest.locked:
         name, version, build = package.name_version_build
@@ -124,6 +125,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
             s3=s3_options(args),
             artifacts_dir=Path(args.artifacts_dir) if args.artifacts_dir else None,
             say=_say(args),
+            offline_only=args.offline,
         )
 
     records = _job_records(args) if spec is not None and lockfile is None else None
@@ -257,6 +259,15 @@ def _request_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--cache-dir", help="package and environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)"
+    )
+    p.add_argument(
+        "--offline",
+        nargs="?",
+        action=_Switch,
+        default=False,
+        metavar="True|False",
+        help="prove the environment needs nothing but its channels: any request (or package URL) outside them "
+        "fails the command with exit 10, naming it (a farm without internet; see docs/mirror.md)",
     )
     add_s3_options(p)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import AlreadyExists, UsageError
 from ..storage.location import S3Options
+from . import offline
 from .channels import Sources, resolve_channels
 from .integrity import require_sha256
 from .lock_formats import read_lockfile
@@ -110,11 +111,11 @@ def plan(
             raise ValueError("a job record is checked against the request it was recorded for")
         if recorded_for is not None:
             channels, platform = recorded_for.channels, recorded_for.platform or current_platform()
-            sources = resolve_channels(channels, s3)
+            sources = _sources(channels, s3)
             packages = confine(packages, sources, platform)
         else:
             channels = tuple(dict.fromkeys(p.channel for p in packages))
-            sources = resolve_channels(channels, s3)
+            sources = _sources(channels, s3)
         say(f"recreating {len(packages)} package(s) exactly as {lockfile} lists them")
         records = locked_records(packages, sources, cache)
         if recorded_for is not None:
@@ -122,17 +123,29 @@ def plan(
         request = spec.packages if spec else tuple("=".join(p.name_version_build) for p in packages)
         priority, target = (spec.priority if spec else "strict"), platform or current_platform()
     elif spec is not None:
-        sources = resolve_channels(spec.channels, s3)
+        sources = _sources(spec.channels, s3)
         say(f"solving {' '.join(spec.packages)} from {sources.describe()} ({spec.platform}, {spec.priority})")
         records = solve(spec, sources, cache)
         channels, request, priority, target = spec.channels, spec.packages, spec.priority, spec.platform
     else:
         raise UsageError("give packages (--packages) or a lockfile (--lockfile)")
     require_sha256(records, sources)
+    gate = offline.active()
+    if gate is not None:
+        gate.check_records(str(r.url) for r in records)
     locked = tuple(
         sorted((LockedPackage(sources.canonical(str(r.url)), r.sha256.hex()) for r in records), key=lambda p: p.url)
     )
     return Plan(records, sources, Manifest(request, channels, priority, target, locked))
+
+
+def _sources(channels: tuple[str, ...], s3: S3Options | None) -> Sources:
+    """The channels' sources; an `--offline` gate lets requests under them through, and only those."""
+    sources = resolve_channels(channels, s3)
+    gate = offline.active()
+    if gate is not None:
+        gate.allow(sources.urls)
+    return sources
 
 
 def build(prefix: Path, plan: Plan, package_cache: Path, *, replace: bool = False) -> None:
@@ -171,16 +184,18 @@ def create_environment(
     s3: S3Options | None = None,
     force: bool = False,
     job_record: bool = False,
+    offline_only: bool = False,
 ) -> Manifest:
     """Create an environment at `prefix` from a request or a lockfile (with `job_record`, a job's record checked
     against `spec`; see `plan`). With `force`, an existing environment there is replaced (the new one is
-    complete before the old one is moved away)."""
+    complete before the old one is moved away). With `offline_only`, any request outside the channels fails it
+    with `OfflineViolation` (see `offline.py`)."""
     from .hostlock import HostLock
 
     prefix = prefix.absolute()
     if prefix.exists() and not force:
         raise AlreadyExists(f"{prefix} already exists; choose another prefix or pass --force to replace it")
-    with HostLock(prefix.parent / f".{prefix.name}.condafarm-lock"):
+    with HostLock(prefix.parent / f".{prefix.name}.condafarm-lock"), offline.guarded(offline_only):
         remove_stale_staging(prefix.parent, prefix.name)
         planned = plan(spec, lockfile, cache_dir / "repodata", s3, job_record=job_record)
         build(prefix, planned, cache_dir / "pkgs", replace=force)

@@ -14,6 +14,7 @@ from ..errors import UsageError
 from ..numbers import DURATION, check_number
 from ..safe_files import write_file
 from ..storage.location import S3Options
+from . import offline
 from .activation import activation_changes
 from .cache import EnvCache, default_cache_root
 from .create import Manifest, create_environment
@@ -53,6 +54,7 @@ def enter_environment(
     artifacts_dir: Path | None = None,
     say: Callable[[str], None] = log.info,
     job_record: bool = False,
+    offline_only: bool = False,
 ) -> Entered:
     """Get the environment for `spec` (or exactly `lockfile`'s packages; with `job_record`, a job's record that
     must make an environment for `spec` from its channels, see `create.plan`) and its activation.
@@ -62,7 +64,8 @@ def enter_environment(
     `say` and written to `session_dir/condafarm-env.lock.txt`, which `--lockfile` turns back into this set.
     `recreate` makes a cached environment anew (see `EnvCache.acquire`); `clean` first empties the host's
     package and repodata caches (`EnvCache.clean`). With `artifacts_dir`, the environment's lockfiles and pinned
-    YAML are also left there (see `artifacts`).
+    YAML are also left there (see `artifacts`). `offline_only` fails at any request outside the channels
+    (`OfflineViolation`, see `offline.py`).
     """
     if update_after_minutes is not None:
         check_number(update_after_minutes, "--update-after-minutes", DURATION)
@@ -76,24 +79,25 @@ def enter_environment(
     cache = EnvCache(cache_root or default_cache_root())
     if clean:
         cache.clean(say)
-    if reuse:
-        acquired = cache.acquire(
-            spec,
-            lockfile=lockfile,
-            update_after_minutes=update_after_minutes,
-            recreate=recreate,
-            s3=s3,
-            say=say,
-            job_record=job_record,
-        )
-        prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
-    else:
-        assert session_dir is not None
-        prefix = session_dir.absolute() / SESSION_ENV
-        manifest = create_environment(
-            prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True, job_record=job_record
-        )
-        action = "created"
+    with offline.guarded(offline_only):
+        if reuse:
+            acquired = cache.acquire(
+                spec,
+                lockfile=lockfile,
+                update_after_minutes=update_after_minutes,
+                recreate=recreate,
+                s3=s3,
+                say=say,
+                job_record=job_record,
+            )
+            prefix, action, manifest = acquired.prefix, acquired.action, acquired.manifest
+        else:
+            assert session_dir is not None
+            prefix = session_dir.absolute() / SESSION_ENV
+            manifest = create_environment(
+                prefix, spec, lockfile=lockfile, cache_dir=cache.root, s3=s3, force=True, job_record=job_record
+            )
+            action = "created"
     say(f"environment {prefix} ({action}) holds {len(manifest.locked)} package(s):")
     for package in manifest.locked:
         say(f"  {package.url}  sha256:{package.sha256}")
