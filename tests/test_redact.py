@@ -7,7 +7,7 @@ import subprocess
 
 from support.cli import run_cli
 
-from condafarm.redact import redact
+from condafarm.redaction import redact
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENvalue1234567890"

@@ -1,8 +1,10 @@
 """condafarm: build, publish, index and serve conda channels on S3 or a folder, for render farms.
 
-The public API is what this module exports; everything else may change. Each name is imported from its module
-on first use, so that a command which needs only one subsystem never pays for loading the others (py-rattler,
-py-rattler-build and boto3 take most of a second to import).
+The public API is what this module exports (`_EXPORTS`, the one list of it; the block for type checkers below
+says the same and a test holds the two equal); everything else may change. Front ends (the CLI, the worker
+plugin) use nothing else. Each name is imported from its module on first use, so that a command which needs only
+one subsystem never pays for loading the others (py-rattler, py-rattler-build and boto3 take most of a second to
+import).
 """
 
 from __future__ import annotations
@@ -12,61 +14,74 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from .build import BuildFailed, BuildReport, ToolOptions, build_recipe, parse_tool_args
-    from .channel.build_number import BuildNumber, next_build_number, reserve_build_number
-    from .channel.check import CheckReport, check_channel
-    from .channel.curate import Curated, copy_packages, remove, yank
-    from .channel.index import IndexReport, SubdirReport, index_channel, init_channel
-    from .channel.listing import Listed, list_packages
-    from .channel.page import Page, write_page
-    from .channel.prune import PruneReport, prune_channel
-    from .channel.publish import Published, PublishReport, publish
-    from .channel.servers import upload_to_server
-    from .conda.package import Hashes, PackageMetadata, read_metadata
-    from .env import (
-        EnvSpec,
-        create_environment,
-        enter_environment,
-        exit_environment,
-        export_environment,
-        make_spec,
-        pack_environment,
-    )
-    from .errors import (
-        AccessDenied,
-        AlreadyExists,
-        BuildError,
-        ChannelProblems,
-        CondafarmError,
-        Conflict,
-        NotFound,
-        OfflineViolation,
-        PackageError,
-        SolveError,
-        StorageError,
-        UsageError,
-    )
-    from .farm.iam import iam_policy
-    from .farm.platforms import check_native_platform
-    from .farm.submit import plan_jobs, submit_jobs
-    from .mirror import MirrorReport, MirrorSpec, mirror_channel
-    from .storage import open_storage
-    from .storage.location import Channel, S3Options, parse_channel
-
-#: Where each public name lives, for `__getattr__`; the block above says the same for type checkers.
-_EXPORTS = {
-    ".build": ("BuildFailed", "BuildReport", "ToolOptions", "build_recipe", "parse_tool_args"),
-    ".channel.build_number": ("BuildNumber", "next_build_number", "reserve_build_number"),
-    ".channel.check": ("CheckReport", "check_channel"),
-    ".channel.curate": ("Curated", "copy_packages", "remove", "yank"),
-    ".channel.index": ("IndexReport", "SubdirReport", "index_channel", "init_channel"),
-    ".channel.listing": ("Listed", "list_packages"),
-    ".channel.page": ("Page", "write_page"),
-    ".channel.prune": ("PruneReport", "prune_channel"),
-    ".channel.publish": ("Published", "PublishReport", "publish"),
+#: Where each public name lives.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    ".build": (
+        "BuildFailed",
+        "BuildReport",
+        "ToolOptions",
+        "build_recipe",
+        "parse_tool_args",
+    ),
+    ".channel.build_number": (
+        "BuildNumber",
+        "next_build_number",
+        "reserve_build_number",
+    ),
+    ".channel.check": (
+        "CheckReport",
+        "check_channel",
+    ),
+    ".channel.curate": (
+        "Curated",
+        "copy_packages",
+        "remove",
+        "yank",
+    ),
+    ".channel.index": (
+        "IndexReport",
+        "SubdirReport",
+        "index_channel",
+        "init_channel",
+    ),
+    ".channel.listing": (
+        "Listed",
+        "list_packages",
+    ),
+    ".channel.page": (
+        "Page",
+        "write_page",
+    ),
+    ".channel.prune": (
+        "PruneReport",
+        "prune_channel",
+    ),
+    ".channel.publish": (
+        "Published",
+        "PublishReport",
+        "publish",
+    ),
     ".channel.servers": ("upload_to_server",),
-    ".conda.package": ("Hashes", "PackageMetadata", "read_metadata"),
+    ".conda.package": (
+        "Hashes",
+        "PackageMetadata",
+        "read_metadata",
+    ),
+    ".console": (
+        "Throttle",
+        "configure_logging",
+        "exit_now",
+        "numbers",
+        "package_files",
+        "parse_size",
+        "redact",
+        "report_build_failure",
+        "report_check",
+    ),
+    ".defaults": (
+        "DEFAULT_GRACE_HOURS",
+        "DEFAULT_MIN_FREE_DISK",
+    ),
     ".env": (
         "EnvSpec",
         "create_environment",
@@ -74,7 +89,6 @@ _EXPORTS = {
         "exit_environment",
         "export_environment",
         "make_spec",
-        "mirror_channel",
         "pack_environment",
     ),
     ".errors": (
@@ -93,76 +107,98 @@ _EXPORTS = {
     ),
     ".farm.iam": ("iam_policy",),
     ".farm.platforms": ("check_native_platform",),
-    ".farm.submit": ("plan_jobs", "submit_jobs"),
-    ".mirror": ("MirrorReport", "MirrorSpec", "mirror_channel"),
+    ".farm.submit": (
+        "plan_jobs",
+        "submit_jobs",
+    ),
+    ".mirror": (
+        "MirrorReport",
+        "MirrorSpec",
+        "mirror_channel",
+    ),
     ".storage": ("open_storage",),
-    ".storage.location": ("Channel", "S3Options", "parse_channel"),
+    ".storage.location": (
+        "Channel",
+        "S3Options",
+        "parse_channel",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
 
-__all__ = [
-    "AccessDenied",
-    "AlreadyExists",
-    "BuildError",
-    "BuildFailed",
-    "BuildNumber",
-    "BuildReport",
-    "Channel",
-    "ChannelProblems",
-    "CheckReport",
-    "CondafarmError",
-    "Conflict",
-    "Curated",
-    "EnvSpec",
-    "Hashes",
-    "IndexReport",
-    "Listed",
-    "MirrorReport",
-    "MirrorSpec",
-    "NotFound",
-    "OfflineViolation",
-    "PackageError",
-    "PackageMetadata",
-    "Page",
-    "PruneReport",
-    "PublishReport",
-    "Published",
-    "S3Options",
-    "SolveError",
-    "StorageError",
-    "SubdirReport",
-    "ToolOptions",
-    "UsageError",
-    "build_recipe",
-    "check_channel",
-    "check_native_platform",
-    "copy_packages",
-    "create_environment",
-    "enter_environment",
-    "exit_environment",
-    "export_environment",
-    "iam_policy",
-    "index_channel",
-    "init_channel",
-    "list_packages",
-    "make_spec",
-    "mirror_channel",
-    "next_build_number",
-    "open_storage",
-    "pack_environment",
-    "parse_channel",
-    "parse_tool_args",
-    "plan_jobs",
-    "prune_channel",
-    "publish",
-    "read_metadata",
-    "remove",
-    "reserve_build_number",
-    "submit_jobs",
-    "upload_to_server",
-    "write_page",
-    "yank",
-]
+if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them)
+    from . import numbers as numbers  # the module front ends parse numbers with (console re-exports it)
+    from .build import BuildFailed as BuildFailed
+    from .build import BuildReport as BuildReport
+    from .build import ToolOptions as ToolOptions
+    from .build import build_recipe as build_recipe
+    from .build import parse_tool_args as parse_tool_args
+    from .channel.build_number import BuildNumber as BuildNumber
+    from .channel.build_number import next_build_number as next_build_number
+    from .channel.build_number import reserve_build_number as reserve_build_number
+    from .channel.check import CheckReport as CheckReport
+    from .channel.check import check_channel as check_channel
+    from .channel.curate import Curated as Curated
+    from .channel.curate import copy_packages as copy_packages
+    from .channel.curate import remove as remove
+    from .channel.curate import yank as yank
+    from .channel.index import IndexReport as IndexReport
+    from .channel.index import SubdirReport as SubdirReport
+    from .channel.index import index_channel as index_channel
+    from .channel.index import init_channel as init_channel
+    from .channel.listing import Listed as Listed
+    from .channel.listing import list_packages as list_packages
+    from .channel.page import Page as Page
+    from .channel.page import write_page as write_page
+    from .channel.prune import PruneReport as PruneReport
+    from .channel.prune import prune_channel as prune_channel
+    from .channel.publish import Published as Published
+    from .channel.publish import PublishReport as PublishReport
+    from .channel.publish import publish as publish
+    from .channel.servers import upload_to_server as upload_to_server
+    from .conda.package import Hashes as Hashes
+    from .conda.package import PackageMetadata as PackageMetadata
+    from .conda.package import read_metadata as read_metadata
+    from .console import Throttle as Throttle
+    from .console import configure_logging as configure_logging
+    from .console import exit_now as exit_now
+    from .console import package_files as package_files
+    from .console import parse_size as parse_size
+    from .console import redact as redact
+    from .console import report_build_failure as report_build_failure
+    from .console import report_check as report_check
+    from .defaults import DEFAULT_GRACE_HOURS as DEFAULT_GRACE_HOURS
+    from .defaults import DEFAULT_MIN_FREE_DISK as DEFAULT_MIN_FREE_DISK
+    from .env import EnvSpec as EnvSpec
+    from .env import create_environment as create_environment
+    from .env import enter_environment as enter_environment
+    from .env import exit_environment as exit_environment
+    from .env import export_environment as export_environment
+    from .env import make_spec as make_spec
+    from .env import pack_environment as pack_environment
+    from .errors import AccessDenied as AccessDenied
+    from .errors import AlreadyExists as AlreadyExists
+    from .errors import BuildError as BuildError
+    from .errors import ChannelProblems as ChannelProblems
+    from .errors import CondafarmError as CondafarmError
+    from .errors import Conflict as Conflict
+    from .errors import NotFound as NotFound
+    from .errors import OfflineViolation as OfflineViolation
+    from .errors import PackageError as PackageError
+    from .errors import SolveError as SolveError
+    from .errors import StorageError as StorageError
+    from .errors import UsageError as UsageError
+    from .farm.iam import iam_policy as iam_policy
+    from .farm.platforms import check_native_platform as check_native_platform
+    from .farm.submit import plan_jobs as plan_jobs
+    from .farm.submit import submit_jobs as submit_jobs
+    from .mirror import MirrorReport as MirrorReport
+    from .mirror import MirrorSpec as MirrorSpec
+    from .mirror import mirror_channel as mirror_channel
+    from .storage import open_storage as open_storage
+    from .storage.location import Channel as Channel
+    from .storage.location import S3Options as S3Options
+    from .storage.location import parse_channel as parse_channel
 
 
 # Hidden from type checkers, which would otherwise accept any attribute of this module as `Any`.

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from . import numbers as numbers  # re-exported: front ends parse numbers with it
 from .errors import ChannelProblems
-from .redact import RedactingFormatter
-from .redact import redact as redact  # re-exported: front ends mask their own output lines with it
+from .redaction import RedactingFormatter
+from .redaction import redact as redact  # re-exported: front ends mask their own output lines with it
 
 if TYPE_CHECKING:
     from .build import BuildFailed

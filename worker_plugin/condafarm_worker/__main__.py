@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from condafarm import DEFAULT_GRACE_HOURS, DEFAULT_MIN_FREE_DISK, configure_logging, exit_now
 from condafarm import __version__ as condafarm_version
-from condafarm.console import configure_logging, exit_now
 
 from . import actions
 from .cancel import Supervisor
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--override-prefix-length", default="0", help="conda-build's --prefix-length; only 0 works")
     p.add_argument("--fast-build", default="false", help="true: --package-format conda:min")
     p.add_argument("--extra-build-tool-args", default="", help="rattler-build options, e.g. '--no-include-recipe'")
-    p.add_argument("--min-free-disk", default="2G", help="fail early below this free space, e.g. 10G")
+    p.add_argument("--min-free-disk", default=DEFAULT_MIN_FREE_DISK, help="fail early below this free space, e.g. 10G")
     p.add_argument("--work-dir", default="", help="the session's working directory (build output goes there)")
     p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the supervised child
 
@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", default="", help="prune: keep the newest N build numbers of each name/version/subdir")
     p.add_argument("--newer-than", default="", help="prune: keep builds newer than this many days")
     p.add_argument("--spec", default="", help="prune: only packages matching this match spec")
-    p.add_argument("--grace-hours", default="24", help="prune: delete files yanked at least this long ago")
+    p.add_argument(
+        "--grace-hours", default=f"{DEFAULT_GRACE_HOURS:g}", help="prune: delete files yanked at least this long ago"
+    )
     p.add_argument("--protect-lockfiles", default="", help="prune: space-separated lockfiles or folders to honour")
     return parser
 

@@ -2,7 +2,7 @@
 
 Every function here runs inside `Supervisor.run` (so a cancel stops it cleanly), reports through `Messages`
 and returns an exit code; a `CondafarmError` becomes `openjd_fail: <its one-line message>` and its exit code.
-Only condafarm's public API and `condafarm.console` are used; each action imports the subsystem it needs.
+Only condafarm's public API (`condafarm.__all__`) is used; each action imports the subsystem it needs.
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from condafarm import CondafarmError, UsageError, parse_channel
+from condafarm import (
+    DEFAULT_GRACE_HOURS,
+    CondafarmError,
+    Throttle,
+    UsageError,
+    numbers,
+    package_files,
+    parse_channel,
+    parse_size,
+    report_build_failure,
+    report_check,
+)
 from condafarm import __version__ as condafarm_version
-from condafarm.console import Throttle, numbers, package_files, parse_size, report_build_failure, report_check
 
 from .cancel import Supervisor
 from .messages import Messages
@@ -206,7 +216,7 @@ class PruneRules:
     keep: int | None = None
     newer_than_days: float | None = None
     spec: str | None = None
-    grace_hours: float = 24.0
+    grace_hours: float = DEFAULT_GRACE_HOURS
     protect_lockfiles: tuple[str, ...] = ()
 
     @classmethod
@@ -217,7 +227,9 @@ class PruneRules:
             if newer_than.strip()
             else None,
             spec.strip() or None,
-            numbers.number(grace_hours, "prune: GraceHours", numbers.DURATION) if grace_hours.strip() else 24.0,
+            numbers.number(grace_hours, "prune: GraceHours", numbers.DURATION)
+            if grace_hours.strip()
+            else DEFAULT_GRACE_HOURS,
             tuple(split_list(protect)),
         )
 

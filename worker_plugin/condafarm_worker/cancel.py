@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import psutil
 
-from condafarm.console import exit_now
+from condafarm import exit_now
 
 from .messages import Messages
 

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import TextIO
 
-from condafarm.console import redact
+from condafarm import redact
 
 
 def _one_line(text: str) -> str:

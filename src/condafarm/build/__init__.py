@@ -27,7 +27,7 @@ from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import Channel, S3Options, parse_channel
 from .channel_server import serve_channels
-from .preflight import DEFAULT_MIN_FREE_DISK, check_free_disk, check_source_archive
+from .preflight import DEFAULT_MIN_FREE_DISK_BYTES, check_free_disk, check_source_archive
 from .provenance import built_by
 from .recipe import (
     Output,
@@ -165,7 +165,7 @@ def build_recipe(
     package_name: str | None = None,
     build_tool: str | None = None,
     options: ToolOptions | None = None,
-    min_free_disk: int = DEFAULT_MIN_FREE_DISK,
+    min_free_disk: int = DEFAULT_MIN_FREE_DISK_BYTES,
     dry_run: bool = False,
     on_log: LogSink | None = None,
     progress: UploadProgress | None = None,

@@ -13,11 +13,10 @@ from pathlib import Path
 import psutil
 
 from ..conda.package import hash_file
+from ..defaults import DEFAULT_MIN_FREE_DISK
 from ..errors import BuildError, UsageError
 from ..numbers import Range, check_number
 
-#: Enough for a small tool and its test environment; builds of big apps should ask for tens of GB.
-DEFAULT_MIN_FREE_DISK = 2 * 1024**3
 #: Sizes a disk can have (a 400-digit size would otherwise become an infinite float).
 _SIZES = Range(0, 2.0**63)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -31,6 +30,9 @@ def parse_size(text: str) -> int:
         raise UsageError(f"size {text!r} is not a size; give bytes or a number with K, M, G or T (e.g. 50G)")
     size = float(match.group(1)) * _UNITS[match.group(2).upper()]
     return int(check_number(size, f"size {text.strip()!r}", _SIZES))
+
+
+DEFAULT_MIN_FREE_DISK_BYTES = parse_size(DEFAULT_MIN_FREE_DISK)
 
 
 def format_size(size: float) -> str:

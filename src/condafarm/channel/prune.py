@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..conda.repodata import Repodata
+from ..defaults import DEFAULT_GRACE_HOURS
 from ..errors import UsageError
 from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
 from ..side_file import BadSideFile, finite, mapping, parse
@@ -117,7 +118,7 @@ def prune_channel(
     keep: int | None = None,
     newer_than_days: float | None = None,
     spec: str | None = None,
-    grace_hours: float = 24.0,
+    grace_hours: float = DEFAULT_GRACE_HOURS,
     protect_lockfiles: Sequence[str | Path] = (),
     protect_window_days: float = 30.0,
     yes: bool = False,

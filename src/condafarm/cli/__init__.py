@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..console import configure_logging, exit_now
 from ..errors import CondafarmError
-from ..redact import redact
+from ..redaction import redact
 from .common import EPILOG
 
 log = logging.getLogger("condafarm")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..console import Progress, parse_size, report_build_failure
+from ..defaults import DEFAULT_MIN_FREE_DISK
 from ..numbers import BUILD_NUMBER, argument
 from .common import AddCommand, add_s3_options, channel_arg, on_terminal, s3_options
 
@@ -137,9 +138,10 @@ def register(command: AddCommand) -> None:
     p.add_argument("--override-source-sha256", metavar="HEX", help="fail unless the override archive has this sha256")
     p.add_argument(
         "--min-free-disk",
-        default="2G",
+        default=DEFAULT_MIN_FREE_DISK,
         metavar="SIZE",
-        help="fail before downloading anything if the output or temp folder has less free space (default: 2G; "
+        help="fail before downloading anything if the output or temp folder has less free space (default: "
+        f"{DEFAULT_MIN_FREE_DISK}; "
         "big DCC apps need tens of GB, e.g. 60G)",
     )
     p.add_argument(

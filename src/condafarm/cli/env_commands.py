@@ -57,7 +57,7 @@ def _spec(args: argparse.Namespace) -> Any:
     from ..env import make_spec
     from ..env.condarc import explain_channels, load_condarc, needs_condarc
     from ..env.spec import words
-    from ..redact import redact
+    from ..redaction import redact
 
     if not (args.packages or "").split():
         return None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..channel.servers import SERVER_FORMS
 from ..console import UploadBar
+from ..defaults import DEFAULT_GRACE_HOURS
 from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, argument
 from .common import AddCommand, add_s3_options, channel_arg, human_size, on_terminal
 
@@ -216,9 +217,9 @@ def register(command: AddCommand) -> None:
     p.add_argument(
         "--grace-hours",
         type=argument(DURATION),
-        default=24.0,
+        default=DEFAULT_GRACE_HOURS,
         metavar="H",
-        help="delete a yanked file only this long after the prune that yanked it (default 24)",
+        help=f"delete a yanked file only this long after the prune that yanked it (default {DEFAULT_GRACE_HOURS:g})",
     )
     p.add_argument(
         "--protect-lockfile",
