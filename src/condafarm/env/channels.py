@@ -54,17 +54,21 @@ class Sources:
     def gateway(self, cache_dir: Path) -> Any:
         """A py-rattler Gateway over these channels caching repodata in `cache_dir`.
 
-        S3 channels skip the .zst/.bz2/shard probes: py-rattler makes them as HEAD requests, which a GET
-        signature does not cover, so they would only cost a refused request each.
+        Every channel is read through its CEP-16 shards where it has them: the shard indexes and the shards of
+        the names a solve (or a lockfile) needs, not whole `repodata.json` files. py-rattler fetches the shard
+        index and the shards with GET, which the read-only role may make. S3 channels skip the `.zst`/`.bz2`
+        probes: py-rattler makes them as HEAD requests, which a GET signature does not cover (each would be
+        refused), so an S3 channel without shards costs a 404 per subdir for the missing shard index, then its
+        `repodata.json`.
         """
         import rattler
         from rattler.repo_data.gateway import SourceConfig
 
-        plain = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=False)
+        signed = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=True)
         return rattler.Gateway(
             cache_dir=cache_dir,
             client=self.client,
-            per_channel_config={http_root: plain for http_root, _ in self.s3_roots},
+            per_channel_config={http_root: signed for http_root, _ in self.s3_roots},
         )
 
 

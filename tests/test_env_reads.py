@@ -1,0 +1,134 @@
+"""What a render host reads from an S3 channel, counted by a proxy: CEP-16 shards (the shard indexes and the
+shards of the job's closure) instead of whole `repodata.json` files, only what changed after a publish, nothing
+for a session whose environment is already on the host, and never a request the read-only role is refused."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from env_support import env_with
+from support.cli import run_cli
+from support.packages import make_package
+from support.proxy import S3Proxy
+from support.render_channel import REQUEST, fill_render_channel, floor, tallied
+from support.s3 import IamEndpoint, S3Endpoint
+
+#: Synthetic records per subdir: enough that reading a whole `repodata.json` costs many times the floor.
+FILLER = 600
+
+
+@pytest.fixture
+def proxy(s3: S3Endpoint) -> Iterator[S3Proxy]:
+    """A counting proxy in front of the session's S3 endpoint."""
+    proxy = S3Proxy(s3.port)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def _channel(s3: S3Endpoint, bucket: str, tmp_path: Path, filler: int = FILLER) -> tuple[str, str]:
+    from condafarm import S3Options, parse_channel
+    from condafarm.storage import open_storage
+
+    prefix = f"t{secrets.token_hex(4)}/Conda/Default"
+    url = f"s3://{bucket}/{prefix}"
+    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    fill_render_channel(open_storage(parse_channel(url, options)), tmp_path / "build", filler)
+    return url, prefix
+
+
+def _env(proxy: S3Proxy, cache: Path, keys: tuple[str, str] = ("testing", "testing")) -> dict[str, str]:
+    endpoint = S3Endpoint(proxy.url, proxy.port).env()
+    return env_with(cache, **{**endpoint, "AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]})
+
+
+def _counted(proxy: S3Proxy, *args: str, env: dict[str, str]) -> dict[str, Any]:
+    proxy.tally.reset()
+    result = run_cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    return proxy.tally.snapshot()
+
+
+def test_cold_host_reads_shard_indexes_closure_shards_and_packages_only(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    url, prefix = _channel(s3, bucket, tmp_path)
+    least = floor(s3.client(), bucket, prefix)
+    env = _env(proxy, tmp_path / "cache")
+    moved = _counted(proxy, "env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", url, env=env)
+    assert moved["requests"] == least.requests, tallied(moved)
+    assert moved["bytes_received"] <= 1.25 * least.bytes, tallied(moved)
+    assert not any("repodata.json" in exchange for exchange in moved["exchanges"]), tallied(moved)
+
+
+def test_warm_host_after_an_unrelated_publish_fetches_the_index_and_changed_shards(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    from condafarm import S3Options, parse_channel, publish
+
+    url, _ = _channel(s3, bucket, tmp_path)
+    env = _env(proxy, tmp_path / "cache")
+    enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, "--update-after-minutes", "0")
+    _counted(proxy, *enter, env=env)
+    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
+    publish(parse_channel(url, options), [make_package(tmp_path / "more", "comp-tool", "3.0", subdir="linux-64")])
+    moved = _counted(proxy, *enter, env=env)
+    assert moved["exchanges"] == {
+        f"GetObject {url.split('/', 3)[3]}/linux-64/repodata_shards.msgpack.zst 200": 1,
+        f"GetObject {url.split('/', 3)[3]}/noarch/repodata_shards.msgpack.zst 304": 1,
+    }, tallied(moved)
+    assert moved["bytes_received"] < 4096, tallied(moved)
+
+
+def test_lockfile_session_reads_only_the_locked_names_shards_and_nothing_once_on_the_host(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    url, prefix = _channel(s3, bucket, tmp_path)
+    session = tmp_path / "session"
+    session.mkdir()
+    solved = _env(proxy, tmp_path / "solver-cache")
+    _counted(proxy, "env", "enter", "--packages", *REQUEST, "--channels", url, "--session-dir", str(session), env=solved)
+    lockfile = str(session / "condafarm-env.lock.txt")
+    env = _env(proxy, tmp_path / "cache")
+    first = _counted(proxy, "env", "enter", "--lockfile", lockfile, env=env)
+    metadata = {k: n for k, n in first["exchanges"].items() if not k.split()[1].endswith(".conda")}
+    assert metadata == {
+        f"GetObject {prefix}/noarch/repodata_shards.msgpack.zst 200": 1,
+        f"GetObject {prefix}/noarch/shards/*.msgpack.zst 200": 2,
+    }, tallied(first)
+    assert _counted(proxy, "env", "enter", "--lockfile", lockfile, env=env)["requests"] == 0
+
+
+def test_read_only_role_is_never_refused_a_request_with_or_without_shards(iam_s3: IamEndpoint, tmp_path: Path) -> None:
+    from condafarm import S3Options, parse_channel
+    from condafarm.storage import open_storage
+
+    proxy = S3Proxy(iam_s3.s3.port)
+    try:
+        prefix = f"t{secrets.token_hex(4)}/Conda/Default"
+        url = f"s3://{iam_s3.bucket}/{prefix}"
+        options = S3Options(endpoint_url=iam_s3.s3.url, region="us-east-1", addressing_style="path")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AWS_ACCESS_KEY_ID", iam_s3.writer[0])
+            patch.setenv("AWS_SECRET_ACCESS_KEY", iam_s3.writer[1])
+            fill_render_channel(open_storage(parse_channel(url, options)), tmp_path / "build", 50)
+        env = _env(proxy, tmp_path / "cache", iam_s3.reader)
+        moved = _counted(proxy, "env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", url, env=env)
+        assert proxy.tally.count(status=403) == 0, tallied(moved)
+        assert proxy.tally.count("HeadObject") == 0, tallied(moved)
+        # A channel another tool wrote without shards: a 404 per subdir, then its repodata.json.
+        writer = iam_s3.s3.client(*iam_s3.writer)
+        for subdir in ("noarch", "linux-64"):
+            writer.delete_object(Bucket=iam_s3.bucket, Key=f"{prefix}/{subdir}/repodata_shards.msgpack.zst")
+        env = _env(proxy, tmp_path / "cache2", iam_s3.reader)
+        moved = _counted(proxy, "env", "create", str(tmp_path / "f"), "--packages", *REQUEST, "--channels", url, env=env)
+        assert proxy.tally.count(status=403) == 0, tallied(moved)
+        assert proxy.tally.count("GetObject", "repodata_shards.msgpack.zst", 404) == 2, tallied(moved)
+        assert proxy.tally.count("GetObject", "/repodata.json", 200) == 2, tallied(moved)
+    finally:
+        proxy.stop()
