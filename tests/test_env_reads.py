@@ -92,7 +92,9 @@ def test_lockfile_session_reads_only_the_locked_names_shards_and_nothing_once_on
     session = tmp_path / "session"
     session.mkdir()
     solved = _env(proxy, tmp_path / "solver-cache")
-    _counted(proxy, "env", "enter", "--packages", *REQUEST, "--channels", url, "--session-dir", str(session), env=solved)
+    _counted(
+        proxy, "env", "enter", "--packages", *REQUEST, "--channels", url, "--session-dir", str(session), env=solved
+    )
     lockfile = str(session / "condafarm-env.lock.txt")
     env = _env(proxy, tmp_path / "cache")
     first = _counted(proxy, "env", "enter", "--lockfile", lockfile, env=env)
@@ -118,7 +120,9 @@ def test_read_only_role_is_never_refused_a_request_with_or_without_shards(iam_s3
             patch.setenv("AWS_SECRET_ACCESS_KEY", iam_s3.writer[1])
             fill_render_channel(open_storage(parse_channel(url, options)), tmp_path / "build", 50)
         env = _env(proxy, tmp_path / "cache", iam_s3.reader)
-        moved = _counted(proxy, "env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", url, env=env)
+        moved = _counted(
+            proxy, "env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", url, env=env
+        )
         assert proxy.tally.count(status=403) == 0, tallied(moved)
         assert proxy.tally.count("HeadObject") == 0, tallied(moved)
         # A channel another tool wrote without shards: a 404 per subdir, then its repodata.json.
@@ -126,9 +130,86 @@ def test_read_only_role_is_never_refused_a_request_with_or_without_shards(iam_s3
         for subdir in ("noarch", "linux-64"):
             writer.delete_object(Bucket=iam_s3.bucket, Key=f"{prefix}/{subdir}/repodata_shards.msgpack.zst")
         env = _env(proxy, tmp_path / "cache2", iam_s3.reader)
-        moved = _counted(proxy, "env", "create", str(tmp_path / "f"), "--packages", *REQUEST, "--channels", url, env=env)
+        moved = _counted(
+            proxy, "env", "create", str(tmp_path / "f"), "--packages", *REQUEST, "--channels", url, env=env
+        )
         assert proxy.tally.count(status=403) == 0, tallied(moved)
         assert proxy.tally.count("GetObject", "repodata_shards.msgpack.zst", 404) == 2, tallied(moved)
         assert proxy.tally.count("GetObject", "/repodata.json", 200) == 2, tallied(moved)
     finally:
         proxy.stop()
+
+
+def test_job_record_session_reads_the_record_and_its_names_shards_and_only_the_record_once_on_the_host(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    url, prefix = _channel(s3, bucket, tmp_path)
+    jobs = ("--job-records", f"s3://{bucket}/jobs", "--job-id", "job-1")
+    enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, *jobs)
+    _counted(proxy, *enter, env=_env(proxy, tmp_path / "first-host"))
+    env = _env(proxy, tmp_path / "cache")
+    first = _counted(proxy, *enter, env=env)
+    metadata = {_record(k): n for k, n in first["exchanges"].items() if not k.split()[1].endswith(".conda")}
+    assert metadata == {
+        "GetObject jobs/job-1/RECORD 200": 1,
+        f"GetObject {prefix}/noarch/repodata_shards.msgpack.zst 200": 1,
+        f"GetObject {prefix}/noarch/shards/*.msgpack.zst 200": 2,
+    }, tallied(first)
+    again = _counted(proxy, *enter, env=env)
+    assert {_record(k): n for k, n in again["exchanges"].items()} == {"GetObject jobs/job-1/RECORD 200": 1}, tallied(
+        again
+    )
+
+
+def _record(exchange: str) -> str:
+    """An exchange with the job record's name (a hash of the request) as RECORD."""
+    op, key, status = exchange.split()
+    return f"{op} {key.rsplit('/', 1)[0]}/RECORD {status}" if key.endswith(".lock.txt") else exchange
+
+
+def test_a_package_is_found_by_env_when_publish_returns_in_a_subdir_too_large_to_compact(
+    channel: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from condafarm import publish
+    from condafarm.storage import open_storage
+
+    fill_render_channel(open_storage(channel), tmp_path / "build", 40)
+    monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", "1")  # every subdir is "large": publish leaves repodata.json
+    publish(channel, [make_package(tmp_path / "new", "comp-tool", "3.0", depends=["render-lic"])])
+    assert b"comp-tool" not in open_storage(channel).get("noarch/repodata.json").data  # type: ignore[union-attr]
+    env = {**env_with(tmp_path / "cache"), **({k: v for k, v in _s3_env(channel).items()})}
+    result = run_cli(
+        "env", "create", str(tmp_path / "e"), "--packages", "comp-tool", "--channels", channel.url, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "e" / "conda-meta").is_dir()
+
+
+def _s3_env(channel: Any) -> dict[str, str]:
+    if not channel.is_s3:
+        return {}
+    return {"S3_ENDPOINT_URL": str(channel.s3.endpoint_url), "S3_REGION": "us-east-1", "S3_FORCE_PATH_STYLE": "true"}
+
+
+def test_a_folder_shard_that_is_not_what_its_index_names_is_a_one_line_error(tmp_path: Path) -> None:
+    from condafarm import parse_channel
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    for shard in (root / "noarch" / "shards").glob("*.msgpack.zst"):
+        shard.write_bytes(shard.read_bytes() + b"\0")
+    result = run_cli(
+        "env",
+        "create",
+        str(tmp_path / "e"),
+        "--packages",
+        *REQUEST,
+        "--channels",
+        str(root),
+        env=env_with(tmp_path / "cache"),
+    )
+    assert result.returncode == 7, result.stderr
+    assert "is not the file its shard index names (sha256 differs); run `condafarm index`" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "e").exists()
