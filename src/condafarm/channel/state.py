@@ -51,6 +51,8 @@ class IndexState:
     #: the shard files the shard index with `shards_etag` names
     shard_digests: list[str] = field(default_factory=list)
     skipped: dict[str, Skipped] = field(default_factory=dict)
+    #: The Cache-Control rule (`storage.cache_control.VERSION`) the subdir's changing objects were corrected to.
+    cache_headers: int = 0
 
     @classmethod
     def load(cls, storage: Storage, subdir: str) -> IndexState:
@@ -67,6 +69,7 @@ class IndexState:
                 dict(raw.get("orphan_shards") or {}),
                 list(raw.get("shard_digests") or []),
                 {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
+                raw.get("cache_headers") if isinstance(raw.get("cache_headers"), int) else 0,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("%s/%s is unreadable; re-reading every package once", subdir, STATE_KEY)
@@ -82,6 +85,7 @@ class IndexState:
             "orphan_shards": self.orphan_shards,
             "shard_digests": self.shard_digests,
             "skipped": {name: asdict(s) for name, s in self.skipped.items()},
+            "cache_headers": self.cache_headers,
         }
         data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")
