@@ -213,3 +213,32 @@ def test_a_folder_shard_that_is_not_what_its_index_names_is_a_one_line_error(tmp
     assert "is not the file its shard index names (sha256 differs); run `condafarm index`" in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "e").exists()
+
+
+def test_sixteen_sessions_entering_one_environment_at_once_solve_and_download_once(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    url, prefix = _channel(s3, bucket, tmp_path)
+    least = floor(s3.client(), bucket, prefix)
+    env = _env(proxy, tmp_path / "cache")
+    proxy.tally.reset()
+    sessions = [
+        subprocess.Popen(
+            [sys.executable, "-m", "condafarm", "env", "enter", "--packages", *REQUEST, "--channels", url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(16)
+    ]
+    outputs = [session.communicate(timeout=600) for session in sessions]
+    assert all(session.returncode == 0 for session in sessions), [err for _, err in outputs]
+    moved = proxy.tally.snapshot()
+    assert moved["requests"] == least.requests, tallied(moved)
+    assert moved["bytes_received"] <= 1.25 * least.bytes, tallied(moved)
+    said = "".join(out + err for out, err in outputs)
+    assert said.count("(created)") == 1 and said.count("(reused)") == 15, said
