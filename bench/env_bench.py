@@ -74,14 +74,14 @@ def _measure(proxy: S3Proxy, records: int, case: str, argv: list[str], env: dict
     return Session(records, case, seen["requests"], seen["bytes_received"], seconds, proc.returncode == 0)
 
 
-def _publish(proxy: S3Proxy, bucket: str, package: Path, compact_bytes: str | None) -> tuple[int, int]:
-    """Requests and bytes (both ways) of publishing `package` through the proxy."""
+def _publish(proxy: S3Proxy, bucket: str, package: Path, compact: bool) -> tuple[int, int]:
+    """Requests and bytes (both ways) of publishing `package` through the proxy, compacting `repodata.json`
+    before returning or leaving it to `index`, whatever the default for the subdir's size."""
     from condafarm import S3Options, parse_channel, publish
 
     options = S3Options(endpoint_url=proxy.url, region="us-east-1", addressing_style="path")
     saved = os.environ.get("CONDAFARM_COMPACT_BYTES")
-    if compact_bytes is not None:
-        os.environ["CONDAFARM_COMPACT_BYTES"] = compact_bytes
+    os.environ["CONDAFARM_COMPACT_BYTES"] = str(2**40) if compact else "0"
     try:
         proxy.tally.reset()
         publish(parse_channel(f"s3://{bucket}/{PREFIX}", options), [package])
@@ -116,9 +116,9 @@ def _one_size(buckets: Buckets, proxy: S3Proxy, records: int, work: Path) -> tup
     sessions = [run("cold", [*enter, "--session-dir", str(session_dir)], host)]
     sessions.append(run("warm", [*enter, "--update-after-minutes", "0"], host))
     unrelated = [make_package(work / "more", f"comp-{i}", "1.0", subdir="linux-64") for i in range(2)]
-    compacting = _publish(proxy, bucket, unrelated[0], None)
+    compacting = _publish(proxy, bucket, unrelated[0], compact=True)
     sessions.append(run("warm after a publish", [*enter, "--update-after-minutes", "0"], host))
-    not_compacting = _publish(proxy, bucket, unrelated[1], "0")
+    not_compacting = _publish(proxy, bucket, unrelated[1], compact=False)
     run("(job's first session)", [*enter, *jobs], _env(proxy, work / "first-host"))
     job_host = _env(proxy, work / "job-host")
     sessions.append(run("job record, new host", [*enter, *jobs], job_host))
@@ -130,8 +130,8 @@ def _one_size(buckets: Buckets, proxy: S3Proxy, records: int, work: Path) -> tup
     peer = [sys.executable, str(ROOT / "tests/support/rattler_client.py"), "install", url, str(work / "peer")]
     sessions.append(run("py-rattler alone, shards on", [*peer, *REQUEST, "--endpoint", proxy.url], host))
     notes = [
-        f"  publish of one package at {records}: {compacting[0]} requests, {fmt_bytes(compacting[1])} with the "
-        f"default compaction; {not_compacting[0]} requests, {fmt_bytes(not_compacting[1])} leaving "
+        f"  publish of one package at {records}: {compacting[0]} requests, {fmt_bytes(compacting[1])} compacting "
+        f"repodata.json; {not_compacting[0]} requests, {fmt_bytes(not_compacting[1])} leaving "
         "repodata.json to `index`"
     ]
     buckets.drop(bucket)
