@@ -216,7 +216,7 @@ def _on_moto_only(args: argparse.Namespace) -> int:
                 report.append(text)
                 ok = ok and landed
             if args.env_only:
-                text, met = run_env(buckets, proxy, args.env_sizes, Path(work))
+                text, met = run_env(buckets, proxy, args.env_sizes, Path(work), args.repeat)
                 report.append(text)
                 ok = ok and met
         finally:
