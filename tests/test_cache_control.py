@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ from condafarm.channel.state import STATE_KEY
 from condafarm.storage import open_storage
 from condafarm.storage.cache_control import IMMUTABLE, cache_control, is_immutable
 from condafarm.storage.location import Channel
+
+CLIENT = Path(__file__).parent / "support" / "rattler_client.py"
 
 
 def _channel(s3: S3Endpoint, bucket: str) -> Channel:
@@ -82,7 +86,31 @@ def test_index_corrects_the_headers_of_a_channel_written_before(s3: S3Endpoint, 
     assert index_channel(channel).subdirs[0].headers_corrected == 0  # once only
 
 
-def test_a_client_with_an_aged_cache_finds_a_package_published_a_moment_before(
+def test_py_rattler_with_an_aged_cache_finds_a_package_published_a_moment_before(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """py-rattler alone (as pixi reads a channel: its own S3 client, shards on)."""
+    channel = _channel(s3, bucket)
+    fill_render_channel(open_storage(channel), tmp_path / "build", 10)
+    proxy = S3Proxy(s3.port, aged=3600)  # an hour old: a heuristic freshness would keep the copy for minutes
+    try:
+        env = {**s3.env(), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+        def install(prefix: str, spec: str) -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, str(CLIENT), "install", channel.url, str(tmp_path / prefix), spec]
+            argv += ["--endpoint", proxy.url, "--cache", str(tmp_path / "rattler-cache")]
+            return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+        first = install("a", "render-tool")
+        assert first.returncode == 0, first.stderr
+        publish(channel, [make_package(tmp_path / "new", "comp-tool", "3.0", depends=["render-lic"])])
+        then = install("b", "comp-tool")
+        assert then.returncode == 0, then.stderr
+    finally:
+        proxy.stop()
+
+
+def test_condafarm_env_with_an_aged_cache_finds_a_package_published_a_moment_before(
     s3: S3Endpoint, bucket: str, tmp_path: Path
 ) -> None:
     channel = _channel(s3, bucket)
