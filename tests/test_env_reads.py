@@ -76,18 +76,27 @@ def test_warm_host_after_an_unrelated_publish_fetches_the_index_and_changed_shar
 ) -> None:
     from condafarm import S3Options, parse_channel, publish
 
-    url, _ = _channel(s3, bucket, tmp_path)
+    url, prefix = _channel(s3, bucket, tmp_path)
     env = _env(proxy, tmp_path / "cache")
     enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, "--update-after-minutes", "0")
     _counted(proxy, *enter, env=env)
-    options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
-    publish(parse_channel(url, options), [make_package(tmp_path / "more", "comp-tool", "3.0", subdir="linux-64")])
+    channel = parse_channel(url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
+    publish(channel, [make_package(tmp_path / "more", "comp-tool", "3.0", subdir="linux-64")])
     moved = _counted(proxy, *enter, env=env)
     assert moved["exchanges"] == {
-        f"GetObject {url.split('/', 3)[3]}/linux-64/repodata_shards.msgpack.zst 200": 1,
-        f"GetObject {url.split('/', 3)[3]}/noarch/repodata_shards.msgpack.zst 304": 1,
+        f"GetObject {prefix}/linux-64/repodata_shards.msgpack.zst 200": 1,
+        f"GetObject {prefix}/noarch/repodata_shards.msgpack.zst 304": 1,
     }, tallied(moved)
     assert moved["bytes_received"] < 4096, tallied(moved)
+    # A newer build of a name the job needs: its shard, and the new package, besides the index.
+    publish(channel, [make_package(tmp_path / "more", "render-lic", "2.1")])
+    moved = _counted(proxy, *enter, env=env)
+    assert moved["exchanges"] == {
+        f"GetObject {prefix}/linux-64/repodata_shards.msgpack.zst 304": 1,
+        f"GetObject {prefix}/noarch/repodata_shards.msgpack.zst 200": 1,
+        f"GetObject {prefix}/noarch/shards/*.msgpack.zst 200": 1,
+        f"GetObject {prefix}/noarch/*.conda 200": 1,
+    }, tallied(moved)
 
 
 def test_lockfile_session_reads_only_the_locked_names_shards_and_nothing_once_on_the_host(
