@@ -60,8 +60,9 @@ def test_cache_max_age_knob_and_its_bad_values(monkeypatch: pytest.MonkeyPatch) 
     assert cache_control(f"noarch/shards/{'ab' * 32}.msgpack.zst") == IMMUTABLE
     for bad in ("nan", "inf", "-5", "1e3", "86401", "3.5"):
         monkeypatch.setenv("CONDAFARM_CACHE_MAX_AGE", bad)
-        with pytest.raises(UsageError, match="CONDAFARM_CACHE_MAX_AGE"):
-            cache_control("noarch/repodata.json")
+        for key in ("noarch/repodata.json", "noarch/tool-1.0-h0_0.conda"):
+            with pytest.raises(UsageError, match="CONDAFARM_CACHE_MAX_AGE"):
+                cache_control(key)
 
 
 def test_index_corrects_the_headers_of_a_channel_written_before(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
@@ -137,3 +138,14 @@ def test_condafarm_env_with_an_aged_cache_finds_a_package_published_a_moment_bef
         assert then.returncode == 0, then.stderr
     finally:
         proxy.stop()
+
+
+def test_a_bad_cache_max_age_stops_publish_with_one_line_before_any_write(
+    s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    channel = _channel(s3, bucket)
+    env = {**s3.env(), "CONDAFARM_CACHE_MAX_AGE": "nan"}
+    result = run_cli("publish", str(make_package(tmp_path, "tool")), "--to", channel.url, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "CONDAFARM_CACHE_MAX_AGE='nan'" in result.stderr
+    assert _headers(s3, bucket) == {}

@@ -43,5 +43,7 @@ def is_immutable(key: str) -> bool:
 
 
 def cache_control(key: str) -> str:
-    """The Cache-Control header for the object at `key`."""
-    return IMMUTABLE if is_immutable(key) else mutable_cache_control()
+    """The Cache-Control header for the object at `key`. A bad `CONDAFARM_CACHE_MAX_AGE` fails every write,
+    so the first write of a command fails, before anything changed."""
+    mutable = mutable_cache_control()
+    return IMMUTABLE if is_immutable(key) else mutable
