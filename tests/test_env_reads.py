@@ -255,3 +255,35 @@ def test_sixteen_sessions_entering_one_environment_at_once_solve_and_download_on
     _at_floor(moved, least)
     said = "".join(out + err for out, err in outputs)
     assert said.count("(created)") == 1 and said.count("(reused)") == 15, said
+
+
+def test_an_http_channel_is_read_through_its_shards(tmp_path: Path) -> None:
+    """A folder channel served by a plain HTTP server, its `repodata.json` gone: only the shards can serve it."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from condafarm import parse_channel
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    for subdir in ("noarch", "linux-64"):
+        for name in ("repodata.json", "repodata.json.zst", "repodata.json.bz2"):
+            (root / subdir / name).unlink(missing_ok=True)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_cli(
+            "env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", url,
+            env=env_with(tmp_path / "cache"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
