@@ -6,6 +6,7 @@ usage:
   python bench/run.py --storm-only          # 1, 8, 32, 64 publishers at once (storm_bench.py)
   python bench/run.py --scale-only          # publish into 1,000 / 10,000 / 100,000 records (scale_bench.py)
   python bench/run.py --noop-only --noop-sizes 5000,20000   # S3 no-op index: LIST requests vs the floor
+  python bench/run.py --env-only            # render hosts entering environments: 2,000 / 20,000 / 100,000 records
   python bench/run.py --quick               # smoke run: 200 packages + 3 x 5 MB, one run each (~15 s)
   python bench/run.py --sizes 500,2000 --no-s3 --no-large
   python bench/run.py --help
@@ -14,8 +15,8 @@ Every measurement runs in a fresh child process (`python bench/run.py _child ...
 only the index or publish call, records its own peak RSS and bytes read, and leaves with `os._exit` (py-rattler
 0.28 can crash at interpreter exit after a successful call). S3 runs against moto's server started here on
 127.0.0.1, behind a small counting HTTP proxy (tests/support/proxy.py) so both indexers' requests and bytes are
-counted the same way. The cases are in index_bench.py, publish_bench.py, prune_bench.py, storm_bench.py and
-scale_bench.py, the tables in report.py.
+counted the same way. The cases are in index_bench.py, publish_bench.py, prune_bench.py, storm_bench.py,
+scale_bench.py and env_bench.py, the tables in report.py.
 See bench/README.md.
 """
 
@@ -69,6 +70,12 @@ def _options(argv: list[str]) -> argparse.Namespace:
         default="1000,10000,100000",
         help="records in the subdir published into (default 1000,10000,100000)",
     )
+    parser.add_argument("--env-only", action="store_true", help="run only render-host sessions (env_bench.py)")
+    parser.add_argument(
+        "--env-sizes",
+        default="2000,20000,100000",
+        help="records in the channel the hosts read (default 2000,20000,100000)",
+    )
     parser.add_argument("--noop-only", action="store_true", help="run only the S3 no-op case (index_bench.run_noop)")
     parser.add_argument("--noop-sizes", default="5000,20000", help="channel sizes of the no-op case")
     parser.add_argument("--cache-dir", default=str(BENCH / ".cache"), help="generated packages (default bench/.cache)")
@@ -85,6 +92,7 @@ def _options(argv: list[str]) -> argparse.Namespace:
     args.publish_sizes = [50, 200] if args.quick else [int(s) for s in args.publish_sizes.split(",") if s.strip()]
     args.storm_ps = [int(s) for s in args.storm_ps.split(",") if s.strip()]
     args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
+    args.env_sizes = [int(s) for s in args.env_sizes.split(",") if s.strip()]
     if args.publish_only:
         args.no_local = args.no_large = True
         args.s3_sizes = []
@@ -108,7 +116,7 @@ def main(argv: list[str]) -> int:
     from support.moto import MotoServer
     from support.proxy import S3Proxy
 
-    if args.prune_only or args.storm_only or args.scale_only:
+    if args.prune_only or args.storm_only or args.scale_only or args.env_only:
         return _on_moto_only(args)
     if args.noop_only:
         return _noop_only(args)
@@ -177,8 +185,9 @@ def main(argv: list[str]) -> int:
 
 
 def _on_moto_only(args: argparse.Namespace) -> int:
-    """`--prune-only`, `--storm-only`, `--scale-only`: the cases that need only moto and the proxy."""
+    """`--prune-only`, `--storm-only`, `--scale-only`, `--env-only`: the cases that need only moto and the proxy."""
     from channels import Buckets
+    from env_bench import run_env
     from prune_bench import run_prune
     from report import run_header
     from scale_bench import run_scale
@@ -206,6 +215,10 @@ def _on_moto_only(args: argparse.Namespace) -> int:
                 text, landed = run_scale(buckets, proxy, args.scale_sizes, Path(work), args.repeat)
                 report.append(text)
                 ok = ok and landed
+            if args.env_only:
+                text, met = run_env(buckets, proxy, args.env_sizes, Path(work), args.repeat)
+                report.append(text)
+                ok = ok and met
         finally:
             proxy.stop()
     report.append(f"\ntotal benchmark time {time.monotonic() - started:.0f}s")

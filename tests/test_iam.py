@@ -14,6 +14,7 @@ from env_support import index_s3, render_packages, upload
 from support.cli import run_cli
 from support.moto import MotoServer, allow
 from support.packages import make_package
+from support.proxy import S3Proxy
 from support.s3 import S3Endpoint
 
 BUCKET = "policy-channel"
@@ -102,8 +103,14 @@ def test_read_only_policy_creates_environments_and_cannot_publish(enforced, tmp_
     s3, queue, _ = enforced
     env = {**s3.env(), "AWS_ACCESS_KEY_ID": queue[0], "AWS_SECRET_ACCESS_KEY": queue[1]}
     args = ["env", "create", str(tmp_path / "env"), "--packages", "render-tool", "--channels", CHANNEL]
-    created = run_cli(*args, "--cache-dir", str(tmp_path / "cache"), env=env)
-    assert created.returncode == 0, created.stderr
+    proxy = S3Proxy(s3.port)  # counts what the environment's reads cost: no request may be refused
+    try:
+        created = run_cli(*args, "--cache-dir", str(tmp_path / "cache"), env={**env, "S3_ENDPOINT_URL": proxy.url})
+        assert created.returncode == 0, created.stderr
+        assert proxy.tally.count(status=403) == 0, proxy.tally.snapshot()["exchanges"]
+        assert proxy.tally.count("GetObject", "repodata_shards.msgpack.zst", 200) >= 1  # read through the shards
+    finally:
+        proxy.stop()
     assert (tmp_path / "env" / "bin" / "render-tool").exists()
 
     package = make_package(tmp_path / "out", "newtool")

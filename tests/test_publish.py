@@ -156,8 +156,9 @@ def _publish_into(s3: S3Endpoint, bucket: str, size: int, tmp_path: Path) -> dic
 
 
 def test_publish_cost_is_the_same_for_50_and_5000_packages_and_lists_only_publishes_in_flight(
-    s3: S3Endpoint, tmp_path: Path
+    s3: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", str(8 * 1024 * 1024))  # both subdirs small: both compact
     counts = [_publish_into(s3, f"cost-{size}", size, tmp_path) for size in (50, 5000)]
     assert counts[0] == counts[1]
     # The listings are of SUBDIR/.condafarm/publishing/ (publishes in flight), never of the subdir.

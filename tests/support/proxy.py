@@ -18,6 +18,9 @@ a test can wait on an event ("all eight ready marks are written") instead of a t
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
 
+Old objects: with `aged` (seconds) every answer's Last-Modified is that much earlier, so an HTTP client's cache
+judges the copy it keeps as it would an object written that long ago (heuristic freshness grows with age).
+
 Atomic conditional writes: moto checks If-Match/If-None-Match and then stores the object without a lock, so two
 simultaneous writers can both win (seen in bench/'s publish storms: a record lost with every publisher exiting
 0). With `serial_writes` the proxy forwards the writes of one key one at a time, as S3 orders them.
@@ -35,6 +38,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -145,6 +149,7 @@ class S3Proxy:
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
         on_request: Callable[[Request], None] | None = None,
         on_exchange: Callable[[Exchange], None] | None = None,
+        aged: float = 0.0,
     ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
@@ -281,6 +286,8 @@ class S3Proxy:
                 for k, v in [*resp.getheaders(), *added.items()]:
                     if k.lower() in HOP_BY_HOP or (k.lower() == "content-length" and self.command != "HEAD"):
                         continue
+                    if k.lower() == "last-modified" and aged:
+                        v = formatdate(parsedate_to_datetime(v).timestamp() - aged, usegmt=True)
                     self.send_header(k, v)
                 if self.command != "HEAD":
                     self.send_header("Content-Length", str(announced))

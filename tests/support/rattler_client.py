@@ -4,7 +4,8 @@ py-rattler 0.28 sometimes crashes during interpreter teardown after a successful
 process that leaves with `os._exit` (`exit_after`) keeps that out of the test process.
 
 usage (python tests/support/rattler_client.py ...):
-  install CHANNEL PREFIX SPEC... [--endpoint URL]   -> JSON list of installed records
+  install CHANNEL PREFIX SPEC... [--endpoint URL] [--cache DIR]   -> JSON list of installed records
+                                  (--cache: repodata and packages there, kept between runs; default PREFIX-cache)
   index-fs FOLDER
   index-s3 S3URL --endpoint URL [--shards]   (--shards: also the CEP-16 shards)
   query-sharded URL SUBDIR NAME... [--endpoint URL]   -> JSON list of "name=version=build" found through
@@ -35,12 +36,14 @@ def _client(endpoint: str | None, bucket: str | None):  # type: ignore[no-untype
     )
 
 
-async def install(channel: str, prefix: str, specs: list[str], endpoint: str | None) -> list[dict[str, object]]:
+async def install(
+    channel: str, prefix: str, specs: list[str], endpoint: str | None, cache: str | None = None
+) -> list[dict[str, object]]:
     import rattler
 
     bucket = channel[len("s3://") :].split("/", 1)[0] if channel.startswith("s3://") else None
     client = _client(endpoint, bucket)
-    cache = os.path.join(prefix + "-cache")
+    cache = cache or prefix + "-cache"
     gateway = rattler.Gateway(cache_dir=cache, client=client)
     records = await rattler.solve(
         sources=[channel],
@@ -215,12 +218,17 @@ def main(argv: list[str]) -> int:
         i = argv.index("--endpoint")
         endpoint = argv[i + 1]
         del argv[i : i + 2]
+    cache = None
+    if "--cache" in argv:
+        i = argv.index("--cache")
+        cache = argv[i + 1]
+        del argv[i : i + 2]
     shards = "--shards" in argv
     if shards:
         argv.remove("--shards")
     command = argv[0]
     if command == "install":
-        result = asyncio.run(install(argv[1], argv[2], argv[3:], endpoint))
+        result = asyncio.run(install(argv[1], argv[2], argv[3:], endpoint, cache))
         print(json.dumps(result))
     elif command == "index-fs":
         from rattler.index import index_fs

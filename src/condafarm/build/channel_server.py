@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..errors import AccessDenied, CondafarmError, StorageError
 from ..storage import Storage, open_storage
+from ..storage.cache_control import cache_control
 from ..storage.location import Channel, S3Options, parse_channel
 
 _CHUNK = 1024 * 1024
@@ -58,6 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(info.size))
         self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Cache-Control", cache_control(found[1]))
         self.end_headers()
         if body:
             with found[0].stream(info) as stream:

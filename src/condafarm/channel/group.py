@@ -8,10 +8,11 @@ lease to change hands and find their intents gone: they are done without a write
 waiter sees unchanged for `lease_seconds()` (by its own clock) belongs to a committer that died; the waiter
 takes it over with If-Match and finishes its work (the commit and compaction are idempotent).
 
-`repodata.json` follows the shards at once in a subdir whose `repodata.json` is at most `inline_bytes()` (8 MiB,
-about 10,000 records; `CONDAFARM_COMPACT_BYTES`), so a package is visible to every client when publish returns.
-In a larger one a rewrite costs more than the publish, so it is left to `condafarm index` (run it on a schedule)
-and to every yank, remove and prune; rattler and pixi, which read the shards, see the package at once anyway.
+`repodata.json` follows the shards at once in a subdir whose `repodata.json` is at most `inline_bytes()` (1 MiB,
+about 2,000 records; `CONDAFARM_COMPACT_BYTES`), so a package is visible to every client when publish returns.
+Only conda and mamba still need `repodata.json` to see a package: rattler, pixi and `condafarm env` read the
+shards. So in a larger subdir, where a rewrite moves many times what the publish itself does (bench/README.md),
+it is left to `condafarm index` (run it on a schedule) and to every yank, remove and prune.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ POLL_CAP_SECONDS = 1.0
 
 def inline_bytes() -> int:
     """Largest `repodata.json` a publish compacts before it returns."""
-    return int(from_environment("CONDAFARM_COMPACT_BYTES", 8 * 1024 * 1024, COUNT))
+    return int(from_environment("CONDAFARM_COMPACT_BYTES", 1024 * 1024, COUNT))
 
 
 def lease_seconds() -> float:

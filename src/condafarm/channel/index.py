@@ -16,9 +16,11 @@ from typing import Any
 
 from ..conda.package import is_package_filename
 from ..conda.repodata import Repodata, repodata_key
+from ..conda.shards import RUN_EXPORTS, SHARDS_INDEX
 from ..errors import ChannelProblems, InvalidRepodata, UsageError
-from ..storage import ObjectInfo, Storage, open_storage
+from ..storage import ObjectInfo, Storage, cache_control, open_storage
 from ..storage.cas import retry_on_conflict
+from ..storage.conditions import RECORD_KEY
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from .derived import Derived, collect_shards, derived_problems, sync_derived
 from .leftovers import remove_leftovers
@@ -30,6 +32,8 @@ from .store import Current, commit_repodata, compact, discover_subdirs, init_cha
 
 log = logging.getLogger(__name__)
 
+#: A subdir's objects that change (the shard index, `repodata.json` and what is derived from it).
+CHANGING = (SHARDS_INDEX, "repodata.json", "repodata.json.zst", RUN_EXPORTS)
 #: Subdirs indexed at once where reads are network requests (their listings and reads overlap).
 SUBDIR_THREADS = 4
 
@@ -158,6 +162,13 @@ def _commit(
     return current.json.etag, Derived(current.index.etag, digests, zst_etag)
 
 
+def _correct_headers(storage: Storage, keys: list[str]) -> int:
+    """Give objects an older condafarm wrote without Cache-Control their header (see `storage/cache_control.py`);
+    how many needed it. Package files and shards never change under their name, so a client's guess at their
+    freshness is harmless: only the objects that change are corrected."""
+    return sum(storage.correct_cache_control(key) for key in keys)
+
+
 def _save_state(
     storage: Storage,
     subdir: str,
@@ -182,7 +193,14 @@ def _save_state(
     )
     skipped = {name: Skipped(snap.listing[name].etag, reason) for name, reason in report.skipped.items()}
     new_state = IndexState(
-        files, json_etag, derived.zst_etag, derived.shards_etag, orphans, sorted(derived.shard_digests), skipped
+        files,
+        json_etag,
+        derived.zst_etag,
+        derived.shards_etag,
+        orphans,
+        sorted(derived.shard_digests),
+        skipped,
+        cache_control.VERSION,
     )
     if new_state != state:
         new_state.save(storage, subdir)
@@ -210,6 +228,8 @@ def index_subdir(
         new, report = _merge(subdir, snap, reader, now_ms)
         if not dry_run:
             json_etag, derived = _commit(storage, subdir, snap, new, report, state, rebuild)
+            if state.cache_headers < cache_control.VERSION:
+                report.headers_corrected = _correct_headers(storage, [f"{subdir}/{name}" for name in CHANGING])
             _save_state(storage, subdir, state, snap, new, report, json_etag, derived)
         return report
 
@@ -257,6 +277,8 @@ def index_channel(
             log.warning("skipped %s/%s: %s", report.subdir, name, reason)
     if not dry_run and "noarch" not in chosen and storage.head(repodata_key("noarch")) is None:
         index_subdir(storage, "noarch")
+    if not dry_run and any(r.headers_corrected for r in reports):
+        _correct_headers(storage, [PAGE_KEY, RECORD_KEY])
     if not dry_run:
         remove_leftovers(storage)
     # A channel that has a page (made once by `condafarm page`) keeps it current.

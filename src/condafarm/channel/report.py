@@ -16,6 +16,8 @@ class SubdirReport:
     skipped: dict[str, str] = field(default_factory=dict)  # filename -> reason
     unchanged: int = 0
     wrote: bool = False
+    #: objects written by an older condafarm whose Cache-Control header this run corrected
+    headers_corrected: int = 0
 
     @property
     def changed(self) -> bool:

@@ -52,6 +52,8 @@ class IndexState:
     #: the shard files the shard index with `shards_etag` names
     shard_digests: list[str] = field(default_factory=list)
     skipped: dict[str, Skipped] = field(default_factory=dict)
+    #: The Cache-Control rule (`storage.cache_control.VERSION`) the subdir's changing objects were corrected to.
+    cache_headers: int = 0
 
     @classmethod
     def load(cls, storage: Storage, subdir: str) -> IndexState:
@@ -81,6 +83,7 @@ class IndexState:
             orphans,
             list(digests),
             {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
+            headers if isinstance(headers := raw.get("cache_headers"), int) and not isinstance(headers, bool) else 0,
         )
 
     def save(self, storage: Storage, subdir: str) -> None:
@@ -93,6 +96,7 @@ class IndexState:
             "orphan_shards": self.orphan_shards,
             "shard_digests": self.shard_digests,
             "skipped": {name: asdict(s) for name, s in self.skipped.items()},
+            "cache_headers": self.cache_headers,
         }
         data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")

@@ -119,7 +119,8 @@ def register(command: AddCommand) -> None:
         cmd_index,
         "write repodata.json and .zst for a channel (incremental)",
         "Index (or repair) a channel: write repodata.json and repodata.json.zst for every subdir and noarch/.\n"
-        "Only new or changed package files are read; corrupt ones are skipped with a warning.\n\n"
+        "Only new or changed package files are read; corrupt ones are skipped with a warning. Objects an\n"
+        "earlier condafarm wrote without Cache-Control get theirs, once (see docs/publish.md).\n\n"
         "example: condafarm index s3://studio-packages/Conda/Default",
     )
     p.add_argument("channel", help="s3://BUCKET/PREFIX, file:///path or a folder")

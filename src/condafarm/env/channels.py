@@ -5,7 +5,8 @@ S3 channels are read over plain HTTP(S) with requests signed by `storage.s3.Http
 resolved in one place, by boto3, exactly as for `index` and `publish` (AWS_PROFILE and `credential_process` on a
 Deadline Cloud worker). Private https channels authenticate through py-rattler's own credential store
 (`RATTLER_AUTH_FILE`, or the keyring). Record URLs are reported back in their canonical, endpoint-free form
-(`s3://bucket/key`), which is what lockfiles hold.
+(`s3://bucket/key`), which is what lockfiles hold. Every channel is read through its CEP-16 shards where it has
+them (folder channels through `FolderShards`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import CondafarmError
 from ..storage.location import Channel, S3Options, parse_channel
 from .condarc import CondaConfig
+from .folder_shards import FolderShards
 from .spec import resolve_names
 
 
@@ -33,6 +36,9 @@ class Sources:
     s3_roots: list[tuple[str, str]] = field(default_factory=list)
     #: The S3 channels by canonical root, for precise error messages.
     s3_channels: dict[str, Channel] = field(default_factory=dict)
+    #: Folder channels with shards, by URL: py-rattler reads them through these (it reads only
+    #: `repodata.json` from a `file://` URL).
+    folders: dict[str, FolderShards] = field(default_factory=dict)
 
     def canonical(self, url: str) -> str:
         """A record URL as lockfiles hold it: `s3://bucket/key` for S3 objects, other URLs unchanged."""
@@ -51,20 +57,36 @@ class Sources:
     def describe(self) -> str:
         return ", ".join(self.names)
 
+    def source(self, url: str) -> Any:
+        """What py-rattler reads the channel at `url` (as `urls` or a lockfile names it) from."""
+        return self.folders.get(url.rstrip("/")) or self.located(url)
+
+    def failure(self) -> CondafarmError | None:
+        """Why a folder channel's shards could not be read, if that is what failed."""
+        return next((folder.failure for folder in self.folders.values() if folder.failure is not None), None)
+
+    def solvable(self) -> list[Any]:
+        """`urls` as py-rattler solves from them: folder channels with shards as their `FolderShards`."""
+        return [self.source(url) for url in self.urls]
+
     def gateway(self, cache_dir: Path) -> Any:
         """A py-rattler Gateway over these channels caching repodata in `cache_dir`.
 
-        S3 channels skip the .zst/.bz2/shard probes: py-rattler makes them as HEAD requests, which a GET
-        signature does not cover, so they would only cost a refused request each.
+        Every channel is read through its CEP-16 shards where it has them: the shard indexes and the shards of
+        the names a solve (or a lockfile) needs, not whole `repodata.json` files. py-rattler fetches the shard
+        index and the shards with GET, which the read-only role may make. S3 channels skip the `.zst`/`.bz2`
+        probes: py-rattler makes them as HEAD requests, which a GET signature does not cover (each would be
+        refused), so an S3 channel without shards costs a 404 per subdir for the missing shard index, then its
+        `repodata.json`.
         """
         import rattler
         from rattler.repo_data.gateway import SourceConfig
 
-        plain = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=False)
+        signed = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=True)
         return rattler.Gateway(
             cache_dir=cache_dir,
             client=self.client,
-            per_channel_config={http_root: plain for http_root, _ in self.s3_roots},
+            per_channel_config={http_root: signed for http_root, _ in self.s3_roots},
         )
 
 
@@ -91,7 +113,10 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc:
         elif "://" in name and not lowered.startswith("file:"):
             urls.append(name)  # https://, and whatever else py-rattler reads itself
         else:
-            urls.append(parse_channel(name).url)
+            folder = parse_channel(name)
+            urls.append(folder.url)
+            if folder.path is not None and FolderShards.has_shards(folder.path):
+                sources.folders[folder.url] = FolderShards(folder.path, folder.url)
 
     def sign(host: str, path: str) -> dict[str, str] | None:
         for signer in signers:

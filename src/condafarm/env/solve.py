@@ -201,7 +201,7 @@ async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
 
     return list(
         await rattler.solve(
-            sources=sources.urls,
+            sources=sources.solvable(),
             specs=list(spec.packages),
             gateway=sources.gateway(cache),
             platforms=[rattler.Platform(spec.platform), rattler.Platform("noarch")],
@@ -218,7 +218,7 @@ def solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
     except CondafarmError:
         raise
     except Exception as exc:
-        raise explain(exc, sources, " ".join(spec.packages)) from exc
+        raise sources.failure() or explain(exc, sources, " ".join(spec.packages)) from exc
 
 
 async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) -> list[Any]:
@@ -228,7 +228,7 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
     for package in packages:
         name = package.name_version_build[0]
         results = await gateway.query(
-            [sources.located(package.channel + "/")], [package.subdir], [name], recursive=False
+            [sources.source(package.channel + "/")], [package.subdir], [name], recursive=False
         )
         match = [r for records in results for r in records if r.file_name == package.filename]
         if not match:  # a yanked file still installs by exact name and sha256
@@ -252,7 +252,7 @@ def locked_records(packages: list[LockedPackage], sources: Sources, cache: Path)
     except CondafarmError:
         raise
     except Exception as exc:
-        raise explain(exc, sources, "the lockfile's packages") from exc
+        raise sources.failure() or explain(exc, sources, "the lockfile's packages") from exc
 
 
 def _fetching(sources: Sources, wanted: str) -> str:

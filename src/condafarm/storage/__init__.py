@@ -191,6 +191,12 @@ class Storage(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot copy from {type(source).__name__}")
 
+    def correct_cache_control(self, key: str) -> bool:
+        """Give the object at `key` the Cache-Control header condafarm writes it with now (`cache_control.py`),
+        for objects an older condafarm wrote without one; True if it had to be rewritten. Folders carry no
+        headers: nothing to do."""
+        return False
+
     def request_counts(self) -> dict[str, int]:
         """Requests made so far, by operation (for tests and benchmarks); empty for stores without requests."""
         return {}

@@ -17,8 +17,9 @@ from typing import Any
 
 import botocore.exceptions
 
-from ...errors import AccessDenied, StorageError
+from ...errors import AccessDenied, Conflict, StorageError
 from .. import Blob, Leftover, ObjectInfo, ObjectReader, Storage
+from ..cache_control import cache_control
 from ..location import Channel
 from . import unfinished
 from .client import make_client
@@ -216,7 +217,12 @@ class S3Storage(Storage):
         metadata: dict[str, str] | None = None,
         content_type: str | None = None,
     ) -> str:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "Body": data,
+            "CacheControl": cache_control(key),
+        }
         if if_absent:
             args["IfNoneMatch"] = "*"
         if if_match is not None:
@@ -271,10 +277,49 @@ class S3Storage(Storage):
             if head is not None and head.size > 5 * 1024**3:
                 self.client.copy(src, self.bucket, target)
                 return str(self.client.head_object(Bucket=self.bucket, Key=target)["ETag"])
-            args: dict[str, Any] = {"Bucket": self.bucket, "Key": target, "CopySource": src}
+            # REPLACE, not COPY: the copy gets this channel's Cache-Control, and the source's own metadata.
+            args: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": target,
+                "CopySource": src,
+                "MetadataDirective": "REPLACE",
+                "Metadata": head.metadata if head is not None else {},
+                "CacheControl": cache_control(key),
+            }
             if if_absent:
                 args["IfNoneMatch"] = "*"
             return str(self.client.copy_object(**args)["CopyObjectResult"]["ETag"])
+
+    def correct_cache_control(self, key: str) -> bool:
+        """HEAD `key`; if its Cache-Control is not what it should be, copy it onto itself with the header (its
+        content, content type and metadata unchanged; only if it is still the object that HEAD saw)."""
+        wanted = cache_control(key)
+        with self._translated("HeadObject", key):
+            try:
+                response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except FAILURES as exc:
+                if error_code(exc) in (*MISSING, "NotFound"):
+                    return False
+                raise
+        if response.get("CacheControl") == wanted:
+            return False
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "CopySource": {"Bucket": self.bucket, "Key": self._key(key)},
+            "CopySourceIfMatch": response["ETag"],
+            "MetadataDirective": "REPLACE",
+            "Metadata": dict(response.get("Metadata") or {}),
+            "CacheControl": wanted,
+        }
+        if response.get("ContentType"):
+            args["ContentType"] = response["ContentType"]
+        try:
+            with self._translated("CopyObject", key, "match"):
+                self.client.copy_object(**args)
+        except Conflict:
+            return False  # replaced or removed since the HEAD: its writer gave the new object its header
+        return True
 
     def delete(self, key: str) -> None:
         with self._translated("DeleteObject", key):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StorageError
+from ..cache_control import cache_control
 from .errors import FAILURES, translated
 
 if TYPE_CHECKING:
@@ -54,7 +55,12 @@ def upload_file(
 ) -> str:
     """`Storage.upload` on S3: one checksummed PUT, or a multipart upload above `storage.multipart_threshold`."""
     size = path.stat().st_size
-    args: dict[str, Any] = {"Bucket": storage.bucket, "Key": storage.channel.key(key), "Metadata": metadata or {}}
+    args: dict[str, Any] = {
+        "Bucket": storage.bucket,
+        "Key": storage.channel.key(key),
+        "Metadata": metadata or {},
+        "CacheControl": cache_control(key),
+    }
     if content_type:
         args["ContentType"] = content_type
     if size > storage.multipart_threshold:
