@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from support.faults import Fault, Faults, Hit, Request
+from support.faults import FAILURES, Fault, Faults, Hit, Request
 from support.tally import Tally
 
 HOP_BY_HOP = {
@@ -64,6 +64,8 @@ def classify(method: str, path: str, query: str, headers: Any) -> tuple[str, str
     q = parse_qs(query, keep_blank_values=True)
     if method == "GET":
         if not key:
+            if "uploads" in q:
+                return "ListMultipartUploads", key
             return ("ListObjectsV2" if "list-type" in q else "ListObjects"), key
         return ("GetObject(range)" if headers.get("Range") else "GetObject"), key
     if method == "HEAD":
@@ -234,8 +236,8 @@ class S3Proxy:
                     proxy._stopped.wait()
                     self.close_connection = True
                     return None
-                if action in ("500", "503"):
-                    self._fail(int(action), "InternalError" if action == "500" else "SlowDown")
+                if action in FAILURES:
+                    self._fail(int(action), FAILURES[action])
                     return int(action)
                 if action == "corrupt" and body:
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])

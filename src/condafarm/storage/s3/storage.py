@@ -281,13 +281,14 @@ class S3Storage(Storage):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def leftovers(self, prefix: str) -> list[Leftover]:
-        """Unfinished multipart uploads directly under `prefix`. Credentials that may not list uploads see none,
-        with one warning: looking for leftovers is never what a command is for."""
+        """Unfinished multipart uploads directly under `prefix`. Credentials that may not list uploads, and stores
+        that cannot (s3rver answers NotImplemented), see none, with one warning: looking for leftovers is never
+        what a command is for."""
         if not self._may_list_uploads:
             return []
         try:
             found = unfinished.find(self, prefix)
-        except AccessDenied as exc:
+        except (AccessDenied, unfinished.NotSupported) as exc:
             self._may_list_uploads = False
             log.warning("cannot look for unfinished uploads in %s: %s", self.channel.url, exc)
             return []
