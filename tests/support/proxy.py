@@ -11,6 +11,8 @@ which request and `proxy.log` every exchange with its outcome, for tests to asse
 Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-checksum-sha256` and moto does not
 (see `S3Checksums`), so uploads are judged as S3 would judge them.
 
+Another server at an endpoint: `port` binds a new proxy where a stopped one answered.
+
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
 
@@ -141,6 +143,7 @@ class S3Proxy:
         drop_headers: Collection[str] = (),
         serial_writes: bool = False,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
+        port: int = 0,
     ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
@@ -291,7 +294,7 @@ class S3Proxy:
             daemon_threads = True
             request_queue_size = 256
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
