@@ -34,6 +34,7 @@ from . import intents
 from .adoption import holds
 from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
 from .names import commit_names
+from .page import keep_page_current
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
 from .store import compact, init_channel
@@ -183,6 +184,7 @@ def publish(
                 replaced=item.key in existing,
             )
         )
+    keep_page_current(storage)
     report.seconds = time.monotonic() - started
     report.requests = storage.request_counts()
     return report
