@@ -73,8 +73,8 @@ def test_an_honest_store_is_probed_once_per_host(s3_channel, tmp_path: Path, mon
     # the probe's object, and the intent, its ready mark and the commit lease
     assert first.requests["DeleteObject"] == 4
     assert {**second.requests, "bytes_read": 0} == {**third.requests, "bytes_read": 0}  # no probe again
-    # a publish's 21, and the one write the proven store must refuse (it is still the store proven)
-    assert sum(v for k, v in second.requests.items() if k != "bytes_read") == 22
+    # see docs/publish.md: among them the one write the proven store must refuse (it is still the store proven)
+    assert sum(v for k, v in second.requests.items() if k != "bytes_read") == 23
 
 
 def test_the_single_writer_promise_is_given_per_command_never_remembered(

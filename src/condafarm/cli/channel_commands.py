@@ -184,7 +184,8 @@ def register(command: AddCommand) -> None:
         "Write CHANNEL/index.html from the repodata of every subdir (no package is read): name, version, build,\n"
         "platform, size, date and yanked state of each build, with search and filters that run in the browser.\n"
         "Self-contained (no external assets): open it from a folder, or serve the bucket as a static website.\n"
-        "Once a channel has a page, `condafarm index` keeps it current.\n\n"
+        "Each build links to its file and offers an install command to copy. Once a channel has a page, every\n"
+        "command that changes it (publish, yank, remove, copy, prune, index) keeps the page current.\n\n"
         "example: condafarm page s3://studio-packages/Conda/Default",
     )
     p.add_argument("channel")
