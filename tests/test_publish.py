@@ -366,6 +366,7 @@ def test_read_only_credentials_name_the_missing_permission(iam_s3: IamEndpoint, 
 def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -> None:
     pkg = make_package(tmp_path / "out", "tool", "2.1", 4)
     channel = tmp_path / "channel"
+    channel.mkdir()
     result = run_cli("publish", str(pkg), "--to", str(channel))
     assert result.returncode == 0, result.stderr
     assert f"published {(channel / 'noarch' / pkg.name).as_uri()}  (noarch, build number 4" in result.stdout
@@ -389,6 +390,7 @@ def test_shards_are_the_same_bytes_however_the_records_were_built(tmp_path: Path
 
 def test_check_says_what_waits_for_compaction_and_index_compacts_it(tmp_path: Path) -> None:
     root = tmp_path / "channel"
+    root.mkdir()
     assert run_cli("publish", str(make_package(tmp_path / "a", "first")), "--to", str(root)).returncode == 0
     env = {**os.environ, "CONDAFARM_COMPACT_BYTES": "1"}  # every subdir counts as large
     later = make_package(tmp_path / "b", "later")

@@ -26,7 +26,7 @@ from typing import Any
 from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, read_metadata, split_filename
 from ..conda.repodata import make_record, repodata_key
 from ..conda.shards import NameRecords, record_name
-from ..errors import AlreadyExists, CondafarmError, PackageError, UsageError
+from ..errors import AlreadyExists, CondafarmError, NotFound, PackageError, UsageError
 from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
@@ -77,6 +77,11 @@ class Prepared:
 
 def prepare(path: Path) -> Prepared:
     """Read and check one local package file: readable, metadata agreeing with its filename, known subdir."""
+    if path.is_dir():
+        raise UsageError(
+            f"{path} is a folder; give the package files in it (e.g. {path / '*.conda'}, or {path}/*/*.conda "
+            "for a build's output folder)"
+        )
     if not path.is_file():
         raise UsageError(f"{path}: no such file; give paths to .conda or .tar.bz2 files")
     split_filename(path.name)
@@ -101,6 +106,7 @@ def publish(
     compact: bool = False,
     progress: UploadProgress | None = None,
     provenance: Mapping[str, Provenance] | None = None,
+    create_folder: bool = True,
 ) -> PublishReport:
     """Upload `files` to `channel` and index them, all or none.
 
@@ -108,12 +114,19 @@ def publish(
     (unless `force`, which replaces the file and its record), in both cases before uploading anything.
     Each file's provenance (by filename; `build` gives it) goes beside it; a file without one is recorded as
     published by this user or job. `compact` rewrites `repodata.json` before returning even where the subdir is
-    too large for that to be the default (see `group.py`).
+    too large for that to be the default (see `group.py`). Without `create_folder`, a folder channel that does
+    not exist is refused (`NotFound`) rather than made: a mistyped path must not start a new channel.
     """
     started = time.monotonic()
     storage = open_storage(channel)
     if not files:
         raise UsageError("nothing to publish: name at least one .conda or .tar.bz2 file")
+    folder = storage.channel.path
+    if not create_folder and folder is not None and not folder.is_dir():
+        raise NotFound(
+            f"channel folder {folder} does not exist; check the path, or create the channel with "
+            f"`condafarm init {folder}`"
+        )
     prepared = [prepare(Path(f)) for f in files]
     seen: set[str] = set()
     for item in prepared:

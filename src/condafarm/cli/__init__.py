@@ -8,6 +8,7 @@ each command function, so `--help`, `--version` and a folder-channel command loa
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import pkgutil
@@ -19,7 +20,7 @@ from .. import __version__
 from ..console import configure_logging, exit_now
 from ..errors import CondafarmError
 from ..redact import redact
-from .common import EPILOG
+from .common import EPILOG, add_s3_options
 
 log = logging.getLogger("condafarm")
 
@@ -33,15 +34,31 @@ def _areas() -> list[Any]:
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, naming the command a mistyped one was probably meant to be (`lss`: did you mean `ls`?)."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        # argparse's own class for subcommands (`condafarm X`, `condafarm env X`)
+        if isinstance(action, argparse._SubParsersAction) and choices is not None and value not in choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+            if close:
+                raise argparse.ArgumentError(
+                    action, f"unknown command {value!r}; did you mean {close[0]!r}? ({self.prog} --help lists them)"
+                )
+        super()._check_value(action, value)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="condafarm",
         description="Build, publish and index conda channels on S3 or a folder, for render farms.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"condafarm {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    add_s3_options(parser, before_command=True)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     common.add_argument("-q", "--quiet", action="store_true", help="only errors and the result")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

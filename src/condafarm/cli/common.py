@@ -28,22 +28,31 @@ exit codes: 0 ok, 1 error, 2 usage, 3 storage unreachable, 4 access denied, 5 al
 AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str, str], argparse.ArgumentParser]
 
 
-def add_s3_options(parser: argparse.ArgumentParser) -> None:
-    """The S3 flags, named as pixi and rattler name them."""
+def add_s3_options(parser: argparse.ArgumentParser, *, before_command: bool = False) -> None:
+    """The S3 flags, named as pixi and rattler name them. They are accepted before the command too, where aws-cli
+    users put them (`condafarm --endpoint-url URL ls s3://...`): there they set the defaults, which a subcommand's
+    own flags (defaulting to nothing, so they never hide the earlier ones) override."""
+    unset = None if before_command else argparse.SUPPRESS
     group = parser.add_argument_group("S3 options (for s3:// channels)")
-    group.add_argument("--endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000 (MinIO, Ceph...)")
-    group.add_argument("--region", help="bucket region (default: from the AWS config)")
+    group.add_argument(
+        "--endpoint-url",
+        default=unset,
+        help="S3-compatible endpoint, e.g. http://127.0.0.1:9000 (MinIO, Ceph...)",
+    )
+    group.add_argument("--region", default=unset, help="bucket region (default: from the AWS config)")
     group.add_argument(
         "--force-path-style",
         action="store_const",
         const="path",
         dest="addressing_style",
+        default=unset,
         help="address buckets as ENDPOINT/BUCKET (same as --addressing-style path)",
     )
-    group.add_argument("--addressing-style", choices=["path", "virtual"], dest="addressing_style")
+    group.add_argument("--addressing-style", choices=["path", "virtual"], dest="addressing_style", default=unset)
     group.add_argument(
         "--single-writer",
         action="store_true",
+        default=False if before_command else argparse.SUPPRESS,
         help="write to a store that ignores conditional writes (If-None-Match/If-Match), promising that no other "
         "writer writes this channel at the same time (also CONDAFARM_SINGLE_WRITER=1); every commit is read back",
     )
@@ -53,9 +62,9 @@ def s3_options(args: argparse.Namespace) -> S3Options:
     from ..storage.location import S3Options
 
     return S3Options(
-        endpoint_url=args.endpoint_url,
-        region=args.region,
-        addressing_style=args.addressing_style,
+        endpoint_url=getattr(args, "endpoint_url", None),
+        region=getattr(args, "region", None),
+        addressing_style=getattr(args, "addressing_style", None),
         single_writer=bool(getattr(args, "single_writer", False)),
     )
 
