@@ -155,11 +155,17 @@ def test_errors_are_one_readable_line_with_exit_codes(channel: Path, tmp_path: P
     assert "render-tool>=9" in unsolvable.stderr and str(channel) in unsolvable.stderr
     missing_dep = enter(channel, cache, tmp_path / "s", packages="no-such-package")
     assert missing_dep.returncode == 9 and "no-such-package" in missing_dep.stderr
-    missing_channel = enter(f"{channel} {tmp_path / 'nowhere'}", cache, tmp_path / "s")
+    typo = enter(f"{channel} {tmp_path / 'chanel'}", cache, tmp_path / "s")
+    assert typo.returncode == 3 and typo.stderr.count("\n") == 1
+    assert f"channel {tmp_path / 'chanel'} does not exist" in typo.stderr and "index" not in typo.stderr
+    (tmp_path / "unindexed").mkdir()  # a folder that is no channel yet: indexing it is the answer
+    missing_channel = enter(f"{channel} {tmp_path / 'unindexed'}", cache, tmp_path / "s")
     assert missing_channel.returncode == 3
-    assert f"{(tmp_path / 'nowhere').as_uri()} has no noarch/repodata.json" in missing_channel.stderr
+    assert f"{(tmp_path / 'unindexed').as_uri()} has no noarch/repodata.json" in missing_channel.stderr
     bad_spec = enter(channel, cache, tmp_path / "s", packages="render-tool=[1")
     assert bad_spec.returncode == 2 and "'render-tool=[1' is not valid" in bad_spec.stderr
+    bad_build = enter(channel, cache, tmp_path / "s", packages="render-tool=1.0=h=extra")
+    assert bad_build.returncode == 2 and "'render-tool=1.0=h=extra' is not valid" in bad_build.stderr
     assert not generations(cache)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import NotFound
 from ..storage.location import Channel, S3Options, parse_channel
 from .condarc import CondaConfig
 from .spec import resolve_names
@@ -91,7 +92,10 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc:
         elif "://" in name and not lowered.startswith("file:"):
             urls.append(name)  # https://, and whatever else py-rattler reads itself
         else:
-            urls.append(parse_channel(name).url)
+            folder = parse_channel(name)
+            if folder.path is not None and not folder.path.is_dir():  # a typo, not a channel waiting for an index
+                raise NotFound(f"channel {name} does not exist (no folder {folder.path}); check --channels")
+            urls.append(folder.url)
 
     def sign(host: str, path: str) -> dict[str, str] | None:
         for signer in signers:
