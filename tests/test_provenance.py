@@ -125,3 +125,42 @@ def test_a_build_records_recipe_sources_host_tools_job_times_and_log(
     again = build_recipe(recipe, channel, build_number="+1")
     changed = read_provenance(open_storage(channel), "noarch", again.packages[0].name)
     assert changed is not None and changed["recipe"]["sha256"] != record["recipe"]["sha256"]
+
+
+def _hostile_provenance(tmp_path: Path) -> Path:
+    """A folder channel whose tool package's provenance (a side file anyone who can write the channel can change)
+    carries terminal escape sequences: clear the screen, set the window title."""
+    root = tmp_path / "channel"
+    publish(parse_channel(str(root)), [make_package(tmp_path / "a", "tool", "1.0")])
+    evil = {"kind": "built", "ran": {"user": "\x1b[2J\x1b]0;pwned\x07mallory", "host": "ws\x9b1m"}, "note": "\x1b[31m"}
+    open_storage(parse_channel(str(root))).put(
+        provenance_key("noarch", "tool-1.0-h0_0.conda"), json.dumps(evil).encode()
+    )
+    return root
+
+
+def test_info_prints_provenance_as_json_and_ls_long_escapes_terminal_sequences(tmp_path: Path) -> None:
+    root = _hostile_provenance(tmp_path)
+    listed = run_cli("ls", "--long", str(root))
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout and "\x9b" not in listed.stdout
+    assert "built by \\x1b[2J\\x1b]0;pwned\\x07mallory@ws\\x9b1m" in listed.stdout
+    info = run_cli("info", str(root), "tool")
+    assert info.returncode == 0 and "\x1b" not in info.stdout and "\x9b" not in info.stdout
+    block = info.stdout.split("provenance (JSON):\n", 1)[1]
+    assert json.loads(block)["ran"]["user"] == "\x1b[2J\x1b]0;pwned\x07mallory"  # valid JSON, braces and all
+    as_json = run_cli("info", str(root), "tool", "--json")
+    assert as_json.returncode == 0 and "\x1b" not in as_json.stdout
+    (package,) = json.loads(as_json.stdout)
+    assert package["filename"] == "tool-1.0-h0_0.conda" and package["record"]["name"] == "tool"
+    assert package["provenance"]["note"] == "\x1b[31m"
+
+
+def test_a_provenance_record_of_the_wrong_shape_is_no_internal_error(tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    publish(parse_channel(str(root)), [make_package(tmp_path / "a", "tool", "1.0")])
+    key = provenance_key("noarch", "tool-1.0-h0_0.conda")
+    open_storage(parse_channel(str(root))).put(key, b'{"ran": ["not", "a", "mapping"]}')
+    listed = run_cli("ls", "--long", str(root))
+    assert listed.returncode == 0, listed.stderr
+    assert "published by ?@?" in listed.stdout

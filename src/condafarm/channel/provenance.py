@@ -114,7 +114,8 @@ def summary(provenance: Provenance | None) -> str:
     """One short line: who or which job made it (`job-… on farm-…`, `ana@ws12`), or that nobody recorded it."""
     if provenance is None:
         return "no provenance recorded"
-    ran = provenance.get("ran") or {}
+    ran = provenance.get("ran")
+    ran = ran if isinstance(ran, dict) else {}  # another party may have written the record
     verb = "built" if provenance.get("kind") == "built" else "published"
     if ran.get("deadline_job"):
         return f"{verb} by job {ran['deadline_job']} ({ran.get('deadline_queue', '?')})"

@@ -4,6 +4,7 @@ sizes for people."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -74,6 +75,16 @@ def channel_arg(args: argparse.Namespace, attr: str = "channel") -> Channel:
     from ..storage.location import parse_channel
 
     return parse_channel(getattr(args, attr), s3_options(args))
+
+
+#: Characters a terminal acts on rather than shows (C0 and C1 controls, DEL), except tab.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """`text` safe to print to a terminal: a channel's metadata and provenance are written by others, and an
+    escape sequence in them could rewrite the screen or the terminal's title, so controls are shown escaped."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def human_size(n: float) -> str:
