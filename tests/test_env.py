@@ -310,6 +310,16 @@ def test_lockfile_lines_without_a_sha256_are_rejected() -> None:
     assert platform == "linux-64" and packages[0].name_version_build == ("a", "1", "h0")
 
 
+def test_a_lockfile_line_whose_filename_is_no_package_name_is_a_usage_error(channel: Path, tmp_path: Path) -> None:
+    lock = tmp_path / "bad.lock.txt"
+    lock.write_text("@EXPLICIT\n" + f"{channel.as_uri()}/noarch/nodashes.conda#sha256:" + "a" * 64 + "\n")
+    result = run_cli("env", "create", str(tmp_path / "env"), "--lockfile", str(lock), env=env_with(tmp_path / "c"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "line 2: nodashes.conda: not a package filename" in result.stderr and "unpack" not in result.stderr
+    with pytest.raises(UsageError, match="names no channel"):
+        read_explicit_lockfile("@EXPLICIT\na-1-h0.conda#" + "a" * 64)
+
+
 def test_a_space_inside_a_spec_says_how_to_write_it_and_that_works(channel: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     split = enter(channel, cache, tmp_path / "s", packages="render-tool >=1")
@@ -409,3 +419,12 @@ def test_sh_only_scripts_on_windows_run_in_bash_or_say_what_to_install(tmp_path:
     assert "RENDER_LIC_FILE" not in before and after["RENDER_LIC_FILE"] == f"{prefix}/etc/lic.dat"
     with pytest.raises(CondafarmError, match=r"render-lic\.sh have no \.bat version; install Git for Windows"):
         _run_scripts(prefix, "sh", scripts, {"PATH": "", "PROGRAMFILES": str(tmp_path / "none")}, windows=True)
+
+
+@pytest.mark.parametrize("job_id", ["j" * 300, "../outside", "job/1", ".hidden"])
+def test_a_job_id_that_cannot_name_a_record_folder_is_a_usage_error(job_id: str, channel: Path, tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    result = enter(channel, tmp_path / "cache", tmp_path / "s", "--job-records", str(records), "--job-id", job_id)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not one" in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "outside").exists() and not records.exists()

@@ -12,18 +12,22 @@ instead of solving anew, since that would silently break the job's consistency.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Conflict, StorageError
+from ..errors import Conflict, StorageError, UsageError
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import Channel
 from .lockfile import explicit_lockfile
 from .session import Entered
 from .spec import EnvSpec, current_platform
+
+#: What a job id may be, as a folder name on every file system and an S3 key part.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,14 @@ class JobRecords:
 
     location: Channel
     job_id: str
+
+    def __post_init__(self) -> None:
+        # it names a folder in the record location: no separators, no `..`, no name too long for a file system
+        if not _JOB_ID.fullmatch(self.job_id):
+            raise UsageError(
+                f"job id {self.job_id[:40]!r}{'...' if len(self.job_id) > 40 else ''} is not one: up to 128 "
+                "letters, digits, '-', '_' and '.', not starting with '.' (Deadline's look like job-0123abcd...)"
+            )
 
     def key(self, spec: EnvSpec) -> str:
         platform = spec.platform or current_platform()

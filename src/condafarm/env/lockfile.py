@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..conda.package import split_filename
+from ..errors import PackageError, UsageError
 
 _HASH = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
@@ -72,7 +73,14 @@ def read_explicit_lockfile(text: str, source: str = "lockfile") -> tuple[str | N
                 f"{source} line {number}: expected PACKAGE_URL#sha256:HEX after @EXPLICIT, got {line!r}; "
                 "write lockfiles with `condafarm env export`"
             )
-        packages.append(LockedPackage(url, match.group(1)))
+        package = LockedPackage(url, match.group(1))
+        try:
+            split_filename(package.filename)
+        except PackageError as exc:
+            raise UsageError(f"{source} line {number}: {exc}; write lockfiles with `condafarm env export`") from exc
+        if url.count("/") < 2:
+            raise UsageError(f"{source} line {number}: {url!r} names no channel and subdir (CHANNEL/SUBDIR/FILE)")
+        packages.append(package)
     if not packages:
         raise UsageError(f"{source} lists no packages; write lockfiles with `condafarm env export`")
     return platform, packages
