@@ -83,7 +83,7 @@ def _spec_error(spec: str, previous: str | None, exc: Exception) -> UsageError:
             f"was read as two; write {previous + spec!r} (no space inside a spec)"
         )
     return UsageError(
-        f"package spec {spec!r} is not valid ({exc}); write NAME, NAME=VERSION or NAME>=VERSION, separated by spaces"
+        f"package spec {spec!r} is not valid ({exc}); write NAME, NAME=VERSION, NAME=VERSION=BUILD or NAME>=VERSION, separated by spaces"
     )
 
 
