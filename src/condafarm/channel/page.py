@@ -150,7 +150,8 @@ def write_page(channel: Channel | Storage) -> Page:
 def keep_page_current(storage: Storage) -> Page | None:
     """Make the channel's page again if it has one and its records changed since; None when nothing was written.
 
-    One HEAD on a channel without a page; on one with a page, a GET and two HEADs per subdir when nothing changed.
+    One HEAD on a channel without a page; on one with a page that nothing changed, a GET, a LIST (the subdirs)
+    and two HEADs per subdir.
     """
     if storage.head(PAGE_KEY) is None:
         return None
