@@ -17,8 +17,9 @@ channels:
   s3://BUCKET/PREFIX     an S3 bucket (credentials from the AWS chain: AWS_PROFILE, env keys, SSO, roles)
   /path or file:///path  a local or network folder
 
-S3 options may also come from the environment: S3_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3), S3_REGION (or
-AWS_REGION), S3_FORCE_PATH_STYLE=true, S3_ADDRESSING_STYLE=path|virtual.
+S3 options go after the command or before it (condafarm --endpoint-url URL ls s3://...), or come from the
+environment: S3_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3), S3_REGION (or AWS_REGION), S3_FORCE_PATH_STYLE=true,
+S3_ADDRESSING_STYLE=path|virtual.
 
 exit codes: 0 ok, 1 error, 2 usage, 3 storage unreachable, 4 access denied, 5 already exists,
 6 bad package, 7 channel problems found (check, index --strict), 8 build failed (recipe, source, script, test),
