@@ -148,3 +148,45 @@ def test_unknown_subdir(tmp_path: Path, bad_sub: str) -> None:
     root = _channel_with(tmp_path, "alpha")
     result = run_cli("index", str(root), "--subdir", bad_sub)
     assert result.returncode == 2 and "unknown subdir" in result.stderr
+
+
+def test_publish_to_a_missing_folder_is_refused_and_init_makes_it_a_channel(tmp_path: Path) -> None:
+    """A mistyped `--to` must not start a new channel silently: refused as ls and check refuse it."""
+    package = make_package(tmp_path / "out", "tool")
+    typo = tmp_path / "nonexist" / "sub"
+    result = run_cli("publish", str(package), "--to", str(typo))
+    assert result.returncode == 3
+    assert f"condafarm init {typo}" in _one_line_error(result.stderr)
+    assert not (tmp_path / "nonexist").exists()
+    assert run_cli("init", str(typo)).returncode == 0  # the hint works
+    assert run_cli("publish", str(package), "--to", str(typo)).returncode == 0
+
+
+def test_publish_of_a_folder_says_to_give_its_files(tmp_path: Path) -> None:
+    make_package(tmp_path / "out", "tool")
+    (tmp_path / "channel").mkdir()
+    result = run_cli("publish", str(tmp_path / "out"), "--to", str(tmp_path / "channel"))
+    assert result.returncode == 2
+    line = _one_line_error(result.stderr)
+    assert "is a folder" in line and "*.conda" in line and "no such file" not in line
+
+
+def test_s3_options_before_the_command_as_aws_cli_users_write_them(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    upload_dir(s3, bucket, "Conda/Default", _channel_with(tmp_path, "alpha"))
+    url = f"s3://{bucket}/Conda/Default"
+    env = {**s3.env(), "S3_ENDPOINT_URL": "http://127.0.0.1:9", "S3_FORCE_PATH_STYLE": "false"}  # wrong ones
+    first = ["--endpoint-url", s3.url, "--region", "us-east-1", "--force-path-style"]
+    assert run_cli(*first, "index", url, env=env).returncode == 0
+    listed = run_cli(*first, "ls", url, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "alpha" in listed.stdout
+    # after the command they still work, and win over the ones before it
+    after = run_cli("--endpoint-url", "http://127.0.0.1:9", "ls", url, "--endpoint-url", s3.url, env=s3.env())
+    assert after.returncode == 0 and "alpha" in after.stdout, after.stderr
+
+
+@pytest.mark.parametrize(("typed", "meant"), [(["lss"], "ls"), (["publsh"], "publish"), (["env", "creat"], "create")])
+def test_a_mistyped_command_is_named_with_what_was_meant(typed: list[str], meant: str) -> None:
+    result = run_cli(*typed, "x")
+    assert result.returncode == 2
+    assert f"did you mean '{meant}'?" in result.stderr

@@ -156,11 +156,17 @@ def test_errors_are_one_readable_line_with_exit_codes(channel: Path, tmp_path: P
     assert "render-tool>=9" in unsolvable.stderr and str(channel) in unsolvable.stderr
     missing_dep = enter(channel, cache, tmp_path / "s", packages="no-such-package")
     assert missing_dep.returncode == 9 and "no-such-package" in missing_dep.stderr
-    missing_channel = enter(f"{channel} {tmp_path / 'nowhere'}", cache, tmp_path / "s")
+    typo = enter(f"{channel} {tmp_path / 'chanel'}", cache, tmp_path / "s")
+    assert typo.returncode == 3 and typo.stderr.count("\n") == 1
+    assert f"channel {tmp_path / 'chanel'} does not exist" in typo.stderr and "index" not in typo.stderr
+    (tmp_path / "unindexed").mkdir()  # a folder that is no channel yet: indexing it is the answer
+    missing_channel = enter(f"{channel} {tmp_path / 'unindexed'}", cache, tmp_path / "s")
     assert missing_channel.returncode == 3
-    assert f"{(tmp_path / 'nowhere').as_uri()} has no noarch/repodata.json" in missing_channel.stderr
+    assert f"{(tmp_path / 'unindexed').as_uri()} has no noarch/repodata.json" in missing_channel.stderr
     bad_spec = enter(channel, cache, tmp_path / "s", packages="render-tool=[1")
     assert bad_spec.returncode == 2 and "'render-tool=[1' is not valid" in bad_spec.stderr
+    bad_build = enter(channel, cache, tmp_path / "s", packages="render-tool=1.0=h=extra")
+    assert bad_build.returncode == 2 and "'render-tool=1.0=h=extra' is not valid" in bad_build.stderr
     assert not generations(cache)
 
 
@@ -321,6 +327,17 @@ def test_lockfile_lines_without_a_sha256_are_rejected() -> None:
     assert platform == "linux-64" and packages[0].name_version_build == ("a", "1", "h0")
 
 
+def test_a_lockfile_line_whose_filename_is_no_package_name_is_a_usage_error(channel: Path, tmp_path: Path) -> None:
+    lock = tmp_path / "bad.lock.txt"
+    lock.write_text("@EXPLICIT\n" + f"{channel.as_uri()}/noarch/nodashes.conda#sha256:" + "a" * 64 + "\n")
+    result = run_cli("env", "create", str(tmp_path / "env"), "--lockfile", str(lock), env=env_with(tmp_path / "c"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "line 2: expected a package URL (CHANNEL/SUBDIR/NAME-VERSION-BUILD.conda)" in result.stderr
+    assert "unpack" not in result.stderr
+    with pytest.raises(UsageError, match="expected a package URL"):
+        read_explicit_lockfile("@EXPLICIT\na-1-h0.conda#" + "a" * 64)
+
+
 def test_a_space_inside_a_spec_says_how_to_write_it_and_that_works(channel: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     split = enter(channel, cache, tmp_path / "s", packages="render-tool >=1")
@@ -420,3 +437,12 @@ def test_sh_only_scripts_on_windows_run_in_bash_or_say_what_to_install(tmp_path:
     assert "RENDER_LIC_FILE" not in before and after["RENDER_LIC_FILE"] == f"{prefix}/etc/lic.dat"
     with pytest.raises(CondafarmError, match=r"render-lic\.sh have no \.bat version; install Git for Windows"):
         _run_scripts(prefix, "sh", scripts, {"PATH": "", "PROGRAMFILES": str(tmp_path / "none")}, windows=True)
+
+
+@pytest.mark.parametrize("job_id", ["j" * 300, "../outside", "job/1", ".hidden"])
+def test_a_job_id_that_cannot_name_a_record_folder_is_a_usage_error(job_id: str, channel: Path, tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    result = enter(channel, tmp_path / "cache", tmp_path / "s", "--job-records", str(records), "--job-id", job_id)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not one" in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "outside").exists() and not records.exists()

@@ -55,6 +55,26 @@ def test_farm_files_write_copies_the_checkout_folders_and_refuses_to_overwrite(t
     assert _files(out) == _checkout_files()
 
 
+@pytest.mark.parametrize("where", ["the destination", "a folder of it", "inside a folder, with --force"])
+def test_a_file_in_the_way_is_a_usage_error_and_stays(where: str, tmp_path: Path) -> None:
+    out = tmp_path / "farm"
+    extra = []
+    if where == "the destination":
+        blocker = out
+    elif where == "a folder of it":
+        out.mkdir()
+        blocker = out / "queue_environments"
+    else:
+        assert run_cli("farm-files", "write", str(out)).returncode == 0
+        shutil.rmtree(out / "job_bundles" / "build_linux")
+        blocker, extra = out / "job_bundles" / "build_linux", ["--force"]
+    blocker.write_text("mine")
+    result = run_cli("farm-files", "write", str(out), *extra)
+    assert result.returncode == 2, result.stderr
+    assert str(blocker) in result.stderr and "internal error" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and blocker.read_text() == "mine"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """condafarm's wheel, built from a copy of the checkout's sources (no build isolation: no index needed)."""

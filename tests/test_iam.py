@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,11 +117,12 @@ def test_read_only_policy_creates_environments_and_cannot_publish(enforced, tmp_
 
     package = make_package(tmp_path / "out", "newtool")
     refused = run_cli("publish", str(package), "--to", CHANNEL, env=env)
+    # the first write of a command is the one that proves the store (its .condafarm/store.json)
     assert refused.returncode == 4, refused.stderr
-    assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/noarch/" in refused.stderr
+    assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/.condafarm/" in refused.stderr
     denied = run_cli("index", CHANNEL, "--rebuild", env=env)
     assert denied.returncode == 4
-    assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/noarch/" in denied.stderr
+    assert f"lack s3:PutObject on arn:aws:s3:::{BUCKET}/Conda/Default/" in denied.stderr
     with pytest.raises(Exception, match="AccessDenied"):
         s3.client(*queue).put_object(Bucket=BUCKET, Key="Conda/Default/noarch/evil-1.0-h0_0.conda", Body=b"x")
     with pytest.raises(Exception, match="AccessDenied"):  # nothing outside the channel prefix either
@@ -137,3 +140,18 @@ def test_unknown_credentials_are_a_readable_error(enforced, tmp_path: Path) -> N
     assert "rejected the AWS credentials (InvalidAccessKeyId)" in result.stderr
     assert result.stderr.count("\n") == 1 and env["AWS_SECRET_ACCESS_KEY"] not in result.stderr
     assert not (tmp_path / "env").exists()
+
+
+def test_the_attach_command_names_the_file_the_policy_was_saved_to(tmp_path: Path) -> None:
+    exe = shutil.which("condafarm", path=str(Path(sys.executable).parent)) or "condafarm"
+    saved = tmp_path / "read.json"
+    args = [exe, "iam-policy", CHANNEL, "--read-only", "--role-name", "RenderQueueRole"]
+    with saved.open("w") as out:
+        result = subprocess.run(args, stdout=out, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    json.loads(saved.read_text())
+    if sys.platform.startswith("linux") or sys.platform == "darwin":
+        assert f"--policy-document file://{saved}" in result.stderr
+    assert "policy.json" not in result.stderr
+    piped = run_cli("iam-policy", CHANNEL, "--read-only", "--role-name", "RenderQueueRole")
+    assert "save it to a file" in piped.stderr and "file://POLICY.json" in piped.stderr

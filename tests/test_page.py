@@ -4,7 +4,9 @@ rows, the search, the platform filter and yanked builds; folder and S3 channels;
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,20 +16,22 @@ import pytest
 from support.cli import run_cli
 from support.packages import make_package
 
-from condafarm import Channel, index_channel, parse_channel, publish, yank
-from condafarm.channel.page import PAGE_KEY, render_page, write_page
+from condafarm import Channel, index_channel, parse_channel, prune_channel, publish, remove, yank
+from condafarm.channel.page import PAGE_KEY, SHOWN_KEY, render_page, write_page
 from condafarm.conda.repodata import Repodata
-from condafarm.storage import open_storage
+from condafarm.storage import Storage, open_storage
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-needs_browser = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium on this host (Debian: apt-get install chromium)"
-)
+#: In CI (CI=true, as CI services and .ci/run set it) a missing browser fails these tests instead of skipping them.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+GET_CHROMIUM = "no Chromium on this host (Debian: apt-get install chromium; see README.md)"
+needs_browser = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason=GET_CHROMIUM)
 
 
 def _dom(page: Path, tmp_path: Path, fragment: str = "") -> str:
     """The page's DOM after its scripts ran, as headless Chromium renders it from file://."""
-    assert CHROMIUM is not None
+    if CHROMIUM is None:
+        pytest.fail(f"CI=true and {GET_CHROMIUM}")
     result = subprocess.run(
         [
             CHROMIUM,
@@ -53,9 +57,8 @@ def _dom(page: Path, tmp_path: Path, fragment: str = "") -> str:
 def _shown(dom: str) -> list[list[str]]:
     body = re.search(r'<tbody id="rows">(.*?)</tbody>', dom, re.S)
     assert body is not None
-    return [
-        re.findall(r"<td[^>]*>(?:<code>)?([^<]*)", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1))
-    ]
+    cells = r"<td[^>]*>(?:<a [^>]*>)?(?:<code>)?([^<]*)"
+    return [re.findall(cells, row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1))]
 
 
 def _channel(root: Path) -> Channel:
@@ -122,19 +125,69 @@ def test_the_page_is_self_contained_and_its_data_cannot_close_the_script(tmp_pat
     assert data is not None and json.loads(data.group(1))["rows"][0][0] == "odd"
 
 
-def test_page_on_s3_and_index_keeps_it_current(s3_channel: Channel, tmp_path: Path) -> None:
-    publish(s3_channel, [make_package(tmp_path / "a", "first", "1.0")])
-    result = run_cli("page", s3_channel.url, "--endpoint-url", s3_channel.s3.endpoint_url or "", "--force-path-style")  # type: ignore[union-attr]
+def _page(storage: Storage) -> str:
+    blob = storage.get(PAGE_KEY)
+    assert blob is not None
+    return blob.data.decode()
+
+
+def test_every_change_keeps_an_existing_page_current_on_folders_and_s3(channel: Channel, tmp_path: Path) -> None:
+    """page, then publish, yank, remove, prune and index (also --rebuild): the page always shows the channel."""
+    storage = open_storage(channel)
+    publish(channel, [make_package(tmp_path / "a", "first", "1.0")])
+    assert PAGE_KEY not in {o.key for o in storage.list_objects("")}  # no page until asked for
+    s3 = ["--endpoint-url", channel.s3.endpoint_url or "", "--force-path-style"] if channel.s3 is not None else []
+    result = run_cli("page", channel.url, *s3)
     assert result.returncode == 0, result.stderr
     assert "1 builds, 0 yanked" in result.stdout
-    storage = open_storage(s3_channel)
-    head = storage.head(PAGE_KEY)
-    assert head is not None
-    publish(s3_channel, [make_package(tmp_path / "b", "second", "1.0")])
-    index_channel(s3_channel)  # nothing new to index: the page is left as it is
-    assert storage.head(PAGE_KEY) == head
+    publish(channel, [make_package(tmp_path / "b", "second", "1.0")])
+    assert "second-1.0-h0_0.conda" in _page(storage)
+    yank(channel, ["second-1.0-h0_0.conda"])
+    assert '"second-1.0-h0_0.conda",""]' in _page(storage)  # a yanked row
+    remove(channel, ["second-1.0-h0_0.conda"], yes=True)
+    assert "second-1.0-h0_0.conda" not in _page(storage)
+    for build in (1, 2):
+        publish(channel, [make_package(tmp_path / f"b{build}", "first", "1.0", build_number=build)])
+    prune_channel(channel, keep=1, yes=True)
+    assert '"first-1.0-h0_1.conda",""]' in _page(storage) and '"first-1.0-h0_0.conda",""]' in _page(storage)
     make_package(tmp_path / "c", "third", "1.0")
     storage.put("noarch/third-1.0-h0_0.conda", (tmp_path / "c" / "noarch" / "third-1.0-h0_0.conda").read_bytes())
-    index_channel(s3_channel)
-    page = storage.get(PAGE_KEY)
-    assert page is not None and b"third-1.0-h0_0.conda" in page.data and b"second-1.0-h0_0.conda" in page.data
+    index_channel(channel)  # a file put there by hand
+    assert "third-1.0-h0_0.conda" in _page(storage)
+    written = storage.head(PAGE_KEY)
+    before = storage.request_counts()
+    index_channel(storage)  # nothing changed: the page is not written again
+    assert storage.head(PAGE_KEY) == written
+    if channel.is_s3:
+        assert storage.request_counts().get("PutObject", 0) == before.get("PutObject", 0)
+    index_channel(channel, rebuild=True)
+    assert "third-1.0-h0_0.conda" in _page(storage) and "first-1.0-h0_2.conda" in _page(storage)
+
+
+def test_a_page_rewritten_by_another_party_is_made_again_without_trusting_its_record(tmp_path: Path) -> None:
+    """`.condafarm/page.json` is a side file anyone with write access can change: a malformed one makes the page
+    again, and one that claims the current state only keeps a stale page until the next change."""
+    channel = parse_channel(str(tmp_path / "channel"))
+    publish(channel, [make_package(tmp_path / "a", "first")])
+    write_page(channel)
+    storage = open_storage(channel)
+    storage.put(SHOWN_KEY, json.dumps({"state": 7, "made": {"noarch/first-1.0-h0_0.conda": "\x1b[2J"}}).encode())
+    publish(channel, [make_package(tmp_path / "b", "second")])
+    assert "second-1.0-h0_0.conda" in _page(storage) and "[2J" not in _page(storage)
+
+
+@needs_browser
+def test_each_build_links_to_its_file_and_its_install_command_installs_it(tmp_path: Path) -> None:
+    root = tmp_path / "channel"
+    channel = _channel(root)
+    write_page(channel)
+    dom = _dom(root / PAGE_KEY, tmp_path, "#q=farm-hello")
+    links = re.findall(r'<a href="([^"]+)"[^>]*><code>([^<]+)</code></a>', dom)
+    assert links == [("noarch/farm-hello-1.0-h0_5.conda", "farm-hello-1.0-h0_5.conda")]
+    assert (root / links[0][0]).is_file()  # the link, relative to the page, is the package
+    (command,) = re.findall(r'<button type="button" title="([^"]+)">copy</button>', dom)
+    argv = shlex.split(command.replace("&amp;", "&").replace("&quot;", '"'))
+    assert argv[:3] == ["condafarm", "env", "create"] and argv[3] == "./env"
+    result = run_cli(*argv[1:3], str(tmp_path / "env"), *argv[4:], "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "env" / "conda-meta").glob("farm-hello-1.0-h0_5.json"))

@@ -163,7 +163,7 @@ def test_publish_cost_is_the_same_for_50_and_5000_packages_and_lists_only_publis
     assert counts[0] == counts[1]
     # The listings are of SUBDIR/.condafarm/publishing/ (publishes in flight), never of the subdir.
     assert counts[0]["ListObjectsV2"] == 2, counts[0]  # the ready ones, then none left
-    assert sum(counts[0].values()) == 21, counts[0]  # see docs/publish.md for the list
+    assert sum(counts[0].values()) == 23, counts[0]  # see docs/publish.md for the list
 
 
 def test_a_large_subdir_is_committed_to_its_shards_without_reading_or_writing_repodata_json(
@@ -174,9 +174,10 @@ def test_a_large_subdir_is_committed_to_its_shards_without_reading_or_writing_re
     monkeypatch.setenv("CONDAFARM_COMPACT_BYTES", "1000")
     counts = _publish_into(s3, "deferred", 500, tmp_path)
     # GET: the shard index (a new name has no shard to read), the lease before letting it go; HEAD:
-    # repodata.json's size, the new name; PUT: intent, package, provenance, ready mark, lease, shard, shard
-    # index; LIST: publishes in flight (then none left); DELETE: intent, ready mark, lease.
-    assert counts == {"GetObject": 2, "HeadObject": 2, "PutObject": 7, "ListObjectsV2": 2, "DeleteObject": 3}
+    # repodata.json's size, the new name, the channel page (none); PUT: the store's proof (refused), intent,
+    # package, provenance, ready mark, lease, shard, shard index; LIST: publishes in flight (then none left);
+    # DELETE: intent, ready mark, lease.
+    assert counts == {"GetObject": 2, "HeadObject": 3, "PutObject": 8, "ListObjectsV2": 2, "DeleteObject": 3}
     options = S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path")
     storage = open_storage(parse_channel("s3://deferred/Conda/Default", options))
     json_blob = storage.get("noarch/repodata.json")
@@ -366,6 +367,7 @@ def test_read_only_credentials_name_the_missing_permission(iam_s3: IamEndpoint, 
 def test_cli_prints_what_it_did_and_exit_5_on_an_existing_file(tmp_path: Path) -> None:
     pkg = make_package(tmp_path / "out", "tool", "2.1", 4)
     channel = tmp_path / "channel"
+    channel.mkdir()
     result = run_cli("publish", str(pkg), "--to", str(channel))
     assert result.returncode == 0, result.stderr
     assert f"published {(channel / 'noarch' / pkg.name).as_uri()}  (noarch, build number 4" in result.stdout
@@ -389,6 +391,7 @@ def test_shards_are_the_same_bytes_however_the_records_were_built(tmp_path: Path
 
 def test_check_says_what_waits_for_compaction_and_index_compacts_it(tmp_path: Path) -> None:
     root = tmp_path / "channel"
+    root.mkdir()
     assert run_cli("publish", str(make_package(tmp_path / "a", "first")), "--to", str(root)).returncode == 0
     env = {**os.environ, "CONDAFARM_COMPACT_BYTES": "1"}  # every subdir counts as large
     later = make_package(tmp_path / "b", "later")

@@ -22,7 +22,7 @@ from env_support import index_s3, render_packages, upload
 from support.cli import run_cli
 from support.faults import Fault, Faults
 from support.packages import make_package
-from support.proxy import S3Proxy
+from support.proxy import S3Proxy, fault_proxy
 from support.s3 import IamEndpoint, S3Endpoint, new_bucket, upload_dir
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
@@ -359,3 +359,28 @@ def test_an_unfinished_multipart_upload_is_reported_by_check_and_aborted_by_inde
     remaining = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [(u["Key"], u["UploadId"]) for u in remaining] == [("Conda/Other/noarch/big-1.0-h0_0.conda", elsewhere)]
     assert check_channel(channel).ok
+
+
+@pytest.mark.parametrize("packages", [0, 1], ids=["empty new channel", "one package"])
+def test_a_store_without_list_multipart_uploads_is_indexed_and_checked_with_one_note(
+    packages: int, s3: S3Endpoint, bucket: str, tmp_path: Path
+) -> None:
+    """s3rver answers 501 NotImplemented to ListMultipartUploads: looking for leftovers is skipped there, with one
+    warning, and index and check do their work."""
+    url = f"s3://{bucket}/Conda/Default"
+    if packages:
+        make_package(tmp_path / "files", "tool")
+        upload(s3, bucket, "Conda/Default", tmp_path / "files")
+    with fault_proxy(s3.port, Fault("a ListMultipartUploads", "501", times=None)) as proxy:
+        env = _env(proxy.url, CONDAFARM_CACHE_DIR=str(tmp_path / "cache"))
+        assert run_cli("init", url, env=env).returncode == 0
+        indexed = run_cli("index", url, env=env)
+        checked = run_cli("check", url, env=env)
+    assert [h.action for h in proxy.hits] == ["501", "501"]  # one scan each, nothing else refused
+    for result in (indexed, checked):
+        assert result.returncode == 0, result.stderr
+        notes = result.stderr.strip().splitlines()
+        assert len(notes) == 1 and "does not implement ListMultipartUploads" in notes[0], result.stderr
+    assert f"{packages} package" in checked.stdout
+    honest = parse_channel(url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
+    assert check_channel(honest).ok

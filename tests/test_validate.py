@@ -152,6 +152,7 @@ def test_publish_refuses_the_bad_build_exit_6_and_uploads_nothing(tmp_path: Path
     good = make_package(tmp_path / "out", "farmtool", "1.0")
     bad = rewrite_index(make_package(tmp_path / "out", "farmtool", "1.1"), depends="farmlib >=2")
     channel = tmp_path / "channel"
+    channel.mkdir()
     result = run_cli("publish", str(good), str(bad), "--to", str(channel))
     assert result.returncode == 6, result.stderr
     assert result.stderr.count("\n") == 1

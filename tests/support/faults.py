@@ -4,12 +4,12 @@ A test says what it breaks in words ("the repodata.json If-Match PUT" answers 50
 asserts the proxy's `hits`: which fault met which request. A plan that matched nothing, or something else
 than meant, then fails the test instead of letting it pass without testing anything.
 
-Actions: "500" (InternalError), "503" (SlowDown), "drop" (close the connection before forwarding), "drop-after"
-(forward, then close the connection without answering: the write happened, the client never hears so and
-retries), "corrupt" (forward the request with one byte of its body flipped, as a faulty network path would), "hang"
-(accept the connection and never answer), "truncate" (half the body, then the connection breaks), "short" (half the
-body with a Content-Length that says so: a body shorter than the object) and "trickle" (the answer in 16 pieces a
-quarter second apart: slow but never silent).
+Actions: "500" (InternalError), "501" (NotImplemented: an operation the store lacks), "503" (SlowDown), "drop"
+(close the connection before forwarding), "drop-after" (forward, then close the connection without answering: the
+write happened, the client never hears so and retries), "corrupt" (forward the request with one byte of its body
+flipped, as a faulty network path would), "hang" (accept the connection and never answer), "truncate" (half the
+body, then the connection breaks), "short" (half the body with a Content-Length that says so: a body shorter than
+the object) and "trickle" (the answer in 16 pieces a quarter second apart: slow but never silent).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-ACTIONS = ("500", "503", "drop", "drop-after", "corrupt", "hang", "truncate", "short", "trickle")
+#: Actions that answer an S3 error instead of forwarding: the status and its S3 error code.
+FAILURES = {"500": "InternalError", "501": "NotImplemented", "503": "SlowDown"}
+ACTIONS = (*FAILURES, "drop", "drop-after", "corrupt", "hang", "truncate", "short", "trickle")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ REQUESTS: dict[str, Callable[[Request], bool]] = {
     "a package GET": lambda r: r.op.startswith("GetObject") and r.is_package,  # whole or ranged
     "any package request": lambda r: r.is_package,
     "the CompleteMultipartUpload": lambda r: r.op == "CompleteMultipartUpload",
+    "a ListMultipartUploads": lambda r: r.op == "ListMultipartUploads",
 }
 
 

@@ -14,6 +14,7 @@ Checksums: with `s3_checksums` the proxy adds what AWS S3 does with `x-amz-check
 Hooks: `on_request(request)` is called in the proxy's thread before a request is forwarded (it may block, to
 hold one client at a chosen step while others go on), and `on_exchange(exchange)` once it has been answered, so
 a test can wait on an event ("all eight ready marks are written") instead of a time window.
+Another server at an endpoint: `port` binds a new proxy where a stopped one answered.
 
 Stores that ignore some headers: `drop_headers` names request headers never forwarded (dropping If-None-Match
 and If-Match stands in for S3-compatible stores that ignore conditional writes).
@@ -43,7 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from support.faults import Fault, Faults, Hit, Request
+from support.faults import FAILURES, Fault, Faults, Hit, Request
 from support.tally import Tally
 
 HOP_BY_HOP = {
@@ -72,6 +73,8 @@ def classify(method: str, path: str, query: str, headers: Any) -> tuple[str, str
     q = parse_qs(query, keep_blank_values=True)
     if method == "GET":
         if not key:
+            if "uploads" in q:
+                return "ListMultipartUploads", key
             return ("ListObjectsV2" if "list-type" in q else "ListObjects"), key
         return ("GetObject(range)" if headers.get("Range") else "GetObject"), key
     if method == "HEAD":
@@ -150,6 +153,7 @@ class S3Proxy:
         on_request: Callable[[Request], None] | None = None,
         on_exchange: Callable[[Exchange], None] | None = None,
         aged: float = 0.0,
+        port: int = 0,
     ) -> None:
         self.tally = Tally()
         dropped = HOP_BY_HOP | {name.lower() for name in drop_headers}
@@ -255,8 +259,8 @@ class S3Proxy:
                     proxy._stopped.wait()
                     self.close_connection = True
                     return None
-                if action in ("500", "503"):
-                    self._fail(int(action), "InternalError" if action == "500" else "SlowDown")
+                if action in FAILURES:
+                    self._fail(int(action), FAILURES[action])
                     return int(action)
                 if action == "corrupt" and body:
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])
@@ -312,7 +316,7 @@ class S3Proxy:
             daemon_threads = True
             request_queue_size = 256
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

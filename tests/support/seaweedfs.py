@@ -191,14 +191,14 @@ class _ExitedEarly(Exception):
 
 
 @contextmanager
-def ignoring_conditions(upstream_port: int) -> Iterator[S3Endpoint]:
+def ignoring_conditions(upstream_port: int, port: int = 0) -> Iterator[S3Endpoint]:
     """An endpoint in front of moto's server at `upstream_port` that forwards requests without their conditional
     headers, as S3-compatible stores that ignore them do (s3rver answers 200 to every conditional PUT).
 
     Only in front of moto: it does not check signatures, and these headers are signed, so a server that checks
-    them would refuse every conditional request instead.
+    them would refuse every conditional request instead. `port`: answer where another endpoint answered.
     """
-    proxy = S3Proxy(upstream_port, drop_headers=CONDITIONAL_HEADERS)
+    proxy = S3Proxy(upstream_port, drop_headers=CONDITIONAL_HEADERS, port=port)
     try:
         yield S3Endpoint(proxy.url, proxy.port)
     finally:

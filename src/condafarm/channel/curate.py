@@ -18,6 +18,7 @@ from ..storage import Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import Channel
 from .listing import list_packages
+from .page import keep_page_current
 from .provenance import provenance_key, read_many, read_provenance, write_provenance
 from .publish import publish
 from .store import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
@@ -72,6 +73,7 @@ def yank(channel: Channel | Storage, filenames: list[str]) -> Curated:
 
         update_repodata(storage, subdir, change)
         result.changed += [f"{subdir}/{n}" for n in names]
+    keep_page_current(storage)
     return result
 
 
@@ -104,6 +106,7 @@ def remove(channel: Channel | Storage, filenames: list[str], *, yes: bool = Fals
             storage.delete(provenance_key(subdir, name))
         update_repodata(storage, subdir, forget)
         result.changed += [f"{subdir}/{n}" for n in names]
+    keep_page_current(storage)
     return result
 
 
@@ -131,6 +134,7 @@ def copy_packages(source: Channel | Storage, destination: Channel | Storage, sel
         _copy_server_side(src, dst, sorted(chosen))
     else:
         _copy_through_here(src, dst, sorted(chosen))
+    keep_page_current(dst)
     return Curated(dst.channel.url, sorted(chosen))
 
 

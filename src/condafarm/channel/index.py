@@ -24,7 +24,7 @@ from ..storage.conditions import RECORD_KEY
 from ..storage.location import KNOWN_SUBDIRS, Channel
 from .derived import Derived, collect_shards, derived_problems, sync_derived
 from .leftovers import remove_leftovers
-from .page import PAGE_KEY, write_page
+from .page import PAGE_KEY, keep_page_current
 from .reading import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
 from .state import FileState, IndexState, Skipped
@@ -281,9 +281,8 @@ def index_channel(
         _correct_headers(storage, [PAGE_KEY, RECORD_KEY])
     if not dry_run:
         remove_leftovers(storage)
-    # A channel that has a page (made once by `condafarm page`) keeps it current.
-    if not dry_run and any(r.wrote for r in reports) and storage.head(PAGE_KEY) is not None:
-        write_page(storage)
+    if not dry_run:
+        keep_page_current(storage)
     result = IndexReport(
         channel=storage.channel.url,
         subdirs=reports,

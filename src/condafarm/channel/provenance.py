@@ -132,7 +132,8 @@ def summary(provenance: Provenance | None) -> str:
     """One short line: who or which job made it (`job-… on farm-…`, `ana@ws12`), or that nobody recorded it."""
     if provenance is None:
         return "no provenance recorded"
-    ran = provenance.get("ran") or {}
+    ran = provenance.get("ran")
+    ran = ran if isinstance(ran, dict) else {}  # another party may have written the record
     source = provenance.get("from")
     if provenance.get("kind") == "mirrored" and isinstance(source, dict):
         return f"mirrored from {source.get('channel', '?')} at {provenance.get('at', '?')}"

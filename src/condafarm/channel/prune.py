@@ -28,6 +28,7 @@ from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
 from .listing import spec_matcher
+from .page import keep_page_current
 from .protect import protected_files
 from .provenance import provenance_key
 from .store import Current, discover_subdirs, load_repodata, update_repodata
@@ -152,6 +153,8 @@ def prune_channel(
         else:
             report.yanked += [_item(subdir, n, r, rules.now) for n, r in plan.doomed.items()]
             report.deleted += [_item(subdir, n, plan.ledger[n], rules.now) for n in plan.due]
+    if yes:
+        keep_page_current(storage)
     report.requests = storage.request_counts()
     return report
 

@@ -27,7 +27,7 @@ from ..conda.package import Hashes, PackageMetadata, check_matches, hash_file, r
 from ..conda.repodata import make_record, repodata_key
 from ..conda.shards import NameRecords, record_name
 from ..conda.validate import check_record
-from ..errors import AlreadyExists, CondafarmError, PackageError, UsageError
+from ..errors import AlreadyExists, CondafarmError, NotFound, PackageError, UsageError
 from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
@@ -35,6 +35,7 @@ from . import intents
 from .adoption import holds
 from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
 from .names import commit_names
+from .page import keep_page_current
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
 from .store import compact, init_channel
@@ -77,6 +78,11 @@ class Prepared:
 
 def prepare(path: Path) -> Prepared:
     """Read and check one local package file: readable, metadata agreeing with its filename, known subdir."""
+    if path.is_dir():
+        raise UsageError(
+            f"{path} is a folder; give the package files in it (e.g. {path / '*.conda'}, or {path}/*/*.conda "
+            "for a build's output folder)"
+        )
     if not path.is_file():
         raise UsageError(f"{path}: no such file; give paths to .conda or .tar.bz2 files")
     split_filename(path.name)
@@ -102,6 +108,7 @@ def publish(
     progress: UploadProgress | None = None,
     provenance: Mapping[str, Provenance] | None = None,
     patches: Mapping[str, Mapping[str, Any]] | None = None,
+    create_folder: bool = True,
 ) -> PublishReport:
     """Upload `files` to `channel` and index them, all or none.
 
@@ -110,12 +117,20 @@ def publish(
     Each file's provenance (by filename; `build` gives it) goes beside it; a file without one is recorded as
     published by this user or job. `patches` (by filename) replace the `depends` and `constrains` that index.json
     says, as a channel's repodata patches do (`mirror` keeps its upstream's). `compact` rewrites `repodata.json`
-    before returning even where the subdir is too large for that to be the default (see `group.py`).
+    before returning even where the subdir is too large for that to be the default (see `group.py`). Without
+    `create_folder`, a folder channel that does not exist is refused (`NotFound`) rather than made: a mistyped
+    path must not start a new channel.
     """
     started = time.monotonic()
     storage = open_storage(channel)
     if not files:
         raise UsageError("nothing to publish: name at least one .conda or .tar.bz2 file")
+    folder = storage.channel.path
+    if not create_folder and folder is not None and not folder.is_dir():
+        raise NotFound(
+            f"channel folder {folder} does not exist; check the path, or create the channel with "
+            f"`condafarm init {folder}`"
+        )
     prepared = [prepare(Path(f)) for f in files]
     fixes = {name: checked_patch(name, patch) for name, patch in (patches or {}).items()}
     seen: set[str] = set()
@@ -187,6 +202,7 @@ def publish(
                 replaced=item.key in existing,
             )
         )
+    keep_page_current(storage)
     report.seconds = time.monotonic() - started
     report.requests = storage.request_counts()
     return report

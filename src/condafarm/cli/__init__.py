@@ -8,6 +8,7 @@ each command function, so `--help`, `--version` and a folder-channel command loa
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import pkgutil
@@ -19,7 +20,7 @@ from .. import __version__
 from ..console import configure_logging, exit_now
 from ..errors import CondafarmError
 from ..redaction import redact
-from .common import EPILOG
+from .common import EPILOG, add_s3_options
 
 log = logging.getLogger("condafarm")
 
@@ -39,6 +40,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        # argparse's own class for subcommands (`condafarm X`, `condafarm env X`)
+        if isinstance(action, argparse._SubParsersAction) and choices is not None and value not in choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+            if close:
+                raise argparse.ArgumentError(
+                    action, f"unknown command {value!r}; did you mean {close[0]!r}? ({self.prog} --help lists them)"
+                )
+        super()._check_value(action, value)
+
 
 def _shared_flags() -> _Parser:
     common = _Parser(add_help=False)
@@ -55,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"condafarm {__version__}")
+    add_s3_options(parser, before_command=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str, desc: str) -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..console import Progress, report_check
-from .common import AddCommand, add_s3_options, channel_arg, human_size, on_terminal
+from .common import AddCommand, add_s3_options, channel_arg, human_size, on_terminal, printable
 
 ORDER = 10
 
@@ -56,7 +56,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             f"{r.get('name', '?'):<28} {r.get('version', '?'):<14} {r.get('build', '?'):<20} "
             f"{item.subdir:<12} {human_size(size):>9}  {item.filename}"
         )
-        print(f"{line}  {summary(made[(item.subdir, item.filename)])}" if args.long else line)
+        print(printable(f"{line}  {summary(made[(item.subdir, item.filename)])}" if args.long else line))
     if not args.quiet:
         print(f"{len(items)} package(s)", file=sys.stderr)
     return 0
@@ -72,19 +72,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     items = list_packages(storage, args.spec)
     if not items:
         raise NotFound(f"no package in {storage.channel.url} matches {args.spec!r}; see `condafarm ls`")
-    for item in items:
+    found = [(item, read_provenance(storage, item.subdir, item.filename)) for item in items]
+    if args.json:  # ensure_ascii: every control character escaped, so the document is safe on a terminal too
+        packages = [
+            {"subdir": item.subdir, "filename": item.filename, "record": item.record, "provenance": provenance}
+            for item, provenance in found
+        ]
+        print(json.dumps(packages, indent=2, sort_keys=True, ensure_ascii=True))
+        return 0
+    for item, provenance in found:
         record = item.record
-        print(f"{item.subdir}/{item.filename}")
+        print(printable(f"{item.subdir}/{item.filename}"))
         for field in ("name", "version", "build", "build_number", "size", "sha256", "depends", "constrains"):
             if field in record:
-                print(f"  {field}: {record[field]}")
-        provenance = read_provenance(storage, item.subdir, item.filename)
+                print(printable(f"  {field}: {record[field]}"))
         if provenance is None:
             print("  provenance: none recorded (published before condafarm kept provenance, or by another tool)")
         else:
-            print("  provenance:")
-            for line in json.dumps(provenance, indent=2, sort_keys=True).splitlines()[1:-1]:
-                print(f"  {line}")
+            print("  provenance (JSON):")
+            for line in json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=True).splitlines():
+                print(f"    {line}")
     return 0
 
 
@@ -170,6 +177,7 @@ def register(command: AddCommand) -> None:
     )
     p.add_argument("channel")
     p.add_argument("spec", help="conda match spec, e.g. 'blender 4.5.*' or 'farm-hello=1.0=*_2'")
+    p.add_argument("--json", action="store_true", help="print one JSON document: each package's record and provenance")
     add_s3_options(p)
 
     p = command(
@@ -192,7 +200,8 @@ def register(command: AddCommand) -> None:
         "Write CHANNEL/index.html from the repodata of every subdir (no package is read): name, version, build,\n"
         "platform, size, date and yanked state of each build, with search and filters that run in the browser.\n"
         "Self-contained (no external assets): open it from a folder, or serve the bucket as a static website.\n"
-        "Once a channel has a page, `condafarm index` keeps it current.\n\n"
+        "Each build links to its file and offers an install command to copy. Once a channel has a page, every\n"
+        "command that changes it (publish, yank, remove, copy, prune, index) keeps the page current.\n\n"
         "example: condafarm page s3://studio-packages/Conda/Default",
     )
     p.add_argument("channel")

@@ -318,7 +318,9 @@ def register(command: AddCommand) -> None:
     )
     _request_options(p)
     p.add_argument(
-        "--session-dir", help="the OpenJD session folder: gets condafarm-env.lock.txt (and the env with --no-reuse)"
+        "--session-dir",
+        help="the OpenJD session folder (made if missing): gets condafarm-env.lock.txt (and the env with --reuse "
+        "session)",
     )
     p.add_argument(
         "--reuse",
@@ -389,7 +391,7 @@ def register(command: AddCommand) -> None:
         "environments no job used for --cleanup-after-hours.\n\n"
         "example: condafarm env exit --session-dir SESSION_DIR --cleanup-after-hours 96",
     )
-    p.add_argument("--session-dir", help="the OpenJD session folder")
+    p.add_argument("--session-dir", help="the OpenJD session folder given to `env enter` (must exist)")
     p.add_argument("--cache-dir", help="the environment cache (default: $CONDAFARM_ENV_CACHE or the user cache)")
     p.add_argument("--cleanup-after-hours", type=argument(DURATION), help="remove cached environments unused this long")
 

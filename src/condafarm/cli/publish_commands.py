@@ -28,6 +28,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         force=args.force,
         compact=args.compact,
         progress=UploadBar(on_terminal(args)),
+        create_folder=False,
     )
     for p in report.packages:
         verb = "replaced" if p.replaced else "published"
@@ -114,7 +115,8 @@ def register(command: AddCommand) -> None:
         "upload package files to a channel and index them",
         "Upload .conda/.tar.bz2 files to a channel and add them to its index in one step. Every file is\n"
         "checked first; a bad one stops the publish before anything is uploaded. A file name that already\n"
-        "exists is refused (exit 5): published packages never change. The channel is created if missing.\n"
+        "exists is refused (exit 5): published packages never change. A folder channel must exist (a mistyped\n"
+        "path is refused, exit 3; `condafarm init` creates one); an S3 channel is created by its first publish.\n"
         "The cost does not grow with the channel: no listing, no other package is read.\n\n"
         "`condafarm env`, rattler and pixi (which read the CEP-16 shards) see the package when publish returns.\n"
         "So does conda (which reads repodata.json) where repodata.json is up to 1 MiB (CONDAFARM_COMPACT_BYTES);\n"

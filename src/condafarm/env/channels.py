@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CondafarmError
+from ..errors import CondafarmError, NotFound
 from ..storage.location import Channel, S3Options, parse_channel
 from .condarc import CondaConfig
 from .folder_shards import FolderShards
@@ -114,6 +114,8 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc:
             urls.append(name)  # https://, and whatever else py-rattler reads itself
         else:
             folder = parse_channel(name)
+            if folder.path is not None and not folder.path.is_dir():  # a typo, not a channel waiting for an index
+                raise NotFound(f"channel {name} does not exist (no folder {folder.path}); check --channels")
             urls.append(folder.url)
             if folder.path is not None and FolderShards.has_shards(folder.path):
                 sources.folders[folder.url] = FolderShards(folder.path, folder.url)

@@ -17,6 +17,7 @@ the job's earlier sessions used some list, and a fresh solve could silently give
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from .lockfile import explicit_lockfile, read_explicit_lockfile
 from .session import Entered
 from .spec import EnvSpec, current_platform
 
+#: What a job id may be, as a folder name on every file system and an S3 key part.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+
 
 @dataclass(frozen=True)
 class JobRecords:
@@ -37,6 +41,14 @@ class JobRecords:
 
     location: Channel
     job_id: str
+
+    def __post_init__(self) -> None:
+        # it names a folder in the record location: no separators, no `..`, no name too long for a file system
+        if not _JOB_ID.fullmatch(self.job_id):
+            raise UsageError(
+                f"job id {self.job_id[:40]!r}{'...' if len(self.job_id) > 40 else ''} is not one: up to 128 "
+                "letters, digits, '-', '_' and '.', not starting with '.' (Deadline's look like job-0123abcd...)"
+            )
 
     def key(self, spec: EnvSpec) -> str:
         platform = spec.platform or current_platform()

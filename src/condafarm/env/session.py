@@ -69,13 +69,10 @@ def enter_environment(
     """
     if update_after_minutes is not None:
         check_number(update_after_minutes, "--update-after-minutes", DURATION)
-    if session_dir is not None and not session_dir.is_dir():
-        raise UsageError(
-            f"session folder {session_dir} does not exist; pass the OpenJD session's working directory "
-            "({{Session.WorkingDirectory}}) or leave --session-dir out"
-        )
+    if session_dir is not None:
+        _make_session_dir(session_dir)
     if session_dir is None and not reuse:
-        raise UsageError("an environment for this session only (--no-reuse / reuse=false) needs --session-dir")
+        raise UsageError("an environment for this session only (--reuse session) needs --session-dir")
     cache = EnvCache(cache_root or default_cache_root())
     if clean:
         cache.clean(say)
@@ -114,6 +111,21 @@ def enter_environment(
     return Entered(prefix, action, manifest, activation_changes(prefix), written)
 
 
+def _make_session_dir(session_dir: Path) -> None:
+    """The session folder, made if missing (OpenJD makes it; a person trying the queue environment by hand
+    may not have)."""
+    if session_dir.exists() and not session_dir.is_dir():
+        raise UsageError(
+            f"--session-dir {session_dir} is a file; give a folder (in OpenJD, {{{{Session.WorkingDirectory}}}})"
+        )
+    try:
+        session_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot make the session folder {session_dir} ({exc.strerror}); give a folder you can write"
+        ) from exc
+
+
 def exit_environment(
     *,
     session_dir: Path | None = None,
@@ -125,6 +137,11 @@ def exit_environment(
     (None: keep them). Returns the folders removed."""
     if cleanup_after_hours is not None:
         check_number(cleanup_after_hours, "--cleanup-after-hours", DURATION)
+    if session_dir is not None and not session_dir.is_dir():
+        raise UsageError(
+            f"session folder {session_dir} does not exist, so it holds no environment to remove; pass the folder "
+            "`env enter --session-dir` was given (in OpenJD, {{Session.WorkingDirectory}})"
+        )
     removed = []
     if session_dir is not None and (session_dir / SESSION_ENV).is_dir():
         shutil.rmtree(session_dir / SESSION_ENV, ignore_errors=True)

@@ -21,7 +21,7 @@ from ..errors import AccessDenied, CondafarmError, NotFound, SolveError, Storage
 from .channels import Sources
 from .integrity import check_local_files, download_failure, package_cache
 from .lockfile import LockedPackage
-from .spec import EnvSpec
+from .spec import EnvSpec, match_spec
 from .yanked import YankedFiles
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
     return list(
         await rattler.solve(
             sources=sources.solvable(),
-            specs=list(spec.packages),
+            specs=[match_spec(p) for p in spec.packages],
             gateway=sources.gateway(cache),
             platforms=[rattler.Platform(spec.platform), rattler.Platform("noarch")],
             virtual_packages=virtual_packages(spec.platform),

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError
 from .condarc import CondaConfig, load_condarc, needs_condarc
@@ -66,6 +67,15 @@ def words(value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(word for item in items for word in item.split())
 
 
+def match_spec(text: str) -> Any:
+    """`text` as the solver's MatchSpec: conda's forms (`name=1.0=build`, which py-rattler's solver does not
+    parse) read as conda reads them, then held to the solver's strict rules, so a bad build string such as
+    `h=extra` is a usage error here rather than a failure in the middle of a solve."""
+    from rattler import MatchSpec
+
+    return MatchSpec(str(MatchSpec(text, strict=False)), strict=True)
+
+
 def _spec_error(spec: str, previous: str | None, exc: Exception) -> UsageError:
     if previous is not None and spec.startswith(_VERSION_START):
         return UsageError(
@@ -73,7 +83,8 @@ def _spec_error(spec: str, previous: str | None, exc: Exception) -> UsageError:
             f"was read as two; write {previous + spec!r} (no space inside a spec)"
         )
     return UsageError(
-        f"package spec {spec!r} is not valid ({exc}); write NAME, NAME=VERSION or NAME>=VERSION, separated by spaces"
+        f"package spec {spec!r} is not valid ({exc}); write NAME, NAME=VERSION, NAME=VERSION=BUILD or "
+        "NAME>=VERSION, separated by spaces"
     )
 
 
@@ -97,12 +108,10 @@ def make_spec(
     """Validate a request: every package a valid match spec, a known priority; channel names resolved as conda
     does on this host (`condarc`, default: the host's files), and no channels meaning conda's defaults. `name`
     makes it a named environment; "" or AUTOMATIC names it after the request."""
-    from rattler import MatchSpec
-
     specs = words(packages)
     for index, spec in enumerate(specs):
         try:
-            MatchSpec(spec)
+            match_spec(spec)
         except Exception as exc:  # py-rattler raises InvalidMatchSpecError, not exported as a type
             raise _spec_error(spec, specs[index - 1] if index else None, exc) from exc
     if priority.lower() not in PRIORITIES:

@@ -52,9 +52,19 @@ def write_farm_files(destination: Path, *, force: bool = False) -> list[Path]:
     folders written. An existing one is refused unless `force`, which replaces its files."""
     sources = {name: farm_folder(name) for name in FOLDERS}
     targets = [destination / name for name in FOLDERS]
-    existing = [t for t in targets if t.exists() and any(t.iterdir())]
+    in_the_way = [p for p in (destination, *targets) if p.exists() and not p.is_dir()]
+    if in_the_way:  # never replaced, not even with --force: it is not one of ours
+        raise UsageError(f"{in_the_way[0]} is a file, where a folder goes; move it, or choose another folder")
+    existing = [t for t in targets if t.is_dir() and any(t.iterdir())]
     if existing and not force:
         raise AlreadyExists(f"{existing[0]} already exists; choose another folder or pass --force to overwrite it")
     for name, target in zip(FOLDERS, targets, strict=True):
-        copy_folder(sources[name], target, overwrite=True, skip=lambda p: p.name == "__pycache__" or p.suffix == ".pyc")
+        try:
+            copy_folder(
+                sources[name], target, overwrite=True, skip=lambda p: p.name == "__pycache__" or p.suffix == ".pyc"
+            )
+        except OSError as exc:  # a file where one of our folders goes, a read-only folder...
+            raise UsageError(
+                f"cannot write {target}: {exc}; move what is in the way, or choose another folder"
+            ) from exc
     return targets

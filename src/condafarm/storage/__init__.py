@@ -99,6 +99,9 @@ class Storage(abc.ABC):
     keeps_object_metadata: bool = False
     #: Conditional writes are known to be honoured (checked by `conditions.py` before the first write).
     conditions_proven: bool = False
+    #: What the store says it is (S3's `Server` header, with its version, in its latest answer; empty where no
+    #: server answers): a proof of conditional writes holds only for the server it was made on.
+    server: str = ""
     #: The user promised that only one writer ever writes this channel (`--single-writer`): a store that
     #: ignores conditional writes may then be written, and every commit is read back.
     single_writer: bool = False

@@ -5,6 +5,12 @@ concurrent publishers overwrite packages and lose records while exiting 0, so co
 store once (four small requests under `.condafarm/probe/`), remembers the answer on this host and in the
 channel (`.condafarm/store.json`, for `check`), and refuses to write where the conditions are ignored, unless the
 user promises a single writer (`--single-writer`), in which case every commit is read back.
+
+What this host remembers holds only for the server it was proven on: another server can come to answer at the
+same endpoint (a gateway replaced, reconfigured or upgraded). So each writing command first makes one
+conditional PUT that must be refused (`If-None-Match: *` on the channel's `store.json`, which the probe wrote),
+and the refusing server must name itself as the proven one did (its `Server` header); anything else, and the
+store is probed again.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +55,66 @@ def _store_id(storage: Storage) -> str:
 
 
 def _cached(storage: Storage) -> list[str] | None:
+    """What this host found when it last probed the store, while that is recent and the store still the one
+    probed; None when it must be probed (again)."""
     path = _cache_file()
     try:
         data = path.read_bytes()
     except OSError:
         return None
 
-    def shape(value: Any) -> list[str] | None:
+    def shape(value: Any) -> tuple[float, str, list[str]] | None:
         entry = mapping(value, "the cache").get(_store_id(storage))
-        if entry is None or time.time() - finite(mapping(entry, "an entry")["checked"], "`checked`") > TRUST_SECONDS:
+        if entry is None:
             return None
-        return _ignored({"ignored_conditions": entry.get("ignored")})
+        entry = mapping(entry, "an entry")
+        checked = finite(entry["checked"], "`checked`")
+        return checked, str(entry.get("server", "")), _ignored({"ignored_conditions": entry.get("ignored")})
 
-    return parse(data, str(path), shape, otherwise="probing the store again")
+    found = parse(data, str(path), shape, otherwise="probing the store again")
+    if found is None:
+        return None
+    checked, server, ignored = found
+    if not 0 <= time.time() - checked <= TRUST_SECONDS:
+        return None
+    if ignored:  # a single writer goes on reading back; anyone else is refused, unless the store was mended
+        return ignored if storage.single_writer else None
+    return ignored if _still_the_proven_store(storage, server) else None
 
 
-def _remember(storage: Storage, ignored: list[str]) -> None:
+def _still_the_proven_store(storage: Storage, server: str) -> bool:
+    """One request: a conditional PUT of the probe's record that an honest store refuses (the record is there),
+    answered by a server naming itself as the proven one did when it refused. A store that ignores the condition,
+    or one that never held the record (a new server, an emptied bucket), takes the PUT, and is probed again."""
+    try:
+        storage.put(RECORD_KEY, _UNPROVEN, if_absent=True, content_type="application/json")
+    except AlreadyExists:
+        if storage.server == server:
+            return True
+        log.info(
+            "%s now answers as %r, not %r: proving its conditional writes again",
+            _store_id(storage),
+            storage.server,
+            server,
+        )
+        return False
+    log.info("%s took a write it should have refused, or is a new store: proving it again", _store_id(storage))
+    return False
+
+
+#: What `store.json` says between a write the store should have refused and the probe that follows it.
+_UNPROVEN = json.dumps({"ignored_conditions": [], "checked": None, "note": "being proven again"}).encode()
+
+
+def _remember(storage: Storage, proof: Proof) -> None:
     path = _cache_file()
     try:
         known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, ValueError):
         known = {}
-    known[_store_id(storage)] = {"ignored": ignored, "checked": time.time()}
+    if not isinstance(known, dict):
+        known = {}
+    known[_store_id(storage)] = {"ignored": proof.ignored, "checked": time.time(), "server": proof.refused_by}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
@@ -79,17 +124,28 @@ def _remember(storage: Storage, ignored: list[str]) -> None:
         log.debug("cannot remember the store probe in %s: %s", path, exc)
 
 
-def probe(storage: Storage) -> list[str]:
-    """Which conditions the store ignores (empty when it honours both), found with four small requests."""
+@dataclass(frozen=True)
+class Proof:
+    """What a probe found: the conditions the store ignores (none: it honours both), and how the server named
+    itself when it refused a write (its `Server` header in a refusal: servers name themselves differently
+    in refusals and successes), which later refusals must repeat."""
+
+    ignored: list[str]
+    refused_by: str = ""
+
+
+def probe(storage: Storage) -> Proof:
+    """Which conditions the store ignores, found with four small requests."""
     key = f"{PROBE_FOLDER}/{secrets.token_hex(8)}"
     ignored = []
+    refused_by = ""
     storage.put(key, b"1", if_absent=True)
     try:
         try:
             storage.put(key, b"2", if_absent=True)
             ignored.append("If-None-Match")
         except AlreadyExists:
-            pass
+            refused_by = storage.server
         try:
             storage.put(key, b"3", if_match='"condafarm-probe-etag-that-never-exists"')
             ignored.append("If-Match")
@@ -99,7 +155,7 @@ def probe(storage: Storage) -> list[str]:
         storage.delete(key)
     record = {"ignored_conditions": ignored, "checked": time.time(), "store": _store_id(storage)}
     storage.put(RECORD_KEY, json.dumps(record, indent=1).encode(), content_type="application/json")
-    return ignored
+    return Proof(ignored, refused_by)
 
 
 def recorded_problem(storage: Storage) -> str | None:
@@ -134,8 +190,9 @@ def ensure_conditional_writes(storage: Storage) -> None:
     ignored = _cached(storage)
     if ignored is None:
         log.info("checking that %s honours conditional writes (once per store)", _store_id(storage))
-        ignored = probe(storage)
-        _remember(storage, ignored)
+        proof = probe(storage)
+        _remember(storage, proof)
+        ignored = proof.ignored
     if ignored and not storage.single_writer:
         raise UnsafeStore(_refusal(storage, ignored))
     if ignored:

@@ -62,12 +62,18 @@ class S3Storage(Storage):
         self.multipart_threshold = MULTIPART_THRESHOLD
         self.part_bytes = PART_BYTES
         self.client.meta.events.register("request-created.s3", self._count_request)
+        self.client.meta.events.register("response-received.s3", self._note_server)
         self._listing = Listing(self.client, channel, self.bucket, threads=self.read_threads)
 
     def _count_request(self, request: Any, operation_name: str = "", **_: Any) -> None:
         # `request-created` fires once per HTTP attempt, so retries are counted too: the real traffic.
         with self._lock:
             self._counts[operation_name or request.method] += 1
+
+    def _note_server(self, response_dict: dict[str, Any] | None = None, **_: Any) -> None:
+        # every answer, refusals included (a 412 says who refused)
+        if response_dict is not None:
+            self.server = str(response_dict.get("headers", {}).get("server", ""))
 
     def _add_bytes(self, n: int) -> None:
         with self._lock:
@@ -326,13 +332,14 @@ class S3Storage(Storage):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def leftovers(self, prefix: str) -> list[Leftover]:
-        """Unfinished multipart uploads directly under `prefix`. Credentials that may not list uploads see none,
-        with one warning: looking for leftovers is never what a command is for."""
+        """Unfinished multipart uploads directly under `prefix`. Credentials that may not list uploads, and stores
+        that cannot (s3rver answers NotImplemented), see none, with one warning: looking for leftovers is never
+        what a command is for."""
         if not self._may_list_uploads:
             return []
         try:
             found = unfinished.find(self, prefix)
-        except AccessDenied as exc:
+        except (AccessDenied, unfinished.NotSupported) as exc:
             self._may_list_uploads = False
             log.warning("cannot look for unfinished uploads in %s: %s", self.channel.url, exc)
             return []

@@ -11,8 +11,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import botocore.exceptions
+
+from ...errors import StorageError
 from .. import Leftover
-from .errors import translated
+from .errors import error_code, translated
 
 if TYPE_CHECKING:
     from .storage import S3Storage
@@ -20,6 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WHAT = "unfinished multipart upload"
+#: Error codes of a store that has no ListMultipartUploads (s3rver answers 501 NotImplemented).
+UNSUPPORTED = ("NotImplemented", "501")
+
+
+class NotSupported(StorageError):
+    """The store cannot list multipart uploads at all (not a permission: no credentials would help)."""
 
 
 def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
@@ -34,7 +43,15 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
         pages = client.get_paginator("list_multipart_uploads").paginate(
             Bucket=storage.bucket, Prefix=storage.folder(prefix)
         )
-        uploads = [upload for page in pages for upload in page.get("Uploads", ())]
+        try:
+            uploads = [upload for page in pages for upload in page.get("Uploads", ())]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) not in UNSUPPORTED:
+                raise
+            raise NotSupported(
+                f"the store does not implement ListMultipartUploads ({error_code(exc)}), so uploads an "
+                "interrupted publish left open cannot be found there; skipped"
+            ) from exc
     found = []
     for upload in uploads:
         key = str(upload["Key"])[strip:]
