@@ -68,6 +68,7 @@ def test_environment_numbers_are_refused_with_the_variable_named(tmp_path: Path,
     if variable == "CONDAFARM_CONNECT_TIMEOUT":
         args = ["ls", "s3://condafarm-test/none", "--endpoint-url", "http://127.0.0.1:9"]
     else:
+        assert run_cli("init", str(tmp_path / "channel")).returncode == 0
         args = ["publish", str(package), "--to", str(tmp_path / "channel")]
     result = run_cli(*args, env=env)
     assert result.returncode == 2, result.stderr
