@@ -105,14 +105,24 @@ def _text(value: Any) -> str:
 
 
 def _bounded(value: Any) -> Any:
-    if isinstance(value, str | list | tuple) and len(value) > MAX_SIZE:
+    if isinstance(value, str | list | tuple) and (len(value) > MAX_SIZE or _size(value) > MAX_SIZE):
         raise NotConstant(f"the value would be longer than {MAX_SIZE}")
     return value
 
 
 def _size(value: Any) -> int:
-    """Characters `value` prints as (a list: the sum of its items')."""
-    return sum(_size(v) for v in value) if isinstance(value, list | tuple) else len(str(value))
+    """Characters `value` prints as (a list: its items' and one per item), counted only until past MAX_SIZE: a
+    short list can hold one long string many times, or lists of lists, which printed or walked whole would take
+    gigabytes or hours."""
+    total, todo = 0, [value]
+    while todo and total <= MAX_SIZE:
+        item = todo.pop()
+        if isinstance(item, list | tuple):
+            total += len(item)
+            todo.extend(item)
+        else:
+            total += len(item) if isinstance(item, str) else len(str(item))
+    return total
 
 
 def _check_growth(template: Any, args: list[Any]) -> None:
