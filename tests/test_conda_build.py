@@ -493,6 +493,15 @@ def test_jinja_values_nested_in_lists_are_bounded_in_size(sets: tuple[str, str, 
     assert result.returncode in (0, 8) and "internal error" not in result.stderr, result.stderr
 
 
+def test_jinja_numbers_multiplied_line_after_line_stay_bounded(tmp_path: Path) -> None:
+    lines = ["{% set n0 = 99999999999999999999 %}"]
+    lines += [f"{{% set n{i} = {' * '.join([f'n{i - 1}'] * 8)} %}}" for i in range(1, 10)]  # digits x8 a line
+    folder = write_meta(tmp_path, "\n".join(lines) + "\npackage:\n  name: a\n  version: 1\n")
+    args = ("convert-recipe", str(folder), "--out", str(tmp_path / "out"))
+    result = run_cli(*args, env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=60)
+    assert result.returncode == 0, result.stderr  # the products are left to minijinja, not computed here
+
+
 SOURCES_AND_TESTS = """\
 {% set version = "2025" %}
 package:
