@@ -5,7 +5,8 @@ images cost one HEAD each.
 Credentials, as docker and skopeo find them: `$REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json` or
 `~/.docker/config.json` (`auths.HOST.auth`, base64 `user:password`), sent as Basic or exchanged for a Bearer token
 when the registry asks (`WWW-Authenticate`). Every request has the connect and read timeouts and metadata
-requests the deadline of `storage/s3/timeouts.py`. Plain HTTP only for 127.0.0.1/localhost or with `insecure`.
+requests the deadline of `storage/s3/timeouts.py`. Plain HTTP only for 127.0.0.1/localhost or with `insecure`;
+credentials only to the registry's own host and scheme.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ class Registry:
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urllib.parse.urlsplit(url if "//" in url else f"{self.scheme}://{self.host}{url}")
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {**headers, **({"Authorization": self.authorization} if self.authorization else {})}
+        # Only the registry itself gets its credentials: an upload Location (or any URL an answer names) on
+        # another host or over plain HTTP does not, as distribution's own client keeps them to the host that asked.
+        own = (parts.scheme.lower(), parts.netloc.lower()) == (self.scheme, self.host.lower())
+        if self.authorization and own:
+            headers = {**headers, "Authorization": self.authorization}
         self.pushed.requests[method] = self.pushed.requests.get(method, 0) + 1
         connection = self._connection(parts.netloc, parts.scheme)
         started = time.monotonic()
