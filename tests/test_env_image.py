@@ -148,3 +148,13 @@ def test_push_sends_credentials_only_to_the_registry_not_where_its_answers_point
     assert pushed.returncode == 0, pushed.stderr
     assert registry.authorizations[host]  # the registry asked for the credentials and got them
     assert elsewhere.authorizations == {}  # the upload host it named did not
+
+
+def test_push_to_a_registry_that_trickles_its_answers_ends_at_the_deadline(channel: Path, tmp_path: Path) -> None:
+    prefix = create(tmp_path / "env", channel, "render-lic", tmp_path / "cache")
+    registry = HostileRegistry(trickle=0.05)  # a byte every 50 ms: never silent for CONDAFARM_READ_TIMEOUT
+    with registry.serving() as host:
+        push = ["env", "image", str(prefix), str(tmp_path / "layout"), "--push", f"{host}/render/env:1"]
+        limits = {"CONDAFARM_DEADLINE": "2", "CONDAFARM_READ_TIMEOUT": "1"}
+        pushed = run_cli(*push, env={**os.environ, **limits}, timeout=60)
+    assert pushed.returncode == 3 and "CONDAFARM_DEADLINE" in pushed.stderr, pushed.stderr
