@@ -341,6 +341,27 @@ def test_a_source_archive_directory_becomes_the_jobs_override_source_folder(tmp_
     assert job["params"]["OverrideSourceDir"] == str(plugin)  # type: ignore[index]
 
 
+@pytest.mark.posix("plants symlinks")
+@pytest.mark.parametrize("how", ["dot-dot", "absolute", "file-link", "folder-link"])
+def test_a_source_archive_outside_the_recipes_folders_is_never_attached(tmp_path: Path, how: str) -> None:
+    """A recipe's deadline-cloud.yaml (whoever wrote it) names what submit attaches to the job and uploads: a
+    path or symlink leading out of the archive folders would upload a file of the submitter's, e.g. a key."""
+    secret = tmp_path / "home" / ".aws" / "credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("[default]\naws_secret_access_key = abc\n")
+    named = {"dot-dot": "../../home/.aws/credentials", "absolute": str(secret)}.get(how, "tool.tar.gz")
+    key = "sourceArchiveDirectory" if how == "folder-link" else "sourceArchiveFilename"
+    config = f"condaPlatforms:\n- platform: linux-64\n  defaultSubmit: true\n  {key}: {named}\n"
+    tool = _recipes(tmp_path, config=config, archive=False)
+    archives = tmp_path / "recipes" / "archive_files"
+    archives.mkdir(exist_ok=True)
+    if how.endswith("link"):
+        (archives / named).symlink_to(secret if how == "file-link" else secret.parent)
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(secret.parent) not in result.stdout
+
+
 def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_path: Path) -> None:
     config = (
         "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\njobParameters:\n"
