@@ -4,6 +4,7 @@ with `umoci unpack` and the environment's command run from the unpacked root fil
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from env_support import folder_channel
 from support.cli import run_cli
-from support.registry import local_registry, require_tools, run, skopeo
+from support.registry import HostileRegistry, local_registry, require_tools, run, skopeo
 
 pytestmark = pytest.mark.posix("runs the image's sh command on the host")
 
@@ -132,3 +133,28 @@ def test_push_to_a_registry_that_wants_a_password_uses_skopeo_login(channel: Pat
         assert "s3cret" not in pushed.stdout + pushed.stderr
         inspected = skopeo("inspect", "--tls-verify=false", "--authfile", auth_file, f"docker://{reference}")
         assert json.loads(inspected)["Labels"]["org.condafarm.request"] == "render-lic"
+
+
+def test_push_sends_credentials_only_to_the_registry_not_where_its_answers_point(channel: Path, tmp_path: Path) -> None:
+    prefix = create(tmp_path / "env", channel, "render-lic", tmp_path / "cache")
+    elsewhere = HostileRegistry()
+    with elsewhere.serving() as other:
+        registry = HostileRegistry(upload_to=other)
+        with registry.serving() as host:
+            auth_file = tmp_path / "auth.json"
+            auth_file.write_text(json.dumps({"auths": {host: {"auth": base64.b64encode(b"artist:s3cret").decode()}}}))
+            push = ["env", "image", str(prefix), str(tmp_path / "layout"), "--push", f"{host}/render/env:1"]
+            pushed = run_cli(*push, env={**os.environ, "REGISTRY_AUTH_FILE": str(auth_file)})
+    assert pushed.returncode == 0, pushed.stderr
+    assert registry.authorizations[host]  # the registry asked for the credentials and got them
+    assert elsewhere.authorizations == {}  # the upload host it named did not
+
+
+def test_push_to_a_registry_that_trickles_its_answers_ends_at_the_deadline(channel: Path, tmp_path: Path) -> None:
+    prefix = create(tmp_path / "env", channel, "render-lic", tmp_path / "cache")
+    registry = HostileRegistry(trickle=0.05)  # a byte every 50 ms: never silent for CONDAFARM_READ_TIMEOUT
+    with registry.serving() as host:
+        push = ["env", "image", str(prefix), str(tmp_path / "layout"), "--push", f"{host}/render/env:1"]
+        limits = {"CONDAFARM_DEADLINE": "2", "CONDAFARM_READ_TIMEOUT": "1"}
+        pushed = run_cli(*push, env={**os.environ, **limits}, timeout=60)
+    assert pushed.returncode == 3 and "CONDAFARM_DEADLINE" in pushed.stderr, pushed.stderr

@@ -103,6 +103,23 @@ def test_installer_refuses_a_taken_folder_and_a_prefix_too_long_for_binary_files
     assert not [p for p in tmp_path.iterdir() if "condafarm-installing" in p.name]
 
 
+def test_installer_never_unpacks_through_a_link_planted_where_it_stages(
+    packed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    installer, _ = packed
+    dest = tmp_path / "shared" / "env"
+    dest.parent.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # another user of a shared folder links the staging name of this very process (exec keeps the pid) elsewhere
+    plant = 'ln -s "$2" "$3.condafarm-installing-$$" && exec /bin/sh "$1" "$3"'
+    args = ["/bin/sh", "-c", plant, "sh", str(installer), str(elsewhere), str(dest)]
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1 and "already there" in result.stderr, result.stdout + result.stderr
+    assert list(elsewhere.iterdir()) == [] and not dest.exists()
+
+
 def test_windows_installer_is_a_bat_whose_table_relocates_the_zip_it_carries(tmp_path: Path) -> None:
     """No Windows host runs it here: the .bat's parts are checked as data, and its relocation table is applied
     the way its PowerShell part applies it."""

@@ -293,6 +293,31 @@ def test_a_rewritten_job_record_installs_nothing_its_request_and_channels_do_not
     _assert_refused(later, record.as_uri(), tmp_path / "cache-2")
 
 
+@pytest.mark.posix("plants a symlink and a fifo")
+@pytest.mark.parametrize("planted", ["link-to-a-secret", "fifo"])
+def test_a_record_planted_as_a_link_out_of_the_records_folder_or_a_fifo_is_not_read(
+    tmp_path: Path, planted: str
+) -> None:
+    """Another job on the queue replaces a record with a symlink to a file of the host's (its first line would be
+    quoted in the refusal, in a log that job may read) or a fifo (reading it would wait for good)."""
+    channel, records = folder_channel(tmp_path / "channel"), tmp_path / "records"
+    first = _session(str(channel), str(records), tmp_path / "cache-1", "job-1")
+    assert first.returncode == 0, first.stderr
+    (record,) = (records / "job-1").glob("*.lock.txt")
+    record.unlink()
+    if planted == "fifo":
+        os.mkfifo(record)
+    else:
+        secret = tmp_path / "home" / ".token"
+        secret.parent.mkdir()
+        secret.write_text("TOKEN-abc123\n")
+        record.symlink_to(secret)
+    later = _session(str(channel), str(records), tmp_path / "cache-2", "job-1", CONDAFARM_DEADLINE="20")
+    assert later.returncode == 4, later.stdout[-2000:] + later.stderr
+    assert "TOKEN" not in later.stdout + later.stderr and "condafarm does not read it" in later.stderr
+    assert not [p for p in (tmp_path / "cache-2" / "envs").glob("*/*") if p.name.isdigit()]
+
+
 def test_a_job_record_naming_another_bucket_installs_nothing(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
     channel = _channel(s3, bucket, tmp_path)
     other_bucket = new_bucket(s3.client(), "other")

@@ -117,3 +117,37 @@ def test_copy_folder_refuses_to_write_into_a_symlinked_folder(tmp_path: Path) ->
     with pytest.raises(Exception, match="is a symlink"):
         copy_folder(source, target, overwrite=True)
     assert not (elsewhere / "file").exists()
+
+
+#: Outputs of `env` commands, each made under a temporary name first: (command arguments after PREFIX, output).
+OUTPUTS = {
+    "export --pixi-lock": (["export", "{prefix}", "--pixi-lock", "{out}", "--name", "e"], "pixi.lock"),
+    "pack": (["pack", "{prefix}", "{out}"], "env.tar.gz"),
+    "pack --installer": (["pack", "{prefix}", "{out}", "--installer"], "env.sh"),
+    "image (oci-archive)": (["image", "{prefix}", "{out}"], "env.tar"),
+}
+
+
+@pytest.mark.posix("plants a symlink")
+@pytest.mark.parametrize("command", OUTPUTS.values(), ids=list(OUTPUTS))
+def test_env_outputs_never_write_through_a_link_planted_at_their_partial_name(
+    command: tuple[list[str], str], tmp_path: Path
+) -> None:
+    """A shared output folder: someone links OUT.partial to the user's shell profile before the command runs."""
+    from env_support import folder_channel
+
+    channel, prefix = folder_channel(tmp_path / "channel"), tmp_path / "env"
+    args = ["--packages", "render-tool", "--channels", str(channel), "--cache-dir", str(tmp_path / "cache")]
+    assert run_cli("env", "create", str(prefix), *args).returncode == 0
+    profile = tmp_path / "home" / ".profile"
+    profile.parent.mkdir()
+    profile.write_text("export PATH=/usr/bin\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    words, name = command
+    out = shared / name
+    (shared / f"{name}.partial").symlink_to(profile)
+    result = run_cli("env", *(w.format(prefix=prefix, out=out) for w in words))
+    assert result.returncode == 0, result.stderr
+    assert profile.read_text() == "export PATH=/usr/bin\n"
+    assert out.is_file() and not out.is_symlink()

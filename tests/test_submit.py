@@ -341,6 +341,45 @@ def test_a_source_archive_directory_becomes_the_jobs_override_source_folder(tmp_
     assert job["params"]["OverrideSourceDir"] == str(plugin)  # type: ignore[index]
 
 
+@pytest.mark.posix("plants symlinks")
+@pytest.mark.parametrize("how", ["dot-dot", "absolute", "file-link", "folder-link"])
+def test_a_source_archive_outside_the_recipes_folders_is_never_attached(tmp_path: Path, how: str) -> None:
+    """A recipe's deadline-cloud.yaml (whoever wrote it) names what submit attaches to the job and uploads: a
+    path or symlink leading out of the archive folders would upload a file of the submitter's, e.g. a key."""
+    secret = tmp_path / "home" / ".aws" / "credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("[default]\naws_secret_access_key = abc\n")
+    named = {"dot-dot": "../../home/.aws/credentials", "absolute": str(secret)}.get(how, "tool.tar.gz")
+    key = "sourceArchiveDirectory" if how == "folder-link" else "sourceArchiveFilename"
+    config = f"condaPlatforms:\n- platform: linux-64\n  defaultSubmit: true\n  {key}: {named}\n"
+    tool = _recipes(tmp_path, config=config, archive=False)
+    archives = tmp_path / "recipes" / "archive_files"
+    archives.mkdir(exist_ok=True)
+    if how.endswith("link"):
+        (archives / named).symlink_to(secret if how == "file-link" else secret.parent)
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(secret.parent) not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["VariantConfigFile", "CondaBuildConfigFile", "OverrideSourceArchive1", "OverrideSourceDir", "RecipeDir"]
+)
+def test_a_job_parameter_naming_a_path_outside_the_recipe_is_never_attached(tmp_path: Path, name: str) -> None:
+    """deadline-cloud.yaml's jobParameters may set the bundle's path parameters, which the job attaches (uploads):
+    one naming a file of the submitter's (a key that parses as YAML) must not get it into the job."""
+    secret = tmp_path / "home" / ".config" / "hosts.yml"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("x: ['oauth-token-abc']\n")
+    value = secret.parent if name in ("OverrideSourceDir", "RecipeDir") else secret
+    config = "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\njobParameters:\n"
+    config += f"- {{name: {name}, value: {value}}}\n"
+    tool = _recipes(tmp_path, config=config, archive=False)
+    result = run_cli("submit", str(tool), "--dry-run", "--to", CHANNEL)
+    assert result.returncode == 2 and "outside" in result.stderr, result.stdout + result.stderr
+    assert str(secret.parent) not in result.stdout
+
+
 def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_path: Path) -> None:
     config = (
         "condaPlatforms:\n- {platform: linux-64, defaultSubmit: true}\njobParameters:\n"
@@ -369,7 +408,8 @@ def test_the_samples_build_parameters_are_mapped_or_accepted_with_a_note(tmp_pat
     # in the bundle as conda_build_config.yaml, the name under which rattler-build reads its selectors
     assert params["VariantConfigFile"] == "conda_build_config.yaml"  # type: ignore[index]
     assert job["files"] == ["conda_build_config.yaml"]
-    assert params["OverrideSourceArchive1"] == "../archive_files/tool-1.0-linux.tar.gz"  # type: ignore[index]
+    archive = tool / "../archive_files/tool-1.0-linux.tar.gz"  # relative to deadline-cloud.yaml, not the cwd
+    assert params["OverrideSourceArchive1"] == str(archive)  # type: ignore[index]
     assert params["OverridePrefixLength"] == "200"  # type: ignore[index]
     for name in ("CondaChannelName", "PackageBuildEnvName", "ReuseCondaBuildEnv", "JobScriptDir"):
         assert name not in params  # type: ignore[operator]

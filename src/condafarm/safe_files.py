@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 from .errors import AlreadyExists, UsageError
 from .storage.files import replace, write_temp
@@ -34,8 +35,17 @@ def write_file(path: Path, data: bytes | str, *, overwrite: bool = False) -> Pat
         what = "a symlink" if path.is_symlink() else "a folder" if path.is_dir() else "a file"
         raise AlreadyExists(f"{path} exists ({what}); remove it, choose another name, or pass --force to replace it")
     body = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = write_temp(path, lambda f: f.write(body))
+    return write_streamed(path, lambda f: f.write(body))
+
+
+def write_streamed(path: Path, write: Callable[[IO[bytes]], object], *, mode: int | None = None) -> Path:
+    """Write `path` from what `write` writes to an open file (archives, made as they are written), replacing
+    what is there: `write` fills a temporary sibling whose name no one can guess (a fixed `.partial` name could
+    be planted as a symlink beforehand), which gets `mode` and is renamed over `path`, never written through."""
+    tmp = write_temp(path, write)
     try:
+        if mode is not None:
+            tmp.chmod(mode)
         replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -112,4 +122,4 @@ def _leads_inside(link: Path, source: Path) -> bool:
     return False
 
 
-__all__ = ["copy_folder", "inside", "occupied", "write_file"]
+__all__ = ["copy_folder", "inside", "occupied", "write_file", "write_streamed"]

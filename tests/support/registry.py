@@ -83,3 +83,68 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
 
 def skopeo(*args: str | Path) -> str:
     return run("skopeo", "--insecure-policy", *args)
+
+
+class HostileRegistry:
+    """A registry on 127.0.0.1 that misbehaves as a compromised or broken one could: it asks for Basic
+    credentials, then points uploads at `upload_to` (another host's `HOST:PORT`) or, with `trickle`, answers
+    every request one header byte at a time, each well within any read timeout. `authorizations` holds the
+    Authorization headers it and the upload host received, by `HOST:PORT`."""
+
+    def __init__(self, upload_to: str = "", trickle: float = 0.0) -> None:
+        self.upload_to, self.trickle = upload_to, trickle
+        self.authorizations: dict[str, list[str]] = {}
+
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        """Serve; yields the registry's `127.0.0.1:PORT`."""
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self) -> None:
+                host = f"127.0.0.1:{self.server.server_address[1]}"
+                given = self.headers.get("Authorization")
+                if given:
+                    registry.authorizations.setdefault(host, []).append(given)
+                length = int(self.headers.get("Content-Length") or 0)
+                while length > 0:
+                    length -= len(self.rfile.read(min(length, 1 << 16)))
+                if registry.trickle:
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 10_000:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(registry.trickle)
+                    except OSError:
+                        pass  # the client hung up
+                    return
+                if self.command == "HEAD":
+                    self.send_response(404)
+                elif self.command == "POST" and not given:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="hostile"')
+                elif self.command == "POST":
+                    self.send_response(202)
+                    self.send_header("Location", f"http://{registry.upload_to or host}/uploads/1")
+                else:
+                    self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_HEAD = do_POST = do_PUT = do_GET = _answer
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()

@@ -18,8 +18,10 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..errors import UsageError
+from ..safe_files import write_streamed
 from .create import read_manifest
 from .pack import Packed, add_environment, prefix_files
 from .spec import current_platform
@@ -137,18 +139,19 @@ def pack_installer(prefix: Path, installer: Path) -> Packed:
             "HEADER_LENGTH": f"{offset:<{_OFFSET_WIDTH}d}",
         },
     )
-    installer.parent.mkdir(parents=True, exist_ok=True)
-    partial = installer.with_name(installer.name + ".partial")
-    with partial.open("wb") as out:
+    counted: list[int] = []
+
+    def write(out: IO[bytes]) -> None:
         out.write(header.encode())
         if windows:
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-                files = _add_to_zip(archive, prefix)
+                counted.append(_add_to_zip(archive, prefix))
         else:
             with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6) as tar:
-                files = add_environment(tar, prefix)
-    partial.chmod(0o755)
-    partial.replace(installer)
+                counted.append(add_environment(tar, prefix))
+
+    write_streamed(installer, write, mode=0o755)
+    files = counted[0]
     install = f"{installer.name} PREFIX" if windows else f"sh {installer.name} PREFIX"
     return Packed(installer, files, len(found), installer.stat().st_size, install)
 

@@ -30,10 +30,13 @@ if [ -e "$prefix" ] || [ -L "$prefix" ]; then
     fi
 fi
 # Unpacked and relocated next to PREFIX, then renamed into place: PREFIX appears complete or not at all.
+# Made with a plain mkdir, which fails on anything already there: `mkdir -p` would accept a link to a folder
+# elsewhere that another user of a shared folder planted under this name, and the archive would unpack there.
 staging=$prefix.condafarm-installing-$$
+mkdir -p "${staging%/*}/"
+mkdir "$staging" 2>/dev/null || fail "$staging is already there (left by another install, or planted); remove it"
 trap 'rm -rf "$staging"' EXIT
 trap 'exit 1' HUP INT TERM
-mkdir -p "$staging"
 tail -c +"$payload_offset" "$0" | gzip -dc | (cd "$staging" && tar -xf -) || fail "$0 is damaged: its archive did not unpack"
 
 # copy FILE FROM TO: bytes FROM..TO-1 of FILE

@@ -21,9 +21,10 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from ..errors import UsageError
+from ..safe_files import write_streamed
 from .oci_layout import CONFIG_TYPE, LAYER_TYPE, MANIFEST_TYPE, Descriptor, Layout
 from .pack import prefix_files
 from .unpack_script import replaced
@@ -218,11 +219,13 @@ def build_image(
         manifest_blob = layout.add(json.dumps(image_manifest, sort_keys=True).encode(), MANIFEST_TYPE)
         layout.finish(manifest_blob, tag)
         if output.suffix == ".tar":
-            partial = output.with_name(output.name + ".partial")
-            with tarfile.open(partial, "w") as tar:
-                for path in sorted(layout.root.rglob("*")):
-                    tar.add(path, arcname=path.relative_to(layout.root).as_posix(), recursive=False)
-            partial.replace(output)
+
+            def write(out: IO[bytes]) -> None:
+                with tarfile.open(fileobj=out, mode="w") as tar:
+                    for path in sorted(layout.root.rglob("*")):
+                        tar.add(path, arcname=path.relative_to(layout.root).as_posix(), recursive=False)
+
+            write_streamed(output, write)
         else:
             layout.root.replace(output)
     return Image(output, manifest_blob, len(layers), tag)

@@ -4,17 +4,20 @@ images cost one HEAD each.
 
 Credentials, as docker and skopeo find them: `$REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json` or
 `~/.docker/config.json` (`auths.HOST.auth`, base64 `user:password`), sent as Basic or exchanged for a Bearer token
-when the registry asks (`WWW-Authenticate`). Every request has the connect and read timeouts and metadata
-requests the deadline of `storage/s3/timeouts.py`. Plain HTTP only for 127.0.0.1/localhost or with `insecure`.
+when the registry asks (`WWW-Authenticate`). Every request has the connect and read timeouts, and all but a
+blob's upload (whose answer does) the deadline of `storage/s3/timeouts.py`. Plain HTTP only for
+127.0.0.1/localhost or with `insecure`; credentials only to the registry's own host and scheme.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import re
-import time
+import socket
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +58,30 @@ def _credentials(host: str) -> str | None:
     return None
 
 
+class _Deadline:
+    """Shuts a connection's socket once `seconds` have passed: a registry that sends a byte now and then never
+    trips the read timeout, so only this ends a request it drags out."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.expired = threading.Event()
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        self.expired.set()
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class Registry:
     """One registry host, spoken to over HTTP(S) with timeouts, a deadline and the auth it asks for."""
 
@@ -87,10 +114,14 @@ class Registry:
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urllib.parse.urlsplit(url if "//" in url else f"{self.scheme}://{self.host}{url}")
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {**headers, **({"Authorization": self.authorization} if self.authorization else {})}
+        # Only the registry itself gets its credentials: an upload Location (or any URL an answer names) on
+        # another host or over plain HTTP does not, as distribution's own client keeps them to the host that asked.
+        own = (parts.scheme.lower(), parts.netloc.lower()) == (self.scheme, self.host.lower())
+        if self.authorization and own:
+            headers = {**headers, "Authorization": self.authorization}
         self.pushed.requests[method] = self.pushed.requests.get(method, 0) + 1
         connection = self._connection(parts.netloc, parts.scheme)
-        started = time.monotonic()
+        deadline = _Deadline(connection, self.limits.deadline)
         try:
             connection.connect()
             assert connection.sock is not None
@@ -99,20 +130,28 @@ class Registry:
                 headers["Content-Length"] = str(body.stat().st_size)
                 with body.open("rb") as stream:
                     connection.request(method, path, body=stream, headers=headers)
+                deadline.start()  # an upload has no deadline while its bytes flow; the answer to it does
             else:
+                deadline.start()
                 connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired.is_set():
+                raise self._late() from exc
             raise StorageError(
                 f"registry {self.host} did not answer {method} {parts.path} ({exc}); check the address and network "
                 "(CONDAFARM_CONNECT_TIMEOUT, CONDAFARM_READ_TIMEOUT)"
             ) from exc
         finally:
+            deadline.cancel()
             connection.close()
-        if not isinstance(body, Path) and time.monotonic() - started > self.limits.deadline:
-            raise StorageError(f"registry {self.host} took longer than {self.limits.deadline:g} s (CONDAFARM_DEADLINE)")
+        if deadline.expired.is_set():
+            raise self._late()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def _late(self) -> StorageError:
+        return StorageError(f"registry {self.host} took longer than {self.limits.deadline:g} s (CONDAFARM_DEADLINE)")
 
     def _authenticate(self, challenge: str) -> None:
         scheme, _, rest = challenge.partition(" ")

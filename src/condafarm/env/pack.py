@@ -13,8 +13,10 @@ import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..errors import UsageError
+from ..safe_files import write_streamed
 from . import unpack_script
 from .create import read_manifest
 
@@ -63,13 +65,15 @@ def pack_environment(prefix: Path, archive: Path) -> Packed:
     origin = {"request": list(manifest.packages), "channels": list(manifest.channels)} if manifest else {}
     info = json.dumps({"prefix": str(prefix), "files": relocate, **origin}).encode()
     script = Path(unpack_script.__file__).read_bytes()
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    partial = archive.with_name(archive.name + ".partial")
-    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
-        files = add_environment(tar, prefix)
-        for name, data, mode in ((".condafarm/relocate.json", info, 0o644), (UNPACK, script, 0o755)):
-            member = tarfile.TarInfo(name)
-            member.size, member.mode = len(data), mode
-            tar.addfile(member, io.BytesIO(data))
-    partial.replace(archive)
-    return Packed(archive, files, len(relocate), archive.stat().st_size)
+    files: list[int] = []
+
+    def write(out: IO[bytes]) -> None:
+        with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6) as tar:
+            files.append(add_environment(tar, prefix))
+            for name, data, mode in ((".condafarm/relocate.json", info, 0o644), (UNPACK, script, 0o755)):
+                member = tarfile.TarInfo(name)
+                member.size, member.mode = len(data), mode
+                tar.addfile(member, io.BytesIO(data))
+
+    write_streamed(archive, write)
+    return Packed(archive, files[0], len(relocate), archive.stat().st_size)

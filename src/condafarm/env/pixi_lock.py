@@ -3,11 +3,13 @@ uses): one environment, `default`, with the environment's records for every plat
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..safe_files import write_file
 from .lockfile import LockedPackage, Origin, checked_package
 
 ENVIRONMENT = "default"
@@ -25,11 +27,11 @@ def write_pixi_lock(origin: Origin, records: Mapping[str, Sequence[Any]], path: 
     for name, platform in platforms.items():
         for record in sorted(records[name], key=lambda r: r.name.normalized):
             lock.add_conda_package(ENVIRONMENT, platform, record)
-    partial = path.with_name(path.name + ".partial")
-    lock.to_path(partial)
-    header = ["# pixi lockfile written by condafarm", *origin.comments()]
-    partial.write_text("\n".join(header) + "\n" + partial.read_text(encoding="utf-8"), encoding="utf-8")
-    partial.replace(path)
+    with tempfile.TemporaryDirectory(prefix="condafarm-pixi-") as private:  # py-rattler writes only to a path
+        made = Path(private, "pixi.lock")
+        lock.to_path(made)
+        header = ["# pixi lockfile written by condafarm", *origin.comments()]
+        write_file(path, "\n".join(header) + "\n" + made.read_text(encoding="utf-8"), overwrite=True)
 
 
 def is_pixi_lock(document: Any) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
+from ..safe_files import inside
 from .platforms import DEFAULT_PLATFORM, PLATFORM_HOSTS
 
 CONFIG_NAME = "deadline-cloud.yaml"
@@ -44,6 +45,14 @@ def _is_relative_below(text: str) -> bool:
     """Whether `text` names a place below a folder: relative, no `..`, on any OS."""
     posix = text.replace("\\", "/")
     return bool(text.strip()) and not posix.startswith("/") and ":" not in text and ".." not in posix.split("/")
+
+
+def _kept_inside(path: Path, folder: Path) -> Path:
+    """`path`, once it is known not to lead out of `folder` through a symlink: submit attaches (uploads) it, and a
+    recipe's author could otherwise link a file of the submitter's, such as a key, into the job."""
+    if not inside(path, folder):
+        raise UsageError(f"{path} leads outside {folder} (a symlink); submit attaches only what lies there: copy it in")
+    return path
 
 
 def _refuse_unknown(item: dict[str, Any], known: tuple[str, ...], where: str) -> None:
@@ -91,6 +100,12 @@ class PlatformSpec:
         archives = (archives,) if isinstance(archives, str) else tuple(str(a) for a in archives)
         if len(archives) > 2:
             raise UsageError(f"{where}: sourceArchiveFilename names {len(archives)} archives; the build takes 1 or 2")
+        outside = next((a for a in archives if not _is_relative_below(a)), None)
+        if outside is not None:
+            raise UsageError(
+                f"{where}: sourceArchiveFilename {outside!r} must be a file under archive_files, written relative "
+                "to it (e.g. tool-1.0-linux.tar.gz)"
+            )
         directory = item.get("sourceArchiveDirectory")
         if directory is not None and (not isinstance(directory, str) or not _is_relative_below(directory)):
             raise UsageError(
@@ -187,13 +202,13 @@ class Recipe:
         found = []
         folders = self.archive_folders()
         for filename in spec.source_archives:
-            path = next((f / filename for f in folders if (f / filename).is_file()), None)
-            if path is None:
+            folder = next((f for f in folders if (f / filename).is_file()), None)
+            if folder is None:
                 how = f"; to get it: {spec.download_instructions}" if spec.download_instructions else ""
                 raise UsageError(
                     f"source archive {filename} for {spec.name} is not in {' or '.join(str(f) for f in folders)}{how}"
                 )
-            found.append(path)
+            found.append(_kept_inside(folder / filename, folder))
         return found
 
     def find_source_directory(self, spec: PlatformSpec) -> Path | None:
@@ -201,14 +216,14 @@ class Recipe:
         if spec.source_directory is None:
             return None
         folders = self.archive_folders()
-        found = next((f / spec.source_directory for f in folders if (f / spec.source_directory).is_dir()), None)
-        if found is None:
+        folder = next((f for f in folders if (f / spec.source_directory).is_dir()), None)
+        if folder is None:
             how = f"; to get it: {spec.download_instructions}" if spec.download_instructions else ""
             raise UsageError(
                 f"source folder {spec.source_directory} for {spec.name} is not in "
                 f"{' or '.join(str(f) for f in folders)}{how}"
             )
-        return found
+        return _kept_inside(folder / spec.source_directory, folder)
 
     def choose(
         self, oses: Iterable[str] | None, patterns: Iterable[str] | None, every: bool = False

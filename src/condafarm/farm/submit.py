@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
+from ..safe_files import inside
 from .check import recipe_platforms
 from .files import bundles_dir
 from .recipe_config import PlatformSpec, Recipe
@@ -38,6 +39,10 @@ RENAMED_PARAMETERS = {
     "CondaBuildConfigFile": "VariantConfigFile",  # a conda_build_config.yaml: rattler-build reads it as variants
     "OverrideSourceArchive": "OverrideSourceArchive1",  # the samples' 2024 name
 }
+#: The bundles' parameters that name a file or folder of the submitting host, which the job attaches (uploads).
+ATTACHED_PARAMETERS = frozenset(
+    {"RecipeDir", "VariantConfigFile", "OverrideSourceArchive1", "OverrideSourceArchive2", "OverrideSourceDir"}
+)
 #: The name the samples' CondaBuildConfigFile gets in the job's bundle.
 CONDA_BUILD_CONFIG = "conda_build_config.yaml"
 #: Parameters of the samples' build bundle that condafarm needs no equivalent for: accepted, with one note.
@@ -151,9 +156,9 @@ def _job_parameters(recipe: Recipe, allowed: set[str], bundle: str) -> dict[str,
             continue
         if name == "S3CondaChannel" and not value.startswith("s3://"):
             raise UsageError(f"{where}: {value!r} is not an s3://BUCKET/PREFIX channel")
-        if name == "CondaBuildConfigFile":
-            value = str(_config_file(recipe, value, where))
         target = RENAMED_PARAMETERS.get(name, name)
+        if target in ATTACHED_PARAMETERS:
+            value = str(_attached(recipe, value, where))
         if target not in allowed:
             raise UsageError(f"{where} is not a parameter of {bundle}; its parameters: {', '.join(sorted(allowed))}")
         if target != name:
@@ -162,14 +167,22 @@ def _job_parameters(recipe: Recipe, allowed: set[str], bundle: str) -> dict[str,
     return parameters
 
 
-def _config_file(recipe: Recipe, value: str, where: str) -> Path:
-    """A file named in deadline-cloud.yaml: relative to that file's folder, or as given; it must exist."""
-    given = Path(value).expanduser()
+def _attached(recipe: Recipe, value: str, where: str) -> Path:
+    """A file or folder deadline-cloud.yaml names for the job to attach: relative to that file's folder, and
+    inside one of the folders source archives are looked in (`Recipe.archive_folders`) with every symlink
+    followed, since the job uploads it and whoever wrote the recipe could otherwise name a file of the
+    submitter's (a key, a token)."""
     base = recipe.config_path.parent if recipe.config_path else recipe.recipe_dir
-    for candidate in (base / given, given):
-        if candidate.is_file():
-            return candidate.absolute()
-    raise UsageError(f"{where}: {value} is not a file (looked in {base} and the current folder)")
+    path = (base / value).absolute()
+    if not path.exists():
+        raise UsageError(f"{where}: {value} is not a file (looked in {base})")
+    folders = recipe.archive_folders()
+    if not any(inside(path, folder) for folder in folders):
+        raise UsageError(
+            f"{where}: {value} is outside {' and '.join(str(f) for f in folders)} (or a symlink leading out); the "
+            "job attaches it, so it must lie beside deadline-cloud.yaml or in archive_files: copy it there"
+        )
+    return path
 
 
 def _check_values(parameters: dict[str, str]) -> None:

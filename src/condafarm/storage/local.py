@@ -118,10 +118,23 @@ class LocalStorage(Storage):
         return found
 
     def get(self, key: str) -> Blob | None:
+        """The whole file, refused when it is not a regular file inside the channel folder: side files are read
+        with `get`, and another party could plant a symlink there to a secret (which an error would then quote),
+        to /dev/zero (read until memory ends) or a fifo (read never answered; opened without blocking)."""
         path = self._path(key)
         try:
-            with open(path, "rb") as f:
+            with open(
+                os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb"
+            ) as f:
                 st = os.fstat(f.fileno())
+                if stat.S_ISDIR(st.st_mode):
+                    _a_folder_is_no_object(path)
+                    return None
+                if not stat.S_ISREG(st.st_mode) or not self._inside(path):
+                    raise AccessDenied(
+                        f"{path} is not a file inside {self.root} (a symlink out of it, a fifo or a device); "
+                        "condafarm does not read it: remove it"
+                    )
                 return Blob(f.read(), _etag(st))
         except FileNotFoundError:
             return None

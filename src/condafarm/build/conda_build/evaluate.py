@@ -4,8 +4,8 @@ conda-build renders meta.yaml with Jinja2, whose string methods are Python's (`"
 rattler-build's minijinja has no such methods. An expression that `jinja.py` cannot write in minijinja but that
 uses only `{% set %}` values known when converting is evaluated here instead, and its value goes into the recipe.
 Only constants, known names, a fixed set of str/list methods and Jinja filters, operators, subscripts and slices
-are evaluated; anything else (attributes, other calls, unknown names) is `NotConstant`, and every string made is
-bounded in size, so a recipe cannot make the converter run code or exhaust memory.
+are evaluated; anything else (attributes, other calls, unknown names) is `NotConstant`, and every string, list
+and number made is bounded in size, so a recipe cannot make the converter run code or exhaust memory or time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any
 
 #: The longest string or list an expression may make (recipes' values are names, versions and URLs).
 MAX_SIZE = 65_536
+#: The largest integer an expression may make, in bits (about 300 digits): each `{% set %}` could otherwise
+#: multiply the digits of the one before, and a few dozen lines would take hours.
+MAX_INT_BITS = 1024
 _STR_METHODS = frozenset(
     {
         *("split", "rsplit", "join", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "title"),
@@ -105,14 +108,26 @@ def _text(value: Any) -> str:
 
 
 def _bounded(value: Any) -> Any:
-    if isinstance(value, str | list | tuple) and len(value) > MAX_SIZE:
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise NotConstant(f"the number would be longer than {MAX_INT_BITS} bits")
+    if isinstance(value, str | list | tuple) and (len(value) > MAX_SIZE or _size(value) > MAX_SIZE):
         raise NotConstant(f"the value would be longer than {MAX_SIZE}")
     return value
 
 
 def _size(value: Any) -> int:
-    """Characters `value` prints as (a list: the sum of its items')."""
-    return sum(_size(v) for v in value) if isinstance(value, list | tuple) else len(str(value))
+    """Characters `value` prints as (a list: its items' and one per item), counted only until past MAX_SIZE: a
+    short list can hold one long string many times, or lists of lists, which printed or walked whole would take
+    gigabytes or hours."""
+    total, todo = 0, [value]
+    while todo and total <= MAX_SIZE:
+        item = todo.pop()
+        if isinstance(item, list | tuple):
+            total += len(item)
+            todo.extend(item)
+        else:
+            total += len(item) if isinstance(item, str) else len(str(item))
+    return total
 
 
 def _check_growth(template: Any, args: list[Any]) -> None:
