@@ -142,8 +142,8 @@ def check_key(key: str) -> str:
     """
     if any(part in ("", ".", "..") for part in key.split("/")) or any(c in key for c in _NOT_IN_KEYS):
         raise UsageError(
-            f"{key!r} is not a key inside the channel: keys are relative paths separated by '/', "
-            "without empty, '.' or '..' parts, backslashes or colons"
+            f"{key!r} is not a key inside the channel (keys are relative paths separated by '/', without empty, "
+            "'.' or '..' parts, backslashes or colons); rename the package or object that gave this name"
         )
     return key
 
