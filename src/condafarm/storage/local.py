@@ -25,7 +25,7 @@ from typing import IO
 from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError, UsageError
 from . import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from .files import hold_lock, is_leftover, prune_empty_folders, replace, write_temp
-from .location import Channel
+from .location import Channel, check_key
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class LocalStorage(Storage):
         self._real_root = self.root.resolve()
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*key.split("/"))
+        return self.root.joinpath(*check_key(key).split("/"))
 
     def _inside(self, path: Path) -> bool:
         """Whether `path`, with every symlink followed, is still inside the channel folder."""
@@ -89,6 +89,8 @@ class LocalStorage(Storage):
                     log.warning("ignoring %s: a symlink to a file outside the channel folder", entry.path)
                     continue
                 st = entry.stat()
+                if not st.st_ino:  # Windows leaves a directory entry's inode 0, and the etag holds it
+                    st = os.stat(entry.path)
             except FileNotFoundError:  # a temporary file another writer just moved into place
                 continue
             key = f"{base}/{entry.name}" if base else entry.name
@@ -159,11 +161,17 @@ class LocalStorage(Storage):
         return self.open(info)
 
     def open(self, info: ObjectInfo) -> ObjectReader:
+        """The file `info` describes, as S3's If-Match reads it: `Conflict` if it was replaced since (an open
+        file keeps the bytes it was opened with, so checking once is enough)."""
         path = self._path(info.key)
         try:
-            return LocalReader(open(path, "rb"))
+            file = open(path, "rb")  # noqa: SIM115 (closed by the reader, or here when it is not that file)
         except FileNotFoundError as exc:
             raise NotFound(f"{path} disappeared while indexing") from exc
+        if _etag(os.fstat(file.fileno())) != info.etag:
+            file.close()
+            raise Conflict(f"{path} changed while it was being read")
+        return LocalReader(file)
 
     def put(
         self,

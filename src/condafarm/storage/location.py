@@ -34,6 +34,9 @@ KNOWN_SUBDIRS = frozenset(
     }
 )
 
+#: What a key may not hold on any store: `\` and `:` are a folder separator and a drive on Windows, NUL ends a path.
+_NOT_IN_KEYS = ("\\", ":", "\0")
+
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 #: The path of a `file:///C:/...` URL (also the old `file:///C|/...` form): a drive letter after the slash.
 _URL_DRIVE_RE = re.compile(r"^/([A-Za-z])[:|](?=/|$)")
@@ -128,6 +131,21 @@ class Channel:
     def url_of(self, relative: str) -> str:
         """A URL a person can read for `relative`, for messages."""
         return f"{self.url.rstrip('/')}/{relative}"
+
+
+def check_key(key: str) -> str:
+    """`key` if it names an object inside a channel (`linux-64/x.conda`), else `UsageError`.
+
+    A key is relative and `/`-separated, with no empty, `.` or `..` part and none of `\\`, `:` or NUL, on every
+    store alike: a folder would resolve such a key outside the channel and an S3-compatible server may normalise
+    it there, so whatever a package name or side file says, nothing is read or written outside a channel.
+    """
+    if any(part in ("", ".", "..") for part in key.split("/")) or any(c in key for c in _NOT_IN_KEYS):
+        raise UsageError(
+            f"{key!r} is not a key inside the channel (keys are relative paths separated by '/', without empty, "
+            "'.' or '..' parts, backslashes or colons); rename the package or object that gave this name"
+        )
+    return key
 
 
 def parse_channel(location: str, s3: S3Options | None = None) -> Channel:

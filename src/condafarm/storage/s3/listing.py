@@ -70,7 +70,10 @@ class Listing:
             ranges = [self._objects(folder, None, None)]
         for listed in ranges:
             for obj in listed:
-                yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
+                # A key that is the folder itself is a folder marker, no object in it: what S3 consoles create
+                # for an empty folder, and what SeaweedFS lists for a folder whose last object was deleted.
+                if obj["Key"] != folder:
+                    yield ObjectInfo(key=obj["Key"][strip:], size=obj["Size"], etag=obj["ETag"])
 
     def dirs(self, prefix: str) -> list[str]:
         """Names of the folders directly under `prefix`, sorted."""

@@ -17,10 +17,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from ...errors import AccessDenied, Conflict, StorageError
+from ...errors import AccessDenied, AlreadyExists, Conflict, StorageError
 from .. import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from ..cache_control import cache_control
-from ..location import Channel
+from ..location import Channel, check_key
 from . import unfinished
 from .client import make_client
 from .errors import FAILURES, MISSING, Condition, error_code, translate_error, translated
@@ -86,7 +86,7 @@ class S3Storage(Storage):
         return counts
 
     def _key(self, key: str) -> str:
-        return self.channel.key(key)
+        return self.channel.key(check_key(key))
 
     def _translated(self, operation: str, key: str, condition: Condition | None = None) -> AbstractContextManager[None]:
         return translated(self.channel, operation, key, condition=condition)
@@ -255,7 +255,7 @@ class S3Storage(Storage):
     ) -> str:
         return upload_file(
             self,
-            key,
+            check_key(key),
             path,
             sha256=sha256,
             md5=md5,
@@ -272,12 +272,16 @@ class S3Storage(Storage):
     def copy_from(self, source: Storage, key: str, *, if_absent: bool = False) -> str:
         """Server-side copy of `key` from another channel on the same endpoint (metadata included).
 
-        Objects over 5 GB need a multipart copy, which boto3's managed `copy` does; it cannot be conditional,
-        so the existence check before it is the guard there.
+        Objects over 5 GB need a multipart copy, which boto3's managed `copy` does; it cannot be conditional.
+        S3 answers 412 to a CopyObject with `If-None-Match: *` onto an existing key; SeaweedFS 4.48 and moto copy
+        over it, so with `if_absent` a HEAD first refuses an existing key on every store (it leaves a race on such
+        stores, which only the conditional copy closes).
         """
         assert isinstance(source, S3Storage), "copy_from needs can_copy_from(source)"
         src = {"Bucket": source.bucket, "Key": source.channel.key(key)}
         target = self._key(key)
+        if if_absent and self.head(key) is not None:
+            raise AlreadyExists(f"{self.channel.url_of(key)} already exists")
         with self._translated("CopyObject", key, "absent" if if_absent else None):
             head = source.head(key)
             if head is not None and head.size > 5 * 1024**3:
@@ -294,7 +298,9 @@ class S3Storage(Storage):
             }
             if if_absent:
                 args["IfNoneMatch"] = "*"
-            return str(self.client.copy_object(**args)["CopyObjectResult"]["ETag"])
+            etag = str(self.client.copy_object(**args)["CopyObjectResult"]["ETag"])
+        # Quoted, as S3 answers and every HEAD says; SeaweedFS (4.48) leaves a copy's ETag unquoted.
+        return etag if etag.startswith('"') else f'"{etag}"'
 
     def correct_cache_control(self, key: str) -> bool:
         """HEAD `key`; if its Cache-Control is not what it should be, copy it onto itself with the header (its
