@@ -11,34 +11,17 @@ from __future__ import annotations
 import re
 
 #: SPDX's deprecated ids and their replacements (https://spdx.org/licenses, "Deprecated License Identifiers").
+#: The licence families whose bare ids SPDX deprecated: `GPL-2.0` is `GPL-2.0-only`, `GPL-2.0+` `-or-later`
+#: (the GFDL's `+` forms were never ids).
+_VERSIONED = (
+    *(("GPL", v) for v in ("1.0", "2.0", "3.0")),
+    *(("LGPL", v) for v in ("2.0", "2.1", "3.0")),
+    *(("AGPL", v) for v in ("1.0", "3.0")),
+    *(("GFDL", v) for v in ("1.1", "1.2", "1.3")),
+)
 DEPRECATED = {
-    **{
-        f"{family}-{version}": f"{family}-{version}-only"
-        for family, version in (
-            ("GPL", "1.0"),
-            ("GPL", "2.0"),
-            ("GPL", "3.0"),
-            ("LGPL", "2.0"),
-            ("LGPL", "2.1"),
-            ("LGPL", "3.0"),
-            ("AGPL", "1.0"),
-            ("AGPL", "3.0"),
-            ("GFDL", "1.1"),
-            ("GFDL", "1.2"),
-            ("GFDL", "1.3"),
-        )
-    },
-    **{
-        f"{family}-{version}+": f"{family}-{version}-or-later"
-        for family, version in (
-            ("GPL", "1.0"),
-            ("GPL", "2.0"),
-            ("GPL", "3.0"),
-            ("LGPL", "2.0"),
-            ("LGPL", "2.1"),
-            ("LGPL", "3.0"),
-        )
-    },
+    **{f"{family}-{version}": f"{family}-{version}-only" for family, version in _VERSIONED},
+    **{f"{f}-{v}+": f"{f}-{v}-or-later" for f, v in _VERSIONED if f in ("GPL", "LGPL")},
     "GPL-2.0-with-autoconf-exception": "GPL-2.0-only WITH Autoconf-exception-2.0",
     "GPL-2.0-with-bison-exception": "GPL-2.0-or-later WITH Bison-exception-2.2",
     "GPL-2.0-with-classpath-exception": "GPL-2.0-only WITH Classpath-exception-2.0",
