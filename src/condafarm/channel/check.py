@@ -12,12 +12,9 @@ from ..errors import InvalidRepodata, PackageError
 from ..storage import Storage, open_storage
 from ..storage.conditions import recorded_problem
 from ..storage.location import Channel
+from .commit import IndexState, derived_problems, describe, discover_subdirs, find_leftovers, read_current, repodata_key
 from .dependencies import MIRROR_SPECS, missing_dependencies, summary
-from .derived import derived_problems
-from .leftovers import describe, find_leftovers
 from .reading import read_package
-from .state import IndexState
-from .store import discover_subdirs, read_current, repodata_key
 
 
 @dataclass

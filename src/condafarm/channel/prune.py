@@ -27,11 +27,11 @@ from ..side_file import BadSideFile, finite, mapping, parse
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
+from .commit import Current, discover_subdirs, load_repodata, update_repodata
 from .listing import spec_matcher
 from .page import keep_page_current
 from .protect import protected_files
 from .provenance import provenance_key
-from .store import Current, discover_subdirs, load_repodata, update_repodata
 
 log = logging.getLogger(__name__)
 

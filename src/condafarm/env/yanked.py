@@ -29,7 +29,7 @@ class YankedFiles:
 
     def _subdir(self, channel: str, subdir: str) -> tuple[Storage, set[str]] | None:
         """The storage of a folder or S3 `channel` and the names its `subdir` yanked; None for other channels."""
-        from ..channel.store import load_repodata
+        from ..channel.commit import load_repodata
         from ..storage import open_storage
         from ..storage.location import parse_channel
 

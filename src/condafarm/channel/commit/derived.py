@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import zstandard
 
-from ..conda.repodata import Repodata, compress, decompress, repodata_key
-from ..conda.shards import (
+from ...conda.repodata import Repodata, compress, decompress, repodata_key
+from ...conda.shards import (
     RUN_EXPORTS,
     SHARDS_FOLDER,
     SHARDS_INDEX,
@@ -23,9 +23,9 @@ from ..conda.shards import (
     make_shards,
     read_shard_names,
 )
-from ..errors import Conflict
-from ..storage import Blob, ObjectInfo, Storage
-from ..storage.cas import retry_on_conflict
+from ...errors import Conflict
+from ...storage import Blob, ObjectInfo, Storage
+from ...storage.cas import retry_on_conflict
 
 log = logging.getLogger(__name__)
 

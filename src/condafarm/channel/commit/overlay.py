@@ -12,10 +12,10 @@ import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from ..conda.repodata import Repodata
-from ..conda.shards import NameRecords, Shards, by_name, read_shard
-from ..errors import InvalidRepodata
-from ..storage import Storage
+from ...conda.repodata import Repodata
+from ...conda.shards import NameRecords, Shards, by_name, read_shard
+from ...errors import InvalidRepodata
+from ...storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from ..storage import Leftover, Storage
+from ...storage import Leftover, Storage
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..side_file import BadSideFile, finite, mapping, parse
-from ..storage import Storage
+from ...side_file import BadSideFile, finite, mapping, parse
+from ...storage import Storage
 
 log = logging.getLogger(__name__)
 

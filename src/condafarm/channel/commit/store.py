@@ -23,12 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..conda.repodata import Repodata, repodata_key
-from ..conda.shards import SHARDS_INDEX, NameRecords, Shards, make_shards, read_index
-from ..errors import AlreadyExists, Conflict, InvalidRepodata, NotFound
-from ..storage import Blob, Storage, open_storage
-from ..storage.cas import put_if_unchanged, retry_on_conflict
-from ..storage.location import KNOWN_SUBDIRS, Channel
+from ...conda.repodata import Repodata, repodata_key
+from ...conda.shards import SHARDS_INDEX, NameRecords, Shards, make_shards, read_index
+from ...errors import AlreadyExists, Conflict, InvalidRepodata, NotFound
+from ...storage import Blob, Storage, open_storage
+from ...storage.cas import put_if_unchanged, retry_on_conflict
+from ...storage.location import KNOWN_SUBDIRS, Channel
 from .derived import MSGPACK_ZST, Derived, sync_derived
 from .overlay import overlay
 

@@ -24,12 +24,12 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..conda.repodata import Repodata, repodata_key
-from ..conda.shards import NameRecords, record_name
-from ..errors import Conflict, StorageError
-from ..numbers import COUNT, POSITIVE_DURATION, from_environment
-from ..storage import Blob, Storage
-from ..storage.cas import put_if_unchanged
+from ...conda.repodata import Repodata, repodata_key
+from ...conda.shards import NameRecords, record_name
+from ...errors import Conflict, StorageError
+from ...numbers import COUNT, POSITIVE_DURATION, from_environment
+from ...storage import Blob, Storage
+from ...storage.cas import put_if_unchanged
 from . import intents
 from .adoption import complete
 from .names import Names, commit_names, read_some

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conda.package import hash_file
-from ..storage import ObjectInfo, Storage
+from ...conda.package import hash_file
+from ...storage import ObjectInfo, Storage
 
 
 def holds(storage: Storage, head: ObjectInfo, sha256: str) -> bool:

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..conda.package import is_package_filename
-from ..errors import CondafarmError
-from ..side_file import BadSideFile, mapping, parse
-from ..storage import Storage
+from ...conda.package import is_package_filename
+from ...errors import CondafarmError
+from ...side_file import BadSideFile, mapping, parse
+from ...storage import Storage
 
 log = logging.getLogger(__name__)
 

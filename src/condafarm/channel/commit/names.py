@@ -12,10 +12,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..conda.repodata import Repodata
-from ..conda.shards import NameRecords, by_name, make_index, read_index
-from ..storage import Blob, Storage
-from ..storage.cas import put_if_unchanged, retry_on_conflict
+from ...conda.repodata import Repodata
+from ...conda.shards import NameRecords, by_name, make_index, read_index
+from ...storage import Blob, Storage
+from ...storage.cas import put_if_unchanged, retry_on_conflict
 from .derived import MSGPACK_ZST
 from .overlay import assemble, read_names
 from .store import Current, keep_shards, shards_key, update_repodata, write_shards
