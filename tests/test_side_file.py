@@ -13,7 +13,7 @@ from support.packages import make_package
 
 from condafarm import parse_channel, publish
 from condafarm.channel.commit.state import STATE_KEY
-from condafarm.channel.prune import LEDGER_KEY
+from condafarm.channel.curate.prune import LEDGER_KEY
 from condafarm.storage.conditions import RECORD_KEY
 
 BAD = {

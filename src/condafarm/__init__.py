@@ -34,7 +34,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     ".channel.curate": (
         "Curated",
+        "PruneReport",
         "copy_packages",
+        "prune_channel",
         "remove",
         "yank",
     ),
@@ -51,10 +53,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".channel.page": (
         "Page",
         "write_page",
-    ),
-    ".channel.prune": (
-        "PruneReport",
-        "prune_channel",
     ),
     ".channel.publish": (
         "Published",
@@ -139,7 +137,9 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .channel.check import CheckReport as CheckReport
     from .channel.check import check_channel as check_channel
     from .channel.curate import Curated as Curated
+    from .channel.curate import PruneReport as PruneReport
     from .channel.curate import copy_packages as copy_packages
+    from .channel.curate import prune_channel as prune_channel
     from .channel.curate import remove as remove
     from .channel.curate import yank as yank
     from .channel.index import IndexReport as IndexReport
@@ -150,8 +150,6 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .channel.listing import list_packages as list_packages
     from .channel.page import Page as Page
     from .channel.page import write_page as write_page
-    from .channel.prune import PruneReport as PruneReport
-    from .channel.prune import prune_channel as prune_channel
     from .channel.publish import Published as Published
     from .channel.publish import PublishReport as PublishReport
     from .channel.publish import publish as publish

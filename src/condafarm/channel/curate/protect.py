@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..errors import UsageError
-from ..storage import Storage, open_storage
-from ..storage.location import parse_channel
+from ...errors import UsageError
+from ...storage import Storage, open_storage
+from ...storage.location import parse_channel
 
 log = logging.getLogger(__name__)
 

@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..conda.repodata import Repodata
-from ..defaults import DEFAULT_GRACE_HOURS
-from ..errors import UsageError
-from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
-from ..side_file import BadSideFile, finite, mapping, parse
-from ..storage import Storage, open_storage
-from ..storage.cas import put_if_unchanged, retry_on_conflict
-from ..storage.location import Channel
-from .commit import Current, discover_subdirs, load_repodata, update_repodata
-from .listing import spec_matcher
-from .page import keep_page_current
+from ...conda.repodata import Repodata
+from ...defaults import DEFAULT_GRACE_HOURS
+from ...errors import UsageError
+from ...numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
+from ...side_file import BadSideFile, finite, mapping, parse
+from ...storage import Storage, open_storage
+from ...storage.cas import put_if_unchanged, retry_on_conflict
+from ...storage.location import Channel
+from ..commit import Current, discover_subdirs, load_repodata, update_repodata
+from ..listing import spec_matcher
+from ..page import keep_page_current
+from ..provenance import provenance_key
 from .protect import protected_files
-from .provenance import provenance_key
 
 log = logging.getLogger(__name__)
 
