@@ -335,7 +335,7 @@ def test_check_reports_a_shard_index_rolled_back_and_index_repairs_it(target: Ta
 def test_large_local_batches_read_on_processes_give_the_same_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.channel.reading as reading_module
+    import condafarm.channel.read.reading as reading_module
     from condafarm import parse_channel
 
     count = reading_module.PROCESS_POOL_MIN + 20

@@ -40,7 +40,7 @@ from .commit import (
     sync_derived,
 )
 from .page import PAGE_KEY, keep_page_current
-from .reading import Progress, Reader, prove_published
+from .read import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
 
 log = logging.getLogger(__name__)

@@ -52,7 +52,7 @@ class YankedFiles:
         """
         from rattler import PackageRecord, RepoDataRecord
 
-        from ..channel.reading import read_package
+        from ..channel.read import read_package
         from ..conda.repodata import make_record
 
         found = self._subdir(package.channel, package.subdir)

@@ -18,10 +18,10 @@ from ...storage import Storage, open_storage
 from ...storage.conditions import ensure_conditional_writes
 from ...storage.location import Channel
 from ..commit import discover_subdirs, init_channel, load_repodata, repodata_key, update_repodata
-from ..listing import list_packages
 from ..page import keep_page_current
 from ..provenance import provenance_key, read_many, read_provenance, write_provenance
 from ..publish import publish
+from ..read import list_packages
 
 
 @dataclass

@@ -28,9 +28,9 @@ from ...storage import Storage, open_storage
 from ...storage.cas import put_if_unchanged, retry_on_conflict
 from ...storage.location import Channel
 from ..commit import Current, discover_subdirs, load_repodata, update_repodata
-from ..listing import spec_matcher
 from ..page import keep_page_current
 from ..provenance import provenance_key
+from ..read import spec_matcher
 from .protect import protected_files
 
 log = logging.getLogger(__name__)

@@ -5,14 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..conda.package import is_package_filename
-from ..conda.repodata import Repodata
-from ..conda.validate import check_record
-from ..errors import InvalidRepodata, PackageError
-from ..storage import Storage, open_storage
-from ..storage.conditions import recorded_problem
-from ..storage.location import Channel
-from .commit import IndexState, derived_problems, describe, discover_subdirs, find_leftovers, read_current, repodata_key
+from ...conda.package import is_package_filename
+from ...conda.repodata import Repodata
+from ...conda.validate import check_record
+from ...errors import InvalidRepodata, PackageError
+from ...storage import Storage, open_storage
+from ...storage.conditions import recorded_problem
+from ...storage.location import Channel
+from ..commit import (
+    IndexState,
+    derived_problems,
+    describe,
+    discover_subdirs,
+    find_leftovers,
+    read_current,
+    repodata_key,
+)
 from .dependencies import MIRROR_SPECS, missing_dependencies, summary
 from .reading import read_package
 

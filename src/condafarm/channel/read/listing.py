@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..conda.validate import check_record
-from ..errors import PackageError, UsageError
-from ..storage import Storage, open_storage
-from ..storage.location import Channel
-from .commit import discover_subdirs, load_repodata
+from ...conda.validate import check_record
+from ...errors import PackageError, UsageError
+from ...storage import Storage, open_storage
+from ...storage.location import Channel
+from ..commit import discover_subdirs, load_repodata
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from ..conda.package import (
+from ...conda.package import (
     Hashes,
     HashingReader,
     PackageMetadata,
@@ -20,10 +20,10 @@ from ..conda.package import (
     read_metadata,
     split_filename,
 )
-from ..conda.repodata import make_record
-from ..errors import NotFound, PackageError
-from ..storage import ObjectInfo, Storage, open_storage
-from ..storage.location import Channel
+from ...conda.repodata import make_record
+from ...errors import NotFound, PackageError
+from ...storage import ObjectInfo, Storage, open_storage
+from ...storage.location import Channel
 
 #: Local packages up to this size are read into memory once, for both hashing and parsing.
 IN_MEMORY_BYTES = 64 * 1024 * 1024
