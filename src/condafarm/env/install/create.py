@@ -15,16 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AlreadyExists, UsageError
-from ..storage.location import S3Options
-from . import offline
-from .channels import Sources, resolve_channels
-from .integrity import require_sha256
-from .lock_formats import read_lockfile
-from .lockfile import LockedPackage, Origin
-from .recorded import check_satisfies, confine
-from .solve import install, locked_records, solve
-from .spec import EnvSpec, current_platform
+from ...errors import AlreadyExists, UsageError
+from ...storage.location import S3Options
+from ..channels import Sources, offline, resolve_channels
+from ..request import EnvSpec, LockedPackage, Origin, current_platform, read_lockfile
+from ..resolve import check_satisfies, confine, install, locked_records, require_sha256, solve
 
 log = logging.getLogger(__name__)
 

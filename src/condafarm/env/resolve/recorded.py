@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from ..conda.package import is_package_filename
-from ..errors import SolveError
-from .channels import Sources
-from .lockfile import LockedPackage
-from .spec import EnvSpec
+from ...conda.package import is_package_filename
+from ...errors import SolveError
+from ..channels import Sources
+from ..request import EnvSpec, LockedPackage
 
 
 def _roots(sources: Sources) -> dict[str, str]:

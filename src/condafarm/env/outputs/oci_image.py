@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .oci_layout import CONFIG_TYPE, LAYER_TYPE, MANIFEST_TYPE, Descriptor, Layout
 from .pack import prefix_files
 from .unpack_script import replaced
@@ -146,8 +146,7 @@ def build_image(
     entrypoint: Sequence[str] = (),
 ) -> Image:
     """Write the OCI image of the environment at `prefix` to `output` (a layout folder, or a .tar of one)."""
-    from .activation import activation_changes
-    from .create import read_manifest
+    from ..install import activation_changes, read_manifest
 
     prefix = prefix.absolute()
     manifest = read_manifest(prefix)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .condarc import CondaConfig, load_condarc, needs_condarc
 
 #: How channel order constrains the solver, named as conda names it.

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..conda.repodata import Repodata
-from ..conda.shards import SHARDS_INDEX, Shards, read_index, read_shard
-from ..errors import InvalidRepodata
+from ...conda.repodata import Repodata
+from ...conda.shards import SHARDS_INDEX, Shards, read_index, read_shard
+from ...errors import InvalidRepodata
 
 
 class FolderShards:

@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import AccessDenied, StorageError, UsageError
+from ...errors import AccessDenied, StorageError, UsageError
 from .oci_layout import Layout
 
 _REFERENCE = re.compile(
@@ -59,7 +59,7 @@ class Registry:
     """One registry host, spoken to over HTTP(S) with timeouts, a deadline and the auth it asks for."""
 
     def __init__(self, host: str, insecure: bool, pushed: Pushed) -> None:
-        from ..storage.s3.timeouts import timeouts
+        from ...storage.s3.timeouts import timeouts
 
         self.host, self.pushed, self.limits = host, pushed, timeouts()
         local = host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")

@@ -10,16 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
-from ..numbers import DURATION, check_number
-from ..safe_files import write_file
-from ..storage.location import S3Options
-from . import offline
-from .activation import activation_changes
-from .cache import EnvCache, default_cache_root
-from .create import Manifest, create_environment
-from .lockfile import explicit_lockfile
-from .spec import EnvSpec
+from ...errors import UsageError
+from ...numbers import DURATION, check_number
+from ...safe_files import write_file
+from ...storage.location import S3Options
+from ..channels import offline
+from ..install import EnvCache, Manifest, activation_changes, create_environment, default_cache_root
+from ..request import EnvSpec, explicit_lockfile
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .conda_lock import conda_lock_platforms, is_conda_lock, read_conda_lock
 from .lockfile import LockedPackage, read_explicit_lockfile
 from .pixi_lock import is_pixi_lock, read_pixi_lock

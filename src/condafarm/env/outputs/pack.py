@@ -14,9 +14,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ...errors import UsageError
+from ..install import read_manifest
 from . import unpack_script
-from .create import read_manifest
 
 UNPACK = "condafarm-unpack.py"
 

@@ -25,8 +25,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import OfflineViolation
-from ..storage.s3.timeouts import timeouts
+from ...errors import OfflineViolation
+from ...storage.s3.timeouts import timeouts
 
 log = logging.getLogger(__name__)
 

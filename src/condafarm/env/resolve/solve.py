@@ -17,12 +17,10 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import AccessDenied, CondafarmError, NotFound, SolveError, StorageError
-from .channels import Sources
+from ...errors import AccessDenied, CondafarmError, NotFound, SolveError, StorageError
+from ..channels import Sources, YankedFiles
+from ..request import EnvSpec, LockedPackage, match_spec
 from .integrity import check_local_files, download_failure, package_cache
-from .lockfile import LockedPackage
-from .spec import EnvSpec, match_spec
-from .yanked import YankedFiles
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +95,7 @@ class Downloads:
 
 
 async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str | Downloads) -> T:
-    from ..storage.s3.timeouts import timeouts
+    from ...storage.s3.timeouts import timeouts
 
     limits = timeouts()
     task = asyncio.ensure_future(coroutine)
@@ -150,7 +148,7 @@ def explain(exc: Exception, sources: Sources, wanted: str) -> CondafarmError:
     for s3_root, channel in sources.s3_channels.items():
         if s3_root.rstrip("/") in message:
             # Ask S3 through boto3 why: its errors name the missing permission or the bad credentials.
-            from ..storage import open_storage
+            from ...storage import open_storage
 
             if open_storage(channel).head("noarch/repodata.json") is None:
                 return NotFound(
@@ -185,7 +183,7 @@ def virtual_packages(platform: str) -> list[Any]:
     another platform (locking win-64 on a Linux host), conda-lock's defaults, never this host's `__glibc`."""
     import rattler
 
-    from .spec import current_platform
+    from ..request import current_platform
 
     if platform in (current_platform(), "noarch"):
         return list(rattler.VirtualPackage.detect())

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .lockfile import LockedPackage, Origin, checked_package
 
 ENVIRONMENT = "default"

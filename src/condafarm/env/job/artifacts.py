@@ -9,8 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import UsageError
-from .export import export_environment
+from ...errors import UsageError
+from ..outputs import export_environment
 
 
 def _replace(folder: Path, name: str, write: Callable[[Path], None]) -> Path:

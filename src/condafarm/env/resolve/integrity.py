@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from ..conda.package import hash_file
-from ..errors import PackageError
-from .channels import Sources
+from ...conda.package import hash_file
+from ...errors import PackageError
+from ..channels import Sources
 
 #: py-rattler's words for "the archive it fetched is not a readable package" (zip, tar, bz2, zstd, checksums).
 _UNREADABLE = re.compile(

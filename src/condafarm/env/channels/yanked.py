@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound
-from ..storage import Storage
+from ...errors import NotFound
+from ...storage import Storage
+from ..request import LockedPackage
 from .channels import Sources
-from .lockfile import LockedPackage
 
 
 class YankedFiles:
@@ -29,9 +29,9 @@ class YankedFiles:
 
     def _subdir(self, channel: str, subdir: str) -> tuple[Storage, set[str]] | None:
         """The storage of a folder or S3 `channel` and the names its `subdir` yanked; None for other channels."""
-        from ..channel.commit import load_repodata
-        from ..storage import open_storage
-        from ..storage.location import parse_channel
+        from ...channel.commit import load_repodata
+        from ...storage import open_storage
+        from ...storage.location import parse_channel
 
         if (channel, subdir) not in self._subdirs:
             root = channel + "/"
@@ -52,8 +52,8 @@ class YankedFiles:
         """
         from rattler import PackageRecord, RepoDataRecord
 
-        from ..channel.read import read_package
-        from ..conda.repodata import make_record
+        from ...channel.read import read_package
+        from ...conda.repodata import make_record
 
         found = self._subdir(package.channel, package.subdir)
         if found is None or package.filename not in found[1]:

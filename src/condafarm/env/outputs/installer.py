@@ -19,10 +19,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
-from .create import read_manifest
+from ...errors import UsageError
+from ..install import read_manifest
+from ..request import current_platform
 from .pack import Packed, add_environment, prefix_files
-from .spec import current_platform
 from .unpack_script import prefix_spans
 
 HERE = Path(__file__).parent

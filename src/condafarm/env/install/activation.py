@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
-from ..errors import CondafarmError
+from ...errors import CondafarmError
 
 log = logging.getLogger(__name__)
 

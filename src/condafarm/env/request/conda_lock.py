@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .lockfile import LockedPackage, Origin, checked_package
 
 #: What `env create --lockfile` says about a file it cannot use.

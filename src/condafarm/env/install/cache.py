@@ -26,12 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
-from ..errors import UsageError
-from ..storage.location import S3Options
-from ..user_cache import user_cache_root
+from ...errors import UsageError
+from ...storage.location import S3Options
+from ...user_cache import user_cache_root
+from ..request import EnvSpec
 from .create import Manifest, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
-from .spec import EnvSpec
 
 log = logging.getLogger(__name__)
 

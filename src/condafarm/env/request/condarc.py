@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org"
 #: What `defaults` means when no condarc sets `default_channels` (conda's built-in list; msys2 on Windows only).

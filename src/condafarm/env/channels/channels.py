@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CondafarmError, NotFound
-from ..storage.location import Channel, S3Options, parse_channel
-from .condarc import CondaConfig
+from ...errors import CondafarmError, NotFound
+from ...storage.location import Channel, S3Options, parse_channel
+from ..request import CondaConfig, resolve_names
 from .folder_shards import FolderShards
-from .spec import resolve_names
 
 
 @dataclass
@@ -95,7 +94,7 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc:
     `make_spec` resolves it. S3 options (endpoint, region, addressing) come from `s3`, else the environment."""
     from rattler.networking import AddHeadersMiddleware, AuthenticationMiddleware, Client, RetryMiddleware
 
-    from ..storage.s3 import HttpSigner
+    from ...storage.s3 import HttpSigner
 
     signers: list[HttpSigner] = []
     sources = Sources(names=resolve_names(names, condarc) if names else (), urls=[], client=None)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from ..errors import SolveError, UsageError
+from ...errors import SolveError, UsageError
 
 _HASH = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from ..storage.location import S3Options
-from .conda_lock import conda_lock_yaml
-from .create import MANIFEST, Manifest, read_manifest
-from .integrity import require_sha256
-from .lockfile import LockedPackage, Origin, explicit_lockfile, pinned_yaml
-from .pixi_lock import write_pixi_lock
+from ...errors import UsageError
+from ...storage.location import S3Options
+from ..install import MANIFEST, Manifest, read_manifest
+from ..request import LockedPackage, Origin, conda_lock_yaml, explicit_lockfile, pinned_yaml, write_pixi_lock
+from ..resolve import require_sha256
 
 
 @dataclass(frozen=True)
@@ -95,9 +93,9 @@ def _solved_records(manifest: Manifest, platform: str, cache_dir: Path, s3: S3Op
     """The environment's request solved for another platform, with canonical URLs."""
     import rattler
 
-    from .channels import resolve_channels
-    from .solve import solve
-    from .spec import EnvSpec
+    from ..channels import resolve_channels
+    from ..request import EnvSpec
+    from ..resolve import solve
 
     sources = resolve_channels(manifest.channels, s3)
     solved = solve(EnvSpec(manifest.packages, manifest.channels, manifest.priority, platform), sources, cache_dir)

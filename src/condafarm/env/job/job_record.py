@@ -23,13 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Conflict, SolveError, StorageError, UsageError
-from ..storage import Storage, open_storage
-from ..storage.cas import put_if_unchanged
-from ..storage.location import Channel
-from .lockfile import explicit_lockfile, read_explicit_lockfile
+from ...errors import Conflict, SolveError, StorageError, UsageError
+from ...storage import Storage, open_storage
+from ...storage.cas import put_if_unchanged
+from ...storage.location import Channel
+from ..request import EnvSpec, current_platform, explicit_lockfile, read_explicit_lockfile
 from .session import Entered
-from .spec import EnvSpec, current_platform
 
 #: What a job id may be, as a folder name on every file system and an S3 key part.
 _JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
