@@ -1,5 +1,4 @@
-"""The commit protocol: records in CEP-16 shards, group commit of intents, adoption, compaction, derived files,
-leftovers of interrupted writes and what index remembers; the rooms above import from here only."""
+"""The commit protocol: shard records, group commit of intents, adoption, compaction, derived files, leftovers."""
 
 from __future__ import annotations
 

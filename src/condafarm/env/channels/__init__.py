@@ -1,4 +1,4 @@
-"""Where packages come from: channels and their CEP-16 shards, offline mirrors, yanked files."""
+"""Where packages come from: channels and their CEP-16 shards, yanked files, and --offline (nothing else reached)."""
 
 from __future__ import annotations
 
