@@ -117,7 +117,7 @@ class Buckets:
         and bucket) and remembers the answer, so the probe happens here, not in the measurement. With
         `placeholders`, every record's key also gets an object of the record's size, so `condafarm check`
         finds the channel whole (it compares sizes only)."""
-        from condafarm.channel.store import commit_repodata, init_channel
+        from condafarm.channel.commit.store import commit_repodata, init_channel
         from condafarm.storage import open_storage
 
         storage = open_storage(self.channel(bucket, endpoint))

@@ -79,7 +79,7 @@ def counting_server(root: Path, tally: Tally) -> Iterator[str]:
 def build_upstream(root: Path, records: int, shards: bool) -> None:
     """The closure's real packages among `records` synthetic ones, indexed as one channel."""
     from condafarm import parse_channel
-    from condafarm.channel.store import commit_repodata, load_repodata
+    from condafarm.channel.commit.store import commit_repodata, load_repodata
     from condafarm.storage import open_storage
 
     make_upstream(root, fillers=0)

@@ -19,8 +19,8 @@ from support.render_channel import REQUEST, fill_render_channel
 from support.s3 import S3Endpoint
 
 from condafarm import S3Options, index_channel, parse_channel, publish
+from condafarm.channel.commit.state import STATE_KEY
 from condafarm.channel.page import write_page
-from condafarm.channel.state import STATE_KEY
 from condafarm.storage import open_storage
 from condafarm.storage.cache_control import IMMUTABLE, cache_control, is_immutable
 from condafarm.storage.location import Channel

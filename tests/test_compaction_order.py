@@ -13,7 +13,7 @@ from support.judge import judge_channel
 from support.packages import make_package
 
 from condafarm import Channel, publish, remove
-from condafarm.channel.group import LEASE_KEY
+from condafarm.channel.commit.group import LEASE_KEY
 from condafarm.conda.repodata import Repodata
 from condafarm.storage import Storage, open_storage
 

@@ -10,7 +10,7 @@ import yaml
 from env_support import env_with, folder_channel, openjd_env
 from support.cli import run_cli
 
-from condafarm.env.condarc import (
+from condafarm.env.request.condarc import (
     BUILTIN_DEFAULTS,
     BUILTIN_DEFAULTS_WINDOWS,
     CondaConfig,
@@ -19,7 +19,7 @@ from condafarm.env.condarc import (
     load_condarc,
     search_path,
 )
-from condafarm.env.spec import make_spec
+from condafarm.env.request.spec import make_spec
 from condafarm.errors import UsageError
 
 #: What a Deadline Cloud service-managed fleet host's condarc says, with the bucket of a studio.

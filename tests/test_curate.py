@@ -10,9 +10,9 @@ from support.packages import make_package, read_shard
 from support.s3 import S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
+from condafarm.channel.commit.store import load_repodata
 from condafarm.channel.curate import copy_packages, remove, yank
 from condafarm.channel.publish import publish
-from condafarm.channel.store import load_repodata
 from condafarm.conda.shards import SHARDS_INDEX, Shards, read_shard_names
 from condafarm.errors import AlreadyExists, NotFound, UsageError
 from condafarm.storage import open_storage

@@ -18,9 +18,9 @@ from env_support import env_with, folder_channel, openjd_env, render_packages
 from support.cli import run_cli
 from support.packages import make_package
 
-from condafarm.env.activation import script_runs, windows_bash
-from condafarm.env.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
-from condafarm.env.spec import EnvSpec
+from condafarm.env.install.activation import script_runs, windows_bash
+from condafarm.env.request.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
+from condafarm.env.request.spec import EnvSpec
 from condafarm.errors import CondafarmError, UsageError
 
 
@@ -422,7 +422,7 @@ def test_windows_bash_is_git_for_windows_never_wsl(tmp_path: Path) -> None:
 
 
 def test_sh_only_scripts_on_windows_run_in_bash_or_say_what_to_install(tmp_path: Path) -> None:
-    from condafarm.env.activation import _run_scripts
+    from condafarm.env.install.activation import _run_scripts
 
     prefix = tmp_path / "env"
     scripts = _activate_d(prefix, "render-lic.sh")

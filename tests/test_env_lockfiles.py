@@ -15,7 +15,7 @@ from support.cli import run_cli
 from support.packages import make_package
 
 from condafarm import index_channel, parse_channel
-from condafarm.env.spec import current_platform
+from condafarm.env.request.spec import current_platform
 
 HERE = current_platform()
 OTHER = "win-64" if not HERE.startswith("win") else "linux-64"

@@ -16,7 +16,7 @@ from pathlib import Path, PureWindowsPath
 import pytest
 from env_support import HOSTILE, VALUE, env_with, hostile_channel, nothing_ran, openjd_env
 
-from condafarm.env.activation import cmd_quote, cmd_script, openjd_lines, sh_script
+from condafarm.env.install.activation import cmd_quote, cmd_script, openjd_lines, sh_script
 from condafarm.errors import CondafarmError
 
 

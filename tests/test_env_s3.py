@@ -12,7 +12,7 @@ from env_support import env_with, openjd_env, s3_render_channel
 from support.cli import run_cli
 from support.s3 import IamEndpoint, S3Endpoint
 
-from condafarm.env.lockfile import read_explicit_lockfile
+from condafarm.env.request.lockfile import read_explicit_lockfile
 
 
 def test_worker_profile_with_credential_process_reads_the_channel(iam_s3: IamEndpoint, tmp_path: Path) -> None:

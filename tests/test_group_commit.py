@@ -21,8 +21,8 @@ from support.proxy import Exchange, fault_proxy
 from support.s3 import S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, parse_channel, publish, yank
-from condafarm.channel.group import LEASE_KEY
-from condafarm.channel.store import read_current
+from condafarm.channel.commit.group import LEASE_KEY
+from condafarm.channel.commit.store import read_current
 from condafarm.conda.repodata import Repodata
 from condafarm.storage import Storage, open_storage
 

@@ -12,8 +12,8 @@ from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
 
 from condafarm import Channel, ChannelProblems, NotFound, check_channel, index_channel, init_channel, open_storage
-from condafarm.channel.state import STATE_KEY
-from condafarm.channel.store import load_repodata
+from condafarm.channel.commit.state import STATE_KEY
+from condafarm.channel.commit.store import load_repodata
 from condafarm.conda.repodata import decompress
 
 
@@ -189,7 +189,7 @@ def test_yanked_files_stay_out_of_the_index(target: Target) -> None:
     repodata, etag = load_repodata(target.storage, "noarch")
     repodata.pop(pkg.name)
     repodata.removed.append(pkg.name)
-    from condafarm.channel.store import commit_repodata
+    from condafarm.channel.commit.store import commit_repodata
 
     commit_repodata(target.storage, "noarch", repodata, etag)
     index_channel(target.channel)
@@ -285,7 +285,7 @@ def test_s3_channel_of_hundreds_uploaded_without_metadata(s3: S3Endpoint, bucket
 def test_replaced_shards_are_deleted_only_after_the_grace_period(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.channel.derived as derived_module
+    import condafarm.channel.commit.derived as derived_module
     from condafarm.conda.shards import SHARDS_FOLDER
 
     def shard_files() -> set[str]:
@@ -335,7 +335,7 @@ def test_check_reports_a_shard_index_rolled_back_and_index_repairs_it(target: Ta
 def test_large_local_batches_read_on_processes_give_the_same_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import condafarm.channel.reading as reading_module
+    import condafarm.channel.read.reading as reading_module
     from condafarm import parse_channel
 
     count = reading_module.PROCESS_POOL_MIN + 20

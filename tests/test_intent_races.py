@@ -11,7 +11,7 @@ from support.packages import make_package
 
 from condafarm import Channel, check_channel, index_channel, publish, remove, yank
 from condafarm.channel import publish as publish_module
-from condafarm.channel.store import load_repodata
+from condafarm.channel.commit.store import load_repodata
 from condafarm.storage import open_storage
 
 
@@ -69,8 +69,8 @@ def test_a_rollback_never_deletes_a_file_a_group_committer_is_adopting(
     the shards do not name X yet, so it deletes X; the committer then commits X's record."""
     import time
 
-    from condafarm.channel import group, intents
-    from condafarm.channel.group import ADOPT_AFTER_SECONDS
+    from condafarm.channel.commit import group, intents
+    from condafarm.channel.commit.group import ADOPT_AFTER_SECONDS
     from condafarm.channel.publish import prepare
 
     storage = open_storage(local_channel)

@@ -174,11 +174,11 @@ def test_prune_never_lets_go_of_packages_a_job_record_names(s3: S3Endpoint, buck
 def test_a_first_session_that_loses_the_race_installs_the_winners_list(tmp_path: Path) -> None:
     """Two first sessions solved different lists (a publish landed between their solves): the one whose
     conditional write lost installs the list the other recorded, so the job still has one set of packages."""
-    from condafarm.env.create import Manifest
-    from condafarm.env.job_record import JobRecords, enter_for_job
-    from condafarm.env.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
-    from condafarm.env.session import Entered
-    from condafarm.env.spec import EnvSpec
+    from condafarm.env.install.create import Manifest
+    from condafarm.env.job.job_record import JobRecords, enter_for_job
+    from condafarm.env.job.session import Entered
+    from condafarm.env.request.lockfile import LockedPackage, explicit_lockfile, read_explicit_lockfile
+    from condafarm.env.request.spec import EnvSpec
 
     spec = EnvSpec(packages=("tool",), channels=("file:///channel",), platform="linux-64")
     records = JobRecords(parse_channel(str(tmp_path / "records")), "job-race")

@@ -14,8 +14,8 @@ from support.packages import make_package
 
 import condafarm.storage.files as files
 from condafarm import check_channel, index_channel, parse_channel, publish
-from condafarm.channel.leftovers import LEFTOVER_SECONDS
-from condafarm.channel.store import load_repodata
+from condafarm.channel.commit.leftovers import LEFTOVER_SECONDS
+from condafarm.channel.commit.store import load_repodata
 from condafarm.storage import open_storage
 
 

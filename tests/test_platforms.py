@@ -16,8 +16,8 @@ import pytest
 from condafarm_worker.cancel import CREATE_NEW_PROCESS_GROUP, child_start
 
 from condafarm import UsageError, parse_channel
-from condafarm.env.activation import activate_scripts, activation_changes, cmd_quote, cmd_script, sh_script
-from condafarm.env.cache import cache_root, default_cache_root
+from condafarm.env.install.activation import activate_scripts, activation_changes, cmd_quote, cmd_script, sh_script
+from condafarm.env.install.cache import cache_root, default_cache_root
 from condafarm.storage.location import local_path
 
 windows_only = pytest.mark.skipif(os.name != "nt", reason="needs a Windows host (drive letters, process groups)")

@@ -13,8 +13,8 @@ from support.packages import make_package
 from support.s3 import S3Endpoint
 
 from condafarm import S3Options, copy_packages, index_channel, parse_channel, publish, remove
+from condafarm.channel.commit.store import load_repodata
 from condafarm.channel.provenance import provenance_key, read_provenance
-from condafarm.channel.store import load_repodata
 from condafarm.storage import open_storage
 
 JOB = {

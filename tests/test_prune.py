@@ -21,12 +21,12 @@ from support.packages import make_package
 from support.s3 import S3Endpoint
 
 from condafarm import Channel, PruneReport, check_channel, parse_channel, prune_channel
-from condafarm.channel import prune as prune_module
+from condafarm.channel.commit.store import load_repodata, update_repodata
+from condafarm.channel.curate import prune as prune_module
 from condafarm.channel.curate import yank
+from condafarm.channel.curate.prune import LEDGER_KEY
 from condafarm.channel.provenance import provenance_key
-from condafarm.channel.prune import LEDGER_KEY
 from condafarm.channel.publish import publish
-from condafarm.channel.store import load_repodata, update_repodata
 from condafarm.conda.repodata import Repodata
 from condafarm.errors import StorageError, UsageError
 from condafarm.storage import Storage, open_storage

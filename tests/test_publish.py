@@ -17,10 +17,10 @@ from support.proxy import S3Proxy, fault_proxy
 from support.s3 import IamEndpoint, S3Endpoint
 
 from condafarm import Channel, S3Options, check_channel, index_channel, init_channel, parse_channel
-from condafarm.channel import intents
-from condafarm.channel.group import ADOPT_AFTER_SECONDS
+from condafarm.channel.commit import intents
+from condafarm.channel.commit.group import ADOPT_AFTER_SECONDS
+from condafarm.channel.commit.store import commit_repodata, compact, load_repodata, read_current
 from condafarm.channel.publish import _upload, prepare, publish
-from condafarm.channel.store import commit_repodata, compact, load_repodata, read_current
 from condafarm.conda.repodata import Repodata
 from condafarm.conda.shards import SHARDS_INDEX, Shards
 from condafarm.errors import AlreadyExists, PackageError, StorageError, UsageError

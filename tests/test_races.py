@@ -15,11 +15,11 @@ from support.judge import judge_channel
 from support.packages import make_package
 
 from condafarm import Channel, check_channel, index_channel, publish, remove
-from condafarm.channel import intents
-from condafarm.channel.group import ADOPT_AFTER_SECONDS
+from condafarm.channel.commit import intents
+from condafarm.channel.commit.group import ADOPT_AFTER_SECONDS
+from condafarm.channel.commit.store import load_repodata
 from condafarm.channel.index import index_subdir
 from condafarm.channel.publish import prepare
-from condafarm.channel.store import load_repodata
 from condafarm.errors import Conflict, StorageError
 from condafarm.storage import Storage, open_storage
 from condafarm.storage import local as local_storage

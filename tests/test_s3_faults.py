@@ -26,9 +26,9 @@ from support.proxy import S3Proxy, fault_proxy
 from support.s3 import IamEndpoint, S3Endpoint, new_bucket, upload_dir
 
 from condafarm import Channel, S3Options, check_channel, index_channel, parse_channel
-from condafarm.channel import leftovers
+from condafarm.channel.commit import leftovers
+from condafarm.channel.commit.store import load_repodata
 from condafarm.channel.publish import publish
-from condafarm.channel.store import load_repodata
 from condafarm.errors import StorageError
 from condafarm.storage import open_storage
 from condafarm.storage.s3 import S3Storage

@@ -25,8 +25,8 @@ from condafarm import (
     index_channel,
     parse_channel,
 )
+from condafarm.channel.commit.store import load_repodata
 from condafarm.channel.publish import publish
-from condafarm.channel.store import load_repodata
 from condafarm.storage import open_storage
 
 

@@ -13,10 +13,10 @@ from support.judge import judge_channel
 from support.packages import make_package
 
 from condafarm import Channel, publish, remove
-from condafarm.channel import derived
+from condafarm.channel.commit import derived
+from condafarm.channel.commit.names import read_some
+from condafarm.channel.commit.store import read_current, shards_key
 from condafarm.channel.index import index_subdir
-from condafarm.channel.names import read_some
-from condafarm.channel.store import read_current, shards_key
 from condafarm.storage import open_storage
 
 

@@ -12,8 +12,8 @@ from support.cli import run_cli
 from support.packages import make_package
 
 from condafarm import parse_channel, publish
-from condafarm.channel.prune import LEDGER_KEY
-from condafarm.channel.state import STATE_KEY
+from condafarm.channel.commit.state import STATE_KEY
+from condafarm.channel.curate.prune import LEDGER_KEY
 from condafarm.storage.conditions import RECORD_KEY
 
 BAD = {

@@ -12,7 +12,7 @@ from support.cli import run_cli
 from support.packages import make_package
 
 from condafarm import Channel, check_channel, index_channel, parse_channel, publish
-from condafarm.channel.store import load_repodata
+from condafarm.channel.commit.store import load_repodata
 from condafarm.errors import AlreadyExists, InvalidRepodata
 from condafarm.storage import open_storage
 

@@ -14,7 +14,7 @@ from support.packages import make_package
 from support.proxy import fault_proxy
 from support.s3 import S3Endpoint
 
-from condafarm.env.lockfile import read_explicit_lockfile
+from condafarm.env.request.lockfile import read_explicit_lockfile
 
 TOOL = "render-tool-1.0-h0_0.conda"
 

@@ -28,13 +28,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "next_build_number",
         "reserve_build_number",
     ),
-    ".channel.check": (
-        "CheckReport",
-        "check_channel",
-    ),
     ".channel.curate": (
         "Curated",
+        "PruneReport",
         "copy_packages",
+        "prune_channel",
         "remove",
         "yank",
     ),
@@ -44,22 +42,20 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "index_channel",
         "init_channel",
     ),
-    ".channel.listing": (
-        "Listed",
-        "list_packages",
-    ),
     ".channel.page": (
         "Page",
         "write_page",
-    ),
-    ".channel.prune": (
-        "PruneReport",
-        "prune_channel",
     ),
     ".channel.publish": (
         "Published",
         "PublishReport",
         "publish",
+    ),
+    ".channel.read": (
+        "CheckReport",
+        "Listed",
+        "check_channel",
+        "list_packages",
     ),
     ".channel.servers": ("upload_to_server",),
     ".conda.package": (
@@ -136,25 +132,25 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .channel.build_number import BuildNumber as BuildNumber
     from .channel.build_number import next_build_number as next_build_number
     from .channel.build_number import reserve_build_number as reserve_build_number
-    from .channel.check import CheckReport as CheckReport
-    from .channel.check import check_channel as check_channel
     from .channel.curate import Curated as Curated
+    from .channel.curate import PruneReport as PruneReport
     from .channel.curate import copy_packages as copy_packages
+    from .channel.curate import prune_channel as prune_channel
     from .channel.curate import remove as remove
     from .channel.curate import yank as yank
     from .channel.index import IndexReport as IndexReport
     from .channel.index import SubdirReport as SubdirReport
     from .channel.index import index_channel as index_channel
     from .channel.index import init_channel as init_channel
-    from .channel.listing import Listed as Listed
-    from .channel.listing import list_packages as list_packages
     from .channel.page import Page as Page
     from .channel.page import write_page as write_page
-    from .channel.prune import PruneReport as PruneReport
-    from .channel.prune import prune_channel as prune_channel
     from .channel.publish import Published as Published
     from .channel.publish import PublishReport as PublishReport
     from .channel.publish import publish as publish
+    from .channel.read import CheckReport as CheckReport
+    from .channel.read import Listed as Listed
+    from .channel.read import check_channel as check_channel
+    from .channel.read import list_packages as list_packages
     from .channel.servers import upload_to_server as upload_to_server
     from .conda.package import Hashes as Hashes
     from .conda.package import PackageMetadata as PackageMetadata

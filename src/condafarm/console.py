@@ -22,7 +22,7 @@ from .redaction import redact as redact  # re-exported: front ends mask their ow
 
 if TYPE_CHECKING:
     from .build import BuildFailed
-    from .channel.check import CheckReport
+    from .channel.read import CheckReport
 
 #: Where a report goes, one line per call (`print`, or a worker's log).
 Say = Callable[[str], object]

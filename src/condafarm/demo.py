@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .build import build_recipe
-from .channel.check import check_channel
-from .channel.listing import list_packages
+from .channel.read import check_channel, list_packages
 from .errors import UsageError
 from .storage.location import parse_channel
 

@@ -54,8 +54,8 @@ def filler_records(subdir: str, count: int, template: dict[str, Any]) -> dict[st
 def fill_render_channel(storage: Any, folder: Path, filler: int) -> list[Path]:
     """Commit the render packages plus `filler` synthetic records in each of noarch and linux-64 to `storage`
     (a condafarm Storage, empty), and put the two package files beside their records. Returns the files."""
+    from condafarm.channel.commit.store import commit_repodata, init_channel
     from condafarm.channel.publish import prepare
-    from condafarm.channel.store import commit_repodata, init_channel
     from condafarm.conda.repodata import Repodata
 
     files = render_files(folder)

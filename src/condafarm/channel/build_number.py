@@ -23,8 +23,7 @@ from ..numbers import BUILD_NUMBER, check_number
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
 from ..storage.location import KNOWN_SUBDIRS, Channel
-from .names import read_some
-from .store import load_repodata
+from .commit import load_repodata, read_some
 
 log = logging.getLogger(__name__)
 

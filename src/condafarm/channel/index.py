@@ -22,13 +22,26 @@ from ..storage import ObjectInfo, Storage, cache_control, open_storage
 from ..storage.cas import retry_on_conflict
 from ..storage.conditions import RECORD_KEY
 from ..storage.location import KNOWN_SUBDIRS, Channel
-from .derived import Derived, collect_shards, derived_problems, sync_derived
-from .leftovers import remove_leftovers
+from .commit import (
+    Current,
+    Derived,
+    FileState,
+    IndexState,
+    Skipped,
+    collect_shards,
+    commit_repodata,
+    compact,
+    derived_problems,
+    discover_subdirs,
+    init_channel,
+    read_current,
+    remove_leftovers,
+    shards_key,
+    sync_derived,
+)
 from .page import PAGE_KEY, keep_page_current
-from .reading import Progress, Reader, prove_published
+from .read import Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
-from .state import FileState, IndexState, Skipped
-from .store import Current, commit_repodata, compact, discover_subdirs, init_channel, read_current, shards_key
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from ..conda.repodata import Repodata
 from ..storage import Blob, Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
+from .commit import discover_subdirs, load_repodata, repodata_key, shards_key
 from .provenance import read_many, summary
-from .store import discover_subdirs, load_repodata, repodata_key, shards_key
 
 PAGE_KEY = "index.html"
 #: What the page shows, and who made each build (see `_Shown`).

@@ -31,14 +31,10 @@ from ..errors import AlreadyExists, CondafarmError, NotFound, PackageError, Usag
 from ..storage import ObjectInfo, Storage, open_storage
 from ..storage.conditions import ensure_conditional_writes
 from ..storage.location import KNOWN_SUBDIRS, Channel
-from . import intents
-from .adoption import holds
-from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
-from .names import commit_names
+from .commit import ADOPT_AFTER_SECONDS, Plan, commit_names, commit_together, compact, holds, init_channel, intents
 from .page import keep_page_current
 from .provenance import Provenance, provenance_key, published_by, write_provenance
 from .report import Published, PublishReport
-from .store import compact, init_channel
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from ..channel.listing import list_packages
     from ..channel.provenance import read_many, summary
+    from ..channel.read import list_packages
     from ..storage import open_storage
 
     storage = open_storage(channel_arg(args))
@@ -63,8 +63,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..channel.listing import list_packages
     from ..channel.provenance import read_provenance
+    from ..channel.read import list_packages
     from ..errors import NotFound
     from ..storage import open_storage
 
@@ -96,7 +96,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..channel.check import check_channel
+    from ..channel.read import check_channel
 
     report = check_channel(channel_arg(args), verify_hashes=args.verify_hashes)
     print(report_check(report, print))

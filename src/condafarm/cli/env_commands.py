@@ -55,8 +55,7 @@ class _Switch(argparse.Action):
 def _spec(args: argparse.Namespace) -> Any:
     """The request, or None for no packages; says what each channel name stands for on this host."""
     from ..env import make_spec
-    from ..env.condarc import explain_channels, load_condarc, needs_condarc
-    from ..env.spec import words
+    from ..env.request import explain_channels, load_condarc, needs_condarc, words
     from ..redaction import redact
 
     if not (args.packages or "").split():
@@ -132,7 +131,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
     if records is None:
         entered = enter(spec, lockfile)
     else:
-        from ..env.job_record import enter_for_job
+        from ..env.job import enter_for_job
 
         entered = enter_for_job(spec, records, enter, _say(args))
     for line in openjd_lines(entered.changes):
@@ -144,7 +143,7 @@ def _job_records(args: argparse.Namespace) -> Any:
     """Where this job's package records live, or None when job-consistent environments are off or unset."""
     import os
 
-    from ..env.job_record import JobRecords
+    from ..env.job import JobRecords
     from ..storage.location import parse_channel
 
     location = args.job_records or os.environ.get("CONDAFARM_JOB_RECORDS", "")
@@ -210,8 +209,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from ..env.oci_image import build_image
-    from ..env.oci_push import parse_reference, push_image
+    from ..env.outputs import build_image, parse_reference, push_image
     from ..errors import UsageError
 
     output = Path(args.output)

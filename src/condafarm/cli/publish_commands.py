@@ -67,7 +67,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from ..channel.prune import prune_channel
+    from ..channel.curate import prune_channel
 
     report = prune_channel(
         channel_arg(args),

@@ -4,7 +4,7 @@ Sharded repodata lets clients such as pixi fetch only the packages they need: `r
 maps each package name to the SHA-256 of its shard file, `shards/<sha256>.msgpack.zst`, which holds that
 name's records. Shard files are content-addressed, so they are written once and never change; only the
 small index is replaced. A stale index would hide packages from those clients, so the indexer and the
-publisher commit records to it first; `repodata.json` follows (see `channel/store.py`).
+publisher commit records to it first; `repodata.json` follows (see `channel/commit/store.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .repodata import ZSTD_LEVEL, Repodata
 SHARDS_INDEX = "repodata_shards.msgpack.zst"
 SHARDS_FOLDER = "shards"
 RUN_EXPORTS = "run_exports.json"
-#: Key in the shard index's `info` saying condafarm commits records to it (see `channel/store.py`).
+#: Key in the shard index's `info` saying condafarm commits records to it (see `channel/commit/store.py`).
 COMMIT_POINT = "condafarm_commit_point"
 
 

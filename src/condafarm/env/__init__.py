@@ -7,19 +7,39 @@ The public surface is what this module exports; the modules behind it may change
 
 from __future__ import annotations
 
-from .activation import activation_changes, openjd_lines
-from .cache import Acquired, EnvCache, default_cache_root
 from .channels import Sources, resolve_channels
-from .create import Manifest, create_environment, read_manifest
-from .export import Exported, export_environment
-from .installer import pack_installer
-from .lock_formats import read_lockfile
-from .lockfile import LockedPackage, Origin, explicit_lockfile, pinned_yaml, read_explicit_lockfile
-from .oci_image import Image, build_image
-from .oci_push import Pushed, push_image
-from .pack import Packed, pack_environment
-from .session import Entered, enter_environment, exit_environment
-from .spec import EnvSpec, make_spec
+from .install import (
+    Acquired,
+    EnvCache,
+    Manifest,
+    activation_changes,
+    create_environment,
+    default_cache_root,
+    openjd_lines,
+    read_manifest,
+)
+from .job import Entered, enter_environment, exit_environment
+from .outputs import (
+    Exported,
+    Image,
+    Packed,
+    Pushed,
+    build_image,
+    export_environment,
+    pack_environment,
+    pack_installer,
+    push_image,
+)
+from .request import (
+    EnvSpec,
+    LockedPackage,
+    Origin,
+    explicit_lockfile,
+    make_spec,
+    pinned_yaml,
+    read_explicit_lockfile,
+    read_lockfile,
+)
 
 __all__ = [
     "Acquired",

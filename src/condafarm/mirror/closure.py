@@ -15,7 +15,7 @@ from typing import Any
 
 from ..conda.package import is_package_filename
 from ..env.channels import Sources
-from ..env.solve import explain, run
+from ..env.resolve import explain, run
 from ..errors import CondafarmError, PackageError
 from ..storage.location import KNOWN_SUBDIRS
 from .spec import MirrorSpec

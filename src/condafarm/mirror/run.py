@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..channel.group import Plan
+from ..channel.commit import Plan
 from ..channel.provenance import mirrored_from
 from ..channel.publish import publish
 from ..env.channels import resolve_channels

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..channel.dependencies import MIRROR_SPECS
+from ..channel.read import MIRROR_SPECS
 from ..errors import ChannelProblems, UsageError
 from ..storage import Storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict

@@ -1,0 +1,163 @@
+"""The files derived from `repodata.json` (`.zst`, `run_exports.json`): write, sync, check; and shard clean-up.
+
+Writers of `repodata.json` write these after it and then confirm it is still the one they were made from
+(else they redo them from the newer one): whoever writes them last has checked, so a race never leaves them
+stale. A writer that dies in between leaves them one version behind; `derived_problems` reports that and the
+next `condafarm index` fixes it. The CEP-16 shards are not derived: records are committed there (`store.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import zstandard
+
+from ...conda.repodata import Repodata, compress, decompress, repodata_key
+from ...conda.shards import (
+    RUN_EXPORTS,
+    SHARDS_FOLDER,
+    SHARDS_INDEX,
+    make_run_exports,
+    make_shards,
+    read_shard_names,
+)
+from ...errors import Conflict
+from ...storage import Blob, ObjectInfo, Storage
+from ...storage.cas import retry_on_conflict
+
+log = logging.getLogger(__name__)
+
+MSGPACK_ZST = "application/vnd.msgpack+zstd"
+#: An unreferenced shard file is deleted this long after an index run first sees it unreferenced: clients
+#: that fetched an older shard index may still ask for the shards it names.
+SHARD_GRACE_SECONDS = 24 * 3600
+
+
+@dataclass
+class Derived:
+    """What a commit left: the shard index's etag and the shard files it names, and the `.zst`'s etag (None
+    when another writer's compaction wrote it)."""
+
+    shards_etag: str
+    shard_digests: set[str]
+    zst_etag: str | None = None
+
+
+def write_derived(storage: Storage, subdir: str, body: bytes, repodata: Repodata | None = None) -> str:
+    """Write `repodata.json.zst` and `run_exports.json` for the repodata `body`; returns the `.zst`'s etag."""
+    repodata = repodata or Repodata.from_json(body, subdir)
+    zst_etag = storage.put(repodata_key(subdir) + ".zst", compress(body), content_type="application/zstd")
+    storage.put(f"{subdir}/{RUN_EXPORTS}", make_run_exports(repodata), content_type="application/json")
+    return zst_etag
+
+
+def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str, repodata: Repodata | None = None) -> str:
+    """Make the derived files match `repodata.json`, whose content `body` has etag `etag`; the `.zst`'s etag.
+
+    After writing them, the JSON is checked again; if another writer replaced it meanwhile, they are written
+    again from the newer JSON. Whichever writer writes them last has checked, so concurrent writers cannot
+    leave a stale `.zst` behind.
+    """
+    key = repodata_key(subdir)
+    source: tuple[bytes, str, Repodata | None] = (body, etag, repodata)
+
+    def attempt() -> str:
+        nonlocal source
+        zst_etag = write_derived(storage, subdir, source[0], source[2])
+        current = storage.head(key)
+        if current is None or current.etag == source[1]:
+            return zst_etag
+        blob = storage.get(key)
+        if blob is None:
+            return zst_etag
+        source = (blob.data, blob.etag, None)
+        raise Conflict(f"{key} was replaced while its derived files were written")
+
+    return retry_on_conflict(attempt, what=storage.channel.url_of(key), hint="run `condafarm index` again")
+
+
+def derived_problems(
+    storage: Storage,
+    subdir: str,
+    body: bytes,
+    repodata: Repodata,
+    index: Blob | None,
+    *,
+    committed: bool,
+    list_shards: bool = False,
+) -> tuple[list[str], Derived | None]:
+    """Where `repodata.json.zst` and `run_exports.json` disagree with `repodata.json` (its bytes `body`, parsed
+    as `repodata`), and where the shard index `index` is missing or broken; when all is well, also what the
+    derived files are (for the index state).
+
+    A shard index condafarm commits to (`committed`) is the truth `repodata.json` follows; any other is derived
+    from `repodata.json`, and a stale one hides packages from clients that read shards first (pixi), so it is
+    compared name by name. With `list_shards` (one LIST), shard files it names but that are missing are
+    reported too.
+    """
+    fix = "run `condafarm index`"
+    key = repodata_key(subdir)
+    problems: list[str] = []
+    zst = storage.get(key + ".zst")
+    if zst is None:
+        problems.append(f"{key}.zst: missing; {fix}")
+    elif not zst_matches(zst.data, body):
+        problems.append(f"{key}.zst: does not match {key}; {fix}")
+    found = read_shard_names(index.data) if index is not None else {}
+    if index is None:
+        problems.append(f"{subdir}/{SHARDS_INDEX}: missing; {fix}")
+    elif not committed:
+        shards = make_shards(repodata)
+        for name in sorted(set(shards.names) | set(found)):
+            if shards.names.get(name) != found.get(name):
+                problems.append(f"{subdir}/{SHARDS_INDEX}: shard of {name!r} disagrees with {key}; {fix}")
+    if index is not None and list_shards:
+        folder = f"{subdir}/{SHARDS_FOLDER}/"
+        present = {i.name.removesuffix(".msgpack.zst") for i in storage.list_objects(folder)}
+        problems += [
+            f"{folder}{digest}.msgpack.zst: named by the shard index but missing; run `condafarm index --rebuild`"
+            for digest in sorted(set(found.values()) - present)
+        ]
+    run_exports = storage.get(f"{subdir}/{RUN_EXPORTS}")
+    if run_exports is None or run_exports.data != make_run_exports(repodata):
+        problems.append(f"{subdir}/{RUN_EXPORTS}: missing or disagrees with {key}; {fix}")
+    if problems or zst is None or index is None:
+        return problems, None
+    return problems, Derived(index.etag, set(found.values()), zst.etag)
+
+
+def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
+    """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace.
+
+    Just before deleting, the current shard index is read again: a writer may have just named an old shard
+    again (the same records give the same shard), and that one must stay.
+    """
+    now = time.time()
+    orphans: dict[str, float] = {}
+    expired: list[ObjectInfo] = []
+    for info in storage.list_objects(f"{subdir}/{SHARDS_FOLDER}/"):
+        digest = info.name.removesuffix(".msgpack.zst")
+        if digest in referenced:
+            continue
+        first_seen = since.get(digest, now)
+        if now - first_seen >= SHARD_GRACE_SECONDS:
+            expired.append(info)
+        else:
+            orphans[digest] = first_seen
+    if expired:
+        current = storage.get(f"{subdir}/{SHARDS_INDEX}")
+        named = set(read_shard_names(current.data).values()) if current is not None else set()
+        for info in expired:
+            if info.name.removesuffix(".msgpack.zst") not in named:
+                storage.delete(info.key)
+    return orphans
+
+
+def zst_matches(zst: bytes, body: bytes) -> bool:
+    """Whether `zst` decompresses to exactly `body`."""
+    try:
+        return decompress(zst) == body
+    except zstandard.ZstdError:
+        return False
