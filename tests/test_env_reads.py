@@ -5,6 +5,7 @@ for a session whose environment is already on the host, and never a request the 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from env_support import env_with
 from support.cli import run_cli
+from support.faults import Fault, Faults
 from support.packages import make_package
 from support.proxy import S3Proxy
 from support.render_channel import REQUEST, Floor, fill_render_channel, floor, tallied
@@ -54,6 +56,13 @@ def _counted(proxy: S3Proxy, *args: str, env: dict[str, str]) -> dict[str, Any]:
     return proxy.tally.snapshot()
 
 
+def _in_a_later_second() -> None:
+    """moto's Last-Modified counts whole seconds and it judges If-Modified-Since before If-None-Match: a file
+    rewritten within the second of the cached copy is answered 304 (S3 judges the ETag). The counting tests
+    write in a later second; `test_a_304_for_a_changed_file_is_fetched_anew` covers the other case."""
+    time.sleep(1.05 - time.time() % 1)
+
+
 def _at_floor(moved: dict[str, Any], least: Floor) -> None:
     """What a cold host moved: the floor's requests, at most 1.25x its bytes (the issue's goal)."""
     assert moved["requests"] == least.requests, tallied(moved)
@@ -81,6 +90,7 @@ def test_warm_host_after_an_unrelated_publish_fetches_the_index_and_changed_shar
     enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, "--update-after-minutes", "0")
     _counted(proxy, *enter, env=env)
     channel = parse_channel(url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
+    _in_a_later_second()
     publish(channel, [make_package(tmp_path / "more", "comp-tool", "3.0", subdir="linux-64")])
     moved = _counted(proxy, *enter, env=env)
     assert moved["exchanges"] == {
@@ -89,6 +99,7 @@ def test_warm_host_after_an_unrelated_publish_fetches_the_index_and_changed_shar
     }, tallied(moved)
     assert moved["bytes_received"] < 4096, tallied(moved)
     # A newer build of a name the job needs: its shard, and the new package, besides the index.
+    _in_a_later_second()
     publish(channel, [make_package(tmp_path / "more", "render-lic", "2.1")])
     moved = _counted(proxy, *enter, env=env)
     assert moved["exchanges"] == {
@@ -97,6 +108,27 @@ def test_warm_host_after_an_unrelated_publish_fetches_the_index_and_changed_shar
         f"GetObject {prefix}/noarch/shards/*.msgpack.zst 200": 1,
         f"GetObject {prefix}/noarch/*.conda 200": 1,
     }, tallied(moved)
+
+
+def test_a_304_for_a_changed_file_is_fetched_anew(s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path) -> None:
+    """A store that answers a revalidation with 304 and another ETag (moto, for a file rewritten within the
+    cached copy's second): py-rattler refuses the answer; condafarm fetches the metadata anew, once."""
+    from condafarm import S3Options, parse_channel, publish
+
+    url, prefix = _channel(s3, bucket, tmp_path)
+    env = _env(proxy, tmp_path / "cache")
+    enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, "--update-after-minutes", "0")
+    _counted(proxy, *enter, env=env)
+    channel = parse_channel(url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
+    _in_a_later_second()
+    publish(channel, [make_package(tmp_path / "more", "render-lic", "2.1")])
+    proxy.faults = Faults(Fault("a shard index GET", "not-modified"))
+    moved = _counted(proxy, *enter, env=env)
+    assert [hit.action for hit in proxy.hits] == ["not-modified"]
+    exchanges = moved["exchanges"]
+    for subdir in ("linux-64", "noarch"):  # each shard index read whole by the fresh fetch
+        assert exchanges.get(f"GetObject {prefix}/{subdir}/repodata_shards.msgpack.zst 200", 0) >= 1, tallied(moved)
+    assert exchanges[f"GetObject {prefix}/noarch/*.conda 200"] == 1, tallied(moved)  # the new render-lic
 
 
 def test_lockfile_session_reads_only_the_locked_names_shards_and_nothing_once_on_the_host(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 #: Actions that answer an S3 error instead of forwarding: the status and its S3 error code.
 FAILURES = {"500": "InternalError", "501": "NotImplemented", "503": "SlowDown"}
-ACTIONS = (*FAILURES, "drop", "drop-after", "corrupt", "hang", "truncate", "short", "trickle")
+ACTIONS = (*FAILURES, "drop", "drop-after", "corrupt", "hang", "truncate", "short", "trickle", "not-modified")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ REQUESTS: dict[str, Callable[[Request], bool]] = {
     "any package request": lambda r: r.is_package,
     "the CompleteMultipartUpload": lambda r: r.op == "CompleteMultipartUpload",
     "a ListMultipartUploads": lambda r: r.op == "ListMultipartUploads",
+    "a shard index GET": lambda r: r.op == "GetObject" and r.basename == "repodata_shards.msgpack.zst",
 }
 
 

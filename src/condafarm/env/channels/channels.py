@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ...errors import CondafarmError, NotFound
 from ...storage.location import Channel, S3Options, parse_channel
@@ -68,8 +68,9 @@ class Sources:
         """`urls` as py-rattler solves from them: folder channels with shards as their `FolderShards`."""
         return [self.source(url) for url in self.urls]
 
-    def gateway(self, cache_dir: Path) -> Any:
-        """A py-rattler Gateway over these channels caching repodata in `cache_dir`.
+    def gateway(self, cache_dir: Path, *, fresh: bool = False) -> Any:
+        """A py-rattler Gateway over these channels caching repodata in `cache_dir` (`fresh`: fetching every
+        metadata file anew, without the conditional requests that revalidate a cached copy).
 
         Every channel is read through its CEP-16 shards where it has them: the shard indexes and the shards of
         the names a solve (or a lockfile) needs, not whole `repodata.json` files. py-rattler fetches the shard
@@ -81,10 +82,12 @@ class Sources:
         import rattler
         from rattler.repo_data.gateway import SourceConfig
 
-        signed = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=True)
+        cache_action: Literal["no-cache", "cache-or-fetch"] = "no-cache" if fresh else "cache-or-fetch"
+        signed = SourceConfig(zstd_enabled=False, bz2_enabled=False, sharded_enabled=True, cache_action=cache_action)
         return rattler.Gateway(
             cache_dir=cache_dir,
             client=self.client,
+            default_config=SourceConfig(cache_action=cache_action),
             per_channel_config={http_root: signed for http_root, _ in self.s3_roots},
         )
 

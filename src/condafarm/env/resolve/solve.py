@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -194,14 +194,30 @@ def virtual_packages(platform: str) -> list[Any]:
     ]
 
 
-async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
+def _revalidated(attempt: Callable[[bool], Coroutine[Any, Any, T]], waiting_for: str) -> T:
+    """Run `attempt(fresh=False)`, and once more with `fresh` metadata when py-rattler refused the answer to its
+    revalidation of a cached file: a `304 Not Modified` that names another ETag than its copy. Stores whose
+    Last-Modified counts whole seconds (moto) answer so when the file changed within the second of the cached
+    copy, as they judge If-Modified-Since before If-None-Match (S3 and RFC 9110 judge If-None-Match alone)."""
+    try:
+        return run(attempt(False), waiting_for)
+    except CondafarmError:
+        raise
+    except Exception as exc:
+        if "304 Not Modified" not in str(exc):
+            raise
+        log.info("the store answered a revalidation with 304 for a changed file; fetching the metadata anew")
+    return run(attempt(True), waiting_for)
+
+
+async def _solve(spec: EnvSpec, sources: Sources, cache: Path, fresh: bool = False) -> list[Any]:
     import rattler
 
     return list(
         await rattler.solve(
             sources=sources.solvable(),
             specs=[match_spec(p) for p in spec.packages],
-            gateway=sources.gateway(cache),
+            gateway=sources.gateway(cache, fresh=fresh),
             platforms=[rattler.Platform(spec.platform), rattler.Platform("noarch")],
             virtual_packages=virtual_packages(spec.platform),
             channel_priority=getattr(rattler.ChannelPriority, _PRIORITY[spec.priority]),
@@ -212,15 +228,17 @@ async def _solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
 def solve(spec: EnvSpec, sources: Sources, cache: Path) -> list[Any]:
     """The records (py-rattler RepoDataRecords) that satisfy `spec`, newest first as the solver prefers."""
     try:
-        return run(_solve(spec, sources, cache), _fetching(sources, " ".join(spec.packages)))
+        return _revalidated(
+            lambda fresh: _solve(spec, sources, cache, fresh), _fetching(sources, " ".join(spec.packages))
+        )
     except CondafarmError:
         raise
     except Exception as exc:
         raise sources.failure() or explain(exc, sources, " ".join(spec.packages)) from exc
 
 
-async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) -> list[Any]:
-    gateway = sources.gateway(cache)
+async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path, fresh: bool = False) -> list[Any]:
+    gateway = sources.gateway(cache, fresh=fresh)
     yanked = YankedFiles(sources)
     found = []
     for package in packages:
@@ -246,7 +264,9 @@ async def _locked(packages: list[LockedPackage], sources: Sources, cache: Path) 
 def locked_records(packages: list[LockedPackage], sources: Sources, cache: Path) -> list[Any]:
     """The repodata records of exactly the files a lockfile lists, checked against their sha256."""
     try:
-        return run(_locked(packages, sources, cache), _fetching(sources, "the lockfile's packages"))
+        return _revalidated(
+            lambda fresh: _locked(packages, sources, cache, fresh), _fetching(sources, "the lockfile's packages")
+        )
     except CondafarmError:
         raise
     except Exception as exc:
