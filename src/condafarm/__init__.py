@@ -46,6 +46,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Page",
         "write_page",
     ),
+    ".channel.provenance": (
+        "Described",
+        "describe_packages",
+    ),
     ".channel.publish": (
         "Published",
         "PublishReport",
@@ -144,6 +148,8 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .channel.index import init_channel as init_channel
     from .channel.page import Page as Page
     from .channel.page import write_page as write_page
+    from .channel.provenance import Described as Described
+    from .channel.provenance import describe_packages as describe_packages
     from .channel.publish import Published as Published
     from .channel.publish import PublishReport as PublishReport
     from .channel.publish import publish as publish

@@ -17,12 +17,16 @@ import socket
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..errors import NotFound
 from ..side_file import BadSideFile, mapping, parse, text_map
-from ..storage import Storage
+from ..storage import Storage, open_storage
+from ..storage.location import Channel
+from .read import Listed, list_packages
 
 FOLDER = ".condafarm/provenance"
 #: The worker agent's variables that say where a task runs.
@@ -128,6 +132,31 @@ def read_many(storage: Storage, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
         return dict(zip(wanted, found, strict=True))
 
 
+@dataclass(frozen=True)
+class Described:
+    """A package of a channel (`list_packages`) with its provenance record (None: none recorded)."""
+
+    listed: Listed
+    provenance: Provenance | None
+
+    @property
+    def summary(self) -> str:
+        return summary(self.provenance)
+
+
+def describe_packages(
+    channel: Channel | Storage, spec: str | None = None, subdirs: list[str] | None = None, *, required: bool = False
+) -> list[Described]:
+    """`list_packages` with each package's provenance, read concurrently (a bad record is absent, with a
+    warning naming it). With `required`, no match is an error (`NotFound`) that points to `condafarm ls`."""
+    storage = open_storage(channel)
+    items = list_packages(storage, spec, subdirs)
+    if required and not items:
+        raise NotFound(f"no package in {storage.channel.url} matches {spec!r}; see `condafarm ls`")
+    made = read_many(storage, [(i.subdir, i.filename) for i in items])
+    return [Described(item, made[(item.subdir, item.filename)]) for item in items]
+
+
 def summary(provenance: Provenance | None) -> str:
     """One short line: who or which job made it (`job-… on farm-…`, `ana@ws12`), or that nobody recorded it."""
     if provenance is None:
@@ -144,7 +173,9 @@ def summary(provenance: Provenance | None) -> str:
 
 
 __all__ = [
+    "Described",
     "Provenance",
+    "describe_packages",
     "mirrored_from",
     "published_by",
     "read_provenance",

@@ -42,45 +42,45 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from ..channel.provenance import read_many, summary
-    from ..channel.read import list_packages
-    from ..storage import open_storage
+    from .. import describe_packages, list_packages
 
-    storage = open_storage(channel_arg(args))
-    items = list_packages(storage, args.spec, args.subdir or None)
-    made = read_many(storage, [(i.subdir, i.filename) for i in items]) if args.long else {}
-    for item in items:
+    channel = channel_arg(args)
+    listed = (
+        [(d.listed, d.summary) for d in describe_packages(channel, args.spec, args.subdir or None)]
+        if args.long
+        else [(item, "") for item in list_packages(channel, args.spec, args.subdir or None)]
+    )
+    for item, made in listed:
         r = item.record
         size = r.get("size", 0)
         line = (
             f"{r.get('name', '?'):<28} {r.get('version', '?'):<14} {r.get('build', '?'):<20} "
             f"{item.subdir:<12} {human_size(size):>9}  {item.filename}"
         )
-        print(printable(f"{line}  {summary(made[(item.subdir, item.filename)])}" if args.long else line))
+        print(printable(f"{line}  {made}" if args.long else line))
     if not args.quiet:
-        print(f"{len(items)} package(s)", file=sys.stderr)
+        print(f"{len(listed)} package(s)", file=sys.stderr)
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..channel.provenance import read_provenance
-    from ..channel.read import list_packages
-    from ..errors import NotFound
-    from ..storage import open_storage
+    from .. import describe_packages
 
-    storage = open_storage(channel_arg(args))
-    items = list_packages(storage, args.spec)
-    if not items:
-        raise NotFound(f"no package in {storage.channel.url} matches {args.spec!r}; see `condafarm ls`")
-    found = [(item, read_provenance(storage, item.subdir, item.filename)) for item in items]
+    found = describe_packages(channel_arg(args), args.spec, required=True)
     if args.json:  # ensure_ascii: every control character escaped, so the document is safe on a terminal too
         packages = [
-            {"subdir": item.subdir, "filename": item.filename, "record": item.record, "provenance": provenance}
-            for item, provenance in found
+            {
+                "subdir": d.listed.subdir,
+                "filename": d.listed.filename,
+                "record": d.listed.record,
+                "provenance": d.provenance,
+            }
+            for d in found
         ]
         print(json.dumps(packages, indent=2, sort_keys=True, ensure_ascii=True))
         return 0
-    for item, provenance in found:
+    for described in found:
+        item, provenance = described.listed, described.provenance
         record = item.record
         print(printable(f"{item.subdir}/{item.filename}"))
         for field in ("name", "version", "build", "build_number", "size", "sha256", "depends", "constrains"):

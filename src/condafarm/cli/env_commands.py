@@ -140,20 +140,11 @@ def cmd_enter(args: argparse.Namespace) -> int:
 
 
 def _job_records(args: argparse.Namespace) -> Any:
-    """Where this job's package records live, or None when job-consistent environments are off or unset."""
-    import os
-
     from ..env.job import JobRecords
-    from ..storage.location import parse_channel
 
-    location = args.job_records or os.environ.get("CONDAFARM_JOB_RECORDS", "")
-    job_id = args.job_id or os.environ.get("DEADLINE_JOB_ID", "")
-    if args.job_consistency == "disabled" or not location.strip():
-        return None
-    if not job_id:
-        _say(args)("job-consistent packages are off: no job id (--job-id or DEADLINE_JOB_ID)")
-        return None
-    return JobRecords(parse_channel(location.strip(), s3_options(args)), job_id)
+    return JobRecords.for_session(
+        args.job_records, args.job_id, consistency=args.job_consistency, s3=s3_options(args), say=_say(args)
+    )
 
 
 def cmd_exit(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ the job's earlier sessions used some list, and a fresh solve could silently give
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from pathlib import Path
 from ...errors import Conflict, SolveError, StorageError, UsageError
 from ...storage import Storage, open_storage
 from ...storage.cas import put_if_unchanged
-from ...storage.location import Channel
+from ...storage.location import Channel, S3Options, parse_channel
 from ..request import EnvSpec, current_platform, explicit_lockfile, read_explicit_lockfile
 from .session import Entered
 
@@ -48,6 +49,28 @@ class JobRecords:
                 f"job id {self.job_id[:40]!r}{'...' if len(self.job_id) > 40 else ''} is not one: up to 128 "
                 "letters, digits, '-', '_' and '.', not starting with '.' (Deadline's look like job-0123abcd...)"
             )
+
+    @classmethod
+    def for_session(
+        cls,
+        location: str | None,
+        job_id: str | None,
+        *,
+        consistency: str = "enabled",
+        s3: S3Options | None = None,
+        say: Callable[[str], None] = print,
+    ) -> JobRecords | None:
+        """Where this session's job keeps its records: `location` (else `CONDAFARM_JOB_RECORDS`) for the job
+        `job_id` (else `DEADLINE_JOB_ID`, which the worker agent sets); None when job-consistent environments
+        are `disabled` or no location is set, and (saying so) when no job id is known."""
+        where = (location or os.environ.get("CONDAFARM_JOB_RECORDS", "")).strip()
+        job = job_id or os.environ.get("DEADLINE_JOB_ID", "")
+        if consistency == "disabled" or not where:
+            return None
+        if not job:
+            say("job-consistent packages are off: no job id (--job-id or DEADLINE_JOB_ID)")
+            return None
+        return cls(parse_channel(where, s3), job)
 
     def key(self, spec: EnvSpec) -> str:
         platform = spec.platform or current_platform()
