@@ -33,7 +33,7 @@ from condafarm.errors import StorageError
 from condafarm.storage import open_storage
 from condafarm.storage.s3 import S3Storage
 
-#: Limits low enough that a stuck store fails a command in seconds (see storage/s3/timeouts.py).
+#: Limits low enough that a stuck store fails a command in seconds (see storage/timeouts.py).
 FAST = {"CONDAFARM_CONNECT_TIMEOUT": "1", "CONDAFARM_READ_TIMEOUT": "1", "CONDAFARM_DEADLINE": "3"}
 
 

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import NotFound, PackageError, StorageError, UsageError
 from ..storage import Storage, open_storage
 from ..storage.location import S3Options, parse_channel
-from ..storage.s3.timeouts import timeouts
+from ..storage.timeouts import timeouts
 from .closure import Wanted
 
 log = logging.getLogger(__name__)

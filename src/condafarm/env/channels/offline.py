@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...errors import OfflineViolation
-from ...storage.s3.timeouts import timeouts
+from ...storage.timeouts import timeouts
 
 log = logging.getLogger(__name__)
 

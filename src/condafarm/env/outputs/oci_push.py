@@ -5,7 +5,7 @@ images cost one HEAD each.
 Credentials, as docker and skopeo find them: `$REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json` or
 `~/.docker/config.json` (`auths.HOST.auth`, base64 `user:password`), sent as Basic or exchanged for a Bearer token
 when the registry asks (`WWW-Authenticate`). Every request has the connect and read timeouts, and all but a
-blob's upload (whose answer does) the deadline of `storage/s3/timeouts.py`. Plain HTTP only for
+blob's upload (whose answer does) the deadline of `storage/timeouts.py`. Plain HTTP only for
 127.0.0.1/localhost or with `insecure`; credentials only to the registry's own host and scheme.
 """
 
@@ -86,7 +86,7 @@ class Registry:
     """One registry host, spoken to over HTTP(S) with timeouts, a deadline and the auth it asks for."""
 
     def __init__(self, host: str, insecure: bool, pushed: Pushed) -> None:
-        from ...storage.s3.timeouts import timeouts
+        from ...storage.timeouts import timeouts
 
         self.host, self.pushed, self.limits = host, pushed, timeouts()
         local = host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .integrity import require_sha256
 from .recorded import check_satisfies, confine
-from .solve import explain, install, locked_records, run, solve
+from .solver import explain, install, locked_records, run, solve
 
 __all__ = [
     "check_satisfies",

@@ -15,7 +15,7 @@ import botocore.exceptions
 
 from ...errors import AccessDenied
 from ..location import Channel, S3Options
-from .timeouts import timeouts
+from ..timeouts import timeouts
 from .watch import Watch
 
 

@@ -10,7 +10,7 @@ import botocore.exceptions
 
 from ...errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError
 from ..location import Channel
-from .timeouts import timeouts
+from ..timeouts import timeouts
 from .torn import is_torn
 from .watch import DeadlineExceeded
 

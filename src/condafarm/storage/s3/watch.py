@@ -16,7 +16,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from .timeouts import Timeouts
+from ..timeouts import Timeouts
 
 log = logging.getLogger(__name__)
 

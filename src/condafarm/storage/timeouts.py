@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...numbers import POSITIVE_DURATION, from_environment
+from ..numbers import POSITIVE_DURATION, from_environment
 
 #: Seconds before a command says what it is waiting for (a healthy store answers in milliseconds).
 WARN_AFTER = 5.0

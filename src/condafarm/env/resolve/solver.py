@@ -3,7 +3,7 @@
 Failures become one condafarm error naming what was asked for and the channels searched. py-rattler's HTTP
 client has a total-time limit only, which would cut large downloads, so every call runs under a watchdog
 instead: repodata fetches (and the solve) get `CONDAFARM_DEADLINE`, downloads fail once no byte arrived for
-`CONDAFARM_READ_TIMEOUT`, and both say what they wait for after a few seconds (see `storage/s3/timeouts.py`).
+`CONDAFARM_READ_TIMEOUT`, and both say what they wait for after a few seconds (see `storage/timeouts.py`).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Downloads:
 
 
 async def _watched(coroutine: Coroutine[Any, Any, T], waiting_for: str | Downloads) -> T:
-    from ...storage.s3.timeouts import timeouts
+    from ...storage.timeouts import timeouts
 
     limits = timeouts()
     task = asyncio.ensure_future(coroutine)
