@@ -380,3 +380,19 @@ def test_a_record_is_checked_against_a_channel_named_through_condarc(
         assert "packages from the job's record" in later.stdout and "solving" not in later.stdout
     else:
         _assert_refused(later, f"s3://{bucket}/{key}", tmp_path / "cache-2")
+
+
+def test_a_record_padded_past_its_size_limit_is_refused_after_reading_the_limit(tmp_path: Path) -> None:
+    """Every render host of a job reads its record: one grown to gigabytes by another job must not be downloaded
+    whole by each. Comment lines keep the padded record valid, so only its size refuses it."""
+    from condafarm.env.job.job_record import MAX_RECORD_BYTES
+
+    channel, records = folder_channel(tmp_path / "channel"), tmp_path / "records"
+    first = _session(str(channel), str(records), tmp_path / "cache-1", "job-1")
+    assert first.returncode == 0, first.stderr
+    (record,) = (records / "job-1").glob("*.lock.txt")
+    with record.open("a", encoding="utf-8") as f:
+        f.write(("# " + "x" * 98 + "\n") * (MAX_RECORD_BYTES // 100 + 1))
+    later = _session(str(channel), str(records), tmp_path / "cache-2", "job-1")
+    _assert_refused(later, record.as_uri(), tmp_path / "cache-2")
+    assert "larger than 8 MiB" in later.stderr

@@ -14,6 +14,7 @@ from support.packages import make_package
 from condafarm import parse_channel, publish
 from condafarm.channel.commit.state import STATE_KEY
 from condafarm.channel.curate.prune import LEDGER_KEY
+from condafarm.side_file import MAX_BYTES
 from condafarm.storage.conditions import RECORD_KEY
 
 BAD = {
@@ -69,3 +70,30 @@ def test_a_bad_side_file_is_absent_with_a_warning_naming_it(
     assert result.returncode == 0, result.stderr
     assert "internal error" not in result.stderr
     assert key in result.stderr.replace("\\", "/"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("side_file", "command"),
+    [
+        (RECORD_KEY, ["check", "{root}"]),
+        (
+            "noarch/.condafarm/publishing/{stamp}-0123456789abcdef01234567.ready",
+            ["publish", "{late}", "--to", "{root}"],
+        ),
+        ("noarch/.condafarm/provenance/tool-1.0-h0_1.conda.json", ["info", "{root}", "tool"]),
+    ],
+    ids=["store-record", "ready-intent", "provenance"],
+)
+def test_an_oversized_side_file_is_absent_after_reading_its_first_mebibyte(
+    tmp_path: Path, side_file: str, command: list[str]
+) -> None:
+    """Whitespace after valid JSON is still valid JSON: only the size tells this file from a good one."""
+    root = _channel(tmp_path)
+    key = side_file.format(stamp=int(time.time() * 1000))
+    path = root.joinpath(*key.split("/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{}" + b" " * (2 << 20))
+    late = make_package(tmp_path / "late", "late", "1.0")
+    result = run_cli(*[a.format(root=root, late=late) for a in command])
+    assert result.returncode == 0, result.stderr
+    assert key in result.stderr.replace("\\", "/") and f"larger than {MAX_BYTES:,} bytes" in result.stderr

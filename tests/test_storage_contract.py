@@ -340,3 +340,19 @@ def test_copy_inside_a_store_keeps_bytes_and_metadata_and_honours_if_absent(
     assert head is not None and (head.etag, head.size, head.metadata) == (etag, 13, {"package-sha256": "cd" * 32})
     with pytest.raises(AlreadyExists):
         storage.copy_from(source, "noarch/x.conda", if_absent=True)
+
+
+def test_a_limited_get_reads_one_byte_past_the_limit_and_no_further(storage: Storage) -> None:
+    """Side files another party can write are read with a limit: an oversized one costs the limit, not its size."""
+    storage.put("noarch/big.json", b"x" * 50_000)
+    storage.put("noarch/small.json", b"y" * 10)
+    before = storage.request_counts().get("bytes_read", 0)
+    big = storage.get("noarch/big.json", limit=100)
+    head = storage.head("noarch/big.json")
+    assert big is not None and head is not None
+    assert (big.data, big.etag) == (b"x" * 101, head.etag)
+    if isinstance(storage, S3Storage):
+        assert storage.request_counts()["bytes_read"] - before == 101
+    for limit in (10, 100):
+        small = storage.get("noarch/small.json", limit=limit)
+        assert small is not None and small.data == b"y" * 10

@@ -1,8 +1,10 @@
 """Reading the JSON files other parties can write beside a channel's packages (provenance, leases, intents,
 ready marks, the prune ledger, the index state, store records): input to check, never truth.
 
-A file that is not JSON, nests deeper than any condafarm writes, or has the wrong shape is treated as absent,
-with a warning that names it and says what follows; a command never ends in an internal error over one.
+A file that is larger than any condafarm writes of its kind, is not JSON, nests deeper than any condafarm writes,
+or has the wrong shape is treated as absent, with a warning that names it and says what follows; a command never
+ends in an internal error over one. Readers fetch such files with `Storage.get(key, limit=MAX_BYTES)`, so an
+oversized one costs `MAX_BYTES` of memory and transfer, not its size.
 """
 
 from __future__ import annotations
@@ -20,17 +22,30 @@ T = TypeVar("T")
 #: Deeper than any side file condafarm writes (provenance nests 4 levels); a deeper one is refused before
 #: anything walks it recursively (printing, comparing).
 MAX_DEPTH = 16
+#: Larger than any single-item side file condafarm writes (a provenance record, an intent, a store record is a
+#: few kB). The files that grow with the channel (the index state, the prune ledger) are read with `limit=None`:
+#: they are as large as the channel, and written only by those who may index and prune it.
+MAX_BYTES = 1 << 20
 
 
 class BadSideFile(ValueError):
     """A side file's shape is wrong; raised by the shape checks given to `parse`."""
 
 
-def parse(data: bytes, where: str, shape: Callable[[Any], T], *, otherwise: str = "treated as absent") -> T | None:
+def parse(
+    data: bytes,
+    where: str,
+    shape: Callable[[Any], T],
+    *,
+    otherwise: str = "treated as absent",
+    limit: int | None = MAX_BYTES,
+) -> T | None:
     """`shape(value)` for the JSON in `data`, or None with a warning naming `where` and `otherwise` (what
-    happens instead) when it is not JSON, nests deeper than `MAX_DEPTH`, or `shape` rejects it (raising
-    `BadSideFile`, `ValueError`, `KeyError`, `TypeError`, `AttributeError` or `OverflowError`)."""
+    happens instead) when it is over `limit` bytes, is not JSON, nests deeper than `MAX_DEPTH`, or `shape` rejects
+    it (raising `BadSideFile`, `ValueError`, `KeyError`, `TypeError`, `AttributeError` or `OverflowError`)."""
     try:
+        if limit is not None and len(data) > limit:
+            raise BadSideFile(f"larger than {limit:,} bytes")
         value = json.loads(data)
         _check_depth(value)
         return shape(value)
@@ -75,4 +90,4 @@ def finite(value: Any, what: str) -> float:
     return float(value)
 
 
-__all__ = ["MAX_DEPTH", "BadSideFile", "finite", "mapping", "parse", "text_map"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "BadSideFile", "finite", "mapping", "parse", "text_map"]

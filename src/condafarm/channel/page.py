@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from ..conda.repodata import Repodata
+from ..side_file import MAX_BYTES
 from ..storage import Blob, Storage, open_storage
 from ..storage.cas import put_if_unchanged, retry_on_conflict
 from ..storage.location import Channel
@@ -98,6 +99,8 @@ class _Shown:
 
     @classmethod
     def parse(cls, data: bytes) -> _Shown | None:
+        if len(data) > MAX_BYTES:
+            return None
         try:
             value = json.loads(data)
             state = {str(k): [str(e) for e in v] for k, v in value["state"].items() if isinstance(v, list)}
@@ -141,7 +144,7 @@ def write_page(channel: Channel | Storage) -> Page:
     current (`keep_page_current`)."""
     storage = open_storage(channel)
     return retry_on_conflict(
-        lambda: _write(storage, storage.get(SHOWN_KEY)),
+        lambda: _write(storage, storage.get(SHOWN_KEY, limit=MAX_BYTES)),
         what=storage.channel.url_of(SHOWN_KEY),
         hint="run `condafarm page` again",
     )
@@ -157,7 +160,7 @@ def keep_page_current(storage: Storage) -> Page | None:
         return None
 
     def attempt() -> Page | None:
-        shown = storage.get(SHOWN_KEY)
+        shown = storage.get(SHOWN_KEY, limit=MAX_BYTES)
         earlier = _Shown.parse(shown.data) if shown is not None else None
         if earlier is not None and earlier.state == _state(storage, discover_subdirs(storage)):
             return None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound
-from ..side_file import BadSideFile, mapping, parse, text_map
+from ..side_file import MAX_BYTES, BadSideFile, mapping, parse, text_map
 from ..storage import Storage, open_storage
 from ..storage.location import Channel
 from .read import Listed, list_packages
@@ -108,7 +108,7 @@ def write_provenance(storage: Storage, subdir: str, filename: str, provenance: P
 
 def read_provenance(storage: Storage, subdir: str, filename: str) -> Provenance | None:
     """The package's record, or None where it has none (published before provenance existed, or by another tool)."""
-    blob = storage.get(provenance_key(subdir, filename))
+    blob = storage.get(provenance_key(subdir, filename), limit=MAX_BYTES)
     if blob is None:
         return None
     return parse(blob.data, storage.channel.url_of(provenance_key(subdir, filename)), _shape, otherwise="ignored")

@@ -77,7 +77,7 @@ def parse_mirrors(data: bytes, where: str) -> list[MirrorSpec]:
 
 def read_mirrors(storage: Storage) -> list[MirrorSpec]:
     """The specs the channel keeps; empty where it keeps none."""
-    blob = storage.get(KEY)
+    blob = storage.get(KEY, limit=_MAX_BYTES)
     return [] if blob is None else parse_mirrors(blob.data, storage.channel.url_of(KEY))
 
 
@@ -89,7 +89,7 @@ def remember(storage: Storage, spec: MirrorSpec) -> list[MirrorSpec]:
     """
 
     def attempt() -> list[MirrorSpec]:
-        blob = storage.get(KEY)
+        blob = storage.get(KEY, limit=_MAX_BYTES)
         try:
             kept = [] if blob is None else parse_mirrors(blob.data, storage.channel.url_of(KEY))
         except ChannelProblems:

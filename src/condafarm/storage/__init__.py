@@ -120,8 +120,13 @@ class Storage(abc.ABC):
         """Names of the folders directly under `prefix`."""
 
     @abc.abstractmethod
-    def get(self, key: str) -> Blob | None:
-        """The whole object, or None if it does not exist."""
+    def get(self, key: str, *, limit: int | None = None) -> Blob | None:
+        """The whole object, or None if it does not exist.
+
+        With `limit`, an object larger than `limit` bytes is read no further than `limit + 1` bytes: a reader
+        that takes no more than `limit` (a side file another party can write) sees that it is over without
+        holding a hostile object whole.
+        """
 
     @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo | None:

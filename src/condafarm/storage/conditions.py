@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AlreadyExists, Conflict, StorageError
-from ..side_file import BadSideFile, finite, mapping, parse
+from ..side_file import MAX_BYTES, BadSideFile, finite, mapping, parse
 from ..user_cache import user_cache_dir
 from . import Storage
 
@@ -160,7 +160,7 @@ def probe(storage: Storage) -> Proof:
 
 def recorded_problem(storage: Storage) -> str | None:
     """For `check` (read-only): what the channel's last probe found wrong with its store, or None."""
-    blob = storage.get(RECORD_KEY)
+    blob = storage.get(RECORD_KEY, limit=MAX_BYTES)
     if blob is None:
         return None
     ignored = parse(blob.data, storage.channel.url_of(RECORD_KEY), _ignored, otherwise="check leaves it out")

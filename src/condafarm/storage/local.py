@@ -119,7 +119,7 @@ class LocalStorage(Storage):
                     found.append(Leftover(key, "temporary file", st.st_size, now - st.st_mtime))
         return found
 
-    def get(self, key: str) -> Blob | None:
+    def get(self, key: str, *, limit: int | None = None) -> Blob | None:
         """The whole file, refused when it is not a regular file inside the channel folder: side files are read
         with `get`, and another party could plant a symlink there to a secret (which an error would then quote),
         to /dev/zero (read until memory ends) or a fifo (read never answered; opened without blocking)."""
@@ -137,7 +137,7 @@ class LocalStorage(Storage):
                         f"{path} is not a file inside {self.root} (a symlink out of it, a fifo or a device); "
                         "condafarm does not read it: remove it"
                     )
-                return Blob(f.read(), _etag(st))
+                return Blob(f.read() if limit is None else f.read(limit + 1), _etag(st))
         except FileNotFoundError:
             return None
         except (IsADirectoryError, PermissionError) as exc:

@@ -28,6 +28,7 @@ from ...conda.repodata import Repodata, repodata_key
 from ...conda.shards import NameRecords, record_name
 from ...errors import Conflict, StorageError
 from ...numbers import COUNT, POSITIVE_DURATION, from_environment
+from ...side_file import MAX_BYTES
 from ...storage import Blob, Storage
 from ...storage.cas import put_if_unchanged
 from . import intents
@@ -214,7 +215,7 @@ def _take(storage: Storage, subdir: str, stale: str | None) -> tuple[bytes | Non
         return mine, None
     except Conflict:
         pass
-    held = storage.get(key)
+    held = storage.get(key, limit=MAX_BYTES)
     if held is None or held.etag != stale:
         return None, held
     log.warning("taking over the commit of %s from a publisher that stopped", storage.channel.url_of(subdir + "/"))
@@ -228,7 +229,7 @@ def _take(storage: Storage, subdir: str, stale: str | None) -> tuple[bytes | Non
 def _release(storage: Storage, subdir: str, mine: bytes) -> None:
     """Let go of the lease, unless another publisher took it over meanwhile (this one took too long)."""
     key = _lease_key(subdir)
-    held = storage.get(key)
+    held = storage.get(key, limit=MAX_BYTES)
     if held is not None and held.data == mine:
         storage.delete(key)
 
@@ -242,7 +243,7 @@ def _wait(storage: Storage, subdir: str, lease: Blob) -> str | None:
     while time.monotonic() - seen < lease_seconds():
         time.sleep(pause)
         pause = min(POLL_CAP_SECONDS, pause * 2)
-        now = storage.get(_lease_key(subdir))
+        now = storage.get(_lease_key(subdir), limit=MAX_BYTES)
         if now is None or now.etag != lease.etag:
             return None
     return lease.etag

@@ -23,7 +23,7 @@ from typing import Any
 
 from ...conda.package import is_package_filename
 from ...errors import CondafarmError
-from ...side_file import BadSideFile, mapping, parse
+from ...side_file import MAX_BYTES, BadSideFile, mapping, parse
 from ...storage import Storage
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def pending(
 
 
 def _read(storage: Storage, key: str, subdir: str) -> tuple[Intent, dict[str, Any]] | None:
-    blob = storage.get(key)
+    blob = storage.get(key, limit=MAX_BYTES)
     if blob is None:
         return None
     stamp = int(key.rsplit("/", 1)[1].partition("-")[0])

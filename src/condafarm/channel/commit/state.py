@@ -61,7 +61,7 @@ class IndexState:
         if blob is None:
             return cls()
         where = storage.channel.url_of(f"{subdir}/{STATE_KEY}")
-        return parse(blob.data, where, cls._shape, otherwise="re-reading every package once") or cls()
+        return parse(blob.data, where, cls._shape, otherwise="re-reading every package once", limit=None) or cls()
 
     @classmethod
     def _shape(cls, value: Any) -> IndexState:

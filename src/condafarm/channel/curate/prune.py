@@ -324,7 +324,7 @@ def _load_ledger(storage: Storage, subdir: str) -> tuple[Ledger, str | None]:
         return {}, None
     # Losing the ledger only means its yanked files stay (as if a person had yanked them), never a deletion.
     where, otherwise = storage.channel.url_of(_ledger_key(subdir)), "its yanked files will not be deleted"
-    return parse(blob.data, where, _ledger_shape, otherwise=otherwise) or {}, blob.etag
+    return parse(blob.data, where, _ledger_shape, otherwise=otherwise, limit=None) or {}, blob.etag
 
 
 def _ledger_shape(value: Any) -> Ledger:

@@ -31,6 +31,10 @@ from ...storage.location import Channel, S3Options, parse_channel
 from ..request import EnvSpec, current_platform, explicit_lockfile, read_explicit_lockfile
 from .session import Entered
 
+#: A record lists one URL per package (~150 bytes): 8 MiB is some 50,000 packages, far beyond any environment.
+#: A larger record is refused after reading this much, never downloaded whole on every render host.
+MAX_RECORD_BYTES = 8 << 20
+
 #: What a job id may be, as a folder name on every file system and an S3 key part.
 _JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 
@@ -113,7 +117,7 @@ def enter_for_job(
     key = records.key(spec)
     url = storage.channel.url_of(key)
     try:
-        blob = storage.get(key)
+        blob = storage.get(key, limit=MAX_RECORD_BYTES)
     except StorageError as exc:
         raise _unreachable(url, exc) from exc
     if blob is not None:
@@ -138,7 +142,7 @@ def enter_for_job(
 
 def _read(storage: Storage, key: str, url: str) -> bytes:
     try:
-        blob = storage.get(key)
+        blob = storage.get(key, limit=MAX_RECORD_BYTES)
     except StorageError as exc:
         raise _unreachable(url, exc) from exc
     if blob is None:
@@ -147,6 +151,8 @@ def _read(storage: Storage, key: str, url: str) -> bytes:
 
 
 def _enter_recorded(data: bytes, spec: EnvSpec, url: str, enter: Enter) -> Entered:
+    if len(data) > MAX_RECORD_BYTES:
+        raise _refused(url, f"it is larger than {MAX_RECORD_BYTES >> 20} MiB, more than any environment's list")
     try:
         read_explicit_lockfile(data.decode("utf-8"), "the record")
     except UnicodeDecodeError as exc:
