@@ -23,6 +23,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "build_recipe",
         "parse_tool_args",
     ),
+    ".build.conda_build": (
+        "Conversion",
+        "convert_recipe",
+    ),
     ".channel.build_number": (
         "BuildNumber",
         "next_build_number",
@@ -82,14 +86,25 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "DEFAULT_GRACE_HOURS",
         "DEFAULT_MIN_FREE_DISK",
     ),
+    ".demo": ("run_demo",),
     ".env": (
         "EnvSpec",
+        "JobRecords",
+        "Request",
+        "build_image",
         "create_environment",
+        "default_cache_root",
         "enter_environment",
+        "enter_for_job",
         "exit_environment",
         "export_environment",
         "make_spec",
+        "openjd_lines",
         "pack_environment",
+        "pack_installer",
+        "parse_reference",
+        "push_image",
+        "read_request",
     ),
     ".errors": (
         "AccessDenied",
@@ -105,7 +120,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "StorageError",
         "UsageError",
     ),
-    ".farm.iam": ("iam_policy",),
+    ".farm.iam": (
+        "attach_command",
+        "iam_policy",
+        "policy_json",
+    ),
     ".farm.platforms": ("check_native_platform",),
     ".farm.submit": (
         "plan_jobs",
@@ -114,7 +133,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".mirror": (
         "MirrorReport",
         "MirrorSpec",
+        "Wanted",
         "mirror_channel",
+        "split_specs",
     ),
     ".storage": ("open_storage",),
     ".storage.location": (
@@ -133,6 +154,8 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .build import ToolOptions as ToolOptions
     from .build import build_recipe as build_recipe
     from .build import parse_tool_args as parse_tool_args
+    from .build.conda_build import Conversion as Conversion
+    from .build.conda_build import convert_recipe as convert_recipe
     from .channel.build_number import BuildNumber as BuildNumber
     from .channel.build_number import next_build_number as next_build_number
     from .channel.build_number import reserve_build_number as reserve_build_number
@@ -171,13 +194,24 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .console import report_check as report_check
     from .defaults import DEFAULT_GRACE_HOURS as DEFAULT_GRACE_HOURS
     from .defaults import DEFAULT_MIN_FREE_DISK as DEFAULT_MIN_FREE_DISK
+    from .demo import run_demo as run_demo
     from .env import EnvSpec as EnvSpec
+    from .env import JobRecords as JobRecords
+    from .env import Request as Request
+    from .env import build_image as build_image
     from .env import create_environment as create_environment
+    from .env import default_cache_root as default_cache_root
     from .env import enter_environment as enter_environment
+    from .env import enter_for_job as enter_for_job
     from .env import exit_environment as exit_environment
     from .env import export_environment as export_environment
     from .env import make_spec as make_spec
+    from .env import openjd_lines as openjd_lines
     from .env import pack_environment as pack_environment
+    from .env import pack_installer as pack_installer
+    from .env import parse_reference as parse_reference
+    from .env import push_image as push_image
+    from .env import read_request as read_request
     from .errors import AccessDenied as AccessDenied
     from .errors import AlreadyExists as AlreadyExists
     from .errors import BuildError as BuildError
@@ -190,13 +224,17 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .errors import SolveError as SolveError
     from .errors import StorageError as StorageError
     from .errors import UsageError as UsageError
+    from .farm.iam import attach_command as attach_command
     from .farm.iam import iam_policy as iam_policy
+    from .farm.iam import policy_json as policy_json
     from .farm.platforms import check_native_platform as check_native_platform
     from .farm.submit import plan_jobs as plan_jobs
     from .farm.submit import submit_jobs as submit_jobs
     from .mirror import MirrorReport as MirrorReport
     from .mirror import MirrorSpec as MirrorSpec
+    from .mirror import Wanted as Wanted
     from .mirror import mirror_channel as mirror_channel
+    from .mirror import split_specs as split_specs
     from .storage import open_storage as open_storage
     from .storage.location import Channel as Channel
     from .storage.location import S3Options as S3Options

@@ -15,7 +15,7 @@ ORDER = 30
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from ..build import BuildFailed, build_recipe
+    from .. import BuildFailed, build_recipe
 
     def log_line(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -62,7 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_convert_recipe(args: argparse.Namespace) -> int:
-    from ..build.conda_build import convert_recipe
+    from .. import convert_recipe
 
     conversion = convert_recipe(Path(args.meta), Path(args.out) if args.out else None, force=args.force)
     for note in conversion.notes:
@@ -74,7 +74,7 @@ def cmd_convert_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_next_build_number(args: argparse.Namespace) -> int:
-    from ..channel.build_number import next_build_number
+    from .. import next_build_number
 
     print(next_build_number(channel_arg(args), args.name, args.version, args.subdir, args.increment))
     return 0

@@ -13,7 +13,7 @@ ORDER = 10
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from ..channel.index import index_channel
+    from .. import index_channel
 
     report = index_channel(
         channel_arg(args),
@@ -33,7 +33,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from ..channel.index import init_channel
+    from .. import init_channel
 
     channel = channel_arg(args)
     created = init_channel(channel)
@@ -96,7 +96,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..channel.read import check_channel
+    from .. import check_channel
 
     report = check_channel(channel_arg(args), verify_hashes=args.verify_hashes)
     print(report_check(report, print))
@@ -104,7 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_page(args: argparse.Namespace) -> int:
-    from ..channel.page import write_page
+    from .. import write_page
 
     page = write_page(channel_arg(args))
     print(f"wrote {page.url}: {page.builds} builds, {page.yanked} yanked")
@@ -114,7 +114,7 @@ def cmd_page(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..demo import run_demo
+    from .. import run_demo
 
     run_demo(Path(args.folder))
     return 0

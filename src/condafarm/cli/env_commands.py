@@ -54,19 +54,16 @@ class _Switch(argparse.Action):
 
 def _spec(args: argparse.Namespace) -> Any:
     """The request, or None for no packages; says what each channel name stands for on this host."""
-    from ..env import make_spec
-    from ..env.request import explain_channels, load_condarc, needs_condarc, words
+    from .. import read_request
     from ..redaction import redact
 
-    if not (args.packages or "").split():
-        return None
-    names = words(args.channels or "")
-    condarc = load_condarc() if needs_condarc(names) else None
-    spec = make_spec(args.packages, names, args.priority, name=getattr(args, "name", None) or "", condarc=condarc)
+    request = read_request(
+        args.packages or "", args.channels or "", args.priority, name=getattr(args, "name", None) or ""
+    )
     if not args.quiet:
-        for line in explain_channels(names, condarc):
+        for line in request.explained:
             print(redact(line), flush=True)  # condarc URLs may carry user:password@ or an anaconda.org /t/TOKEN/
-    return spec
+    return request.spec
 
 
 def _lockfile(args: argparse.Namespace) -> Path | None:
@@ -74,7 +71,7 @@ def _lockfile(args: argparse.Namespace) -> Path | None:
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
-    from ..env import default_cache_root
+    from .. import default_cache_root
 
     return Path(args.cache_dir) if args.cache_dir else default_cache_root()
 
@@ -84,7 +81,7 @@ def _say(args: argparse.Namespace) -> Any:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from ..env import create_environment
+    from .. import create_environment
 
     manifest = create_environment(
         Path(args.prefix),
@@ -103,7 +100,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_enter(args: argparse.Namespace) -> int:
-    from ..env import enter_environment, openjd_lines
+    from .. import enter_environment, openjd_lines
 
     spec, lockfile = _spec(args), _lockfile(args)
     if spec is None and lockfile is None:
@@ -131,7 +128,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
     if records is None:
         entered = enter(spec, lockfile)
     else:
-        from ..env.job import enter_for_job
+        from .. import enter_for_job
 
         entered = enter_for_job(spec, records, enter, _say(args))
     for line in openjd_lines(entered.changes):
@@ -140,7 +137,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
 
 
 def _job_records(args: argparse.Namespace) -> Any:
-    from ..env.job import JobRecords
+    from .. import JobRecords
 
     return JobRecords.for_session(
         args.job_records, args.job_id, consistency=args.job_consistency, s3=s3_options(args), say=_say(args)
@@ -148,7 +145,7 @@ def _job_records(args: argparse.Namespace) -> Any:
 
 
 def cmd_exit(args: argparse.Namespace) -> int:
-    from ..env import exit_environment
+    from .. import exit_environment
 
     removed = exit_environment(
         session_dir=Path(args.session_dir) if args.session_dir else None,
@@ -162,27 +159,21 @@ def cmd_exit(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..env import export_environment
-    from ..safe_files import write_file
+    from .. import export_environment
 
     exported = export_environment(
         Path(args.prefix), args.name, args.platform, cache_dir=_cache_dir(args), s3=s3_options(args)
     )
-    if args.lockfile:
-        write_file(Path(args.lockfile), exported.lockfile, overwrite=True)
-    if args.conda_lock:
-        write_file(Path(args.conda_lock), exported.conda_lock, overwrite=True)
-    if args.pixi_lock:
-        exported.write_pixi_lock(Path(args.pixi_lock))
-    if args.yaml:
-        write_file(Path(args.yaml), exported.yaml, overwrite=True)
+    exported.write(
+        **{f: Path(getattr(args, f)) for f in ("lockfile", "conda_lock", "pixi_lock", "yaml") if getattr(args, f)}
+    )
     if not args.yaml:
         sys.stdout.write(exported.yaml)
     return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from ..env import pack_environment, pack_installer
+    from .. import pack_environment, pack_installer
 
     if args.installer:
         packed = pack_installer(Path(args.prefix), Path(args.archive))
@@ -200,8 +191,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from ..env.outputs import build_image, parse_reference, push_image
-    from ..errors import UsageError
+    from .. import UsageError, build_image, parse_reference, push_image
 
     output = Path(args.output)
     if args.push:

@@ -13,8 +13,7 @@ ORDER = 45
 
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
-    from ..farm.iam import attach_command, policy_json
-    from ..storage.location import parse_channel
+    from .. import attach_command, parse_channel, policy_json
 
     channel = channel_arg(args)
     records = parse_channel(args.job_records) if args.job_records else None

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 from .common import AddCommand, add_s3_options, channel_arg, human_size
 
 if TYPE_CHECKING:
-    from ..mirror.closure import Wanted
+    from .. import Wanted
 
 ORDER = 25
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:
-    from ..errors import UsageError
-    from ..mirror import MirrorSpec, mirror_channel, split_specs
+    from .. import MirrorSpec, UsageError, mirror_channel, split_specs
 
     spec = None
     if args.specs:

@@ -18,7 +18,7 @@ from .install import (
     openjd_lines,
     read_manifest,
 )
-from .job import Entered, enter_environment, exit_environment
+from .job import Entered, JobRecords, enter_environment, enter_for_job, exit_environment
 from .outputs import (
     Exported,
     Image,
@@ -28,17 +28,20 @@ from .outputs import (
     export_environment,
     pack_environment,
     pack_installer,
+    parse_reference,
     push_image,
 )
 from .request import (
     EnvSpec,
     LockedPackage,
     Origin,
+    Request,
     explicit_lockfile,
     make_spec,
     pinned_yaml,
     read_explicit_lockfile,
     read_lockfile,
+    read_request,
 )
 
 __all__ = [
@@ -48,17 +51,20 @@ __all__ = [
     "EnvSpec",
     "Exported",
     "Image",
+    "JobRecords",
     "LockedPackage",
     "Manifest",
     "Origin",
     "Packed",
     "Pushed",
+    "Request",
     "Sources",
     "activation_changes",
     "build_image",
     "create_environment",
     "default_cache_root",
     "enter_environment",
+    "enter_for_job",
     "exit_environment",
     "explicit_lockfile",
     "export_environment",
@@ -66,10 +72,12 @@ __all__ = [
     "openjd_lines",
     "pack_environment",
     "pack_installer",
+    "parse_reference",
     "pinned_yaml",
     "push_image",
     "read_explicit_lockfile",
     "read_lockfile",
     "read_manifest",
+    "read_request",
     "resolve_channels",
 ]

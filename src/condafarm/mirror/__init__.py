@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from .closure import Wanted
 from .run import MirrorReport, mirror_channel
 from .spec import MirrorSpec, split_specs
 from .stored import read_mirrors
 
-__all__ = ["MirrorReport", "MirrorSpec", "mirror_channel", "read_mirrors", "split_specs"]
+__all__ = ["MirrorReport", "MirrorSpec", "Wanted", "mirror_channel", "read_mirrors", "split_specs"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...safe_files import write_file
 from ...storage.location import S3Options
 from ..install import MANIFEST, Manifest, read_manifest
 from ..request import LockedPackage, Origin, conda_lock_yaml, explicit_lockfile, pinned_yaml, write_pixi_lock
@@ -33,6 +34,23 @@ class Exported:
 
     def write_pixi_lock(self, path: Path) -> None:
         write_pixi_lock(self.origin, self.records, path)
+
+    def write(
+        self,
+        *,
+        lockfile: Path | None = None,
+        conda_lock: Path | None = None,
+        pixi_lock: Path | None = None,
+        yaml: Path | None = None,
+    ) -> None:
+        """Write the artifacts given a path, each replacing what is there, never through a symlink."""
+        for path, text in ((lockfile, self.lockfile), (yaml, self.yaml)):
+            if path is not None:
+                write_file(path, text, overwrite=True)
+        if conda_lock is not None:
+            write_file(conda_lock, self.conda_lock, overwrite=True)
+        if pixi_lock is not None:
+            self.write_pixi_lock(pixi_lock)
 
 
 def export_environment(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import UsageError
-from .condarc import CondaConfig, load_condarc, needs_condarc
+from .condarc import CondaConfig, explain_channels, load_condarc, needs_condarc
 
 #: How channel order constrains the solver, named as conda names it.
 PRIORITIES = ("strict", "flexible", "disabled")
@@ -119,3 +119,22 @@ def make_spec(
     resolved = resolve_names(words(channels), condarc)
     named = "" if name.upper() == AUTOMATIC else name
     return EnvSpec(specs, resolved, priority.lower(), platform or current_platform(), named)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as a front end reads it: the spec (None when no packages are asked for: no environment) and,
+    one line each, what every channel name in it stands for on this host and why."""
+
+    spec: EnvSpec | None
+    explained: list[str]
+
+
+def read_request(packages: str, channels: str, priority: str = "strict", *, name: str = "") -> Request:
+    """`make_spec` for a front end's text, with the host's condarc files read once (only when a channel name
+    needs them) for both the spec and its explanation."""
+    if not words(packages):
+        return Request(None, [])
+    names = words(channels)
+    condarc = load_condarc() if needs_condarc(names) else None
+    return Request(make_spec(packages, names, priority, name=name, condarc=condarc), explain_channels(names, condarc))
