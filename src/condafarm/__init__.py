@@ -108,8 +108,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".farm.iam": ("iam_policy",),
     ".farm.platforms": ("check_native_platform",),
     ".farm.submit": (
+        "SubmitTarget",
         "plan_jobs",
         "submit_jobs",
+        "submit_target",
     ),
     ".mirror": (
         "MirrorReport",
@@ -192,8 +194,10 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .errors import UsageError as UsageError
     from .farm.iam import iam_policy as iam_policy
     from .farm.platforms import check_native_platform as check_native_platform
+    from .farm.submit import SubmitTarget as SubmitTarget
     from .farm.submit import plan_jobs as plan_jobs
     from .farm.submit import submit_jobs as submit_jobs
+    from .farm.submit import submit_target as submit_target
     from .mirror import MirrorReport as MirrorReport
     from .mirror import MirrorSpec as MirrorSpec
     from .mirror import mirror_channel as mirror_channel
