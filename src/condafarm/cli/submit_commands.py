@@ -18,9 +18,9 @@ def _csv(values: list[str] | None) -> list[str]:
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
+    from .. import plan_jobs, submit_jobs, submit_target
     from ..farm.check import JobCheck, check_job, refuse_failures
     from ..farm.recipe_config import Recipe
-    from .. import plan_jobs, submit_jobs, submit_target
 
     recipe = Recipe.load(Path(args.recipe))
     target = submit_target(
