@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import CondafarmError, UsageError
-from ..storage.location import SERVER_SCHEMES
+from ..storage.location import Kind, classify
 
 #: `--to` forms for servers, shown in help and errors.
 SERVER_FORMS = (
@@ -34,11 +34,12 @@ class Server:
 
 
 def parse_server(location: str) -> Server:
-    """Parse a server `--to` location (`Kind.SERVER` to `storage.location.classify`); see `SERVER_FORMS`."""
-    scheme, _, rest = location.partition("://")
-    kind, _, transport = scheme.partition("+")
+    """Parse a server `--to` location (what `storage.location.classify` calls `Kind.SERVER`); see `SERVER_FORMS`."""
+    where = classify(location)
+    rest = where.text.partition("://")[2]
+    kind, _, transport = where.scheme.partition("+")
     parts = [p for p in rest.split("/") if p]
-    if kind not in SERVER_SCHEMES or not parts:
+    if where.kind is not Kind.SERVER or not parts:
         raise UsageError(f"{location!r} is not a server location; use one of: {SERVER_FORMS}")
     if kind == "anaconda":
         return Server("anaconda", "https://api.anaconda.org", parts[0], parts[1] if len(parts) > 1 else None)
