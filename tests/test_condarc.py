@@ -15,7 +15,7 @@ from condafarm.env.request.condarc import (
     BUILTIN_DEFAULTS_WINDOWS,
     CondaConfig,
     explain_channels,
-    is_path,
+    is_name,
     load_condarc,
     search_path,
 )
@@ -210,9 +210,9 @@ def test_urls_and_folders_never_read_condarc(tmp_path: Path, monkeypatch: pytest
 
 def test_a_slash_makes_a_label_unless_such_a_folder_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert not is_path("conda-forge/label/dev")
+    assert is_name("conda-forge/label/dev")
     (tmp_path / "build" / "channel").mkdir(parents=True)
-    assert is_path("build/channel") and is_path("./x") and is_path("~/c") and is_path("D:\\c") and is_path("c\\d")
+    assert not any(is_name(c) for c in ("build/channel", "./x", "~/c", "D:\\c", "c\\d"))
 
 
 def test_env_enter_installs_through_a_condarc_that_maps_names_to_folders(tmp_path: Path) -> None:

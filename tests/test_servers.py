@@ -41,6 +41,11 @@ def test_server_locations_parse() -> None:
     )
     with pytest.raises(UsageError, match="quetz"):
         parse_server("quetz://no-transport")
+    # schemes are read without regard to case, as `classify` reads them when publish chooses an upload
+    assert parse_server(" Quetz+HTTPS://quetz.example/studio ") == Server("quetz", "https://quetz.example", "studio")
+    for not_a_server in ("prefix:studio-tools", "s3://studio-packages/x", "https://quetz.example/studio"):
+        with pytest.raises(UsageError, match="is not a server location"):
+            parse_server(not_a_server)
 
 
 def test_artifactory_upload_uses_the_auth_file_token(upload_endpoint: tuple[int, Path], tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ import pytest
 import yaml
 from openjd.model import ParameterValue, ParameterValueType, create_job, decode_job_template
 from support.cli import run_cli
+from support.deadline_api import FARM_ID, Queue, deadline_api
 
+from condafarm import SubmitTarget, submit_target
 from condafarm.errors import UsageError
 from condafarm.farm.submit import QUEUE_BUCKET_PLACEHOLDER, choose_queue
 
@@ -474,3 +476,65 @@ def test_a_recipe_that_builds_nowhere_is_refused(tmp_path: Path) -> None:
     (folder / "recipe.yaml").write_text("package: {name: t, version: '1'}\nbuild:\n  skip: [true]\n")
     result = run_cli("submit", str(folder), "--dry-run", "--to", CHANNEL, env=_offline_env(tmp_path))
     assert result.returncode == 2 and "builds on none of linux-64, win-64, osx-arm64" in result.stderr
+
+
+QUEUES = [
+    Queue("queue-1", "Production", "render-attachments"),
+    Queue("queue-2", "Package Build Queue", "studio-attachments"),
+    Queue("queue-3", "Package Test", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("to", "bucket", "channel", "asked"),
+    [
+        # a name lives in the chosen queue's job attachments bucket, which only that queue can tell
+        ("Testing", None, "s3://studio-attachments/Conda/Testing", [("ListQueues", ""), ("GetQueue", "queue-2")]),
+        (None, None, "s3://studio-attachments/Conda/Default", [("ListQueues", ""), ("GetQueue", "queue-2")]),
+        ("Testing", "other-bucket", "s3://other-bucket/Conda/Testing", [("ListQueues", "")]),
+        ("s3://studio-packages/Conda/Default/", None, CHANNEL, [("ListQueues", "")]),
+    ],
+)
+def test_submit_target_chooses_the_queue_by_name_and_asks_it_for_a_bucket_only_for_a_channel_name(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    to: str | None,
+    bucket: str | None,
+    channel: str,
+    asked: list[tuple[str, str]],
+) -> None:
+    from deadline.client.config import get_setting
+
+    with deadline_api(monkeypatch, tmp_path, QUEUES) as api:
+        target = submit_target(to, bucket, farm_id=FARM_ID, queue="Package Build")
+    assert (target.queue, target.channel) == ("Package Build Queue (queue-2)", channel)
+    assert get_setting("defaults.queue_id", config=target.config) == "queue-2"
+    assert api.requests == asked
+
+
+def test_submit_target_with_a_queue_id_and_an_s3_channel_asks_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with deadline_api(monkeypatch, tmp_path, QUEUES) as api:
+        target = submit_target(CHANNEL, queue_id="queue-1", farm_id=FARM_ID)
+        assert (target.queue, target.channel) == ("queue-1", CHANNEL) and api.requests == []
+        named = submit_target("Testing", queue_id="queue-1", farm_id=FARM_ID)
+    assert named.channel == "s3://render-attachments/Conda/Testing" and api.requests == [("GetQueue", "queue-1")]
+
+
+def test_submit_target_refuses_before_any_aws_call_and_a_dry_run_makes_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with deadline_api(monkeypatch, tmp_path, QUEUES) as api:
+        for to in ("./channel", "https://conda.example/studio", "a/../b", "C:relative"):
+            with pytest.raises(UsageError, match=r"s3://BUCKET/PREFIX"):
+                submit_target(to, farm_id=FARM_ID)
+        dry = submit_target("Testing", farm_id=FARM_ID, queue="Package", dry_run=True)
+        with pytest.raises(UsageError, match="several queues' names start with 'Package'"):
+            submit_target("Testing", farm_id=FARM_ID, queue="Package")
+        with pytest.raises(UsageError, match="no job attachments bucket; give --bucket"):
+            submit_target("Testing", farm_id=FARM_ID, queue="Package Test")
+    assert dry == SubmitTarget(
+        "the queue named 'Package' (or the only one starting so)", f"s3://{QUEUE_BUCKET_PLACEHOLDER}/Conda/Testing"
+    )
+    assert api.requests == [("ListQueues", ""), ("ListQueues", ""), ("GetQueue", "queue-3")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 #: Where each public name lives.
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -127,8 +127,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     ".farm.platforms": ("check_native_platform",),
     ".farm.submit": (
+        "SubmitTarget",
         "plan_jobs",
         "submit_jobs",
+        "submit_target",
     ),
     ".mirror": (
         "MirrorReport",
@@ -228,8 +230,10 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .farm.iam import iam_policy as iam_policy
     from .farm.iam import policy_json as policy_json
     from .farm.platforms import check_native_platform as check_native_platform
+    from .farm.submit import SubmitTarget as SubmitTarget
     from .farm.submit import plan_jobs as plan_jobs
     from .farm.submit import submit_jobs as submit_jobs
+    from .farm.submit import submit_target as submit_target
     from .mirror import MirrorReport as MirrorReport
     from .mirror import MirrorSpec as MirrorSpec
     from .mirror import Wanted as Wanted

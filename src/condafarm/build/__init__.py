@@ -25,7 +25,7 @@ from ..conda.repodata import repodata_key
 from ..errors import UsageError
 from ..storage import Storage, open_storage
 from ..storage.cas import put_if_unchanged
-from ..storage.location import Channel, S3Options, parse_channel
+from ..storage.location import Channel, Kind, S3Options, classify
 from .channel_server import serve_channels
 from .preflight import DEFAULT_MIN_FREE_DISK_BYTES, check_free_disk, check_source_archive
 from .provenance import built_by
@@ -69,16 +69,15 @@ def _channel_urls(channels: Sequence[str], destination: Storage | None, s3: S3Op
 
     The destination comes first so the studio's own packages win over a public channel's of the same name.
     Folders become `file://` URLs and `s3://` channels are served on 127.0.0.1 (`channel_server.py`); channel
-    names (conda-forge) and http(s) URLs pass through. An existing folder wins over a channel name.
+    names (conda-forge, conda-forge/label/dev) and http(s) URLs pass through. An existing folder wins over a
+    channel name (`classify`'s `bare_folders`).
     """
     entries: list[str | Channel] = []
     if destination is not None and destination.head(repodata_key("noarch")) is not None:
         entries.append(destination.channel)
-    for location in channels:
-        named = "/" not in location and "\\" not in location and not Path(location).is_dir()
-        entries.append(
-            location if named or location.startswith(("http://", "https://")) else parse_channel(location, s3)
-        )
+    for given in channels:
+        location = classify(given, bare_folders=True)
+        entries.append(location.text if location.kind in (Kind.NAME, Kind.HTTP) else location.channel(s3))
     remote = [e for e in entries if isinstance(e, Channel) and e.path is None]
     with serve_channels(remote) as served:
         urls = iter(served)

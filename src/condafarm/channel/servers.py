@@ -14,13 +14,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import CondafarmError, UsageError
+from ..storage.location import Kind, classify
 
 #: `--to` forms for servers, shown in help and errors.
 SERVER_FORMS = (
     "prefix://CHANNEL (prefix.dev), prefix+https://HOST/CHANNEL (self-hosted prefix.dev), "
     "anaconda://OWNER[/LABEL], quetz+https://HOST/CHANNEL, artifactory+https://HOST/PATH/CHANNEL"
 )
-SCHEMES = ("prefix", "anaconda", "quetz", "artifactory")
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,13 @@ class Server:
     label: str | None = None
 
 
-def is_server(location: str) -> bool:
-    return location.split(":", 1)[0].split("+", 1)[0] in SCHEMES and "://" in location
-
-
 def parse_server(location: str) -> Server:
-    """Parse a server `--to` location; see `SERVER_FORMS`."""
-    scheme, _, rest = location.partition("://")
-    kind, _, transport = scheme.partition("+")
+    """Parse a server `--to` location (what `storage.location.classify` calls `Kind.SERVER`); see `SERVER_FORMS`."""
+    where = classify(location)
+    rest = where.text.partition("://")[2]
+    kind, _, transport = where.scheme.partition("+")
     parts = [p for p in rest.split("/") if p]
-    if kind not in SCHEMES or not parts:
+    if where.kind is not Kind.SERVER or not parts:
         raise UsageError(f"{location!r} is not a server location; use one of: {SERVER_FORMS}")
     if kind == "anaconda":
         return Server("anaconda", "https://api.anaconda.org", parts[0], parts[1] if len(parts) > 1 else None)
@@ -88,4 +85,4 @@ def upload_to_server(location: str, files: Sequence[Path | str]) -> list[str]:
     return [item.filename for item in checked]
 
 
-__all__ = ["SERVER_FORMS", "Server", "is_server", "parse_server", "upload_to_server"]
+__all__ = ["SERVER_FORMS", "Server", "parse_server", "upload_to_server"]

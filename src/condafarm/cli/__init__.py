@@ -16,10 +16,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import __version__
 from ..console import configure_logging, exit_now
 from ..errors import CondafarmError
 from ..redaction import redact
+from ..version import __version__
 from .common import EPILOG, add_s3_options
 
 log = logging.getLogger("condafarm")

@@ -16,9 +16,10 @@ ORDER = 20
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from ..channel.publish import publish
-    from ..channel.servers import is_server, upload_to_server
+    from ..channel.servers import upload_to_server
+    from ..storage.location import Kind, classify
 
-    if is_server(args.to):
+    if classify(args.to).kind is Kind.SERVER:
         for name in upload_to_server(args.to, [Path(f) for f in args.files]):
             print(f"uploaded {name} to {args.to} (the server indexes it)")
         return 0

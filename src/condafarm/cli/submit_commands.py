@@ -18,30 +18,18 @@ def _csv(values: list[str] | None) -> list[str]:
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
+    from .. import plan_jobs, submit_jobs, submit_target
     from ..farm.check import JobCheck, check_job, refuse_failures
     from ..farm.recipe_config import Recipe
-    from ..farm.submit import (
-        deadline_config,
-        destination_channel,
-        plan_jobs,
-        queue_bucket,
-        select_queue,
-        submit_jobs,
-    )
 
     recipe = Recipe.load(Path(args.recipe))
-    destination_channel(args.to, args.bucket)  # refuses a folder before any AWS call
-    config = None
-    if not args.dry_run:
-        config = deadline_config(args.farm_id, args.queue_id)
-        if not args.queue_id:
-            queue = select_queue(config, args.queue)
-            print(f"queue: {queue['displayName']} ({queue['queueId']})")
-    needs_bucket = not (args.to or "").startswith("s3://") and not args.bucket and config is not None
-    channel = destination_channel(args.to, queue_bucket(config) if needs_bucket else args.bucket)
+    target = submit_target(
+        args.to, args.bucket, farm_id=args.farm_id, queue_id=args.queue_id, queue=args.queue, dry_run=args.dry_run
+    )
+    print(f"queue: {target.queue}")
     plans = plan_jobs(
         recipe,
-        channel=channel,
+        channel=target.channel,
         oses=_csv(args.os) or None,
         platforms=_csv(args.platform) or None,
         all_platforms=args.all_platforms,
@@ -51,8 +39,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
         extra_args=args.extra_build_tool_args,
         bundles=Path(args.bundles) if args.bundles else None,
     )
-    if args.dry_run:
-        print(f"queue: {args.queue_id or f'the queue named {args.queue!r} (or the only one starting so)'}")
     if recipe.config_path:
         print(f"{recipe.name}: settings from {recipe.config_path}")
     checks: list[JobCheck] = []
@@ -82,7 +68,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     with tempfile.TemporaryDirectory(prefix="condafarm-submit-") as work:
-        job_ids = submit_jobs(plans, Path(work), config)
+        job_ids = submit_jobs(plans, Path(work), target.config)
     for job_id in job_ids:
         print(f"submitted {job_id}")
     return 0

@@ -22,6 +22,7 @@ import yaml
 
 from ..errors import UsageError
 from ..safe_files import inside
+from ..storage.location import Kind, check_key, classify
 from .check import recipe_platforms
 from .files import bundles_dir
 from .recipe_config import PlatformSpec, Recipe
@@ -103,28 +104,78 @@ class PlannedJob:
         return folder
 
 
+def channel_name(to: str | None) -> str | None:
+    """The channel name `--to` gives (default `Default`), which lives in a bucket; None for an `s3://` URL.
+
+    Anything else is refused: a folder (or a word naming one here, `classify`'s `bare_folders`) would be a
+    folder on the worker host, gone with the session; another URL is no channel a build job can publish to."""
+    location = classify(to or "Default", bare_folders=True)
+    if location.kind is Kind.S3:
+        return None
+    choose = "give s3://BUCKET/PREFIX, or a channel name for s3://<the queue's job attachments bucket>/Conda/NAME"
+    if location.kind is Kind.FOLDER:
+        raise UsageError(
+            f"--to {location.text}: a build job publishes from a worker host, where a folder would vanish with the "
+            f"session; {choose}"
+        )
+    if location.kind is not Kind.NAME:
+        raise UsageError(f"--to {location.text}: a build job publishes to S3; {choose}")
+    name = location.text.strip("/")
+    try:
+        return check_key(name)
+    except UsageError:
+        raise UsageError(
+            f"--to {location.text}: a channel name is words separated by '/', without empty, '.' or '..' parts, "
+            f"backslashes or colons; {choose}"
+        ) from None
+
+
 def destination_channel(to: str | None, bucket: str | None) -> str:
     """The channel a build job publishes to, as the samples' `--s3-channel`: an `s3://` URL as given; a name
-    (default `Default`) as `s3://BUCKET/Conda/NAME`. A folder is refused: it would be a folder on the worker
-    host, gone with the session. Without `bucket` the name's URL holds a placeholder (a dry run)."""
-    text = (to or "Default").strip()
-    if text.startswith("s3://"):
-        from ..storage.location import parse_channel
+    (default `Default`) as `s3://BUCKET/Conda/NAME` (`channel_name` refuses the rest). Without `bucket` the
+    name's URL holds a placeholder (a dry run)."""
+    name = channel_name(to)
+    if name is None:
+        return classify(to or "").channel().url
+    return f"s3://{bucket or QUEUE_BUCKET_PLACEHOLDER}/Conda/{name}"
 
-        return parse_channel(text).url
-    looks_like_path = (
-        "://" in text
-        or text.startswith(("/", ".", "~", "\\"))
-        or re.match(r"^[A-Za-z]:", text) is not None
-        or "\\" in text
-        or Path(text).exists()
-    )
-    if looks_like_path:
-        raise UsageError(
-            f"--to {text}: a build job publishes from a worker host, where a folder would vanish with the session; "
-            "give s3://BUCKET/PREFIX, or a channel name for s3://<the queue's job attachments bucket>/Conda/NAME"
+
+@dataclass(frozen=True)
+class SubmitTarget:
+    """Where `submit` sends its jobs: the queue (as a person reads it), the channel they publish to, and the
+    Deadline Cloud configuration to create them with (None in a dry run, which makes no AWS call)."""
+
+    queue: str
+    channel: str
+    config: Any = None
+
+
+def submit_target(
+    to: str | None,
+    bucket: str | None = None,
+    *,
+    farm_id: str | None = None,
+    queue_id: str | None = None,
+    queue: str = DEFAULT_QUEUE_PREFIX,
+    dry_run: bool = False,
+) -> SubmitTarget:
+    """Choose `submit`'s queue and channel, as the samples' `submit-package-job` does: the queue `queue_id`, else
+    the farm's queue named `queue` or the only one whose name starts so (`select_queue`), never the Deadline CLI's
+    default queue; the channel `to` (`destination_channel`), where a name lives in `bucket`, else in the queue's
+    job attachments bucket. A folder is refused before any AWS call, and a dry run makes none."""
+    name = channel_name(to)
+    if dry_run:
+        return SubmitTarget(
+            queue_id or f"the queue named {queue!r} (or the only one starting so)", destination_channel(to, bucket)
         )
-    return f"s3://{bucket or QUEUE_BUCKET_PLACEHOLDER}/Conda/{text.strip('/')}"
+    config = deadline_config(farm_id, queue_id)
+    chosen = queue_id
+    if not queue_id:
+        found = select_queue(config, queue)
+        chosen = f"{found['displayName']} ({found['queueId']})"
+    if name is not None and not bucket:
+        bucket = queue_bucket(config)
+    return SubmitTarget(str(chosen), destination_channel(to, bucket), config)
 
 
 def choose_queue(queues: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
@@ -154,7 +205,7 @@ def _job_parameters(recipe: Recipe, allowed: set[str], bundle: str) -> dict[str,
         if name in OBSOLETE_PARAMETERS:
             log.warning("%s: not needed (%s): ignored", where, OBSOLETE_PARAMETERS[name])
             continue
-        if name == "S3CondaChannel" and not value.startswith("s3://"):
+        if name == "S3CondaChannel" and classify(value).kind is not Kind.S3:
             raise UsageError(f"{where}: {value!r} is not an s3://BUCKET/PREFIX channel")
         target = RENAMED_PARAMETERS.get(name, name)
         if target in ATTACHED_PARAMETERS:

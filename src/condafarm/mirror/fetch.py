@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urljoin, urlsplit
 
-from .. import __version__
 from ..errors import NotFound, PackageError, StorageError, UsageError
 from ..storage import Storage, open_storage
-from ..storage.location import S3Options, parse_channel
+from ..storage.location import Kind, S3Options, classify
 from ..storage.timeouts import timeouts
+from ..version import USER_AGENT
 from .closure import Wanted
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,9 @@ class Upstream:
 
     def __init__(self, location: str, s3: S3Options | None = None) -> None:
         self.location = location.rstrip("/")
-        scheme = urlsplit(location).scheme.lower()
-        self.http = scheme in ("http", "https")
-        self.storage: Storage | None = None if self.http else open_storage(parse_channel(location, s3))
+        where = classify(location)
+        self.http = where.kind is Kind.HTTP
+        self.storage: Storage | None = None if self.http else open_storage(where.channel(s3))
         #: bytes read from the upstream so far, and requests made for them
         self.bytes_read = 0
         self.requests = 0
@@ -128,7 +128,7 @@ def _http_get(url: str, upstream: Upstream) -> Iterator[IO[bytes]]:
             if connection.sock is not None:
                 connection.sock.settimeout(limits.read)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            connection.request("GET", path or "/", headers={"User-Agent": f"condafarm/{__version__}"})
+            connection.request("GET", path or "/", headers={"User-Agent": USER_AGENT})
             response = connection.getresponse()
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
                 url = urljoin(url, response.getheader("Location") or "")

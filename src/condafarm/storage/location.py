@@ -1,7 +1,9 @@
-"""Where a channel lives: parse `s3://bucket/prefix`, `file://` URLs and paths, and S3 connection options."""
+"""Where a channel lives: THE one classifier of location strings (folder, s3, http(s), upload server, channel name),
+the channel condafarm reads and writes there (`s3://bucket/prefix`, `file://` URLs, paths), and S3 options."""
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 from dataclasses import dataclass, field
@@ -40,6 +42,13 @@ _NOT_IN_KEYS = ("\\", ":", "\0")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 #: The path of a `file:///C:/...` URL (also the old `file:///C|/...` form): a drive letter after the slash.
 _URL_DRIVE_RE = re.compile(r"^/([A-Za-z])[:|](?=/|$)")
+#: A URL scheme as `urlparse` reads one; a single letter is a Windows drive (`C:\\x`), not a scheme.
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
+#: Conda's test for a path rather than a channel name (`.`, `~`, `/`, `\\`, a drive letter and a separator).
+_PATH_RE = re.compile(r"^(?:\.|~|/|\\|[A-Za-z]:[/\\])")
+#: Channel servers that keep their own index, which condafarm uploads to (`channel/servers.py`): `KIND://...` or
+#: `KIND+http(s)://HOST/...`.
+SERVER_SCHEMES = ("prefix", "anaconda", "quetz", "artifactory")
 
 
 def _env_flag(value: str | None) -> bool | None:
@@ -148,39 +157,115 @@ def check_key(key: str) -> str:
     return key
 
 
-def parse_channel(location: str, s3: S3Options | None = None) -> Channel:
-    """Parse a channel location given on the command line.
+class Kind(enum.Enum):
+    """What a location string names (`classify`)."""
 
-    Accepts `s3://bucket/prefix`, `file:///abs/path`, and plain relative or absolute paths; on Windows also
-    drive-letter and UNC paths and their URLs (`local_path`). S3 options come from `s3`, else from the environment.
-    """
-    if not location or not location.strip():
-        raise UsageError("channel location is empty; give s3://BUCKET/PREFIX or a folder path")
-    location = location.strip()
-    parsed = urlparse(location)
-    scheme = parsed.scheme.lower()
-    if scheme == "s3":
+    #: a folder: a POSIX, drive-letter or UNC path, or a `file://` URL
+    FOLDER = "folder"
+    #: `s3://BUCKET/PREFIX`, on AWS or an S3-compatible store
+    S3 = "s3"
+    #: an `http(s)://` channel, which condafarm reads and never writes
+    HTTP = "http"
+    #: an upload server that indexes packages itself: `prefix://`, `anaconda://`, `quetz+https://`, ...
+    SERVER = "server"
+    #: a URL of another scheme (`ftp://`, `oci://`): py-rattler's to read, never condafarm's to write
+    URL = "url"
+    #: a channel name (`conda-forge`, `deadline-cloud`, `conda-forge/label/dev`) that condarc files resolve
+    NAME = "name"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A location string and what it names; `classify` makes one."""
+
+    kind: Kind
+    #: the string as given, without surrounding blanks
+    text: str
+    #: its URL scheme, lowercased; empty for paths and names
+    scheme: str = ""
+
+    @property
+    def is_url(self) -> bool:
+        return bool(self.scheme)
+
+    def folder(self) -> Path:
+        """The absolute local folder a path, `file://` URL or name (read as a relative path) stands for, by this
+        host's rules (`local_path`), with `~` expanded."""
+        return Path(local_path(self.text, windows=os.name == "nt")).expanduser().absolute()
+
+    def channel(self, s3: S3Options | None = None) -> Channel:
+        """The channel condafarm reads and writes here: S3 (options from `s3`, else the environment) or a folder;
+        a name is the folder of that name in the working directory, as for every command that writes a channel.
+        Empty text, http(s), upload servers and other schemes are refused (`UsageError`) saying what to give."""
+        if not self.text:
+            raise UsageError("channel location is empty; give s3://BUCKET/PREFIX or a folder path")
+        if self.kind is Kind.S3:
+            return self._s3_channel(s3)
+        if self.kind is Kind.HTTP:
+            raise UsageError(
+                f"{self.text!r}: condafarm writes channels on S3 or a folder; for HTTP channels use their "
+                "server's upload API (see `condafarm publish --help`)"
+            )
+        if self.kind in (Kind.SERVER, Kind.URL):
+            raise UsageError(f"{self.text!r}: unsupported scheme {self.scheme!r}; use s3://, file:// or a folder path")
+        path = self.folder()
+        return Channel(url=path.as_uri(), path=path)
+
+    def _s3_channel(self, s3: S3Options | None) -> Channel:
+        parsed = urlparse(self.text)
         bucket = parsed.netloc
         if not _BUCKET_RE.match(bucket):
             raise UsageError(
-                f"{location!r}: {bucket!r} is not a valid S3 bucket name "
+                f"{self.text!r}: {bucket!r} is not a valid S3 bucket name "
                 "(3-63 lowercase letters, digits, dots, hyphens); expected s3://BUCKET/PREFIX"
             )
         prefix = unquote(parsed.path).strip("/")
         if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
-            raise UsageError(f"{location!r}: the key prefix must not contain empty, '.' or '..' parts")
+            raise UsageError(f"{self.text!r}: the key prefix must not contain empty, '.' or '..' parts")
         options = S3Options.from_env().merged(s3) if s3 is not None else S3Options.from_env()
         url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         return Channel(url=url, bucket=bucket, prefix=prefix, s3=options)
-    if scheme in ("http", "https"):
-        raise UsageError(
-            f"{location!r}: condafarm writes channels on S3 or a folder; for HTTP channels use their "
-            "server's upload API (see `condafarm publish --help`)"
-        )
-    if scheme != "file" and len(scheme) > 1:  # one letter is a drive, `C:\...`, which urlparse takes for a scheme
-        raise UsageError(f"{location!r}: unsupported scheme {scheme!r}; use s3://, file:// or a folder path")
-    path = Path(local_path(location, windows=os.name == "nt")).expanduser().absolute()
-    return Channel(url=path.as_uri(), path=path)
+
+
+def classify(text: str, *, bare_folders: bool = False) -> Location:
+    """What `text` names. The one rule for every location string condafarm is given (`--to`, `-c`, channels of
+    an environment, condarc entries, protection sources, upstreams); it never fails, `Location.channel` checks.
+
+    A URL is anything with a scheme of two or more letters or with `://`: `s3`, `http(s)`, the upload servers'
+    `KIND[+http(s)]://`, `file:` (a folder), and any other scheme. Without one, conda's rule decides: `.`, `~`,
+    `/`, `\\` or a drive letter and separator at the start, or a backslash anywhere, make a folder; `a/b` is a
+    name with a label (`conda-forge/label/dev`) unless such a folder exists here; a bare word is a name, and with
+    `bare_folders` (build's `-c` and submit's `--to`: an existing folder wins over a name) a folder when one of
+    that name exists here. Without `bare_folders` a folder in the working directory never turns a channel name
+    into something else, which is how conda reads names.
+    """
+    text = text.strip()
+    match = _SCHEME_RE.match(text)
+    if match or "://" in text:
+        scheme = (match[1] if match else text.partition("://")[0]).lower()
+        if scheme == "s3":
+            return Location(Kind.S3, text, scheme)
+        if scheme in ("http", "https"):
+            return Location(Kind.HTTP, text, scheme)
+        if scheme == "file":
+            return Location(Kind.FOLDER, text, scheme)
+        if scheme.partition("+")[0] in SERVER_SCHEMES and "://" in text:
+            return Location(Kind.SERVER, text, scheme)
+        return Location(Kind.URL, text, scheme)
+    if _PATH_RE.match(text) or "\\" in text:
+        return Location(Kind.FOLDER, text)
+    if ("/" in text or bare_folders) and text and Path(text).is_dir():
+        return Location(Kind.FOLDER, text)
+    return Location(Kind.NAME, text)
+
+
+def parse_channel(location: str, s3: S3Options | None = None) -> Channel:
+    """The channel at a location given on the command line: `classify(location).channel(s3)`.
+
+    Accepts `s3://bucket/prefix`, `file:///abs/path`, and plain relative or absolute paths; on Windows also
+    drive-letter and UNC paths and their URLs (`local_path`). S3 options come from `s3`, else from the environment.
+    """
+    return classify(location).channel(s3)
 
 
 def local_path(location: str, *, windows: bool) -> PurePath:

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from ...errors import UsageError
 from ...storage import Storage, open_storage
-from ...storage.location import parse_channel
+from ...storage.location import Kind, classify
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def named_packages(text: str) -> set[tuple[str, str]]:
 
 def _job_records(location: str, like: Storage) -> tuple[set[tuple[str, str]], list[str]]:
     """Packages named by the job records under an S3 `location` (LOCATION/JOB_ID/*.lock.txt)."""
-    records = open_storage(parse_channel(location, like.channel.s3))
+    records = open_storage(classify(location).channel(like.channel.s3))
     protected: set[tuple[str, str]] = set()
     used: list[str] = []
     for job in records.list_dirs(""):
@@ -58,7 +58,8 @@ def protected_files(
     for given in paths:
         if not str(given).strip():
             continue  # an empty job parameter: no lockfile given
-        if str(given).startswith("s3://"):
+        location = classify(str(given))
+        if location.kind is Kind.S3:
             if storage is None:
                 raise UsageError(f"--protect-lockfile {given}: job records on S3 need the channel's S3 options")
             found, files = _job_records(str(given), storage)

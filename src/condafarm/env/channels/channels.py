@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import CondafarmError, NotFound
-from ...storage.location import Channel, S3Options, parse_channel
+from ...storage.location import Channel, Kind, S3Options, classify
 from ..request import CondaConfig, resolve_names
 from .folder_shards import FolderShards
 
@@ -103,19 +103,19 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc:
     sources = Sources(names=resolve_names(names, condarc) if names else (), urls=[], client=None)
     urls = sources.urls
     for name in sources.names:
-        lowered = name.lower()
-        if lowered.startswith("s3://"):
-            channel = parse_channel(name, s3)
+        location = classify(name)
+        if location.kind is Kind.S3:
+            channel = location.channel(s3)
             signer = HttpSigner(channel)
             signers.append(signer)
             s3_root = channel.url.rstrip("/") + "/"
             sources.s3_roots.append((signer.root_url, s3_root))
             sources.s3_channels[s3_root] = channel
             urls.append(signer.root_url.rstrip("/"))
-        elif "://" in name and not lowered.startswith("file:"):
+        elif location.kind in (Kind.HTTP, Kind.SERVER, Kind.URL):
             urls.append(name)  # https://, and whatever else py-rattler reads itself
-        else:
-            folder = parse_channel(name)
+        else:  # a folder; names are resolved already, so what is left of one is a folder the condarc named
+            folder = location.channel()
             if folder.path is not None and not folder.path.is_dir():  # a typo, not a channel waiting for an index
                 raise NotFound(f"channel {name} does not exist (no folder {folder.path}); check --channels")
             urls.append(folder.url)

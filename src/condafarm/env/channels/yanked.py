@@ -31,14 +31,14 @@ class YankedFiles:
         """The storage of a folder or S3 `channel` and the names its `subdir` yanked; None for other channels."""
         from ...channel.commit import load_repodata
         from ...storage import open_storage
-        from ...storage.location import parse_channel
+        from ...storage.location import Kind, classify
 
         if (channel, subdir) not in self._subdirs:
             root = channel + "/"
             if root in self.sources.s3_channels:
                 storage: Storage | None = open_storage(self.sources.s3_channels[root])
-            elif root.lower().startswith("file:"):
-                storage = open_storage(parse_channel(channel))
+            elif (location := classify(channel)).kind is Kind.FOLDER and location.is_url:
+                storage = open_storage(location.channel())
             else:
                 storage = None
             removed = set(load_repodata(storage, subdir)[0].removed) if storage else set()

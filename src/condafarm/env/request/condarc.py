@@ -12,7 +12,6 @@ the search to `$CONDARC`, as it does for conda. URLs and folders are never renam
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...storage.location import Kind, classify
 
 DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org"
 #: What `defaults` means when no condarc sets `default_channels` (conda's built-in list; msys2 on Windows only).
@@ -37,25 +37,16 @@ _USER = tuple(
 )
 _LATE = ("~/.condarc", "$CONDA_PREFIX/.condarc", "$CONDA_PREFIX/condarc", "$CONDA_PREFIX/condarc.d", "$CONDARC")
 
-#: Conda's test for a path rather than a channel name; a backslash anywhere also means a Windows path.
-_PATH = re.compile(r"^(?:\.|~|/|\\|[A-Za-z]:[/\\])")
 
-
-def is_url(name: str) -> bool:
-    return "://" in name or name.lower().startswith("file:")
-
-
-def is_path(name: str) -> bool:
-    """A folder rather than a name. `a/b` is a name with a label to conda (`conda-forge/label/dev`) unless
-    such a folder exists here, which keeps relative folder channels working as they always did."""
-    if is_url(name):
-        return False
-    return bool(_PATH.match(name)) or "\\" in name or ("/" in name and Path(name).is_dir())
+def is_name(channel: str) -> bool:
+    """A channel name, which condarc files resolve, rather than a URL or folder (`storage.location.classify`:
+    `a/b` is a name with a label to conda, `conda-forge/label/dev`, unless such a folder exists here)."""
+    return classify(channel).kind is Kind.NAME
 
 
 def needs_condarc(names: Sequence[str]) -> bool:
     """Whether resolving `names` reads condarc files: a name among them, or no channels at all (defaults)."""
-    return not names or not all(is_url(name) or is_path(name) for name in names)
+    return not names or any(is_name(name) for name in names)
 
 
 def explain_channels(names: Sequence[str], condarc: CondaConfig | None = None) -> list[str]:
@@ -144,11 +135,11 @@ class CondaConfig:
     def _simple(self, name: str) -> str:
         """A `default_channels` or multichannel entry: URLs and folders as they are, names under the alias
         (conda's `make_simple_channel`)."""
-        return name if is_url(name) or is_path(name) else _join(self.channel_alias, name)
+        return _join(self.channel_alias, name) if is_name(name) else name
 
     def _lookup(self, name: str) -> tuple[tuple[str, ...], str]:
         """The channels a name stands for, and the setting that decided it."""
-        if is_url(name) or is_path(name):
+        if not is_name(name):
             return (name,), ""
         bare = name.strip("/")
         if bare == "defaults":
@@ -206,7 +197,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _join(base: str, name: str) -> str:
-    separator = "\\" if "\\" in base and not is_url(base) else "/"
+    separator = "\\" if "\\" in base and not classify(base).is_url else "/"
     return base.rstrip("/\\") + separator + name
 
 
