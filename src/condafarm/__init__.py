@@ -55,8 +55,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "describe_packages",
     ),
     ".channel.publish": (
-        "Published",
         "PublishReport",
+        "Published",
         "publish",
     ),
     ".channel.read": (
@@ -65,7 +65,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "check_channel",
         "list_packages",
     ),
-    ".channel.servers": ("upload_to_server",),
+    ".channel.servers": (
+        "SERVER_FORMS",
+        "upload_to_server",
+    ),
     ".conda.package": (
         "Hashes",
         "PackageMetadata",
@@ -120,12 +123,19 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "StorageError",
         "UsageError",
     ),
+    ".farm.check": (
+        "JobCheck",
+        "check_job",
+        "refuse_failures",
+    ),
+    ".farm.files": ("write_farm_files",),
     ".farm.iam": (
         "attach_command",
         "iam_policy",
         "policy_json",
     ),
     ".farm.platforms": ("check_native_platform",),
+    ".farm.recipe_config": ("Recipe",),
     ".farm.submit": (
         "SubmitTarget",
         "plan_jobs",
@@ -142,7 +152,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".storage": ("open_storage",),
     ".storage.location": (
         "Channel",
+        "Kind",
         "S3Options",
+        "classify",
         "parse_channel",
     ),
 }
@@ -182,6 +194,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .channel.read import Listed as Listed
     from .channel.read import check_channel as check_channel
     from .channel.read import list_packages as list_packages
+    from .channel.servers import SERVER_FORMS as SERVER_FORMS
     from .channel.servers import upload_to_server as upload_to_server
     from .conda.package import Hashes as Hashes
     from .conda.package import PackageMetadata as PackageMetadata
@@ -226,10 +239,15 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .errors import SolveError as SolveError
     from .errors import StorageError as StorageError
     from .errors import UsageError as UsageError
+    from .farm.check import JobCheck as JobCheck
+    from .farm.check import check_job as check_job
+    from .farm.check import refuse_failures as refuse_failures
+    from .farm.files import write_farm_files as write_farm_files
     from .farm.iam import attach_command as attach_command
     from .farm.iam import iam_policy as iam_policy
     from .farm.iam import policy_json as policy_json
     from .farm.platforms import check_native_platform as check_native_platform
+    from .farm.recipe_config import Recipe as Recipe
     from .farm.submit import SubmitTarget as SubmitTarget
     from .farm.submit import plan_jobs as plan_jobs
     from .farm.submit import submit_jobs as submit_jobs
@@ -241,7 +259,9 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X` re-exports them
     from .mirror import split_specs as split_specs
     from .storage import open_storage as open_storage
     from .storage.location import Channel as Channel
+    from .storage.location import Kind as Kind
     from .storage.location import S3Options as S3Options
+    from .storage.location import classify as classify
     from .storage.location import parse_channel as parse_channel
 
 

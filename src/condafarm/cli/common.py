@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..storage.location import Channel, S3Options
+    from .. import Channel, S3Options
 
 EPILOG = """\
 channels:
@@ -62,7 +62,7 @@ def add_s3_options(parser: argparse.ArgumentParser, *, before_command: bool = Fa
 
 
 def s3_options(args: argparse.Namespace) -> S3Options:
-    from ..storage.location import S3Options
+    from .. import S3Options
 
     return S3Options(
         endpoint_url=getattr(args, "endpoint_url", None),
@@ -74,7 +74,7 @@ def s3_options(args: argparse.Namespace) -> S3Options:
 
 def channel_arg(args: argparse.Namespace, attr: str = "channel") -> Channel:
     """The channel named by `args.<attr>`, with the S3 flags applied."""
-    from ..storage.location import parse_channel
+    from .. import parse_channel
 
     return parse_channel(getattr(args, attr), s3_options(args))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..channel.servers import SERVER_FORMS
+from .. import SERVER_FORMS
 from ..console import UploadBar
 from ..defaults import DEFAULT_GRACE_HOURS
 from ..numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, argument
@@ -15,9 +15,7 @@ ORDER = 20
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from ..channel.publish import publish
-    from ..channel.servers import upload_to_server
-    from ..storage.location import Kind, classify
+    from .. import Kind, classify, publish, upload_to_server
 
     if classify(args.to).kind is Kind.SERVER:
         for name in upload_to_server(args.to, [Path(f) for f in args.files]):
@@ -41,7 +39,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_yank(args: argparse.Namespace) -> int:
-    from ..channel.curate import yank
+    from .. import yank
 
     result = yank(channel_arg(args), args.filenames)
     for key in result.changed:
@@ -50,7 +48,7 @@ def cmd_yank(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from ..channel.curate import remove
+    from .. import remove
 
     result = remove(channel_arg(args), args.filenames, yes=args.yes)
     for key in result.changed:
@@ -59,7 +57,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from ..channel.curate import copy_packages
+    from .. import copy_packages
 
     result = copy_packages(channel_arg(args, "source"), channel_arg(args, "destination"), args.packages)
     for key in result.changed:
@@ -68,7 +66,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from ..channel.curate import prune_channel
+    from .. import prune_channel
 
     report = prune_channel(
         channel_arg(args),

@@ -18,9 +18,7 @@ def _csv(values: list[str] | None) -> list[str]:
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .. import plan_jobs, submit_jobs, submit_target
-    from ..farm.check import JobCheck, check_job, refuse_failures
-    from ..farm.recipe_config import Recipe
+    from .. import JobCheck, Recipe, check_job, plan_jobs, refuse_failures, submit_jobs, submit_target
 
     recipe = Recipe.load(Path(args.recipe))
     target = submit_target(
@@ -75,7 +73,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_farm_files(args: argparse.Namespace) -> int:
-    from ..farm.files import write_farm_files
+    from .. import write_farm_files
 
     for folder in write_farm_files(Path(args.dir), force=args.force):
         print(f"wrote {folder}")
