@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from support.judge import judge_channel
 from support.packages import make_package
+from support.store_clock import StoreClock
 
 from condafarm import Channel, check_channel, index_channel, publish, remove
 from condafarm.channel.commit import intents
@@ -130,8 +131,8 @@ def test_a_live_publishers_files_are_not_adopted_and_its_rollback_leaves_a_valid
 def test_an_old_intent_whose_file_is_complete_is_adopted(local_channel: Channel, tmp_path: Path) -> None:
     storage = open_storage(local_channel)
     orphan = prepare(make_package(tmp_path, "orphan"))
-    since = time.time() - ADOPT_AFTER_SECONDS - 1
-    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, since, set())
+    for intent in intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time(), set()):
+        StoreClock(local_channel).backdate(intent.key, ADOPT_AFTER_SECONDS + 1)
     storage.upload(orphan.key, orphan.path, sha256=orphan.hashes.sha256, md5=orphan.hashes.md5, if_absent=True)
     after = make_package(tmp_path, "next")
     assert publish(storage, [after]).adopted == [orphan.filename]

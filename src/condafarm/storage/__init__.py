@@ -32,6 +32,10 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    #: When the store received this content, in epoch seconds by the *store's* clock (S3's LastModified, a file's
+    #: mtime), None where the store did not say. Hosts' clocks may disagree with it and with each other, so it is
+    #: only ever compared with another `modified` of the same store, never with `time.time()`.
+    modified: float | None = field(default=None, compare=False, hash=False)
     #: User metadata (`package-sha256`...), filled by `head()` on stores that keep it; listings leave it empty.
     metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 

@@ -94,7 +94,7 @@ class LocalStorage(Storage):
             except FileNotFoundError:  # a temporary file another writer just moved into place
                 continue
             key = f"{base}/{entry.name}" if base else entry.name
-            yield ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
+            yield ObjectInfo(key=key, size=st.st_size, etag=_etag(st), modified=st.st_mtime)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -155,7 +155,7 @@ class LocalStorage(Storage):
         if stat.S_ISDIR(st.st_mode):
             _a_folder_is_no_object(path)
             return None
-        return ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
+        return ObjectInfo(key=key, size=st.st_size, etag=_etag(st), modified=st.st_mtime)
 
     def stream(self, info: ObjectInfo) -> ObjectReader:
         return self.open(info)

@@ -152,6 +152,7 @@ class S3Storage(Storage):
             key=key,
             size=response["ContentLength"],
             etag=response["ETag"],
+            modified=response["LastModified"].timestamp() if response.get("LastModified") else None,
             metadata=dict(response.get("Metadata") or {}),
         )
 
