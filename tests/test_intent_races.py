@@ -16,9 +16,9 @@ from condafarm import Channel, check_channel, index_channel, publish, remove, ya
 from condafarm.channel import publish as publish_module
 from condafarm.channel.commit import intents
 from condafarm.channel.commit.group import ADOPT_AFTER_SECONDS
+from condafarm.channel.commit.store import load_repodata
 from condafarm.channel.publish import prepare
 from condafarm.errors import StorageError
-from condafarm.channel.commit.store import load_repodata
 from condafarm.storage import open_storage
 
 

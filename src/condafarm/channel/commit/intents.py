@@ -15,6 +15,7 @@ one listing `pending` makes. Neither the publisher's stamp in the name nor any h
 host whose clock runs ahead or behind, or a forged stamp, never gets a live publisher's file adopted early; a
 committer with no intent of its own in the listing adopts nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
