@@ -174,3 +174,18 @@ def test_a_failed_publish_rolls_back_its_files_when_its_hosts_clock_jumps_meanwh
     assert storage.head(f"noarch/{x.name}") is None, "the rollback left the file it created"
     assert _in_flight(StoreClock(local_channel)) == set()
     assert check_channel(local_channel).ok
+
+
+def test_an_intent_the_store_received_over_a_day_ago_is_dropped_whatever_its_stamp_says(
+    store_clock: StoreClock, tmp_path: Path
+) -> None:
+    """Its file is left to `condafarm index`, which finds every file no record names."""
+    orphan, noted = _orphan(store_clock, tmp_path, time.time())
+    for intent in noted:
+        store_clock.backdate(intent.key, intents.FORGET_AFTER_SECONDS + 1)
+    after = make_package(tmp_path / "b", "next")
+    assert publish(store_clock.channel, [after]).adopted == []
+    assert _in_flight(store_clock) == set(), "a day-old intent was kept"
+    assert orphan.name not in load_repodata(open_storage(store_clock.channel), "noarch")[0].records()
+    index_channel(store_clock.channel)
+    judge_channel(store_clock.channel, [orphan, after])
