@@ -5,6 +5,7 @@ nothing published is lost or deleted."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -251,17 +252,17 @@ def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(channel:
 
 
 def test_a_stale_lock_is_broken_but_a_live_one_is_kept(tmp_path: Path) -> None:
-    import os
-
-    from condafarm.storage.files import STALE_LOCK_SECONDS, _break_stale
+    from condafarm.storage.files import _break_stale, _identity
 
     stale, live = tmp_path / ".a.lock", tmp_path / ".b.lock"
     stale.touch()
-    old = time.time() - STALE_LOCK_SECONDS - 5
-    os.utime(stale, (old, old))
-    _break_stale(stale)
+    _break_stale(stale, _identity(stale))  # the lock the waiter saw unchanged all along
     assert not stale.exists()
-    live.touch()  # taken a moment ago by another writer, after a waiter had judged the previous one stale
-    _break_stale(live)
+    live.touch()
+    seen = _identity(live)
+    live.unlink()  # released, and taken again by another writer after the waiter had judged it stale
+    live.touch()
+    os.utime(live, ns=(seen[1] + 1, seen[1] + 1))  # a later holding has a later mtime (whatever its inode)
+    _break_stale(live, seen)
     assert live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".b.lock"]
