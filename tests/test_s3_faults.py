@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from env_support import index_s3, render_packages, upload
 from support.cli import run_cli
+from support.environments import index_s3, render_packages, upload
 from support.faults import Fault, Faults
 from support.packages import make_package
 from support.proxy import S3Proxy, fault_proxy
