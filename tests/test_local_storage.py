@@ -15,9 +15,11 @@ from support.cli import run_cli
 from support.packages import make_package
 
 import condafarm.storage.files as files
+import condafarm.storage.local as local
 from condafarm import check_channel, index_channel, parse_channel, publish
 from condafarm.channel.commit.leftovers import LEFTOVER_SECONDS
 from condafarm.channel.commit.store import load_repodata
+from condafarm.errors import AccessDenied
 from condafarm.storage import open_storage
 
 
@@ -89,6 +91,40 @@ def test_leftover_temporary_files_are_reported_and_old_ones_removed_by_index(tmp
     assert len(problems) == 3 and all("left by an interrupted write" in p for p in problems)
     index_channel(parse_channel(str(root)))
     assert not old.exists() and not deep.exists() and fresh.exists()  # a write may still be filling a fresh one
+
+
+def test_index_on_a_host_whose_clock_runs_ahead_of_the_folders_leaves_a_live_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a share the folder's server stamps the file; this host's clock runs two hours ahead of it."""
+    root = tmp_path / "channel"
+    make_package(root, "tool", "1.0")
+    index_channel(parse_channel(str(root)))
+    live = root / "noarch" / ".tool-2.0-h0_0.conda.0123456789ab.tmp"  # an upload being copied right now
+    live.write_bytes(b"x" * 76)
+    real_time = time.time
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: real_time() + 7200)
+        index_channel(parse_channel(str(root)))
+    assert live.exists(), "a live upload's temporary file was removed"
+    assert _tree(root) >= {"noarch/.tool-2.0-h0_0.conda.0123456789ab.tmp"}
+    assert not [p for p in _tree(root) if ".clock." in p], "the folder's clock probe was left behind"
+
+
+def test_a_folder_that_cannot_be_written_reports_its_leftovers_age_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "channel"
+    make_package(root, "tool", "1.0")
+    index_channel(parse_channel(str(root)))
+    (root / "noarch" / ".tool-2.0-h0_0.conda.0123456789ab.tmp").write_bytes(b"x")
+
+    def read_only(path: Path, *args: object) -> Path:
+        raise AccessDenied(f"cannot write in {path.parent}: permission denied")
+
+    monkeypatch.setattr(local, "write_temp", read_only)
+    problems = check_channel(parse_channel(str(root))).problems
+    assert len(problems) == 1 and "(1 bytes, age unknown)" in problems[0], problems
 
 
 def test_waiting_on_a_lock_says_so(

@@ -52,7 +52,9 @@ class Leftover:
     key: str
     what: str
     size: int
-    age_seconds: float
+    #: How long ago it was last written, by the store's clock alone (a host's may run ahead); None where the
+    #: store's time is unknown (a folder this process cannot write): it is then never taken to be abandoned.
+    age_seconds: float | None
 
 
 @dataclass(frozen=True)

@@ -71,14 +71,14 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
         ]
         size = sum(int(part.get("Size", 0)) for part in parts)
         now = _answered_at(listed[-1]) if listed else None
-        age = max(0.0, now - max(times).timestamp()) if times and now is not None else 0.0
+        age = max(0.0, now - max(times).timestamp()) if times and now is not None else None
         found.append((Leftover(key, WHAT, size, age), str(upload["UploadId"])))
     return found
 
 
 def _answered_at(page: dict[str, Any]) -> float | None:
     """The store's time when it answered `page` (its Date header); None where it sent none or an unreadable one,
-    which leaves the upload's age unknown: young, never aborted."""
+    which leaves the upload's age unknown: never aborted."""
     date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     try:
         return email.utils.parsedate_to_datetime(date).timestamp() if date else None
