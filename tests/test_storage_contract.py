@@ -147,6 +147,20 @@ def test_listings_and_heads_say_when_the_store_received_each_object_by_the_store
     assert listed["a.json"] <= listed["b.json"]  # type: ignore[operator]
 
 
+def test_the_stores_time_is_its_own_clock_now(storage: Storage) -> None:
+    """`store_time()` is what ages are measured against (intents, leftovers, orphan shards): on S3 the Date of the
+    latest answer, on a folder a probe's mtime, which leaves nothing behind."""
+    before = time.time()
+    storage.put("noarch/a.json", b"one")
+    [listed] = storage.list_objects("noarch/")
+    now = storage.store_time()
+    after = time.time()
+    assert now is not None and listed.modified is not None
+    assert int(before) - 1 <= now <= after + 1, (now, before, after)
+    assert now >= listed.modified - 1  # whole seconds on S3
+    assert [o.name for o in storage.list_objects("")] == [] and _everything(storage) == {f"{FOLDER}/noarch/a.json"}
+
+
 def test_get_and_head_of_a_missing_key_are_none(storage: Storage) -> None:
     assert storage.get("noarch/missing.json") is None
     assert storage.head("noarch/missing.json") is None

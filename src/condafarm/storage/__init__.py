@@ -34,7 +34,7 @@ class ObjectInfo:
     etag: str
     #: When the store received this content, in epoch seconds by the *store's* clock (S3's LastModified, a file's
     #: mtime), None where the store did not say. Hosts' clocks may disagree with it and with each other, so it is
-    #: only ever compared with another `modified` of the same store, never with `time.time()`.
+    #: only ever compared with the same store's times (`Storage.store_time`), never with `time.time()`.
     modified: float | None = field(default=None, compare=False, hash=False)
     #: User metadata (`package-sha256`...), filled by `head()` on stores that keep it; listings leave it empty.
     metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -182,6 +182,15 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
+
+    @abc.abstractmethod
+    def store_time(self) -> float | None:
+        """The store's own time now, in epoch seconds, as late as it has said (S3: the Date of its latest answer,
+        so call it after the request whose objects it ages; a folder: the mtime of a file written and removed at
+        once, which on a share is its server's clock). Ages are `store_time() - ObjectInfo.modified`, two times of
+        one clock, never a host's clock against the store's. None where the store has not said (nothing was asked
+        yet, no Date, a folder this process cannot write): an age is then unknown, and nothing is taken for old.
+        """
 
     def leftovers(self, prefix: str) -> list[Leftover]:
         """What interrupted writes left under `prefix`, at any depth; stores that leave nothing return []."""

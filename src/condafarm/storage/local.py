@@ -109,7 +109,7 @@ class LocalStorage(Storage):
         found: list[Leftover] = []
         if not folder.is_dir():
             return found
-        now = self._now()
+        now = self.store_time()
         for dirpath, _, names in os.walk(folder):  # not into symlinked folders: they are not the channel's
             relative = Path(dirpath).relative_to(folder).as_posix()
             inner = "/".join(part for part in (base, "" if relative == "." else relative) if part)
@@ -121,10 +121,12 @@ class LocalStorage(Storage):
                     found.append(Leftover(key, "temporary file", st.st_size, age))
         return found
 
-    def _now(self) -> float | None:
+    def store_time(self) -> float | None:
         """The folder's own time, which on a network share is its server's clock, not this host's: the mtime of a
         temporary file written and removed at once (left behind, it is a leftover like any other). None where
         this process cannot write the folder, and so could remove nothing there either."""
+        if not self.root.is_dir():
+            return None
         try:
             probe = write_temp(self.root / "clock", lambda f: None)
         except CondafarmError:

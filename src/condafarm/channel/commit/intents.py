@@ -10,10 +10,10 @@ unique and ordered, and ends with a hash of the filename, which can be as long a
 a cache of work to finish: losing them costs nothing but a later `index` run.
 
 How old an intent is, is judged by the store's clock alone: the time the store received it (the LastModified or
-mtime its listing gives) against the latest time it received one of the committer's own intents, both from the
-one listing `pending` makes. Neither the publisher's stamp in the name nor any host's clock decides it, so a
-host whose clock runs ahead or behind, or a forged stamp, never gets a live publisher's file adopted early; a
-committer with no intent of its own in the listing adopts nothing.
+mtime the one listing `pending` makes gives) against the store's time just after that listing
+(`Storage.store_time`: the listing's own Date on S3). Neither the publisher's stamp in the name nor any host's
+clock decides it, so a host whose clock runs ahead or behind, or a forged stamp, never gets a live publisher's
+file adopted early; where the store does not say its time, nothing is adopted.
 """
 
 from __future__ import annotations
@@ -103,14 +103,14 @@ def pending(
     storage: Storage, subdir: str, adopt_after: float, known: dict[Intent, dict[str, Any]]
 ) -> tuple[dict[Intent, dict[str, Any]], dict[Intent, dict[str, Any]]]:
     """The subdir's publishes in flight (one LIST): the ready ones, and those the store received at least
-    `adopt_after` seconds before this committer's own intents (`known`) that were never marked ready (their
-    publisher may have died after its upload), each with its record (a GET each, except for those in `known`).
-    Intents a day older than that, ready or not, are dropped: their files are for `index` to find."""
+    `adopt_after` seconds ago by its own clock that were never marked ready (their publisher may have died after
+    its upload), each with its record (a GET each, except for those in `known`, this committer's own). Intents a
+    day old, ready or not, are dropped: their files are for `index` to find."""
     found: dict[str, list[ObjectInfo]] = {}
     for info in storage.list_objects(f"{subdir}/{INTENTS_FOLDER}/"):
         found.setdefault(info.name.rpartition(".")[0], []).append(info)
+    now = storage.store_time()
     by_tag = {i.tag: i for i in known}
-    now = _store_now([info for tag in by_tag for info in found.get(tag, ())])
     ready: dict[Intent, dict[str, Any]] = {}
     stale: dict[Intent, dict[str, Any]] = {}
     for tag, infos in sorted(found.items()):
@@ -132,13 +132,6 @@ def pending(
             intent, record = read
         (ready if "ready" in kinds else stale)[intent] = record
     return ready, stale
-
-
-def _store_now(mine: list[ObjectInfo]) -> float | None:
-    """The store's time, as late as this committer knows it: when the store received the latest of its own
-    intents and ready marks (written just before it listed). None if the listing holds none of them."""
-    times = [info.modified for info in mine if info.modified is not None]
-    return max(times, default=None)
 
 
 def _age(infos: list[ObjectInfo], now: float | None) -> float:

@@ -7,9 +7,8 @@ leftovers of the storage contract (`Storage.leftovers`), reported by `check` and
 from __future__ import annotations
 
 import datetime
-import email.utils
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
@@ -36,8 +35,8 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
     each with its upload id.
 
     Age counts from the last part written (else from the start): a live upload keeps adding parts. It is
-    measured by the store's clock alone, up to the time the store answered the listing of the parts (its Date
-    header, in the answer already made): a host whose clock runs ahead never aborts a live upload early.
+    measured by the store's clock alone, up to the time the store answered the listing of the parts
+    (`store_time`): a host whose clock runs ahead never aborts a live upload early.
     """
     client, channel = storage.client, storage.channel
     strip = len(channel.prefix) + 1 if channel.prefix else 0
@@ -62,28 +61,17 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
                 Bucket=storage.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
             )
             try:
-                listed = list(pages)
+                parts = [part for page in pages for part in page.get("Parts", ())]
             except client.exceptions.NoSuchUpload:
                 continue  # completed or aborted since it was listed
-        parts = [part for page in listed for part in page.get("Parts", ())]
         times: list[datetime.datetime] = [
             t for t in (upload.get("Initiated"), *(p.get("LastModified") for p in parts)) if t
         ]
         size = sum(int(part.get("Size", 0)) for part in parts)
-        now = _answered_at(listed[-1]) if listed else None
+        now = storage.store_time()
         age = max(0.0, now - max(times).timestamp()) if times and now is not None else None
         found.append((Leftover(key, WHAT, size, age), str(upload["UploadId"])))
     return found
-
-
-def _answered_at(page: dict[str, Any]) -> float | None:
-    """The store's time when it answered `page` (its Date header); None where it sent none or an unreadable one,
-    which leaves the upload's age unknown: never aborted."""
-    date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    try:
-        return email.utils.parsedate_to_datetime(date).timestamp() if date else None
-    except (TypeError, ValueError):
-        return None
 
 
 def abort(storage: S3Storage, leftover: Leftover, upload_id: str) -> None:
