@@ -14,6 +14,7 @@ from support.moto import MotoServer, allow
 from support.proxy import S3Proxy
 from support.s3 import IamEndpoint, S3Endpoint, new_bucket
 from support.seaweedfs import SeaweedFS, weed_binary
+from support.store_clock import Backdating, StoreClock
 
 from condafarm.storage.location import Channel
 
@@ -88,6 +89,23 @@ def channel(request: pytest.FixtureRequest, tmp_path: Path) -> Channel:
     if request.param == "folder":
         return parse_channel(str(tmp_path / "channel"))
     return request.getfixturevalue("s3_channel")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["folder", "s3"])
+def store_clock(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreClock]:
+    """A new channel, on a folder and on S3, whose objects a test can make look long received by the store."""
+    from condafarm import S3Options, parse_channel
+
+    if request.param == "folder":
+        yield StoreClock(parse_channel(str(tmp_path / "channel")))
+        return
+    s3: S3Endpoint = request.getfixturevalue("s3")
+    backdating = Backdating(s3.port)
+    options = S3Options(endpoint_url=backdating.proxy.url, region="us-east-1", addressing_style="path")
+    try:
+        yield StoreClock(parse_channel(f"s3://{request.getfixturevalue('bucket')}/Conda/Default", options), backdating)
+    finally:
+        backdating.stop()
 
 
 @pytest.fixture

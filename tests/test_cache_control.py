@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from env_support import env_with
 from support.cli import run_cli
+from support.environments import env_with
 from support.packages import make_package
 from support.proxy import S3Proxy
 from support.render_channel import REQUEST, fill_render_channel

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from env_support import env_with, folder_channel, openjd_env
 from support.cli import run_cli
+from support.environments import env_with, folder_channel, openjd_env
 
 from condafarm.env.request.condarc import (
     BUILTIN_DEFAULTS,

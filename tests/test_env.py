@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from env_support import env_with, folder_channel, openjd_env, render_packages
 from support.cli import run_cli
+from support.environments import env_with, folder_channel, openjd_env, render_packages
 from support.packages import make_package
 
 from condafarm.env.install.activation import script_runs, windows_bash

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from env_support import folder_channel
 from support.cli import run_cli
+from support.environments import folder_channel
 from support.registry import HostileRegistry, local_registry, require_tools, run, skopeo
 
 pytestmark = pytest.mark.posix("runs the image's sh command on the host")

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from env_support import LIC_FILES, env_with, folder_channel, openjd_env, s3_render_channel
 from support.cli import run_cli
+from support.environments import LIC_FILES, env_with, folder_channel, openjd_env, s3_render_channel
 from support.packages import make_package
 from support.s3 import S3Endpoint
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from env_support import folder_channel
 from support.cli import run_cli
+from support.environments import folder_channel
 from support.packages import make_package
 
 from condafarm import index_channel, parse_channel

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from env_support import env_with, openjd_env
 from support.cli import run_cli
+from support.environments import env_with, openjd_env
 from support.s3 import S3Endpoint
 from support.upstream import make_upstream, reindex, serve
 

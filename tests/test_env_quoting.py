@@ -14,7 +14,7 @@ import sys
 from pathlib import Path, PureWindowsPath
 
 import pytest
-from env_support import HOSTILE, VALUE, env_with, hostile_channel, nothing_ran, openjd_env
+from support.environments import HOSTILE, VALUE, env_with, hostile_channel, nothing_ran, openjd_env
 
 from condafarm.env.install.activation import cmd_quote, cmd_script, openjd_lines, sh_script
 from condafarm.errors import CondafarmError

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from env_support import env_with
 from support.cli import run_cli
+from support.environments import env_with
 from support.faults import Fault, Faults
 from support.packages import make_package
 from support.proxy import S3Proxy

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from env_support import env_with, openjd_env, s3_render_channel
 from support.cli import run_cli
+from support.environments import env_with, openjd_env, s3_render_channel
 from support.s3 import IamEndpoint, S3Endpoint
 
 from condafarm.env.request.lockfile import read_explicit_lockfile

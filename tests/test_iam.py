@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from env_support import index_s3, render_packages, upload
 from support.cli import run_cli
+from support.environments import index_s3, render_packages, upload
 from support.moto import MotoServer, allow
 from support.packages import make_package
 from support.proxy import S3Proxy

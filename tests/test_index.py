@@ -5,6 +5,7 @@ import logging
 import secrets
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,28 @@ def test_replaced_shards_are_deleted_only_after_the_grace_period(
     index_channel(target.storage)
     remaining = shard_files()
     assert len(remaining) == 1 and not (first & remaining)
+
+
+def test_an_index_on_a_host_whose_clock_runs_days_ahead_keeps_a_shard_replaced_just_now(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grace period runs on the store's clock: the run that first saw the old shard unnamed, and a later run on
+    a host two days ahead, both measure by the store's time, which says the shard was replaced a moment ago."""
+    from condafarm.conda.shards import SHARDS_FOLDER
+
+    def shard_files() -> set[str]:
+        return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
+
+    target.add(make_package(target.staging / "1", "tool", "1.0"))
+    index_channel(target.storage)
+    first = shard_files()
+    target.add(make_package(target.staging / "2", "tool", "1.1"))
+    index_channel(target.storage)  # first sees the old shard unnamed
+    real_time = time.time
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: real_time() + 2 * 24 * 3600)
+        index_channel(target.storage)
+    assert first < shard_files(), "a shard replaced a moment ago was deleted"
 
 
 def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, s3_channel: Channel) -> None:

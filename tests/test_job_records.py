@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from env_support import env_with, folder_channel, index_s3, render_packages, upload
 from support.cli import run_cli
+from support.environments import env_with, folder_channel, index_s3, render_packages, upload
 from support.faults import Request
 from support.moto import MotoServer, allow
 from support.openjd import JOB, run_render_job

@@ -6,16 +6,20 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from support.cli import run_cli
 from support.packages import make_package
 
 import condafarm.storage.files as files
+import condafarm.storage.local as local
 from condafarm import check_channel, index_channel, parse_channel, publish
 from condafarm.channel.commit.leftovers import LEFTOVER_SECONDS
 from condafarm.channel.commit.store import load_repodata
+from condafarm.errors import AccessDenied
 from condafarm.storage import open_storage
 
 
@@ -89,6 +93,40 @@ def test_leftover_temporary_files_are_reported_and_old_ones_removed_by_index(tmp
     assert not old.exists() and not deep.exists() and fresh.exists()  # a write may still be filling a fresh one
 
 
+def test_index_on_a_host_whose_clock_runs_ahead_of_the_folders_leaves_a_live_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a share the folder's server stamps the file; this host's clock runs two hours ahead of it."""
+    root = tmp_path / "channel"
+    make_package(root, "tool", "1.0")
+    index_channel(parse_channel(str(root)))
+    live = root / "noarch" / ".tool-2.0-h0_0.conda.0123456789ab.tmp"  # an upload being copied right now
+    live.write_bytes(b"x" * 76)
+    real_time = time.time
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: real_time() + 7200)
+        index_channel(parse_channel(str(root)))
+    assert live.exists(), "a live upload's temporary file was removed"
+    assert _tree(root) >= {"noarch/.tool-2.0-h0_0.conda.0123456789ab.tmp"}
+    assert not [p for p in _tree(root) if ".clock." in p], "the folder's clock probe was left behind"
+
+
+def test_a_folder_that_cannot_be_written_reports_its_leftovers_age_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "channel"
+    make_package(root, "tool", "1.0")
+    index_channel(parse_channel(str(root)))
+    (root / "noarch" / ".tool-2.0-h0_0.conda.0123456789ab.tmp").write_bytes(b"x")
+
+    def read_only(path: Path, *args: object) -> Path:
+        raise AccessDenied(f"cannot write in {path.parent}: permission denied")
+
+    monkeypatch.setattr(local, "write_temp", read_only)
+    problems = check_channel(parse_channel(str(root))).problems
+    assert len(problems) == 1 and "(1 bytes, age unknown)" in problems[0], problems
+
+
 def test_waiting_on_a_lock_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -114,3 +152,69 @@ def test_a_failed_first_build_leaves_no_empty_folders_in_a_new_channel(tmp_path:
     result = run_cli("build", str(recipe), "--to", str(root), "--build-number=+1")
     assert result.returncode == 8, result.stderr
     assert _tree(root) == set() if root.exists() else True
+
+
+class WaiterClock:
+    """This host's monotonic clock as `hold_lock` reads it, moved on only by its own sleeps: a wait of minutes
+    without waiting. The wall clock stays the real one."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, tick: Callable[[float], None] | None = None) -> None:
+        self.now = 0.0
+        self._tick = tick
+        monkeypatch.setattr(files, "time", SimpleNamespace(monotonic=self.monotonic, sleep=self.sleep, time=time.time))
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self._tick is not None:
+            self._tick(self.now)
+
+
+def _lock_of(path: Path, mtime: float) -> Path:
+    lock = files.hidden_sibling(path, "lock")
+    lock.touch()
+    os.utime(lock, (mtime, mtime))
+    return lock
+
+
+def test_a_lock_stamped_long_ago_is_waited_on_before_it_is_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share's clock (which stamps the lock) is an hour behind this host's: its holder may be at work."""
+    _lock_of(tmp_path / "state.json", time.time() - 3600)
+    clock = WaiterClock(monkeypatch)
+    with files.hold_lock(tmp_path / "state.json"):
+        taken = clock.now
+    assert taken >= files.STALE_LOCK_SECONDS, f"a lock seen for {taken:.1f}s was broken"
+
+
+def test_a_crashed_writers_lock_stamped_in_the_future_is_broken_once_seen_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share's clock is an hour ahead: by its mtime the lock would look fresh until the wait timed out."""
+    _lock_of(tmp_path / "state.json", time.time() + 3600)
+    clock = WaiterClock(monkeypatch)
+    with files.hold_lock(tmp_path / "state.json"):
+        taken = clock.now
+    assert files.STALE_LOCK_SECONDS <= taken < files.STALE_LOCK_SECONDS + 1
+
+
+def test_a_lock_that_changes_hands_is_waited_on_from_its_new_holding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = _lock_of(tmp_path / "state.json", time.time())
+    handed = []
+
+    def another_writer_takes_it(now: float) -> None:
+        if now >= 30 and not handed:
+            handed.append(now)
+            lock.unlink()
+            _lock_of(tmp_path / "state.json", time.time() + 1)
+
+    clock = WaiterClock(monkeypatch, another_writer_takes_it)
+    with files.hold_lock(tmp_path / "state.json"):
+        taken = clock.now
+    assert handed, "the lock never changed hands"
+    assert taken >= handed[0] + files.STALE_LOCK_SECONDS, "the new holding was broken on the old one's time"

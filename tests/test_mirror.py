@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from env_support import env_with
 from support.cli import run_cli
 from support.dying import DIED
+from support.environments import env_with
 from support.packages import make_package
 from support.s3 import S3Endpoint, upload_dir
 from support.upstream import LINUX_CLOSURE, WIN_CLOSURE, make_upstream, reindex, serve

@@ -15,6 +15,7 @@ from support.faults import Fault, Hit
 from support.packages import make_package, read_shard
 from support.proxy import S3Proxy, fault_proxy
 from support.s3 import IamEndpoint, S3Endpoint
+from support.store_clock import StoreClock
 
 from condafarm import Channel, S3Options, check_channel, index_channel, init_channel, parse_channel
 from condafarm.channel.commit import intents
@@ -213,13 +214,15 @@ def test_sixteen_concurrent_publishers_lose_nothing(s3: S3Endpoint, s3_channel: 
 
 
 def test_a_publisher_killed_after_upload_leaves_a_valid_channel_that_the_next_publish_repairs(
-    channel: Channel, tmp_path: Path
+    store_clock: StoreClock, tmp_path: Path
 ) -> None:
+    channel = store_clock.channel
     storage = open_storage(channel)
     publish(storage, [make_package(tmp_path, "first")])
-    # What a publisher killed between its upload and its index update leaves behind: intent + file.
+    # What a publisher killed between its upload and its index update leaves behind: intent + file, long ago.
     orphan = prepare(make_package(tmp_path, "orphan"))
-    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time() - ADOPT_AFTER_SECONDS - 1, set())
+    for intent in intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time(), set()):
+        store_clock.backdate(intent.key, ADOPT_AFTER_SECONDS + 1)
     _upload(storage, orphan, False, None)
     _assert_valid(storage)
     assert orphan.filename not in load_repodata(storage, "noarch")[0].records()

@@ -5,6 +5,7 @@ nothing published is lost or deleted."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from support.judge import judge_channel
 from support.packages import make_package
+from support.store_clock import StoreClock
 
 from condafarm import Channel, check_channel, index_channel, publish, remove
 from condafarm.channel.commit import intents
@@ -130,8 +132,8 @@ def test_a_live_publishers_files_are_not_adopted_and_its_rollback_leaves_a_valid
 def test_an_old_intent_whose_file_is_complete_is_adopted(local_channel: Channel, tmp_path: Path) -> None:
     storage = open_storage(local_channel)
     orphan = prepare(make_package(tmp_path, "orphan"))
-    since = time.time() - ADOPT_AFTER_SECONDS - 1
-    intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, since, set())
+    for intent in intents.note(storage, "noarch", {orphan.filename: orphan.record(0)}, time.time(), set()):
+        StoreClock(local_channel).backdate(intent.key, ADOPT_AFTER_SECONDS + 1)
     storage.upload(orphan.key, orphan.path, sha256=orphan.hashes.sha256, md5=orphan.hashes.md5, if_absent=True)
     after = make_package(tmp_path, "next")
     assert publish(storage, [after]).adopted == [orphan.filename]
@@ -250,17 +252,17 @@ def test_a_file_replaced_while_index_reads_it_is_read_again_not_dropped(channel:
 
 
 def test_a_stale_lock_is_broken_but_a_live_one_is_kept(tmp_path: Path) -> None:
-    import os
-
-    from condafarm.storage.files import STALE_LOCK_SECONDS, _break_stale
+    from condafarm.storage.files import _break_stale, _identity
 
     stale, live = tmp_path / ".a.lock", tmp_path / ".b.lock"
     stale.touch()
-    old = time.time() - STALE_LOCK_SECONDS - 5
-    os.utime(stale, (old, old))
-    _break_stale(stale)
+    _break_stale(stale, _identity(stale))  # the lock the waiter saw unchanged all along
     assert not stale.exists()
-    live.touch()  # taken a moment ago by another writer, after a waiter had judged the previous one stale
-    _break_stale(live)
+    live.touch()
+    seen = _identity(live)
+    live.unlink()  # released, and taken again by another writer after the waiter had judged it stale
+    live.touch()
+    os.utime(live, ns=(seen[1] + 1, seen[1] + 1))  # a later holding has a later mtime (whatever its inode)
+    _break_stale(live, seen)
     assert live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".b.lock"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from env_support import (
+from support.environments import (
     HOSTILE,
     VALUE,
     hostile_channel,
@@ -158,7 +158,7 @@ def test_openjd_run_activates_from_a_cache_folder_full_of_shell_syntax(tmp_path:
 @pytest.mark.slow
 def test_openjd_run_leaves_the_environment_artifacts_with_the_job_outputs(tmp_path: Path) -> None:
     from conda_lock.lockfile import parse_conda_lock_file
-    from env_support import folder_channel
+    from support.environments import folder_channel
 
     channel = folder_channel(tmp_path / "channel")
     outputs = tmp_path / "render outputs"

@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from env_support import index_s3, render_packages, upload
 from support.cli import run_cli
+from support.environments import index_s3, render_packages, upload
 from support.faults import Fault, Faults
 from support.packages import make_package
 from support.proxy import S3Proxy, fault_proxy
@@ -327,23 +328,24 @@ def test_403_in_a_path_is_not_taken_for_access_denied(s3: S3Endpoint, bucket: st
     assert "not found" in result.stderr and "access denied" not in result.stderr
 
 
+def _unfinished_upload(client: Any, bucket: str, key: str) -> str:
+    """What a publisher killed during a multipart upload leaves (or one at work): an upload with a 1000-byte part
+    and no completion; its id."""
+    part = secrets.token_bytes(1000)
+    upload_id = str(client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"])
+    checksum = base64.b64encode(hashlib.sha256(part).digest()).decode()
+    client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=part, ChecksumSHA256=checksum)
+    return upload_id
+
+
 def test_an_unfinished_multipart_upload_is_reported_by_check_and_aborted_by_index(
     s3: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = new_bucket(s3.client(), "leftover")
     url, _ = _published(s3, bucket, tmp_path, "Conda/Default")
     client = s3.client()
-    part = secrets.token_bytes(1000)
-
-    def start(key: str) -> str:
-        # What a publisher killed during a multipart upload leaves: an upload with a part and no completion.
-        upload_id = str(client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"])
-        checksum = base64.b64encode(hashlib.sha256(part).digest()).decode()
-        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=part, ChecksumSHA256=checksum)
-        return upload_id
-
-    start("Conda/Default/noarch/big-1.0-h0_0.conda")
-    elsewhere = start("Conda/Other/noarch/big-1.0-h0_0.conda")  # another channel's: never touched
+    _unfinished_upload(client, bucket, "Conda/Default/noarch/big-1.0-h0_0.conda")
+    elsewhere = _unfinished_upload(client, bucket, "Conda/Other/noarch/big-1.0-h0_0.conda")  # never touched
     channel = parse_channel(url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
 
     report = check_channel(channel)
@@ -359,6 +361,22 @@ def test_an_unfinished_multipart_upload_is_reported_by_check_and_aborted_by_inde
     remaining = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [(u["Key"], u["UploadId"]) for u in remaining] == [("Conda/Other/noarch/big-1.0-h0_0.conda", elsewhere)]
     assert check_channel(channel).ok
+
+
+def test_index_on_a_host_whose_clock_runs_ahead_leaves_a_live_multipart_upload_alone(
+    s3: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload started a moment ago by the store's clock; by this host's clock it looks two hours old."""
+    bucket = new_bucket(s3.client(), "leftover")
+    url, _ = _published(s3, bucket, tmp_path, "Conda/Default")
+    live = _unfinished_upload(s3.client(), bucket, "Conda/Default/noarch/big-1.0-h0_0.conda")
+    channel = parse_channel(url, S3Options(endpoint_url=s3.url, region="us-east-1", addressing_style="path"))
+    real_time = time.time
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: real_time() + 7200)
+        index_channel(channel)
+    remaining = s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in remaining] == [live], "a live upload was aborted"
 
 
 @pytest.mark.parametrize("packages", [0, 1], ids=["empty new channel", "one package"])

@@ -134,7 +134,7 @@ def test_env_outputs_never_write_through_a_link_planted_at_their_partial_name(
     command: tuple[list[str], str], tmp_path: Path
 ) -> None:
     """A shared output folder: someone links OUT.partial to the user's shell profile before the command runs."""
-    from env_support import folder_channel
+    from support.environments import folder_channel
 
     channel, prefix = folder_channel(tmp_path / "channel"), tmp_path / "env"
     args = ["--packages", "render-tool", "--channels", str(channel), "--cache-dir", str(tmp_path / "cache")]

@@ -13,6 +13,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,6 +127,38 @@ def test_the_etag_put_returns_is_what_get_head_and_list_say_and_changes_with_the
     assert second != first
     head = storage.head("noarch/a.json")
     assert head is not None and head.etag == second
+
+
+def test_listings_and_heads_say_when_the_store_received_each_object_by_the_stores_clock(storage: Storage) -> None:
+    """`modified` is what ages intents (`channel/commit/intents.py`): the store's own time of each write, the
+    same from a listing and a HEAD, never earlier for a later write. These stores run on this host, so their clock
+    is this one, to their resolution (whole seconds for S3's Last-Modified)."""
+    before = time.time()
+    storage.put("noarch/a.json", b"one")
+    storage.put("noarch/b.json", b"two")
+    after = time.time()
+    listed = {o.name: o.modified for o in storage.list_objects("noarch/")}
+    heads = {name: storage.head(f"noarch/{name}") for name in listed}
+    for name, modified in listed.items():
+        head = heads[name]
+        assert modified is not None and head is not None and head.modified is not None, name
+        assert int(before) - 1 <= modified <= after + 1, (name, modified, before, after)
+        assert abs(head.modified - modified) < 1, (name, head.modified, modified)
+    assert listed["a.json"] <= listed["b.json"]  # type: ignore[operator]
+
+
+def test_the_stores_time_is_its_own_clock_now(storage: Storage) -> None:
+    """`store_time()` is what ages are measured against (intents, leftovers, orphan shards): on S3 the Date of the
+    latest answer, on a folder a probe's mtime, which leaves nothing behind."""
+    before = time.time()
+    storage.put("noarch/a.json", b"one")
+    [listed] = storage.list_objects("noarch/")
+    now = storage.store_time()
+    after = time.time()
+    assert now is not None and listed.modified is not None
+    assert int(before) - 1 <= now <= after + 1, (now, before, after)
+    assert now >= listed.modified - 1  # whole seconds on S3
+    assert [o.name for o in storage.list_objects("")] == [] and _everything(storage) == {f"{FOLDER}/noarch/a.json"}
 
 
 def test_get_and_head_of_a_missing_key_are_none(storage: Storage) -> None:

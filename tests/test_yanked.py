@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
-from env_support import env_with, folder_channel, render_packages
 from support.cli import run_cli
+from support.environments import env_with, folder_channel, render_packages
 from support.packages import make_package
 from support.proxy import fault_proxy
 from support.s3 import S3Endpoint

@@ -155,6 +155,7 @@ def publish(
         )
     ensure_conditional_writes(storage)  # a store that would let publishers overwrite each other is refused now
     now = time.time()
+    noted_at = time.monotonic()  # how long its intents have stood is timed by this clock, never by their stamp
     noted: dict[intents.Intent, dict[str, Any]] = {}
     for subdir, items in by_subdir.items():
         records = {i.filename: {**i.record(int(now * 1000)), **fixes.get(i.filename, {})} for i in items}
@@ -173,7 +174,7 @@ def publish(
             record = (provenance or {}).get(item.filename) or published_by(item.path, item.hashes.sha256)
             write_provenance(storage, item.subdir, item.filename, record)
     except BaseException:
-        _forget(storage, list(noted), created, uploaded, existing if force else set())
+        _forget(storage, list(noted), created, uploaded, existing if force else set(), noted_at)
         raise
 
     intents.mark_ready(storage, noted)
@@ -257,18 +258,22 @@ def _forget(
     created: list[Prepared],
     uploaded: list[Prepared],
     replaced: set[str],
+    noted_at: float,
 ) -> None:
     """After a failed upload: leave the channel as it was, as far as that is possible.
 
     The intents go first, so no other publisher adopts these files from now on; then the files this publish
     created are deleted, except any another publisher already indexed (it adopted the intent earlier), and
-    except those whose intent is old enough that a committer may be adopting it right now (a very long upload):
-    those are left for `index`, never deleted under a commit that names them.
+    except, after a very long upload, all of them: a committer may be adopting them right now, so they are left
+    for `index`, never deleted under a commit that names them. That is judged by how long ago this publisher
+    noted its intents (`noted_at`, by `time.monotonic()`): the store received them after that, so no committer
+    can have seen them as old as that yet (it judges by the store's clock, `intents.py`), whatever this host's
+    wall clock says or does meanwhile.
     Files this publish replaced (`--force`) cannot be restored, so their records are updated to the new bytes;
     new names are deleted like any other, so a failed publish leaves none of its new packages behind.
     """
     intents.finish(storage, noted)
-    adoptable = {i.filename for i in noted if time.time() - i.since >= ADOPT_AFTER_SECONDS / 2}
+    adoptable = time.monotonic() - noted_at >= ADOPT_AFTER_SECONDS / 2
     with contextlib.suppress(CondafarmError):
         overwritten = [i for i in uploaded if i.key in replaced]
         now_ms = int(time.time() * 1000)
@@ -285,7 +290,7 @@ def _forget(
             mine = [i for i in created if i.subdir == subdir]
             now = Plan.read(storage, subdir, {i.name for i in mine})
             for item in mine:
-                if item.filename in adoptable:
+                if adoptable:
                     log.warning("%s was uploaded long ago and may be committed by now; left for `index`", item.key)
                 elif now.record(item.filename, item.name) is None:
                     storage.delete(item.key)

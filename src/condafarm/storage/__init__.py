@@ -32,6 +32,10 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    #: When the store received this content, in epoch seconds by the *store's* clock (S3's LastModified, a file's
+    #: mtime), None where the store did not say. Hosts' clocks may disagree with it and with each other, so it is
+    #: only ever compared with the same store's times (`Storage.store_time`), never with `time.time()`.
+    modified: float | None = field(default=None, compare=False, hash=False)
     #: User metadata (`package-sha256`...), filled by `head()` on stores that keep it; listings leave it empty.
     metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -48,7 +52,9 @@ class Leftover:
     key: str
     what: str
     size: int
-    age_seconds: float
+    #: How long ago it was last written, by the store's clock alone (a host's may run ahead); None where the
+    #: store's time is unknown (a folder this process cannot write): it is then never taken to be abandoned.
+    age_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,15 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
+
+    @abc.abstractmethod
+    def store_time(self) -> float | None:
+        """The store's own time now, in epoch seconds, as late as it has said (S3: the Date of its latest answer,
+        so call it after the request whose objects it ages; a folder: the mtime of a file written and removed at
+        once, which on a share is its server's clock). Ages are `store_time() - ObjectInfo.modified`, two times of
+        one clock, never a host's clock against the store's. None where the store has not said (nothing was asked
+        yet, no Date, a folder this process cannot write): an age is then unknown, and nothing is taken for old.
+        """
 
     def leftovers(self, prefix: str) -> list[Leftover]:
         """What interrupted writes left under `prefix`, at any depth; stores that leave nothing return []."""

@@ -19,7 +19,7 @@ from ..errors import AccessDenied, StorageError
 
 log = logging.getLogger(__name__)
 
-#: A lock older than this is taken to belong to a crashed process.
+#: A lock this process has seen unchanged for this long (by its own clock) is taken to belong to a crashed process.
 STALE_LOCK_SECONDS = 60.0
 LOCK_TIMEOUT_SECONDS = 120.0
 #: After this long waiting for a lock, say what we wait for (a crashed writer's lock costs STALE_LOCK_SECONDS).
@@ -44,10 +44,17 @@ def is_leftover(name: str) -> bool:
 
 @contextlib.contextmanager
 def hold_lock(path: Path) -> Iterator[None]:
-    """Hold `.NAME.lock` beside `path` (O_EXCL: portable to Windows and network shares) for a compare-and-replace."""
+    """Hold `.NAME.lock` beside `path` (O_EXCL: portable to Windows and network shares) for a compare-and-replace.
+
+    A lock is stale once this process has seen it unchanged for `STALE_LOCK_SECONDS` by its own monotonic clock,
+    never by the lock file's mtime: on a network share that is the file server's clock (or the holder's), which
+    may disagree with this host's, so a host whose clock runs ahead would break a live lock at once.
+    """
     lock = hidden_sibling(path, "lock")
     started = time.monotonic()
     told = False
+    seen: tuple[int, int] | None = None
+    seen_since = started
     while True:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -55,8 +62,11 @@ def hold_lock(path: Path) -> Iterator[None]:
             break
         except FileExistsError:
             with contextlib.suppress(FileNotFoundError):
-                if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
-                    _break_stale(lock)
+                now = _identity(lock)
+                if now != seen:
+                    seen, seen_since = now, time.monotonic()
+                elif time.monotonic() - seen_since > STALE_LOCK_SECONDS:
+                    _break_stale(lock, now)
                     continue
             waited = time.monotonic() - started
             if waited > LOCK_TIMEOUT_SECONDS:
@@ -67,7 +77,8 @@ def hold_lock(path: Path) -> Iterator[None]:
             if waited > LOCK_PATIENCE_SECONDS and not told:
                 told = True
                 log.warning(
-                    "waiting for %s, held by another writer (a crashed writer's lock is broken after %.0fs)",
+                    "waiting for %s, held by another writer (a crashed writer's lock is broken once seen unchanged "
+                    "for %.0fs)",
                     lock,
                     STALE_LOCK_SECONDS,
                 )
@@ -79,16 +90,24 @@ def hold_lock(path: Path) -> Iterator[None]:
             lock.unlink()
 
 
-def _break_stale(lock: Path) -> None:
-    """Remove a lock left by a crashed process, without removing a live one.
+def _identity(lock: Path) -> tuple[int, int]:
+    """What tells one holding of a lock from the next: its file's inode and mtime. Another holding in the same
+    mtime tick may look the same, but not for `STALE_LOCK_SECONDS`: every new holding gets a later mtime. Read by
+    stat alone: an open file would stop its holder deleting it on Windows."""
+    st = lock.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+def _break_stale(lock: Path, seen: tuple[int, int]) -> None:
+    """Remove the lock a crashed process left, which this one has seen unchanged (`seen`), never a live one.
 
     Two waiters may both find the same lock stale; the first breaks it and takes a new one, which the second
     must not delete. So the lock is first renamed aside (atomic: only one waiter gets it), and deleted only if
-    what was renamed is still stale; a live lock taken by mistake is put back unless another has been taken.
+    what was renamed is still the one seen; a live lock taken by mistake is put back unless another has been taken.
     """
     aside = hidden_sibling(lock, f"{secrets.token_hex(6)}.stale")
     os.rename(lock, aside)
-    if time.time() - aside.stat().st_mtime > STALE_LOCK_SECONDS:
+    if _identity(aside) == seen:
         aside.unlink()
         return
     with contextlib.suppress(FileExistsError):

@@ -17,12 +17,11 @@ import hashlib
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import AccessDenied, AlreadyExists, Conflict, NotFound, StorageError, UsageError
+from ..errors import AccessDenied, AlreadyExists, CondafarmError, Conflict, NotFound, StorageError, UsageError
 from . import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from .files import hold_lock, is_leftover, prune_empty_folders, replace, write_temp
 from .location import Channel, check_key
@@ -94,7 +93,7 @@ class LocalStorage(Storage):
             except FileNotFoundError:  # a temporary file another writer just moved into place
                 continue
             key = f"{base}/{entry.name}" if base else entry.name
-            yield ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
+            yield ObjectInfo(key=key, size=st.st_size, etag=_etag(st), modified=st.st_mtime)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -107,8 +106,10 @@ class LocalStorage(Storage):
     def leftovers(self, prefix: str) -> list[Leftover]:
         folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         base = prefix.strip("/")
-        found = []
-        now = time.time()
+        found: list[Leftover] = []
+        if not folder.is_dir():
+            return found
+        now = self.store_time()
         for dirpath, _, names in os.walk(folder):  # not into symlinked folders: they are not the channel's
             relative = Path(dirpath).relative_to(folder).as_posix()
             inner = "/".join(part for part in (base, "" if relative == "." else relative) if part)
@@ -116,8 +117,24 @@ class LocalStorage(Storage):
                 with contextlib.suppress(FileNotFoundError):
                     st = os.lstat(os.path.join(dirpath, name))
                     key = f"{inner}/{name}" if inner else name
-                    found.append(Leftover(key, "temporary file", st.st_size, now - st.st_mtime))
+                    age = None if now is None else max(0.0, now - st.st_mtime)
+                    found.append(Leftover(key, "temporary file", st.st_size, age))
         return found
+
+    def store_time(self) -> float | None:
+        """The folder's own time, which on a network share is its server's clock, not this host's: the mtime of a
+        temporary file written and removed at once (left behind, it is a leftover like any other). None where
+        this process cannot write the folder, and so could remove nothing there either."""
+        if not self.root.is_dir():
+            return None
+        try:
+            probe = write_temp(self.root / "clock", lambda f: None)
+        except CondafarmError:
+            return None
+        try:
+            return probe.stat().st_mtime
+        finally:
+            probe.unlink(missing_ok=True)
 
     def get(self, key: str, *, limit: int | None = None) -> Blob | None:
         """The whole file, refused when it is not a regular file inside the channel folder: side files are read
@@ -155,7 +172,7 @@ class LocalStorage(Storage):
         if stat.S_ISDIR(st.st_mode):
             _a_folder_is_no_object(path)
             return None
-        return ObjectInfo(key=key, size=st.st_size, etag=_etag(st))
+        return ObjectInfo(key=key, size=st.st_size, etag=_etag(st), modified=st.st_mtime)
 
     def stream(self, info: ObjectInfo) -> ObjectReader:
         return self.open(info)

@@ -9,7 +9,6 @@ next `condafarm index` fixes it. The CEP-16 shards are not derived: records are 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import zstandard
@@ -131,15 +130,23 @@ def derived_problems(
 def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
     """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace.
 
+    When each was first seen unnamed is the store's time (`Storage.store_time`, read right after the listing), and
+    so is the time it is measured against: index runs on hosts whose clocks disagree never cut the grace short.
+    Where the store does not say its time, nothing is deleted and new orphans wait for a run where it does.
     Just before deleting, the current shard index is read again: a writer may have just named an old shard
     again (the same records give the same shard), and that one must stay.
     """
-    now = time.time()
+    listed = list(storage.list_objects(f"{subdir}/{SHARDS_FOLDER}/"))
+    now = storage.store_time()
     orphans: dict[str, float] = {}
     expired: list[ObjectInfo] = []
-    for info in storage.list_objects(f"{subdir}/{SHARDS_FOLDER}/"):
+    for info in listed:
         digest = info.name.removesuffix(".msgpack.zst")
         if digest in referenced:
+            continue
+        if now is None:
+            if digest in since:
+                orphans[digest] = since[digest]
             continue
         first_seen = since.get(digest, now)
         if now - first_seen >= SHARD_GRACE_SECONDS:

@@ -3,8 +3,9 @@
 A publisher uploads its files and marks them ready (`intents.py`); then one publisher at a time holds the
 subdir's commit lease (`SUBDIR/.condafarm/committing.json`, created with If-None-Match) and commits *every* ready
 file in one compare-and-swap of the shard index (`names.py`), plus those of publishers that died after their
-upload, then compacts `repodata.json` once for all of them, then drops their intents. The others wait for the
-lease to change hands and find their intents gone: they are done without a write of their own. A lease that a
+upload (intents the store received `ADOPT_AFTER_SECONDS` before the committer's own, by the store's clock: see
+`intents.py`), then compacts `repodata.json` once for all of them, then drops their intents. The others wait for
+the lease to change hands and find their intents gone: they are done without a write of their own. A lease that a
 waiter sees unchanged for `lease_seconds()` (by its own clock) belongs to a committer that died; the waiter
 takes it over with If-Match and finishes its work (the commit and compaction are idempotent).
 
@@ -39,8 +40,8 @@ from .store import Current, compact, read_current
 log = logging.getLogger(__name__)
 
 LEASE_KEY = ".condafarm/committing.json"
-#: Another publisher's intent is adopted only once it is this old: a live publisher commits its own files
-#: (and may still roll them back), so only the files of one that died are picked up.
+#: Another publisher's intent is adopted only once it is this old, by the store's clock (`intents.py`): a live
+#: publisher commits its own files (and may still roll them back), so only the files of one that died are picked up.
 ADOPT_AFTER_SECONDS = 600
 #: Rounds a lease holder commits (each folding every file that became ready meanwhile) before it lets go.
 ROUNDS = 4
@@ -135,7 +136,7 @@ def _lead(storage: Storage, subdir: str, mine: dict[intents.Intent, dict[str, An
     adopted: list[str] = []
     known = dict(mine)
     for _ in range(ROUNDS):
-        ready, stale = intents.pending(storage, subdir, time.time() - ADOPT_AFTER_SECONDS, known)
+        ready, stale = intents.pending(storage, subdir, ADOPT_AFTER_SECONDS, known)
         # Another publisher's file may have been removed since it was marked ready (its publisher died, `index`
         # indexed the file, someone removed it): only a file still there with its record's bytes is committed.
         ready = {i: r for i, r in ready.items() if i in known or complete(storage, subdir, i.filename, r)}

@@ -5,10 +5,15 @@ record names, and `index` finds such files by listing the subdir, which a publis
 grow with the channel); so every group committer adopts the intents that are old and whose files are complete.
 `MS-HASH.ready` is written after the upload was verified: the file may be committed now, by whichever publisher
 commits next (`group.py`), which deletes both. One object per file (not one shared object) means publishers
-arriving together never contend for it; the key starts with the time it was noted, so a listing of this folder
-(which holds only publishes in flight) tells old intents from young ones and ready ones from the others without
-reading them; it ends with a hash of the filename, which can be as long as a file name may be. These are a
-cache of work to finish: losing them costs nothing but a later `index` run.
+arriving together never contend for it; the key starts with the time its publisher noted it, which keeps names
+unique and ordered, and ends with a hash of the filename, which can be as long as a file name may be. These are
+a cache of work to finish: losing them costs nothing but a later `index` run.
+
+How old an intent is, is judged by the store's clock alone: the time the store received it (the LastModified or
+mtime the one listing `pending` makes gives) against the store's time just after that listing
+(`Storage.store_time`: the listing's own Date on S3). Neither the publisher's stamp in the name nor any host's
+clock decides it, so a host whose clock runs ahead or behind, or a forged stamp, never gets a live publisher's
+file adopted early; where the store does not say its time, nothing is adopted.
 """
 
 from __future__ import annotations
@@ -17,14 +22,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ...conda.package import is_package_filename
 from ...errors import CondafarmError
 from ...side_file import MAX_BYTES, BadSideFile, mapping, parse
-from ...storage import Storage
+from ...storage import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,8 @@ FORGET_AFTER_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class Intent:
-    """One file a publisher is about to publish (or has uploaded), noted at `since_ms` (epoch milliseconds)."""
+    """One file a publisher is about to publish (or has uploaded), noted at `since_ms` (epoch milliseconds by
+    its publisher's clock: part of the name, never a measure of the intent's age)."""
 
     subdir: str
     filename: str
@@ -55,10 +60,6 @@ class Intent:
     @property
     def ready_key(self) -> str:
         return f"{self.subdir}/{INTENTS_FOLDER}/{self.tag}.ready"
-
-    @property
-    def since(self) -> float:
-        return self.since_ms / 1000
 
 
 def _body(intent: Intent, record: dict[str, Any]) -> bytes:
@@ -99,25 +100,26 @@ def is_pending(storage: Storage, intent: Intent) -> bool:
 
 
 def pending(
-    storage: Storage, subdir: str, stale_before: float, known: dict[Intent, dict[str, Any]]
+    storage: Storage, subdir: str, adopt_after: float, known: dict[Intent, dict[str, Any]]
 ) -> tuple[dict[Intent, dict[str, Any]], dict[Intent, dict[str, Any]]]:
-    """The subdir's publishes in flight (one LIST): the ready ones, and those noted before `stale_before` that
-    were never marked ready (their publisher may have died after its upload), each with its record (a GET each,
-    except for those in `known`). Intents older than a day, ready or not, are dropped: their files are for
-    `index` to find."""
-    found: dict[str, set[str]] = {}
+    """The subdir's publishes in flight (one LIST): the ready ones, and those the store received at least
+    `adopt_after` seconds ago by its own clock that were never marked ready (their publisher may have died after
+    its upload), each with its record (a GET each, except for those in `known`, this committer's own). Intents a
+    day old, ready or not, are dropped: their files are for `index` to find."""
+    found: dict[str, list[ObjectInfo]] = {}
     for info in storage.list_objects(f"{subdir}/{INTENTS_FOLDER}/"):
-        tag, _, kind = info.name.rpartition(".")
-        found.setdefault(tag, set()).add(kind)
+        found.setdefault(info.name.rpartition(".")[0], []).append(info)
+    now = storage.store_time()
     by_tag = {i.tag: i for i in known}
     ready: dict[Intent, dict[str, Any]] = {}
     stale: dict[Intent, dict[str, Any]] = {}
-    now = time.time()
-    for tag, kinds in sorted(found.items()):
+    for tag, infos in sorted(found.items()):
         stamp = tag.partition("-")[0]
-        if not (stamp.isascii() and stamp.isdigit()) or (int(stamp) / 1000 > stale_before and "ready" not in kinds):
+        kinds = {info.name.rpartition(".")[2] for info in infos}
+        age = _age(infos, now)
+        if not (stamp.isascii() and stamp.isdigit()) or ("ready" not in kinds and age < adopt_after):
             continue
-        if now - int(stamp) / 1000 >= FORGET_AFTER_SECONDS:
+        if age >= FORGET_AFTER_SECONDS:
             _drop(storage, subdir, tag)
             continue
         if tag in by_tag:
@@ -130,6 +132,15 @@ def pending(
             intent, record = read
         (ready if "ready" in kinds else stale)[intent] = record
     return ready, stale
+
+
+def _age(infos: list[ObjectInfo], now: float | None) -> float:
+    """How long ago, by the store's clock, the store received the newest object of one intent (0 where the store
+    did not say, or there is no `now` to measure from: unknown is young, never old)."""
+    times = [info.modified for info in infos]
+    if now is None or any(t is None for t in times):
+        return 0.0
+    return max(0.0, now - max(t for t in times if t is not None))
 
 
 def _read(storage: Storage, key: str, subdir: str) -> tuple[Intent, dict[str, Any]] | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import time
 from typing import TYPE_CHECKING
 
 import botocore.exceptions
@@ -35,7 +34,9 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
     """Uploads whose key is under `prefix` (at any depth: one request covers a subdir's shards and state too),
     each with its upload id.
 
-    Age counts from the last part written (else from the start): a live upload keeps adding parts.
+    Age counts from the last part written (else from the start): a live upload keeps adding parts. It is
+    measured by the store's clock alone, up to the time the store answered the listing of the parts
+    (`store_time`): a host whose clock runs ahead never aborts a live upload early.
     """
     client, channel = storage.client, storage.channel
     strip = len(channel.prefix) + 1 if channel.prefix else 0
@@ -67,7 +68,8 @@ def find(storage: S3Storage, prefix: str) -> list[tuple[Leftover, str]]:
             t for t in (upload.get("Initiated"), *(p.get("LastModified") for p in parts)) if t
         ]
         size = sum(int(part.get("Size", 0)) for part in parts)
-        age = max(0.0, time.time() - max(times).timestamp()) if times else 0.0
+        now = storage.store_time()
+        age = max(0.0, now - max(times).timestamp()) if times and now is not None else None
         found.append((Leftover(key, WHAT, size, age), str(upload["UploadId"])))
     return found
 
