@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import AlreadyExists, Conflict
-from . import Storage
 from .conditions import ensure_conditional_writes
+from .contract import Storage
 
 log = logging.getLogger(__name__)
 

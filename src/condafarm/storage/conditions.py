@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import AlreadyExists, Conflict, StorageError
 from ..side_file import MAX_BYTES, BadSideFile, finite, mapping, parse
 from ..user_cache import user_cache_dir
-from . import Storage
+from .contract import Storage
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import AccessDenied, AlreadyExists, CondafarmError, Conflict, NotFound, StorageError, UsageError
-from . import Blob, Leftover, ObjectInfo, ObjectReader, Storage
+from .contract import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from .files import hold_lock, is_leftover, prune_empty_folders, replace, write_temp
 from .location import Channel, check_key
 

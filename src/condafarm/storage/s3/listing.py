@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 from xml.etree import ElementTree
 
-from .. import ObjectInfo
+from ..contract import ObjectInfo
 from ..location import Channel
 from .errors import translated
 

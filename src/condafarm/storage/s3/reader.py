@@ -10,7 +10,7 @@ from typing import Any
 import botocore.exceptions
 
 from ...errors import StorageError
-from .. import ObjectReader
+from ..contract import ObjectReader
 from .torn import READ_ATTEMPTS, is_torn, pause
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from typing import Any
 import botocore.exceptions
 
 from ...errors import AccessDenied, AlreadyExists, Conflict, StorageError
-from .. import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from ..cache_control import cache_control
+from ..contract import Blob, Leftover, ObjectInfo, ObjectReader, Storage
 from ..location import Channel, check_key
 from . import unfinished
 from .client import make_client

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import botocore.exceptions
 
 from ...errors import StorageError
-from .. import Leftover
+from ..contract import Leftover
 from .errors import error_code, translated
 
 if TYPE_CHECKING:
