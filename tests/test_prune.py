@@ -30,6 +30,8 @@ from condafarm.channel.publish import publish
 from condafarm.conda.repodata import Repodata
 from condafarm.errors import StorageError, UsageError
 from condafarm.storage import Storage, open_storage
+from condafarm.storage.local import LocalStorage
+from condafarm.storage.s3 import S3Storage
 
 DAY = 86400
 
@@ -53,8 +55,18 @@ def _live(storage: Storage, subdir: str = "noarch") -> set[str]:
     return set(load_repodata(storage, subdir)[0].records())
 
 
+#: The stores' own clocks, as `_later` finds them before it moves them.
+_STORE_TIME = {kind: kind.store_time for kind in (LocalStorage, S3Storage)}
+
+
 def _later(monkeypatch: pytest.MonkeyPatch, hours: float) -> None:
-    """Move prune's clock `hours` ahead (only prune's: the store's own clocks stay real)."""
+    """Let `hours` pass on the stores' clocks, which prune times its grace period by (hosts' clocks stay real)."""
+    for kind, real in _STORE_TIME.items():
+        monkeypatch.setattr(kind, "store_time", lambda self, real=real: (now := real(self)) and now + hours * 3600)
+
+
+def _host_ahead(monkeypatch: pytest.MonkeyPatch, hours: float) -> None:
+    """Move this host's clock, as prune reads it, `hours` ahead of the store's."""
     real = time.time
     monkeypatch.setattr(prune_module, "time", SimpleNamespace(time=lambda: real() + hours * 3600))
 
@@ -417,3 +429,20 @@ def test_cli_prune_prints_a_dry_run_table_then_acts_with_yes(tmp_path: Path) -> 
     assert scheduled.returncode == 0, scheduled.stderr
     assert "yanked 4 file(s)" in scheduled.stdout
     assert not (channel / "noarch" / "tool-1.0-h0_0.conda").exists()
+
+
+def test_a_prune_on_a_host_whose_clock_runs_days_ahead_deletes_nothing_yanked_a_moment_ago(
+    channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another host's prune yanked builds just now; jobs that solved earlier still download them during the grace
+    period. This host's clock runs two days ahead: the store's clock, which times the grace, says no time passed."""
+    _published(channel, tmp_path)
+    first = prune_channel(channel, keep=2, yes=True)
+    assert len(first.yanked) == 4
+    _host_ahead(monkeypatch, 48)
+    again = prune_channel(channel, keep=2, yes=True)
+    assert again.deleted == [] and len(again.waiting) == 4
+    storage = open_storage(channel)
+    assert all(storage.head(f"{i.subdir}/{i.filename}") is not None for i in first.yanked)
+    _later(monkeypatch, 25)
+    assert len(prune_channel(channel, keep=2, yes=True).deleted) == 4

@@ -21,7 +21,7 @@ from typing import Any
 
 from ...conda.repodata import Repodata
 from ...defaults import DEFAULT_GRACE_HOURS
-from ...errors import UsageError
+from ...errors import StorageError, UsageError
 from ...numbers import AT_LEAST_ONE, DURATION, POSITIVE_DURATION, check_number
 from ...side_file import BadSideFile, finite, mapping, parse
 from ...storage import Storage, open_storage
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 LEDGER_KEY = ".condafarm/pruned.json"
 DAY = 86400.0
 
-#: filename -> {"state": "yanking" | "yanked", "at": epoch seconds, "build", "size", "stamp", "name", ...}
+#: filename -> {"state": "yanking" | "yanked", "at": epoch seconds by the store's clock, "build", "size", "stamp", ...}
 Ledger = dict[str, dict[str, Any]]
 
 
@@ -169,6 +169,7 @@ def _plan(
 ) -> _Plan:
     repodata, current = load_repodata(storage, subdir)
     ledger, _ = _load_ledger(storage, subdir)
+    store_now = storage.store_time()  # the grace period is timed by the store's clock alone, as every age is
     records = repodata.records()
     in_scope = {n for n, r in records.items() if matches is None or _matches(matches, subdir, r)}
     chosen = _select(records, in_scope, rules.keep, rules.newer_than_days, rules.now)
@@ -184,7 +185,11 @@ def _plan(
             continue
         elif (subdir, name) in protected:
             report.protected.append(_item(subdir, name, entry, rules.now))
-        elif entry.get("state") == "yanked" and rules.now - float(entry["at"]) >= rules.grace_seconds:
+        elif (
+            entry.get("state") == "yanked"
+            and store_now is not None
+            and store_now - float(entry["at"]) >= rules.grace_seconds
+        ):
             plan.due.append(name)
         else:
             report.waiting.append(_item(subdir, name, entry, rules.now))
@@ -196,7 +201,7 @@ def _plan(
 def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> None:
     """Note the candidates in the ledger, yank them, delete the due files (record first), settle the ledger."""
     subdir, doomed = plan.subdir, plan.doomed
-    intents = {n: {**_entry(r), "state": "yanking", "at": rules.now} for n, r in doomed.items()}
+    intents = {n: {**_entry(r), "state": "yanking", "at": _store_now(storage)} for n, r in doomed.items()}
     if intents:
         _update_ledger(storage, subdir, lambda ledger: ledger.update(intents))
     yanked: list[str] = []
@@ -227,7 +232,7 @@ def _act(storage: Storage, plan: _Plan, rules: _Rules, report: PruneReport) -> N
             repodata.removed = [n for n in repodata.removed if n not in gone]
 
         update_repodata(storage, subdir, forget, current=current)
-    confirmed_at = time.time()
+    confirmed_at = _store_now(storage)
     planned = {n: plan.ledger[n] for n in plan.obsolete + deletable}
     done = set(yanked)
 
@@ -304,6 +309,15 @@ def _item(subdir: str, name: str, fields: dict[str, Any], now: float) -> PruneIt
     stamp = fields["stamp"] if "stamp" in fields else _stamp(fields)
     age = (now - float(stamp)) / DAY if stamp is not None else None
     return PruneItem(subdir, name, str(fields.get("build", "")), int(fields.get("size") or 0), age)
+
+
+def _store_now(storage: Storage) -> float:
+    """The store's time for a ledger entry: prunes on hosts whose clocks disagree compare only the store's times
+    (`Storage.store_time`), so a host running a day ahead never deletes a file yanked a moment ago."""
+    now = storage.store_time()
+    if now is None:
+        raise StorageError(f"{storage.channel.url} does not say its time; prune needs it to time the grace period")
+    return now
 
 
 def _delete(storage: Storage, keys: list[str]) -> None:
