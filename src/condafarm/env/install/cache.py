@@ -9,7 +9,8 @@ Layout under the cache root:
     envs/KEY/N/                generation N: a complete environment (renamed into place whole)
     envs/KEY/N.used            touched whenever a job enters generation N
     envs/KEY/N.checked         touched whenever generation N was found to be still what a solve gives
-    envs/KEY/.creating-N-*     an unfinished creation: never reused, removed by the next holder of the lock
+    envs/KEY/.creating-N-*     an unfinished creation (or removal): never reused, removed by the next holder
+                               of the lock
 
 An update that solves to different packages makes generation N+1 instead of changing N under running jobs.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -27,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from ...errors import UsageError
+from ...safe_files import write_file
 from ...storage.location import S3Options
 from ...user_cache import user_cache_root
 from ..request import EnvSpec
-from .create import Manifest, build, plan, read_manifest, remove_stale_staging
+from .create import CREATING, Manifest, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,11 @@ def _age(path: Path, now: float) -> float:
         return float("inf")
 
 
+def _real_folder(path: Path) -> bool:
+    """A folder, not a symlink to one: another user of a shared cache could plant a link to any folder."""
+    return path.is_dir() and not path.is_symlink()
+
+
 class EnvCache:
     """The environments under `root`, shared by every job on the host."""
 
@@ -85,11 +93,12 @@ class EnvCache:
         return self.root / "envs" / key
 
     def generations(self, key: str) -> list[int]:
-        """Complete generations of `key`, oldest first (only renamed-into-place folders have number names)."""
+        """Complete generations of `key`, oldest first (only renamed-into-place folders have number names; a
+        symlink someone planted in the shared cache is none)."""
         entry = self.entry(key)
-        if not entry.is_dir():
+        if not _real_folder(entry):
             return []
-        return sorted(int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir())
+        return sorted(int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit() and _real_folder(p))
 
     def acquire(
         self,
@@ -148,10 +157,10 @@ class EnvCache:
                     build(target, planned, self.packages)
                     action = "updated" if current is not None else "created"
                     current, manifest = target, planned.manifest
-                (entry / f"{current.name}.checked").touch()
-            (entry / f"{current.name}.used").touch()
+                write_file(entry / f"{current.name}.checked", b"", overwrite=True)
+            write_file(entry / f"{current.name}.used", b"", overwrite=True)
             assert manifest is not None
-            (entry / "request.json").write_text(manifest.to_json(), encoding="utf-8")
+            write_file(entry / "request.json", manifest.to_json(), overwrite=True)
         return Acquired(current, action, manifest)
 
     def clean(self, say: Callable[[str], None] = log.info) -> None:
@@ -167,13 +176,15 @@ class EnvCache:
 
     def cleanup(self, unused_hours: float, say: Callable[[str], None] = log.info) -> list[Path]:
         """Remove environments no job entered for `unused_hours`, skipping any another job holds; returns
-        what was removed."""
+        what was removed. A symlink planted in the shared cache is never followed: it would make this delete
+        folders elsewhere. Each generation is renamed aside before it is deleted, so a removal cut short (a
+        killed job) leaves a `.creating-*` folder that nothing reuses, never a half-deleted generation."""
         removed: list[Path] = []
         envs = self.root / "envs"
         if not envs.is_dir():
             return removed
         now = time.time()
-        for entry in sorted(p for p in envs.iterdir() if p.is_dir()):
+        for entry in sorted(p for p in envs.iterdir() if _real_folder(p)):
             lock = HostLock(entry / "lock")
             if not lock.try_acquire():
                 continue
@@ -181,8 +192,14 @@ class EnvCache:
                 for number in self.generations(entry.name):
                     folder = entry / str(number)
                     if _age(entry / f"{number}.used", now) > unused_hours * 3600:
+                        aside = entry / f"{CREATING}{number}-removed-{secrets.token_hex(4)}"
+                        try:
+                            os.rename(folder, aside)
+                        except OSError as exc:  # Windows: a program still running from it holds its files
+                            say(f"kept {folder}, unused for more than {unused_hours:g} hours: {exc.strerror}")
+                            continue
                         say(f"removing {folder}: unused for more than {unused_hours:g} hours")
-                        shutil.rmtree(folder, ignore_errors=True)
+                        shutil.rmtree(aside, ignore_errors=True)
                         for stamp in (f"{number}.used", f"{number}.checked"):
                             (entry / stamp).unlink(missing_ok=True)
                         removed.append(folder)
