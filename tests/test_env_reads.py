@@ -4,6 +4,7 @@ for a session whose environment is already on the host, and never a request the 
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -319,3 +320,25 @@ def test_an_http_channel_is_read_through_its_shards(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     finally:
         server.shutdown()
+
+
+@pytest.mark.posix("makes fifos")
+@pytest.mark.parametrize("planted", ["linux-64/repodata_shards.msgpack.zst", "noarch/shards/SHARD"])
+def test_a_fifo_planted_for_a_folder_shard_index_or_shard_is_refused_not_waited_on(
+    planted: str, tmp_path: Path
+) -> None:
+    from condafarm import parse_channel
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    shards = list((root / "noarch" / "shards").glob("*.msgpack.zst"))  # every shard: the job's names are among them
+    for path in shards if planted.endswith("SHARD") else [root / planted]:
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)  # no one ever writes it: a read waits for good
+    args = ("env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", str(root))
+    result = run_cli(*args, env=env_with(tmp_path / "cache"), timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert "(a symlink out of it, a fifo or a device); condafarm does not read it: remove it" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "e").exists()
