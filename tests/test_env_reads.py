@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -342,3 +344,43 @@ def test_a_fifo_planted_for_a_folder_shard_index_or_shard_is_refused_not_waited_
     assert "(a symlink out of it, a fifo or a device); condafarm does not read it: remove it" in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "e").exists()
+
+
+def _linux_64_index(root: Path, index: bytes) -> None:
+    (root / "linux-64" / "repodata_shards.msgpack.zst").write_bytes(index)
+
+
+def test_a_folder_shard_index_whose_digest_is_a_number_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    import msgpack
+    import zstandard
+
+    from condafarm import parse_channel
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    # bytes(N) of a number N is N zero bytes: 2**64-1 overflows, 2**33 would be 8 GiB
+    hostile = {"info": {"subdir": "linux-64"}, "shards": {"comp-tool": 2**64 - 1}}
+    _linux_64_index(root, zstandard.ZstdCompressor().compress(msgpack.packb(hostile)))
+    args = ("env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", str(root))
+    result = run_cli(*args, env=env_with(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr  # read as a subdir without shards: its repodata.json
+
+
+@pytest.mark.posix("limits the address space with setrlimit")
+def test_a_shard_index_that_unpacks_to_gigabytes_is_unreadable_not_unpacked_whole(tmp_path: Path) -> None:
+    probe = """
+import io, resource, zstandard
+from condafarm.conda.shards import read_index
+out = io.BytesIO()
+with zstandard.ZstdCompressor(level=1).stream_writer(out, closefd=False) as w:
+    for _ in range(1024):
+        w.write(bytes(1 << 20))
+data = out.getvalue()
+assert len(data) < 64 * 1024, len(data)  # a few KB claiming 1 GiB
+resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
+print(read_index(data))
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "({}, False)"
