@@ -210,6 +210,23 @@ def test_job_record_session_reads_the_record_and_its_names_shards_and_only_the_r
     )
 
 
+def test_the_host_that_solved_and_recorded_a_job_enters_it_again_with_only_the_records_get(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    url, _ = _channel(s3, bucket, tmp_path)
+    jobs = ("--job-records", f"s3://{bucket}/jobs", "--job-id", "job-1")
+    enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, *jobs)
+    env = _env(proxy, tmp_path / "cache")
+    proxy.tally.reset()
+    first = run_cli(*enter, env=env)
+    assert first.returncode == 0 and "(created)" in first.stdout, first.stderr
+    again = _counted(proxy, *enter, env=env)
+    assert {_record(k): n for k, n in again["exchanges"].items()} == {"GetObject jobs/job-1/RECORD 200": 1}, tallied(
+        again
+    )
+    assert len(list((tmp_path / "cache" / "envs").glob("*/1"))) == 1  # not installed a second time
+
+
 def _record(exchange: str) -> str:
     """An exchange with the job record's name (a hash of the request) as RECORD."""
     op, key, status = exchange.split()

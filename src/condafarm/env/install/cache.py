@@ -32,7 +32,7 @@ from ...errors import UsageError
 from ...safe_files import write_file
 from ...storage.location import S3Options
 from ...user_cache import user_cache_root
-from ..request import EnvSpec
+from ..request import EnvSpec, read_lockfile
 from .create import CREATING, Manifest, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
 
@@ -119,6 +119,10 @@ class EnvCache:
         made, so that environment is keyed by both: the same record for another request is checked anew.
         """
         if lockfile is not None:
+            if job_record and spec is not None:
+                solved = self._solved_as_recorded(spec, lockfile, say)
+                if solved is not None:
+                    return solved
             key = "lock-" + _file_hash(lockfile, spec.key if job_record and spec is not None else "")
         elif spec is not None:
             key = spec.key
@@ -162,6 +166,27 @@ class EnvCache:
             assert manifest is not None
             write_file(entry / "request.json", manifest.to_json(), overwrite=True)
         return Acquired(current, action, manifest)
+
+    def _solved_as_recorded(self, spec: EnvSpec, record: Path, say: Callable[[str], None]) -> Acquired | None:
+        """The environment a solve of `spec` made on this host, if it holds exactly the files of the job's
+        `record`: it is what installing the record would give, so the host that ran the job's first session (and
+        recorded that solve) enters it again without reading the channels or installing it a second time."""
+        entry = self.entry(spec.key)
+        if not self.generations(spec.key):
+            return None
+        try:
+            recorded = set(read_lockfile(record)[1])
+        except UsageError:
+            return None  # the usual path refuses it, saying why
+        with HostLock(entry / "lock", self.lock_timeout):
+            for number in reversed(self.generations(spec.key)):
+                prefix = entry / str(number)
+                manifest = read_manifest(prefix)
+                if manifest is not None and set(manifest.locked) == recorded:
+                    say(f"reusing cached environment {prefix}: the job's record lists its files (no solve, no install)")
+                    write_file(entry / f"{number}.used", b"", overwrite=True)
+                    return Acquired(prefix, "reused", manifest)
+        return None
 
     def clean(self, say: Callable[[str], None] = log.info) -> None:
         """Empty the package and repodata caches, as `conda clean --all` does; environments stay. Each folder
