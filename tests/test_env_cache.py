@@ -100,3 +100,25 @@ def test_an_exit_killed_while_removing_an_environment_leaves_none_half_deleted(c
     tool = subprocess.run(["render-tool"], env={**os.environ, "PATH": env["PATH"]}, capture_output=True, text=True)
     assert tool.stdout.strip() == "render-tool 1.0 build 0", tool.stderr
     assert not list(prefix.parent.glob(".creating-*"))
+
+
+@pytest.mark.posix("plants symlinks")
+def test_a_lock_planted_as_a_symlink_is_refused_not_created_through(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _enter(channel, cache)
+    (key,) = (cache / "envs").iterdir()
+    elsewhere = tmp_path / "home" / ".profile"
+    elsewhere.parent.mkdir()
+    (key / "lock").unlink()
+    (key / "lock").symlink_to(elsewhere)
+
+    args = ("env", "enter", "--packages", "render-tool", "--channels", str(channel))
+    result = run_cli(*args, env=env_with(cache))
+    assert result.returncode == 4, result.stderr
+    assert f"{key / 'lock'} is a symlink" in result.stderr and result.stderr.endswith("remove it\n")
+    assert not elsewhere.exists()
+    cleanup = run_cli("env", "exit", "--cleanup-after-hours", "0", env=env_with(cache))
+    assert cleanup.returncode == 0 and "is a symlink" in cleanup.stdout, cleanup.stderr  # the entry is skipped
+    assert not elsewhere.exists() and (key / "1").is_dir()
+    (key / "lock").unlink()
+    assert run_cli(*args, env=env_with(cache)).returncode == 0  # what the message says to do works

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
-from ...errors import UsageError
+from ...errors import AccessDenied, UsageError
 from ...safe_files import write_file
 from ...storage.location import S3Options
 from ...user_cache import user_cache_root
@@ -211,7 +211,11 @@ class EnvCache:
         now = time.time()
         for entry in sorted(p for p in envs.iterdir() if _real_folder(p)):
             lock = HostLock(entry / "lock")
-            if not lock.try_acquire():
+            try:
+                if not lock.try_acquire():
+                    continue
+            except AccessDenied as exc:  # one planted link stops the cleanup of that entry only
+                say(f"skipped {entry}: {exc}")
                 continue
             try:
                 for number in self.generations(entry.name):
