@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 import shutil
 import sys
 import time
@@ -33,7 +32,7 @@ from ...safe_files import write_file
 from ...storage.location import S3Options
 from ...user_cache import user_cache_root
 from ..request import EnvSpec, read_lockfile
-from .create import CREATING, Manifest, build, plan, read_manifest, remove_stale_staging
+from .create import Manifest, aside, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
 
 log = logging.getLogger(__name__)
@@ -221,14 +220,14 @@ class EnvCache:
                 for number in self.generations(entry.name):
                     folder = entry / str(number)
                     if _age(entry / f"{number}.used", now) > unused_hours * 3600:
-                        aside = entry / f"{CREATING}{number}-removed-{secrets.token_hex(4)}"
+                        leaving = aside(folder, "removed")
                         try:
-                            os.rename(folder, aside)
+                            os.rename(folder, leaving)
                         except OSError as exc:  # Windows: a program still running from it holds its files
                             say(f"kept {folder}, unused for more than {unused_hours:g} hours: {exc.strerror}")
                             continue
                         say(f"removing {folder}: unused for more than {unused_hours:g} hours")
-                        shutil.rmtree(aside, ignore_errors=True)
+                        shutil.rmtree(leaving, ignore_errors=True)
                         for stamp in (f"{number}.used", f"{number}.checked"):
                             (entry / stamp).unlink(missing_ok=True)
                         removed.append(folder)
