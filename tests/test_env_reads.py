@@ -341,6 +341,44 @@ def test_an_http_channel_is_read_through_its_shards(tmp_path: Path) -> None:
         server.shutdown()
 
 
+@pytest.mark.parametrize("content", ["garbage", "bomb"])
+def test_a_folder_shard_that_cannot_be_unpacked_is_a_channel_problem_naming_it(content: str, tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    import zstandard
+
+    from condafarm import parse_channel
+    from condafarm.conda.shards import SHARDS_INDEX, make_index, read_index
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    if content == "garbage":
+        data = os.urandom(2048)
+    else:  # 8 KB that unpack to 300 MiB
+        out = io.BytesIO()
+        with zstandard.ZstdCompressor(level=1).stream_writer(out, closefd=False) as writer:
+            for _ in range(300):
+                writer.write(bytes(1 << 20))
+        data = out.getvalue()
+    digest = hashlib.sha256(data).hexdigest()  # named by its content, as a shard is
+    (root / "noarch" / "shards" / f"{digest}.msgpack.zst").write_bytes(data)
+    names, _ = read_index((root / "noarch" / SHARDS_INDEX).read_bytes())
+    (root / "noarch" / SHARDS_INDEX).write_bytes(make_index("noarch", {**names, "render-lic": digest}))
+    args = ("env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", str(root))
+    result = run_cli(*args, env=env_with(tmp_path / "cache"))
+    assert result.returncode == 7, result.stderr
+    assert f"{digest}.msgpack.zst (the shard of render-lic) cannot be unpacked; run `condafarm index --rebuild`" in (
+        result.stderr
+    )
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "e").exists()
+    plain = run_cli("index", str(root))  # the damaged shard is named, not a crash
+    assert plain.returncode == 7 and "cannot be unpacked; run `condafarm index --rebuild`" in plain.stderr, plain.stderr
+    assert run_cli("index", "--rebuild", str(root)).returncode == 0  # what the message says to do works
+    assert run_cli(*args, env=env_with(tmp_path / "cache")).returncode == 0
+
+
 @pytest.mark.posix("makes fifos")
 @pytest.mark.parametrize("planted", ["linux-64/repodata_shards.msgpack.zst", "noarch/shards/SHARD"])
 def test_a_fifo_planted_for_a_folder_shard_index_or_shard_is_refused_not_waited_on(

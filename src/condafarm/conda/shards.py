@@ -54,6 +54,10 @@ def _pack(obj: Any) -> bytes:
 MAX_UNPACKED = 256 << 20
 
 
+#: What reading a shard index or shard that is not one raises.
+UNREADABLE = (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException)
+
+
 def _unpack(data: bytes) -> Any:
     """The msgpack object in zstd `data`; ValueError if it unpacks to more than `MAX_UNPACKED` bytes."""
     with zstandard.ZstdDecompressor().stream_reader(data) as reader:
@@ -167,7 +171,7 @@ def read_index(index: bytes) -> tuple[dict[str, str], bool]:
         raw = _unpack(index)
         names = {str(name): _digest(digest) for name, digest in raw["shards"].items()}
         return names, bool(raw.get("info", {}).get(COMMIT_POINT))
-    except (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException):
+    except UNREADABLE:
         return {}, False
 
 

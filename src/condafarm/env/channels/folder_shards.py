@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...conda.repodata import Repodata
-from ...conda.shards import SHARDS_INDEX, Shards, read_index, read_shard
+from ...conda.shards import SHARDS_INDEX, UNREADABLE, Shards, read_index, read_shard
 from ...errors import CondafarmError, InvalidRepodata
 from ...storage.local import LocalStorage
 from ...storage.location import Channel
@@ -109,7 +109,13 @@ class FolderShards:
                 f"{self.url}/{key} (the shard of {wanted}) is not the file its shard index names (sha256 differs); "
                 "run `condafarm index` on the channel"
             )
-        records = read_shard(data)
+        try:
+            records = read_shard(data)
+        except UNREADABLE as exc:
+            raise InvalidRepodata(
+                f"{self.url}/{key} (the shard of {wanted}) cannot be unpacked; run `condafarm index --rebuild` on the "
+                "channel"
+            ) from exc
         if any("/" in filename or "\\" in filename for filename in records.filenames()):
             raise InvalidRepodata(
                 f"{self.url}/{key} (the shard of {wanted}) names a file outside {subdir}/; run `condafarm index` "
