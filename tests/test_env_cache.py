@@ -122,3 +122,25 @@ def test_a_lock_planted_as_a_symlink_is_refused_not_created_through(channel: Pat
     assert not elsewhere.exists() and (key / "1").is_dir()
     (key / "lock").unlink()
     assert run_cli(*args, env=env_with(cache)).returncode == 0  # what the message says to do works
+
+
+@pytest.mark.posix("plants symlinks")
+def test_an_environment_folder_planted_as_a_symlink_is_refused_not_written_through(
+    channel: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    _enter(channel, cache)
+    (key,) = (cache / "envs").iterdir()
+    key.rename(tmp_path / "moved")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "request.json").write_text("mine")
+    key.symlink_to(home)
+
+    args = ("env", "enter", "--packages", "render-tool", "--channels", str(channel))
+    result = run_cli(*args, env=env_with(cache))
+    assert result.returncode == 4, result.stderr
+    assert f"{key} is a symlink" in result.stderr and result.stderr.endswith("remove it\n")
+    assert sorted(p.name for p in home.iterdir()) == ["request.json"] and (home / "request.json").read_text() == "mine"
+    key.unlink()
+    assert run_cli(*args, env=env_with(cache)).returncode == 0  # what the message says to do works

@@ -128,6 +128,11 @@ class EnvCache:
         else:
             raise UsageError("give packages (--packages) or a lockfile (--lockfile)")
         entry = self.entry(key)
+        if entry.is_symlink():
+            raise AccessDenied(
+                f"{entry} is a symlink, which condafarm never writes or creates an environment through (another user "
+                "of the cache may have planted it): remove it"
+            )
         with HostLock(entry / "lock", self.lock_timeout):
             remove_stale_staging(entry)
             generations = self.generations(key)
