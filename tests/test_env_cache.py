@@ -44,6 +44,11 @@ def test_cleanup_never_deletes_through_a_symlink_planted_in_the_cache(channel: P
     (cache / "envs" / "planted").symlink_to(victim)
     (key,) = (p for p in (cache / "envs").iterdir() if p.name != "planted")
     (key / "2").symlink_to(victim / "1")  # and a generation inside a real entry
+    again = run_cli(
+        "env", "enter", "--packages", "render-tool", "--channels", str(channel), "--recreate", env=env_with(cache)
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr  # a generation made anew is numbered past the planted link
+    assert Path(openjd_env(again.stdout)["CONDA_PREFIX"]) == key / "3"
     _unused_for_two_hours(key / "1.used")
 
     result = run_cli("env", "exit", "--cleanup-after-hours", "1", env=env_with(cache))

@@ -68,6 +68,12 @@ def _age(path: Path, now: float) -> float:
         return float("inf")
 
 
+def _next_number(entry: Path) -> int:
+    """The number of `entry`'s next generation: past every number-named thing there, a planted link included."""
+    taken = [int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit()]
+    return max(taken, default=0) + 1
+
+
 def _real_folder(path: Path) -> bool:
     """A folder, not a symlink to one: another user of a shared cache could plant a link to any folder."""
     return path.is_dir() and not path.is_symlink()
@@ -159,7 +165,7 @@ class EnvCache:
                     say(f"cached environment {current} is still what the channels give; reusing it")
                     action = "checked"
                 else:
-                    number = generations[-1] + 1 if generations else 1
+                    number = _next_number(entry)
                     target = entry / str(number)
                     say(f"installing {len(planned.records)} package(s) into {target}")
                     build(target, planned, self.packages)
