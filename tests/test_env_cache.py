@@ -149,3 +149,24 @@ def test_an_environment_folder_planted_as_a_symlink_is_refused_not_written_throu
     assert sorted(p.name for p in home.iterdir()) == ["request.json"] and (home / "request.json").read_text() == "mine"
     key.unlink()
     assert run_cli(*args, env=env_with(cache)).returncode == 0  # what the message says to do works
+
+
+@pytest.mark.posix("plants symlinks")
+def test_an_envs_folder_planted_as_a_symlink_is_never_cleaned_or_written_through(channel: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    projects = tmp_path / "projects"  # someone's folders, numbered as shot versions often are
+    (projects / "shot-010" / "1").mkdir(parents=True)
+    (projects / "shot-010" / "1" / "frame.exr").write_text("frames")
+    (cache / "envs").symlink_to(projects)  # planted before the first job on the host made the folder
+
+    cleanup = run_cli("env", "exit", "--cleanup-after-hours", "1", env=env_with(cache))
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert (projects / "shot-010" / "1" / "frame.exr").read_text() == "frames"
+    assert f"{cache / 'envs'} is a symlink" in cleanup.stdout
+    args = ("env", "enter", "--packages", "render-tool", "--channels", str(channel))
+    refused = run_cli(*args, env=env_with(cache))
+    assert refused.returncode == 4 and refused.stderr.endswith("remove it\n"), refused.stderr
+    assert sorted(p.name for p in projects.iterdir()) == ["shot-010"]
+    (cache / "envs").unlink()
+    assert run_cli(*args, env=env_with(cache)).returncode == 0  # what the message says to do works

@@ -68,6 +68,13 @@ def _age(path: Path, now: float) -> float:
         return float("inf")
 
 
+def _planted(link: Path) -> str:
+    return (
+        f"{link} is a symlink, which condafarm never writes, creates or deletes an environment through (another "
+        "user of the cache may have planted it): remove it"
+    )
+
+
 def _next_number(entry: Path) -> int:
     """The number of `entry`'s next generation: past every number-named thing there, a planted link included."""
     taken = [int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit()]
@@ -134,11 +141,9 @@ class EnvCache:
         else:
             raise UsageError("give packages (--packages) or a lockfile (--lockfile)")
         entry = self.entry(key)
-        if entry.is_symlink():
-            raise AccessDenied(
-                f"{entry} is a symlink, which condafarm never writes or creates an environment through (another user "
-                "of the cache may have planted it): remove it"
-            )
+        for folder in (entry.parent, entry):
+            if folder.is_symlink():
+                raise AccessDenied(_planted(folder))
         with HostLock(entry / "lock", self.lock_timeout):
             remove_stale_staging(entry)
             generations = self.generations(key)
@@ -216,6 +221,9 @@ class EnvCache:
         killed job) leaves a `.creating-*` folder that nothing reuses, never a half-deleted generation."""
         removed: list[Path] = []
         envs = self.root / "envs"
+        if envs.is_symlink():
+            say(f"removed nothing: {_planted(envs)}")
+            return removed
         if not envs.is_dir():
             return removed
         now = time.time()
