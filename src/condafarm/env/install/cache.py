@@ -69,6 +69,7 @@ def _age(path: Path, now: float) -> float:
 
 
 def _planted(link: Path) -> str:
+    """Why a symlink in the cache stops a command, and what to do."""
     return (
         f"{link} is a symlink, which condafarm never writes, creates or deletes an environment through (another "
         "user of the cache may have planted it): remove it"
@@ -128,7 +129,8 @@ class EnvCache:
         fresh solve whatever the current one holds (jobs still running in the old one keep it).
 
         A job record (`job_record`, see `create.plan`) was checked against `spec` when its environment was
-        made, so that environment is keyed by both: the same record for another request is checked anew.
+        made, so that environment is keyed by both: the same record for another request is checked anew. An
+        environment a solve of `spec` made here that holds exactly the record's files is that environment already.
         """
         if lockfile is not None:
             if job_record and spec is not None:
