@@ -58,7 +58,7 @@ def test_cache_max_age_knob_and_its_bad_values(monkeypatch: pytest.MonkeyPatch) 
     assert cache_control("noarch/repodata.json") == "max-age=30"
     assert cache_control("noarch/tool-1.0-h0_0.conda") == IMMUTABLE
     assert cache_control(f"noarch/shards/{'ab' * 32}.msgpack.zst") == IMMUTABLE
-    for bad in ("nan", "inf", "-5", "1e3", "86401", "3.5"):
+    for bad in ("nan", "inf", "-5", "1e3", "86401", "3.5", "²", "1²"):  # str.isdigit() takes superscripts
         monkeypatch.setenv("CONDAFARM_CACHE_MAX_AGE", bad)
         for key in ("noarch/repodata.json", "noarch/tool-1.0-h0_0.conda"):
             with pytest.raises(UsageError, match="CONDAFARM_CACHE_MAX_AGE"):

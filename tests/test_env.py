@@ -255,6 +255,24 @@ def test_create_refuses_an_existing_prefix_unless_forced(channel: Path, tmp_path
     assert not list(tmp_path.glob(".creating-*"))
 
 
+def test_create_never_removes_the_unfinished_creation_of_a_sibling_prefix(channel: Path, tmp_path: Path) -> None:
+    from condafarm.env.install.hostlock import HostLock
+
+    # `env create shot-010-fx` is installing next to where `env create shot-010` is about to start
+    sibling = tmp_path / ".creating-shot-010-fx-0123abcd"
+    (sibling / "conda-meta").mkdir(parents=True)
+    with HostLock(tmp_path / ".shot-010-fx.condafarm-lock"):
+        args = ["env", "create", str(tmp_path / "shot-010"), "--packages", "render-lic", "--channels", str(channel)]
+        result = run_cli(*args, "--cache-dir", str(tmp_path / "c"))
+        assert result.returncode == 0, result.stderr
+        assert (sibling / "conda-meta").is_dir()
+    left = tmp_path / ".creating-shot-010-89abcdef"  # what a killed `env create shot-010` leaves is still removed
+    left.mkdir()
+    forced = run_cli(*args, "--cache-dir", str(tmp_path / "c"), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not left.exists() and (sibling / "conda-meta").is_dir()
+
+
 @pytest.mark.posix("runs the package's sh script")
 def test_pack_makes_a_relocatable_archive(channel: Path, tmp_path: Path) -> None:
     prefix = tmp_path / "original-location" / "env"

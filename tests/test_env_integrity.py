@@ -95,6 +95,19 @@ def test_folder_channel_package_that_differs_from_repodata_is_not_installed(
     assert checked.returncode == 7 and f"noarch/{LIC}" in checked.stdout + checked.stderr
 
 
+@pytest.mark.posix("makes a fifo")
+def test_a_fifo_in_place_of_a_folder_channel_package_is_refused_not_waited_on(channel: Path, tmp_path: Path) -> None:
+    target = channel / "noarch" / LIC
+    target.unlink()
+    os.mkfifo(target)  # no one ever writes it: reading it to hash it would wait for good
+    by_spec = run_cli(
+        "env", "create", str(tmp_path / "e"), "--packages", "render-tool", "--channels", str(channel),
+        "--cache-dir", str(tmp_path / "cache"), timeout=60,
+    )  # fmt: skip
+    _assert_refused(by_spec, target.as_uri(), tmp_path / "e")
+    assert "it is not a file (a fifo or a device)" in by_spec.stderr
+
+
 def test_replaced_package_installs_again_once_restored(channel: Path, tmp_path: Path) -> None:
     target = channel / "noarch" / LIC
     good = target.read_bytes()

@@ -4,7 +4,10 @@ for a session whose environment is already on the host, and never a request the 
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +210,23 @@ def test_job_record_session_reads_the_record_and_its_names_shards_and_only_the_r
     )
 
 
+def test_the_host_that_solved_and_recorded_a_job_enters_it_again_with_only_the_records_get(
+    s3: S3Endpoint, bucket: str, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    url, _ = _channel(s3, bucket, tmp_path)
+    jobs = ("--job-records", f"s3://{bucket}/jobs", "--job-id", "job-1")
+    enter = ("env", "enter", "--packages", *REQUEST, "--channels", url, *jobs)
+    env = _env(proxy, tmp_path / "cache")
+    proxy.tally.reset()
+    first = run_cli(*enter, env=env)
+    assert first.returncode == 0 and "(created)" in first.stdout, first.stderr
+    again = _counted(proxy, *enter, env=env)
+    assert {_record(k): n for k, n in again["exchanges"].items()} == {"GetObject jobs/job-1/RECORD 200": 1}, tallied(
+        again
+    )
+    assert len(list((tmp_path / "cache" / "envs").glob("*/1"))) == 1  # not installed a second time
+
+
 def _record(exchange: str) -> str:
     """An exchange with the job record's name (a hash of the request) as RECORD."""
     op, key, status = exchange.split()
@@ -319,3 +339,103 @@ def test_an_http_channel_is_read_through_its_shards(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("content", ["garbage", "bomb"])
+def test_a_folder_shard_that_cannot_be_unpacked_is_a_channel_problem_naming_it(content: str, tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    import zstandard
+
+    from condafarm import parse_channel
+    from condafarm.conda.shards import SHARDS_INDEX, make_index, read_index
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    if content == "garbage":
+        data = os.urandom(2048)
+    else:  # 8 KB that unpack to 300 MiB
+        out = io.BytesIO()
+        with zstandard.ZstdCompressor(level=1).stream_writer(out, closefd=False) as writer:
+            for _ in range(300):
+                writer.write(bytes(1 << 20))
+        data = out.getvalue()
+    digest = hashlib.sha256(data).hexdigest()  # named by its content, as a shard is
+    (root / "noarch" / "shards" / f"{digest}.msgpack.zst").write_bytes(data)
+    names, _ = read_index((root / "noarch" / SHARDS_INDEX).read_bytes())
+    (root / "noarch" / SHARDS_INDEX).write_bytes(make_index("noarch", {**names, "render-lic": digest}))
+    args = ("env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", str(root))
+    result = run_cli(*args, env=env_with(tmp_path / "cache"))
+    assert result.returncode == 7, result.stderr
+    assert f"{digest}.msgpack.zst (the shard of render-lic) cannot be unpacked; run `condafarm index --rebuild`" in (
+        result.stderr
+    )
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "e").exists()
+    plain = run_cli("index", str(root))  # the damaged shard is named, not a crash
+    assert plain.returncode == 7 and "cannot be unpacked; run `condafarm index --rebuild`" in plain.stderr, plain.stderr
+    assert run_cli("index", "--rebuild", str(root)).returncode == 0  # what the message says to do works
+    assert run_cli(*args, env=env_with(tmp_path / "cache")).returncode == 0
+
+
+@pytest.mark.posix("makes fifos")
+@pytest.mark.parametrize("planted", ["linux-64/repodata_shards.msgpack.zst", "noarch/shards/SHARD"])
+def test_a_fifo_planted_for_a_folder_shard_index_or_shard_is_refused_not_waited_on(
+    planted: str, tmp_path: Path
+) -> None:
+    from condafarm import parse_channel
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    shards = list((root / "noarch" / "shards").glob("*.msgpack.zst"))  # every shard: the job's names are among them
+    for path in shards if planted.endswith("SHARD") else [root / planted]:
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)  # no one ever writes it: a read waits for good
+    args = ("env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", str(root))
+    result = run_cli(*args, env=env_with(tmp_path / "cache"), timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert "(a symlink out of it, a fifo or a device); condafarm does not read it: remove it" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "e").exists()
+
+
+def _linux_64_index(root: Path, index: bytes) -> None:
+    (root / "linux-64" / "repodata_shards.msgpack.zst").write_bytes(index)
+
+
+def test_a_folder_shard_index_whose_digest_is_a_number_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    import msgpack
+    import zstandard
+
+    from condafarm import parse_channel
+    from condafarm.storage import open_storage
+
+    root = tmp_path / "channel"
+    fill_render_channel(open_storage(parse_channel(str(root))), tmp_path / "build", 10)
+    # bytes(N) of a number N is N zero bytes: 2**64-1 overflows, 2**33 would be 8 GiB
+    hostile = {"info": {"subdir": "linux-64"}, "shards": {"comp-tool": 2**64 - 1}}
+    _linux_64_index(root, zstandard.ZstdCompressor().compress(msgpack.packb(hostile)))
+    args = ("env", "create", str(tmp_path / "e"), "--packages", *REQUEST, "--channels", str(root))
+    result = run_cli(*args, env=env_with(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr  # read as a subdir without shards: its repodata.json
+
+
+@pytest.mark.posix("limits the address space with setrlimit")
+def test_a_shard_index_that_unpacks_to_gigabytes_is_unreadable_not_unpacked_whole(tmp_path: Path) -> None:
+    probe = """
+import io, resource, zstandard
+from condafarm.conda.shards import read_index
+out = io.BytesIO()
+with zstandard.ZstdCompressor(level=1).stream_writer(out, closefd=False) as w:
+    for _ in range(1024):
+        w.write(bytes(1 << 20))
+data = out.getvalue()
+assert len(data) < 64 * 1024, len(data)  # a few KB claiming 1 GiB
+resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
+print(read_index(data))
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "({}, False)"

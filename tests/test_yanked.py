@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from support.cli import run_cli
 from support.environments import env_with, folder_channel, render_packages
 from support.packages import make_package
@@ -53,6 +54,22 @@ def test_a_yanked_package_installs_from_a_lockfile_and_a_job_record_but_not_from
     later = run_cli(*session, env=env_with(tmp_path / "cache-b", DEADLINE_JOB_ID="job-y"))
     assert later.returncode == 0, later.stderr
     assert f"{(channel / 'noarch' / TOOL).as_uri()}  sha256:" in later.stdout
+
+
+@pytest.mark.posix("makes a fifo")
+def test_a_fifo_in_place_of_a_kept_yanked_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    channel = folder_channel(tmp_path / "channel")
+    lock = _locked(str(channel), tmp_path)
+    assert run_cli("yank", str(channel), TOOL).returncode == 0
+    kept = channel / "noarch" / TOOL
+    kept.unlink()
+    os.mkfifo(kept)  # no one ever writes it: reading the record back from it would wait for good
+    from_lock = run_cli(
+        "env", "create", str(tmp_path / "e"), "--lockfile", str(lock), "--cache-dir", str(tmp_path / "c"), timeout=60
+    )  # fmt: skip
+    assert from_lock.returncode == 4, from_lock.stderr
+    assert f"{kept} is not a file (a fifo or a device); condafarm does not read it: remove it" in from_lock.stderr
+    assert len(from_lock.stderr.splitlines()) == 1 and not (tmp_path / "e").exists()
 
 
 def test_a_package_a_prune_yanked_on_s3_installs_from_a_lockfile(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """`condafarm` in a process that dies at a chosen write, as a host losing power there would: no clean-up runs.
 
 usage: python tests/support/dying.py before|after KEY_SUFFIX [N] -- CONDAFARM_ARGS...
+       python tests/support/dying.py rmtree NAME -- CONDAFARM_ARGS...
 
 The process exits with `DIED` at once, before (or right after) its Nth write (put or delete, default the first)
-of a key ending in KEY_SUFFIX, on a folder or S3 channel alike.
+of a key ending in KEY_SUFFIX, on a folder or S3 channel alike; or, with `rmtree`, in the middle of the first
+folder it deletes that holds NAME: right after NAME is gone, the rest still there.
 """
 
 from __future__ import annotations
@@ -32,11 +34,30 @@ def _dying(method: Any, when: str, suffix: str, nth: int, seen: list[int]) -> An
     return wrapper
 
 
+def _dying_rmtree(rmtree: Any, name: str) -> Any:
+    """`shutil.rmtree` that, in a folder holding `name`, deletes only that, then exits."""
+
+    def wrapper(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if os.path.lexists(os.path.join(path, name)):
+            rmtree(os.path.join(path, name))
+            os._exit(DIED)
+        return rmtree(path, *args, **kwargs)
+
+    return wrapper
+
+
 def main(argv: list[str]) -> None:
     split = argv.index("--")
     when, suffix, *rest = argv[:split]
     nth = int(rest[0]) if rest else 1
     from condafarm.cli import main as condafarm_main
+
+    if when == "rmtree":
+        import shutil
+
+        shutil.rmtree = _dying_rmtree(shutil.rmtree, suffix)  # type: ignore[assignment]
+        condafarm_main(argv[split + 1 :])
+        return
     from condafarm.storage.local import LocalStorage
     from condafarm.storage.s3.storage import S3Storage
 

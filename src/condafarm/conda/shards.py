@@ -49,8 +49,22 @@ def _pack(obj: Any) -> bytes:
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(packed)
 
 
+#: The most a shard index or shard may unpack to. Both are a few MB in the largest channels (~60 bytes per name
+#: in an index, one name's builds in a shard); a few KB of zstd can claim gigabytes, which would end a render host.
+MAX_UNPACKED = 256 << 20
+
+
+#: What reading a shard index or shard that is not one raises.
+UNREADABLE = (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException)
+
+
 def _unpack(data: bytes) -> Any:
-    return msgpack.unpackb(zstandard.ZstdDecompressor().decompressobj().decompress(data), raw=False)
+    """The msgpack object in zstd `data`; ValueError if it unpacks to more than `MAX_UNPACKED` bytes."""
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        unpacked = reader.read(MAX_UNPACKED + 1)
+    if len(unpacked) > MAX_UNPACKED:
+        raise ValueError(f"it unpacks to more than {MAX_UNPACKED >> 20} MiB")
+    return msgpack.unpackb(unpacked, raw=False)
 
 
 def _canonical(value: Any) -> Any:
@@ -155,10 +169,18 @@ def read_index(index: bytes) -> tuple[dict[str, str], bool]:
     (else another tool or an older condafarm wrote it after `repodata.json`). Empty if it cannot be read."""
     try:
         raw = _unpack(index)
-        names = {str(name): bytes(digest).hex() for name, digest in raw["shards"].items()}
+        names = {str(name): _digest(digest) for name, digest in raw["shards"].items()}
         return names, bool(raw.get("info", {}).get(COMMIT_POINT))
-    except (zstandard.ZstdError, ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException):
+    except UNREADABLE:
         return {}, False
+
+
+def _digest(value: Any) -> str:
+    """A shard's sha256 as the index holds it (32 bytes), in hex; a number there would be taken by `bytes()` as
+    a length (2**33 would allocate 8 GiB), a longer value would name no file."""
+    if not isinstance(value, bytes) or len(value) != hashlib.sha256().digest_size:
+        raise ValueError(f"{value!r:.40} is not a sha256")
+    return value.hex()
 
 
 def read_shard_names(index: bytes) -> dict[str, str]:

@@ -29,7 +29,7 @@ def mutable_cache_control() -> str:
     raw = os.environ.get("CONDAFARM_CACHE_MAX_AGE", "").strip()
     if not raw or raw == "0":
         return REVALIDATE
-    if not raw.isdigit() or int(raw) > MAX_AGE_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_AGE_LIMIT:  # "²".isdigit(), but int("²") fails
         raise UsageError(
             f"CONDAFARM_CACHE_MAX_AGE={raw!r}: give a whole number of seconds from 0 to {MAX_AGE_LIMIT} "
             "(0 or unset: clients revalidate every time)"

@@ -35,6 +35,12 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
+def _open_without_waiting(path: Path) -> IO[bytes]:
+    """`path` opened for reading; a fifo opens at once (its reader then checks what it opened) instead of waiting
+    for a writer that never comes."""
+    return open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb")
+
+
 def _a_folder_is_no_object(path: Path) -> None:
     """A folder where a file should be (someone made it by hand): absent, as S3 has no such thing."""
     log.warning("%s is a folder where condafarm expects a file; treated as absent", path)
@@ -142,9 +148,7 @@ class LocalStorage(Storage):
         to /dev/zero (read until memory ends) or a fifo (read never answered; opened without blocking)."""
         path = self._path(key)
         try:
-            with open(
-                os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb"
-            ) as f:
+            with _open_without_waiting(path) as f:
                 st = os.fstat(f.fileno())
                 if stat.S_ISDIR(st.st_mode):
                     _a_folder_is_no_object(path)
@@ -182,10 +186,14 @@ class LocalStorage(Storage):
         file keeps the bytes it was opened with, so checking once is enough)."""
         path = self._path(info.key)
         try:
-            file = open(path, "rb")  # noqa: SIM115 (closed by the reader, or here when it is not that file)
+            file = _open_without_waiting(path)  # closed by the reader, or here when it is not that file
         except FileNotFoundError as exc:
             raise NotFound(f"{path} disappeared while indexing") from exc
-        if _etag(os.fstat(file.fileno())) != info.etag:
+        st = os.fstat(file.fileno())
+        if not stat.S_ISREG(st.st_mode):  # a fifo planted since it was listed would never answer
+            file.close()
+            raise AccessDenied(f"{path} is not a file (a fifo or a device); condafarm does not read it: remove it")
+        if _etag(st) != info.etag:
             file.close()
             raise Conflict(f"{path} changed while it was being read")
         return LocalReader(file)

@@ -13,7 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from ...conda.repodata import Repodata
-from ...conda.shards import NameRecords, Shards, by_name, read_shard
+from ...conda.shards import UNREADABLE, NameRecords, Shards, by_name, read_shard
 from ...errors import InvalidRepodata
 from ...storage import Storage
 
@@ -25,20 +25,24 @@ def read_names(
 ) -> dict[str, NameRecords]:
     """The shards of these names (name -> digest), read in parallel where reads are requests.
 
-    A shard the index names but the store lacks raises `InvalidRepodata` (only `index --rebuild` can make it
-    again), unless `lost` is given: then the name is added to it and left out of the result.
+    A shard the index names but the store lacks, or holds as something that cannot be unpacked (damaged, or
+    planted under the right name), raises `InvalidRepodata` (only `index --rebuild` can make it again), unless
+    `lost` is given: then the name is added to it and left out of the result.
     """
 
     def one(item: tuple[str, str]) -> tuple[str, NameRecords | None]:
         name, digest = item
-        blob = storage.get(Shards.key(subdir, digest))
+        key = Shards.key(subdir, digest)
+        blob = storage.get(key)
+        problem = "named by the shard index but missing"
         if blob is not None:
-            return name, read_shard(blob.data)
+            try:
+                return name, read_shard(blob.data)
+            except UNREADABLE:
+                problem = "named by the shard index but cannot be unpacked"
         if lost is None:
-            raise InvalidRepodata(
-                f"{storage.channel.url_of(Shards.key(subdir, digest))}: named by the shard index but missing"
-            )
-        log.warning("%s: named by the shard index but missing", Shards.key(subdir, digest))
+            raise InvalidRepodata(f"{storage.channel.url_of(key)}: {problem}")
+        log.warning("%s: %s", key, problem)
         return name, None
 
     items = sorted(digests.items())
@@ -74,8 +78,8 @@ def overlay(
 ) -> Repodata:
     """The records the shard index `names` (package name -> shard digest) commits, read from `base` (an older
     compaction of the same index) wherever its records give the same shard, else from `known` (shards the
-    caller just wrote) or the shard itself. With `salvage` (a rebuild), a name whose shard is missing keeps
-    what `base` has of it, with a warning, instead of failing."""
+    caller just wrote) or the shard itself. With `salvage` (a rebuild), a name whose shard is missing (or cannot
+    be unpacked) keeps what `base` has of it, with a warning, instead of failing."""
     digest = {name: hashlib.sha256(group.pack()).hexdigest() for name, group in (known or {}).items()}
     groups = by_name(base)
     same = {

@@ -120,7 +120,7 @@ def resolve_channels(names: Sequence[str], s3: S3Options | None = None, condarc:
                 raise NotFound(f"channel {name} does not exist (no folder {folder.path}); check --channels")
             urls.append(folder.url)
             if folder.path is not None and FolderShards.has_shards(folder.path):
-                sources.folders[folder.url] = FolderShards(folder.path, folder.url)
+                sources.folders[folder.url] = FolderShards(folder)
 
     def sign(host: str, path: str) -> dict[str, str] | None:
         for signer in signers:

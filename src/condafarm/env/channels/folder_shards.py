@@ -4,7 +4,9 @@ py-rattler reads only `repodata.json` from `file://` channels, which costs a ren
 on a network share in a large channel) and, in a subdir too large for publish to compact, misses what was
 published since the last compaction. This source hands py-rattler the records of the names it asks for from
 their shards (each checked against the digest the shard index gives it), and falls back to `repodata.json`,
-read lazily by py-rattler itself, in a subdir without a shard index.
+read lazily by py-rattler itself, in a subdir without a shard index. The shard indexes and shards are read as
+every file of a folder channel is (`LocalStorage.get`): a fifo, a device or a symlink out of the channel planted
+in their place is refused, never read (a fifo would keep the session waiting for good).
 """
 
 from __future__ import annotations
@@ -16,22 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from ...conda.repodata import Repodata
-from ...conda.shards import SHARDS_INDEX, Shards, read_index, read_shard
-from ...errors import InvalidRepodata
+from ...conda.shards import SHARDS_INDEX, UNREADABLE, Shards, read_index, read_shard
+from ...errors import CondafarmError, InvalidRepodata
+from ...storage.local import LocalStorage
+from ...storage.location import Channel
 
 
 class FolderShards:
-    """A py-rattler `RepoDataSource` over the folder channel at `root` (`url` is its `file://` address)."""
+    """A py-rattler `RepoDataSource` over the folder channel `folder`."""
 
-    def __init__(self, root: Path, url: str) -> None:
+    def __init__(self, folder: Channel) -> None:
         import rattler
 
-        self.root, self.url = root, url
-        self.channel = rattler.Channel(url)
+        assert folder.path is not None
+        self.root, self.url = folder.path, folder.url
+        self.storage = LocalStorage(folder)
+        self.channel = rattler.Channel(self.url)
         self._indexes: dict[str, dict[str, str] | None] = {}
         self._sparse: dict[str, Any] = {}
         #: What made a fetch fail: py-rattler passes on only its text, and the caller raises it whole.
-        self.failure: InvalidRepodata | None = None
+        self.failure: CondafarmError | None = None
 
     def __str__(self) -> str:
         return self.url
@@ -44,10 +50,8 @@ class FolderShards:
     def _index(self, subdir: str) -> dict[str, str] | None:
         """Package name -> shard digest of `subdir`, or None where it has no (readable) shard index."""
         if subdir not in self._indexes:
-            try:
-                names, _ = read_index((self.root / subdir / SHARDS_INDEX).read_bytes())
-            except OSError:
-                names = {}
+            blob = self._get(f"{subdir}/{SHARDS_INDEX}")
+            names = read_index(blob.data)[0] if blob is not None else {}
             self._indexes[subdir] = names or None
         return self._indexes[subdir]
 
@@ -68,6 +72,14 @@ class FolderShards:
         sparse = self._repodata(subdir)
         return list(sparse.package_names()) if sparse is not None else []
 
+    def _get(self, key: str) -> Any:
+        """The file at `key`, or None; a planted fifo, device or link out of the channel raises `AccessDenied`."""
+        try:
+            return self.storage.get(key)
+        except CondafarmError as exc:
+            self.failure = exc
+            raise
+
     async def fetch_package_records(self, platform: Any, name: Any) -> list[Any]:
         try:
             return self._fetch(str(platform), name)
@@ -85,19 +97,25 @@ class FolderShards:
         if digest is None:
             return []
         key = Shards.key(subdir, digest)
-        try:
-            data = (self.root / key).read_bytes()
-        except OSError as exc:
+        blob = self._get(key)
+        if blob is None:
             raise InvalidRepodata(
-                f"{self.url}/{key} (the shard of {wanted}) cannot be read: {exc.strerror}; run `condafarm index` "
+                f"{self.url}/{key} (the shard of {wanted}) cannot be read: it is missing; run `condafarm index` "
                 "on the channel"
-            ) from exc
+            )
+        data = blob.data
         if hashlib.sha256(data).hexdigest() != digest:
             raise InvalidRepodata(
                 f"{self.url}/{key} (the shard of {wanted}) is not the file its shard index names (sha256 differs); "
                 "run `condafarm index` on the channel"
             )
-        records = read_shard(data)
+        try:
+            records = read_shard(data)
+        except UNREADABLE as exc:
+            raise InvalidRepodata(
+                f"{self.url}/{key} (the shard of {wanted}) cannot be unpacked; run `condafarm index --rebuild` on the "
+                "channel"
+            ) from exc
         if any("/" in filename or "\\" in filename for filename in records.filenames()):
             raise InvalidRepodata(
                 f"{self.url}/{key} (the shard of {wanted}) names a file outside {subdir}/; run `condafarm index` "

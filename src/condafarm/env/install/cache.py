@@ -9,7 +9,8 @@ Layout under the cache root:
     envs/KEY/N/                generation N: a complete environment (renamed into place whole)
     envs/KEY/N.used            touched whenever a job enters generation N
     envs/KEY/N.checked         touched whenever generation N was found to be still what a solve gives
-    envs/KEY/.creating-N-*     an unfinished creation: never reused, removed by the next holder of the lock
+    envs/KEY/.creating-N-*     an unfinished creation (or removal): never reused, removed by the next holder
+                               of the lock
 
 An update that solves to different packages makes generation N+1 instead of changing N under running jobs.
 """
@@ -26,11 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
-from ...errors import UsageError
+from ...errors import AccessDenied, UsageError
+from ...safe_files import write_file
 from ...storage.location import S3Options
 from ...user_cache import user_cache_root
-from ..request import EnvSpec
-from .create import Manifest, build, plan, read_manifest, remove_stale_staging
+from ..request import EnvSpec, read_lockfile
+from .create import Manifest, aside, build, plan, read_manifest, remove_stale_staging
 from .hostlock import HostLock
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,25 @@ def _age(path: Path, now: float) -> float:
         return float("inf")
 
 
+def _planted(link: Path) -> str:
+    """Why a symlink in the cache stops a command, and what to do."""
+    return (
+        f"{link} is a symlink, which condafarm never writes, creates or deletes an environment through (another "
+        "user of the cache may have planted it): remove it"
+    )
+
+
+def _next_number(entry: Path) -> int:
+    """The number of `entry`'s next generation: past every number-named thing there, a planted link included."""
+    taken = [int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit()]
+    return max(taken, default=0) + 1
+
+
+def _real_folder(path: Path) -> bool:
+    """A folder, not a symlink to one: another user of a shared cache could plant a link to any folder."""
+    return path.is_dir() and not path.is_symlink()
+
+
 class EnvCache:
     """The environments under `root`, shared by every job on the host."""
 
@@ -85,11 +106,12 @@ class EnvCache:
         return self.root / "envs" / key
 
     def generations(self, key: str) -> list[int]:
-        """Complete generations of `key`, oldest first (only renamed-into-place folders have number names)."""
+        """Complete generations of `key`, oldest first (only renamed-into-place folders have number names; a
+        symlink someone planted in the shared cache is none)."""
         entry = self.entry(key)
-        if not entry.is_dir():
+        if not _real_folder(entry):
             return []
-        return sorted(int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir())
+        return sorted(int(p.name) for p in entry.iterdir() if p.name.isascii() and p.name.isdigit() and _real_folder(p))
 
     def acquire(
         self,
@@ -107,15 +129,23 @@ class EnvCache:
         fresh solve whatever the current one holds (jobs still running in the old one keep it).
 
         A job record (`job_record`, see `create.plan`) was checked against `spec` when its environment was
-        made, so that environment is keyed by both: the same record for another request is checked anew.
+        made, so that environment is keyed by both: the same record for another request is checked anew. An
+        environment a solve of `spec` made here that holds exactly the record's files is that environment already.
         """
         if lockfile is not None:
+            if job_record and spec is not None:
+                solved = self._solved_as_recorded(spec, lockfile, say)
+                if solved is not None:
+                    return solved
             key = "lock-" + _file_hash(lockfile, spec.key if job_record and spec is not None else "")
         elif spec is not None:
             key = spec.key
         else:
             raise UsageError("give packages (--packages) or a lockfile (--lockfile)")
         entry = self.entry(key)
+        for folder in (entry.parent, entry):
+            if folder.is_symlink():
+                raise AccessDenied(_planted(folder))
         with HostLock(entry / "lock", self.lock_timeout):
             remove_stale_staging(entry)
             generations = self.generations(key)
@@ -142,17 +172,38 @@ class EnvCache:
                     say(f"cached environment {current} is still what the channels give; reusing it")
                     action = "checked"
                 else:
-                    number = generations[-1] + 1 if generations else 1
+                    number = _next_number(entry)
                     target = entry / str(number)
                     say(f"installing {len(planned.records)} package(s) into {target}")
                     build(target, planned, self.packages)
                     action = "updated" if current is not None else "created"
                     current, manifest = target, planned.manifest
-                (entry / f"{current.name}.checked").touch()
-            (entry / f"{current.name}.used").touch()
+                write_file(entry / f"{current.name}.checked", b"", overwrite=True)
+            write_file(entry / f"{current.name}.used", b"", overwrite=True)
             assert manifest is not None
-            (entry / "request.json").write_text(manifest.to_json(), encoding="utf-8")
+            write_file(entry / "request.json", manifest.to_json(), overwrite=True)
         return Acquired(current, action, manifest)
+
+    def _solved_as_recorded(self, spec: EnvSpec, record: Path, say: Callable[[str], None]) -> Acquired | None:
+        """The environment a solve of `spec` made on this host, if it holds exactly the files of the job's
+        `record`: it is what installing the record would give, so the host that ran the job's first session (and
+        recorded that solve) enters it again without reading the channels or installing it a second time."""
+        entry = self.entry(spec.key)
+        if not self.generations(spec.key):
+            return None
+        try:
+            recorded = set(read_lockfile(record)[1])
+        except UsageError:
+            return None  # the usual path refuses it, saying why
+        with HostLock(entry / "lock", self.lock_timeout):
+            for number in reversed(self.generations(spec.key)):
+                prefix = entry / str(number)
+                manifest = read_manifest(prefix)
+                if manifest is not None and set(manifest.locked) == recorded:
+                    say(f"reusing cached environment {prefix}: the job's record lists its files (no solve, no install)")
+                    write_file(entry / f"{number}.used", b"", overwrite=True)
+                    return Acquired(prefix, "reused", manifest)
+        return None
 
     def clean(self, say: Callable[[str], None] = log.info) -> None:
         """Empty the package and repodata caches, as `conda clean --all` does; environments stay. Each folder
@@ -167,22 +218,37 @@ class EnvCache:
 
     def cleanup(self, unused_hours: float, say: Callable[[str], None] = log.info) -> list[Path]:
         """Remove environments no job entered for `unused_hours`, skipping any another job holds; returns
-        what was removed."""
+        what was removed. A symlink planted in the shared cache is never followed: it would make this delete
+        folders elsewhere. Each generation is renamed aside before it is deleted, so a removal cut short (a
+        killed job) leaves a `.creating-*` folder that nothing reuses, never a half-deleted generation."""
         removed: list[Path] = []
         envs = self.root / "envs"
+        if envs.is_symlink():
+            say(f"removed nothing: {_planted(envs)}")
+            return removed
         if not envs.is_dir():
             return removed
         now = time.time()
-        for entry in sorted(p for p in envs.iterdir() if p.is_dir()):
+        for entry in sorted(p for p in envs.iterdir() if _real_folder(p)):
             lock = HostLock(entry / "lock")
-            if not lock.try_acquire():
+            try:
+                if not lock.try_acquire():
+                    continue
+            except AccessDenied as exc:  # one planted link stops the cleanup of that entry only
+                say(f"skipped {entry}: {exc}")
                 continue
             try:
                 for number in self.generations(entry.name):
                     folder = entry / str(number)
                     if _age(entry / f"{number}.used", now) > unused_hours * 3600:
+                        leaving = aside(folder, "removed")
+                        try:
+                            os.rename(folder, leaving)
+                        except OSError as exc:  # Windows: a program still running from it holds its files
+                            say(f"kept {folder}, unused for more than {unused_hours:g} hours: {exc.strerror}")
+                            continue
                         say(f"removing {folder}: unused for more than {unused_hours:g} hours")
-                        shutil.rmtree(folder, ignore_errors=True)
+                        shutil.rmtree(leaving, ignore_errors=True)
                         for stamp in (f"{number}.used", f"{number}.checked"):
                             (entry / stamp).unlink(missing_ok=True)
                         removed.append(folder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import time
@@ -147,12 +148,12 @@ def build(prefix: Path, plan: Plan, package_cache: Path, *, replace: bool = Fals
     """Install `plan` at `prefix`: all of it appears at once, or nothing does. With `replace`, an environment
     already at `prefix` is swapped out only once the new one is complete."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    staging = prefix.parent / f"{CREATING}{prefix.name}-{secrets.token_hex(4)}"
+    staging = aside(prefix)
     try:
         install(plan.records, plan.sources, staging, prefix, package_cache)
         (staging / MANIFEST).write_text(plan.manifest.to_json(), encoding="utf-8")
         if replace and prefix.exists():
-            old = prefix.parent / f"{CREATING}{prefix.name}-replaced-{secrets.token_hex(4)}"
+            old = aside(prefix, "replaced")
             os.rename(prefix, old)
             os.rename(staging, prefix)
             shutil.rmtree(old, ignore_errors=True)
@@ -163,9 +164,20 @@ def build(prefix: Path, plan: Plan, package_cache: Path, *, replace: bool = Fals
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def aside(prefix: Path, why: str = "") -> Path:
+    """A hidden sibling of `prefix` for its creation (or, `why`, an old environment on its way out):
+    `.creating-NAME-HEX[-WHY]`. HEX, 8 hex digits, ends NAME: `.creating-shot-010-fx-HEX` is never shot-010's."""
+    return prefix.parent / f"{CREATING}{prefix.name}-{secrets.token_hex(4)}{'-' + why if why else ''}"
+
+
 def remove_stale_staging(folder: Path, name: str = "") -> None:
-    """Remove `.creating-NAME*` folders that killed creations left in `folder` (the caller holds the lock)."""
+    """Remove the `aside` folders of `name` that killed creations left in `folder` (the caller holds the lock
+    of `name`, not of its siblings: another prefix's creation in progress is not touched), or every
+    `.creating-*` folder there without a `name`."""
+    mine = re.compile(re.escape(f"{CREATING}{name}-") + r"[0-9a-f]{8}(-[a-z]+)?")
     for stale in folder.glob(f"{CREATING}{name}-*" if name else f"{CREATING}*"):
+        if name and not mine.fullmatch(stale.name):
+            continue
         log.info("removing %s, left by a creation that did not finish", stale)
         shutil.rmtree(stale, ignore_errors=True)
 

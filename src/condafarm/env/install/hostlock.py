@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
-from ...errors import CondafarmError
+from ...errors import AccessDenied, CondafarmError
 
 
 class HostLock:
@@ -24,7 +25,17 @@ class HostLock:
     def try_acquire(self) -> bool:
         """Take the lock if free; False if another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if self.path.is_symlink():  # Windows has no O_NOFOLLOW
+                raise OSError(errno.ELOOP, "a symlink")
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise AccessDenied(
+                f"{self.path} is a symlink, which condafarm never opens or creates a file through (another user of "
+                "the cache may have planted it): remove it"
+            ) from exc
         try:
             if sys.platform == "win32":
                 import msvcrt

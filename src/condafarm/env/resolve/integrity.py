@@ -10,7 +10,9 @@ differs. A lockfile's sha256 must equal the record's (`solve.locked_records`), s
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,8 +62,13 @@ def check_local_files(records: Sequence[Any]) -> None:
             continue  # py-rattler checks what it downloads
         # a Windows share (\\server\share) is file://server/share/...
         remote = parsed.netloc not in ("", "localhost")
+        path = Path(url2pathname(f"//{parsed.netloc}{parsed.path}" if remote else parsed.path))
+        # opened without blocking: a fifo planted in its place would never answer, a device never end
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
         try:
-            with Path(url2pathname(f"//{parsed.netloc}{parsed.path}" if remote else parsed.path)).open("rb") as f:
+            with open(os.open(path, flags), "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise damaged(url, "it is not a file (a fifo or a device)")
                 actual = hash_file(f).sha256
         except OSError as exc:
             raise damaged(url, f"cannot be read: {exc.strerror}") from exc
