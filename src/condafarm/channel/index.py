@@ -9,6 +9,7 @@ concurrent indexers and publishers never lose each other's records.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,14 +41,15 @@ from .commit import (
     sync_derived,
 )
 from .page import PAGE_KEY, keep_page_current
-from .read import Progress, Reader, prove_published
+from .read import Processes, Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
 
 log = logging.getLogger(__name__)
 
 #: A subdir's objects that change (the shard index, `repodata.json` and what is derived from it).
 CHANGING = (SHARDS_INDEX, "repodata.json", "repodata.json.zst", RUN_EXPORTS)
-#: Subdirs indexed at once where reads are network requests (their listings and reads overlap).
+#: Subdirs indexed at once: on a network their listings and reads overlap; on a folder one subdir's commit
+#: (file writes) overlaps another's reads (in `Processes`).
 SUBDIR_THREADS = 4
 
 
@@ -227,9 +229,12 @@ def index_subdir(
     rebuild: bool = False,
     workers: int | None = None,
     progress: Progress | None = None,
+    processes: Processes | None = None,
 ) -> SubdirReport:
-    """Bring one subdir's repodata in line with the package files present, reading only new or changed ones."""
-    reader = Reader(storage, subdir, workers or storage.read_threads, progress)
+    """Bring one subdir's repodata in line with the package files present, reading only new or changed ones.
+
+    `processes`: a pool the subdirs of one run share for large batches of local reads (`read/reading.py`)."""
+    reader = Reader(storage, subdir, workers or storage.read_threads, progress, processes)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
 
     def attempt() -> SubdirReport:
@@ -280,11 +285,18 @@ def index_channel(
     started = time.monotonic()
     chosen = _chosen_subdirs(storage, subdirs)
 
-    def one(subdir: str) -> SubdirReport:
-        return index_subdir(storage, subdir, dry_run=dry_run, rebuild=rebuild, workers=workers, progress=progress)
+    processes = Processes(min(os.cpu_count() or 1, workers or storage.read_threads))
 
-    with ThreadPoolExecutor(max_workers=1 if storage.cheap_reads else SUBDIR_THREADS) as pool:
-        reports = list(pool.map(one, chosen))
+    def one(subdir: str) -> SubdirReport:
+        return index_subdir(
+            storage, subdir, dry_run=dry_run, rebuild=rebuild, workers=workers, progress=progress, processes=processes
+        )
+
+    try:
+        with ThreadPoolExecutor(max_workers=SUBDIR_THREADS) as pool:
+            reports = list(pool.map(one, chosen))
+    finally:
+        processes.close()
     for report in reports:
         for name, reason in sorted(report.skipped.items()):
             log.warning("skipped %s/%s: %s", report.subdir, name, reason)
