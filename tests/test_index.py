@@ -87,12 +87,16 @@ def test_unchanged_files_are_not_read_again(target: Target) -> None:
     assert not any(s.wrote for s in report.subdirs)
     if target.s3:
         after = target.storage.request_counts()
-        # A no-op run: list, get repodata.json, the shard index (records are committed there) and the state per
-        # subdir, HEAD the .zst to prove it, and the channel page (there is none); no package read.
-        gets = after.get("GetObject", 0) - before.get("GetObject", 0)
-        assert gets == 3 * len(report.subdirs)
-        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == len(report.subdirs) + 1
-        assert after.get("PutObject", 0) == before.get("PutObject", 0)
+        # A no-op run: per subdir, get the state and list the subdir, which proves repodata.json, its .zst, the
+        # shard index and every package file unchanged (no read of repodata.json or the shard index); then
+        # the channel page (there is none). No package read, nothing written.
+        spent = {op: n - before.get(op, 0) for op, n in after.items() if op != "bytes_read" and n > before.get(op, 0)}
+        assert spent == {
+            "GetObject": len(report.subdirs),
+            "ListObjectsV2": 1 + len(report.subdirs),
+            "HeadObject": 1,
+            "ListMultipartUploads": 1,
+        }
 
 
 def test_new_package_reads_only_that_package_on_s3(s3_channel: Channel, tmp_path: Path) -> None:
@@ -178,6 +182,8 @@ def test_corrupt_package_is_skipped_with_a_warning_and_the_rest_indexed(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("noarch/broken-1.0-0.conda" in w and "corrupt" in w for w in warnings)
     assert any("other-1.0-h0_0.conda" in w and "filename says 'other'" in w for w in warnings)
+    again = index_channel(target.channel)  # nothing changed: the state still knows why each was skipped
+    assert again.subdirs[0].skipped == report.subdirs[0].skipped and again.total("unchanged") == 1
     with pytest.raises(ChannelProblems):
         index_channel(target.channel, strict=True)
 
@@ -314,6 +320,16 @@ def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, 
         (o["Key"].removeprefix("Conda/Default/"), o["Size"], o["ETag"]) for page in pages for o in page["Contents"]
     }
     assert ours == theirs and len(ours) == 1101
+
+
+def test_a_derived_file_damaged_while_nothing_else_changed_is_repaired_by_the_next_index(target: Target) -> None:
+    target.add(make_package(target.staging, "tool"))
+    index_channel(target.storage)
+    target.storage.put("noarch/repodata.json.zst", b"not zstd")
+    assert not check_channel(target.channel).ok
+    index_channel(target.storage)
+    assert check_channel(target.channel).ok
+    assert decompress(target.storage.get("noarch/repodata.json.zst").data)  # type: ignore[union-attr]
 
 
 def test_check_reports_a_shard_index_rolled_back_and_index_repairs_it(target: Target) -> None:

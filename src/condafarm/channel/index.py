@@ -34,6 +34,7 @@ from .commit import (
     compact,
     derived_problems,
     discover_subdirs,
+    grace_over,
     init_channel,
     read_current,
     remove_leftovers,
@@ -221,6 +222,24 @@ def _save_state(
         new_state.save(storage, subdir)
 
 
+def _still_indexed(storage: Storage, subdir: str, state: IndexState) -> SubdirReport | None:
+    """The report of a subdir that nothing changed in since the last run, proven by one listing against the
+    state (`IndexState.proves_unchanged`) instead of reading `repodata.json` and the shard index; None when it
+    must be indexed. A state with a shard file due for deletion, or objects whose headers need correcting, is
+    indexed, which does that work."""
+    now = time.time()
+    if state.cache_headers < cache_control.VERSION or None in state.derived_keys(subdir).values():
+        return None
+    if any(grace_over(since, now) for since in state.orphan_shards.values()):
+        return None
+    known = [f"{subdir}/{name}" for name in {*state.files, *state.skipped}] + list(state.derived_keys(subdir))
+    listed = {info.key: info for info in storage.list_objects(f"{subdir}/", known=known)}
+    if not state.proves_unchanged(subdir, listed):
+        return None
+    skipped = {name: skip.reason for name, skip in state.skipped.items()}
+    return SubdirReport(subdir=subdir, unchanged=len(state.files), skipped=skipped)
+
+
 def index_subdir(
     storage: Storage,
     subdir: str,
@@ -236,6 +255,9 @@ def index_subdir(
     `processes`: a pool the subdirs of one run share for large batches of local reads (`read/reading.py`)."""
     reader = Reader(storage, subdir, workers or storage.read_threads, progress, processes)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
+    unchanged = None if rebuild else _still_indexed(storage, subdir, state)
+    if unchanged is not None:
+        return unchanged
 
     def attempt() -> SubdirReport:
         # A package replaced while it is read, or repodata changed before the commit, raises Conflict: start
@@ -294,7 +316,11 @@ def index_channel(
 
     try:
         with ThreadPoolExecutor(max_workers=SUBDIR_THREADS) as pool:
+            # Leftovers lie anywhere in the channel and have nothing to do with records: swept meanwhile.
+            swept = None if dry_run else pool.submit(remove_leftovers, storage)
             reports = list(pool.map(one, chosen))
+            if swept is not None:
+                swept.result()
     finally:
         processes.close()
     for report in reports:
@@ -304,8 +330,6 @@ def index_channel(
         index_subdir(storage, "noarch")
     if not dry_run and any(r.headers_corrected for r in reports):
         _correct_headers(storage, [PAGE_KEY, RECORD_KEY])
-    if not dry_run:
-        remove_leftovers(storage)
     if not dry_run:
         keep_page_current(storage)
     result = IndexReport(

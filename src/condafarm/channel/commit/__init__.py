@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import intents
 from .adoption import holds
-from .derived import Derived, collect_shards, derived_problems, sync_derived
+from .derived import Derived, collect_shards, derived_problems, grace_over, sync_derived
 from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
 from .leftovers import describe, find_leftovers, remove_leftovers
 from .names import commit_names, read_some
@@ -39,6 +39,7 @@ __all__ = [
     "describe",
     "discover_subdirs",
     "find_leftovers",
+    "grace_over",
     "holds",
     "init_channel",
     "intents",

@@ -128,6 +128,11 @@ def derived_problems(
     return problems, Derived(index.etag, set(found.values()), zst.etag)
 
 
+def grace_over(first_seen: float, now: float) -> bool:
+    """Whether a shard file unreferenced since `first_seen` may be deleted at `now`."""
+    return now - first_seen >= SHARD_GRACE_SECONDS
+
+
 def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
     """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace.
 
@@ -142,7 +147,7 @@ def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: d
         if digest in referenced:
             continue
         first_seen = since.get(digest, now)
-        if now - first_seen >= SHARD_GRACE_SECONDS:
+        if grace_over(first_seen, now):
             expired.append(info)
         else:
             orphans[digest] = first_seen

@@ -10,8 +10,11 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...conda.package import is_package_filename
+from ...conda.repodata import repodata_key
+from ...conda.shards import SHARDS_INDEX
 from ...side_file import BadSideFile, finite, mapping, parse
-from ...storage import Storage
+from ...storage import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,36 @@ class IndexState:
     skipped: dict[str, Skipped] = field(default_factory=dict)
     #: The Cache-Control rule (`storage.cache_control.VERSION`) the subdir's changing objects were corrected to.
     cache_headers: int = 0
+
+    def derived_keys(self, subdir: str) -> dict[str, str | None]:
+        """The subdir's changing objects this state names, by key: what the run that saved it left there."""
+        json_key, index_key = repodata_key(subdir), f"{subdir}/{SHARDS_INDEX}"
+        return {json_key: self.json_etag, f"{json_key}.zst": self.zst_etag, index_key: self.shards_etag}
+
+    def proves_unchanged(self, subdir: str, listed: dict[str, ObjectInfo]) -> bool:
+        """Whether the subdir, listed as `listed` (key -> object), is exactly as the run that saved this state
+        left it: `repodata.json`, its `.zst` and the shard index with the etags that run wrote or proved, and the
+        same package files with the same etags and sizes (the indexed ones, and the ones it could not index).
+
+        Then there is nothing to index: every record of that `repodata.json` was made from one of these files,
+        and no publisher or curator committed since (a commit replaces the shard index, a yank `repodata.json`).
+        """
+        derived = self.derived_keys(subdir)
+        if None in derived.values() or any(
+            (listed.get(key) or ObjectInfo(key, 0, "")).etag != etag for key, etag in derived.items()
+        ):
+            return False
+        packages = {info.name: info for info in listed.values() if is_package_filename(info.name)}
+        if packages.keys() != self.files.keys() | self.skipped.keys():
+            return False
+        return all(self._same(name, info) for name, info in packages.items())
+
+    def _same(self, name: str, info: ObjectInfo) -> bool:
+        """Whether the listed package file is the one this state saw (indexed, or found unreadable)."""
+        seen, skip = self.files.get(name), self.skipped.get(name)
+        if seen is not None:
+            return (seen.etag, seen.size) == (info.etag, info.size)
+        return skip is not None and skip.etag == info.etag
 
     @classmethod
     def load(cls, storage: Storage, subdir: str) -> IndexState:
