@@ -99,6 +99,49 @@ def test_unchanged_files_are_not_read_again(target: Target) -> None:
         }
 
 
+def test_an_index_that_finds_a_new_file_lists_each_subdir_once(s3_channel: Channel, tmp_path: Path) -> None:
+    target = Target(s3_channel, tmp_path, None)
+    for name in ("a", "b"):
+        target.add(make_package(tmp_path, name))
+    target.add(make_package(tmp_path, "c", subdir="linux-64"))
+    index_channel(target.storage)
+    target.add(make_package(tmp_path, "newcomer"))
+    before = target.storage.request_counts()
+    report = index_channel(target.storage)
+    after = target.storage.request_counts()
+    assert report.total("added") == 1 and report.total("unchanged") == 3
+    # The channel's folders, each subdir once (the changed one's first listing stands: repodata.json and the
+    # shard index read are those the state saw), and the changed subdir's shard folder (replaced shards).
+    assert after["ListObjectsV2"] - before["ListObjectsV2"] == 1 + 2 + 1
+    # The unchanged subdir costs its state and its listing only.
+    assert after["GetObject"] - before["GetObject"] == 2 + 2 + 1  # states, noarch's repodata.json + index, newcomer
+
+
+def test_a_commit_between_the_first_listing_and_the_reads_is_kept(
+    s3_channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import condafarm.channel.index as index_module
+    from condafarm import publish
+
+    target = Target(s3_channel, tmp_path, None)
+    target.add(make_package(tmp_path, "a"))
+    index_channel(target.storage)
+    target.add(make_package(tmp_path, "b"))  # something to index, so the run does not stop at its first listing
+    late = make_package(tmp_path / "late", "late")
+    real = index_module.read_current
+    published = []
+
+    def publish_first(*args: object, **kwargs: object) -> object:
+        if not published:  # after the run's first listing, before it reads repodata.json
+            published.append(publish(s3_channel, [late]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "read_current", publish_first)
+    report = index_channel(target.storage)
+    assert published and report.total("added") == 1  # b; late's record came with the publish
+    assert set(target.records("noarch")) == {"a-1.0-h0_0.conda", "b-1.0-h0_0.conda", late.name}
+
+
 def test_new_package_reads_only_that_package_on_s3(s3_channel: Channel, tmp_path: Path) -> None:
     target = Target(s3_channel, tmp_path, None)
     for i in range(20):

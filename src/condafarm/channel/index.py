@@ -34,7 +34,6 @@ from .commit import (
     compact,
     derived_problems,
     discover_subdirs,
-    grace_over,
     init_channel,
     read_current,
     remove_leftovers,
@@ -44,6 +43,7 @@ from .commit import (
 from .page import PAGE_KEY, keep_page_current
 from .read import Processes, Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
+from .unchanged import first_listing, listing_holds, unchanged_report
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +70,28 @@ class _Snapshot:
     invalid: bool
 
 
-def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, workers: int) -> _Snapshot:
+def _snapshot(
+    storage: Storage,
+    subdir: str,
+    state: IndexState,
+    rebuild: bool,
+    workers: int,
+    first: dict[str, ObjectInfo] | None,
+) -> _Snapshot:
     # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
-    # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
+    # compare-and-swap fails and retries instead of dropping a record whose file the listing missed. The run's
+    # first listing stands in when what is read is what the state saw before it (`unchanged.py`).
     current = read_current(storage, subdir, invalid_as_empty=rebuild)
     repodata = current.repodata
     old = repodata.records()
     # What the last run and publishers found lets a store list a large subdir in ranges at once.
     known = [f"{subdir}/{name}" for name in {*old, *state.files, *state.skipped}]
     known += [repodata_key(subdir)] if current.json is not None else []
-    listed = storage.list_objects(f"{subdir}/", known=known)
+    listed = (
+        first.values()
+        if first is not None and listing_holds(state, current)
+        else storage.list_objects(f"{subdir}/", known=known)
+    )
     listing = {i.name: i for i in listed if is_package_filename(i.name)}
     yanked = set(repodata.removed)
     keep: dict[str, dict[str, Any]] = {}
@@ -222,24 +234,6 @@ def _save_state(
         new_state.save(storage, subdir)
 
 
-def _still_indexed(storage: Storage, subdir: str, state: IndexState) -> SubdirReport | None:
-    """The report of a subdir that nothing changed in since the last run, proven by one listing against the
-    state (`IndexState.proves_unchanged`) instead of reading `repodata.json` and the shard index; None when it
-    must be indexed. A state with a shard file due for deletion, or objects whose headers need correcting, is
-    indexed, which does that work."""
-    now = time.time()
-    if state.cache_headers < cache_control.VERSION or None in state.derived_keys(subdir).values():
-        return None
-    if any(grace_over(since, now) for since in state.orphan_shards.values()):
-        return None
-    known = [f"{subdir}/{name}" for name in {*state.files, *state.skipped}] + list(state.derived_keys(subdir))
-    listed = {info.key: info for info in storage.list_objects(f"{subdir}/", known=known)}
-    if not state.proves_unchanged(subdir, listed):
-        return None
-    skipped = {name: skip.reason for name, skip in state.skipped.items()}
-    return SubdirReport(subdir=subdir, unchanged=len(state.files), skipped=skipped)
-
-
 def index_subdir(
     storage: Storage,
     subdir: str,
@@ -255,14 +249,17 @@ def index_subdir(
     `processes`: a pool the subdirs of one run share for large batches of local reads (`read/reading.py`)."""
     reader = Reader(storage, subdir, workers or storage.read_threads, progress, processes)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
-    unchanged = None if rebuild else _still_indexed(storage, subdir, state)
+    first = None if rebuild else first_listing(storage, subdir, state)
+    unchanged = None if first is None else unchanged_report(subdir, state, first)
     if unchanged is not None:
         return unchanged
 
     def attempt() -> SubdirReport:
         # A package replaced while it is read, or repodata changed before the commit, raises Conflict: start
         # over from a fresh read (the reader remembers what it already read by etag).
-        snap = _snapshot(storage, subdir, state, rebuild, reader.workers)
+        nonlocal first
+        snap = _snapshot(storage, subdir, state, rebuild, reader.workers, first)
+        first = None  # a retry lists again: the file read may have been replaced since
         now_ms = int(time.time() * 1000)
         reader.read_all(snap.to_read, now_ms)
         new, report = _merge(subdir, snap, reader, now_ms)
