@@ -110,9 +110,9 @@ def test_an_index_that_finds_a_new_file_lists_each_subdir_once(s3_channel: Chann
     report = index_channel(target.storage)
     after = target.storage.request_counts()
     assert report.total("added") == 1 and report.total("unchanged") == 3
-    # The channel's folders, each subdir once (the changed one's first listing stands: repodata.json and the
-    # shard index read are those the state saw), and the changed subdir's shard folder (replaced shards).
-    assert after["ListObjectsV2"] - before["ListObjectsV2"] == 1 + 2 + 1
+    # The channel's folders and each subdir once (the changed one's first listing stands: repodata.json and the
+    # shard index read are those the state saw); not the shard folder: the replaced shard is known from the state.
+    assert after["ListObjectsV2"] - before["ListObjectsV2"] == 1 + 2
     # The unchanged subdir costs its state and its listing only.
     assert after["GetObject"] - before["GetObject"] == 2 + 2 + 1  # states, noarch's repodata.json + index, newcomer
 
@@ -350,6 +350,37 @@ def test_replaced_shards_are_deleted_only_after_the_grace_period(
     index_channel(target.storage)
     remaining = shard_files()
     assert len(remaining) == 1 and not (first & remaining)
+
+
+def test_shards_no_state_knew_are_found_by_a_sweep_a_grace_period_later_and_deleted_after_theirs(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    from types import SimpleNamespace
+
+    import condafarm.channel.commit.derived as derived_module
+    from condafarm.channel.commit.state import IndexState
+    from condafarm.conda.shards import SHARDS_FOLDER
+
+    day = derived_module.SHARD_GRACE_SECONDS
+    stray = f"noarch/{SHARDS_FOLDER}/{'ab' * 32}.msgpack.zst"  # a writer's shard that no index ever named
+
+    def index_a_new_package(version: str, hours: float) -> IndexState:
+        monkeypatch.setattr(derived_module, "time", SimpleNamespace(time=lambda: time.time() + hours * 3600))
+        target.add(make_package(target.staging / version, "tool", version))
+        index_channel(target.storage)
+        return IndexState.load(target.storage, "noarch")
+
+    first = index_a_new_package("1.0", 0)
+    target.storage.put(stray, b"not named")
+    second = index_a_new_package("1.1", 1)  # 1.0's shard is known replaced; the folder is not listed
+    assert set(second.orphan_shards) == set(first.shard_digests) and second.swept == first.swept
+    assert target.storage.head(stray) is not None
+    third = index_a_new_package("1.2", 25)  # a grace period since the last sweep: listed, the stray found
+    assert stray.rsplit("/", 1)[1].removesuffix(".msgpack.zst") in third.orphan_shards
+    assert third.swept > second.swept + day - 3600
+    fourth = index_a_new_package("1.3", 25 + 24 + 1)  # the stray's grace is over, as are the replaced shards'
+    assert target.storage.head(stray) is None and fourth.orphan_shards.keys() == set(third.shard_digests)
 
 
 def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, s3_channel: Channel) -> None:

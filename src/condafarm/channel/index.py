@@ -29,7 +29,6 @@ from .commit import (
     FileState,
     IndexState,
     Skipped,
-    collect_shards,
     commit_repodata,
     compact,
     derived_problems,
@@ -39,6 +38,7 @@ from .commit import (
     remove_leftovers,
     shards_key,
     sync_derived,
+    track_shards,
 )
 from .page import PAGE_KEY, keep_page_current
 from .read import Processes, Progress, Reader, prove_published
@@ -214,10 +214,12 @@ def _save_state(
     }
     # Shards become orphans only when the shard index changes.
     unchanged = json_etag == state.json_etag and derived.shards_etag == state.shards_etag
-    orphans = (
-        state.orphan_shards
+    orphans, swept = (
+        (state.orphan_shards, state.swept)
         if unchanged and not state.orphan_shards
-        else collect_shards(storage, subdir, derived.shard_digests, state.orphan_shards)
+        else track_shards(
+            storage, subdir, derived.shard_digests, set(state.shard_digests), state.orphan_shards, state.swept
+        )
     )
     skipped = {name: Skipped(snap.listing[name].etag, reason) for name, reason in report.skipped.items()}
     new_state = IndexState(
@@ -229,6 +231,7 @@ def _save_state(
         sorted(derived.shard_digests),
         skipped,
         cache_control.VERSION,
+        swept,
     )
     if new_state != state:
         new_state.save(storage, subdir)

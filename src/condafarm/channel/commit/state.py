@@ -57,6 +57,8 @@ class IndexState:
     skipped: dict[str, Skipped] = field(default_factory=dict)
     #: The Cache-Control rule (`storage.cache_control.VERSION`) the subdir's changing objects were corrected to.
     cache_headers: int = 0
+    #: When (`time.time()`) the shard folder was last listed for orphans (`derived.track_shards`).
+    swept: float = 0.0
 
     def derived_keys(self, subdir: str) -> dict[str, str | None]:
         """The subdir's changing objects this state names, by key: what the run that saved it left there."""
@@ -117,6 +119,7 @@ class IndexState:
             list(digests),
             {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
             headers if isinstance(headers := raw.get("cache_headers"), int) and not isinstance(headers, bool) else 0,
+            finite(raw.get("swept", 0.0), "the last sweep's time"),
         )
 
     def save(self, storage: Storage, subdir: str) -> None:
@@ -130,6 +133,7 @@ class IndexState:
             "shard_digests": self.shard_digests,
             "skipped": {name: asdict(s) for name, s in self.skipped.items()},
             "cache_headers": self.cache_headers,
+            "swept": self.swept,
         }
         data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")
