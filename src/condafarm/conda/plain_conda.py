@@ -41,6 +41,7 @@ _OCTAL = re.compile(rb" *([0-7]*) *(?:\0.*)?", re.DOTALL)
 #: (start, end) of the numeric fields `tarfile.frombuf` parses: mode, uid, gid, size, mtime, chksum, devmajor,
 #: devminor. One it cannot parse ends its reading of the archive; here it sends the file to the reference.
 _NUMERIC = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (148, 156), (329, 337), (337, 345))
+_OCTALS: dict[bytes, int | None] = {}
 _REGULAR = (b"0", b"\0")
 _DIRECTORY = b"5"
 
@@ -137,6 +138,19 @@ def _sizes(extra: bytes, file_size: int, size: int, offset: int) -> tuple[int, i
     return file_size, size, offset
 
 
+def _octal(field: bytes) -> int | None:
+    """A numeric tar field's value, or None if `tarfile` would not read it as this module does. Remembered:
+    most fields (mode, owner, times) are the same bytes in every header of every package."""
+    value = _OCTALS.get(field, -1)
+    if value == -1:
+        match = _OCTAL.fullmatch(field)
+        value = int(match[1] or b"0", 8) if match is not None else None
+        if len(_OCTALS) > 4096:
+            _OCTALS.clear()
+        _OCTALS[field] = value
+    return value
+
+
 def _tar_members(tar: bytes, wanted: tuple[bytes, ...]) -> list[tuple[bytes, bytes]] | None:
     """The `wanted` regular-file members of a plain tar, in order, as `tarfile` in stream mode reads them."""
     found: list[tuple[bytes, bytes]] = []
@@ -147,13 +161,10 @@ def _tar_members(tar: bytes, wanted: tuple[bytes, ...]) -> list[tuple[bytes, byt
             break
         if len(header) < _BLOCK:
             return None
-        numbers = []
-        for start, end in _NUMERIC:
-            match = _OCTAL.fullmatch(header, start, end)
-            if match is None:
-                return None
-            numbers.append(int(match[1] or b"0", 8))
+        numbers = [_octal(header[start:end]) for start, end in _NUMERIC]
         size, checksum = numbers[3], numbers[5]
+        if size is None or checksum is None or None in numbers:
+            return None
         if checksum != 256 + sum(header[:148]) + sum(header[156:]):
             return None
         kind, name = header[156:157], header[:100].split(b"\0", 1)[0]

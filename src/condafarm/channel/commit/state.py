@@ -125,7 +125,8 @@ class IndexState:
     def save(self, storage: Storage, subdir: str) -> None:
         raw = {
             "version": 1,
-            "files": {name: asdict(f) for name, f in self.files.items()},
+            # Not `asdict`, which deep-copies each record: ~12 us each, for thousands of files.
+            "files": {name: {"size": f.size, "etag": f.etag, "sha256": f.sha256} for name, f in self.files.items()},
             "json_etag": self.json_etag,
             "zst_etag": self.zst_etag,
             "shards_etag": self.shards_etag,
