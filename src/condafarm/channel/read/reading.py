@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from ...conda.package import (
     Hashes,
@@ -24,6 +24,9 @@ from ...conda.repodata import make_record
 from ...errors import NotFound, PackageError
 from ...storage import ObjectInfo, Storage, open_storage
 from ...storage.location import Channel
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 #: Local packages up to this size are read into memory once, for both hashing and parsing.
 IN_MEMORY_BYTES = 64 * 1024 * 1024
@@ -102,6 +105,9 @@ class Processes:
     def pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                # Imported here: multiprocessing costs ~10 ms to import, which a run without a large batch saves.
+                from concurrent.futures import ProcessPoolExecutor
+
                 self._pool = ProcessPoolExecutor(max_workers=self.workers)
             return self._pool
 
