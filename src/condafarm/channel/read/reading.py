@@ -21,6 +21,7 @@ from ...conda.package import (
     split_filename,
 )
 from ...conda.repodata import make_record
+from ...conda.validate import load_parsers
 from ...errors import NotFound, PackageError
 from ...storage import ObjectInfo, Storage, open_storage
 from ...storage.location import Channel
@@ -108,6 +109,7 @@ class Processes:
                 # Imported here: multiprocessing costs ~10 ms to import, which a run without a large batch saves.
                 from concurrent.futures import ProcessPoolExecutor
 
+                load_parsers()
                 self._pool = ProcessPoolExecutor(max_workers=self.workers)
             return self._pool
 
