@@ -316,11 +316,7 @@ def index_channel(
 
     try:
         with ThreadPoolExecutor(max_workers=SUBDIR_THREADS) as pool:
-            # Leftovers lie anywhere in the channel and have nothing to do with records: swept meanwhile.
-            swept = None if dry_run else pool.submit(remove_leftovers, storage)
             reports = list(pool.map(one, chosen))
-            if swept is not None:
-                swept.result()
     finally:
         processes.close()
     for report in reports:
@@ -331,6 +327,9 @@ def index_channel(
     if not dry_run and any(r.headers_corrected for r in reports):
         _correct_headers(storage, [PAGE_KEY, RECORD_KEY])
     if not dry_run:
+        # After the subdirs, not beside them: a run that cannot write must fail with one line, not also warn
+        # that it cannot look for leftovers.
+        remove_leftovers(storage)
         keep_page_current(storage)
     result = IndexReport(
         channel=storage.channel.url,
