@@ -88,12 +88,59 @@ def test_unchanged_files_are_not_read_again(target: Target) -> None:
     assert not any(s.wrote for s in report.subdirs)
     if target.s3:
         after = target.storage.request_counts()
-        # A no-op run: list, get repodata.json, the shard index (records are committed there) and the state per
-        # subdir, HEAD the .zst to prove it, and the channel page (there is none); no package read.
-        gets = after.get("GetObject", 0) - before.get("GetObject", 0)
-        assert gets == 3 * len(report.subdirs)
-        assert after.get("HeadObject", 0) - before.get("HeadObject", 0) == len(report.subdirs) + 1
-        assert after.get("PutObject", 0) == before.get("PutObject", 0)
+        # A no-op run: per subdir, get the state and list the subdir, which proves repodata.json, its .zst, the
+        # shard index and every package file unchanged (no read of repodata.json or the shard index); then
+        # the channel page (there is none). No package read, nothing written.
+        spent = {op: n - before.get(op, 0) for op, n in after.items() if op != "bytes_read" and n > before.get(op, 0)}
+        assert spent == {
+            "GetObject": len(report.subdirs),
+            "ListObjectsV2": 1 + len(report.subdirs),
+            "HeadObject": 1,
+            "ListMultipartUploads": 1,
+        }
+
+
+def test_an_index_that_finds_a_new_file_lists_each_subdir_once(s3_channel: Channel, tmp_path: Path) -> None:
+    target = Target(s3_channel, tmp_path, None)
+    for name in ("a", "b"):
+        target.add(make_package(tmp_path, name))
+    target.add(make_package(tmp_path, "c", subdir="linux-64"))
+    index_channel(target.storage)
+    target.add(make_package(tmp_path, "newcomer"))
+    before = target.storage.request_counts()
+    report = index_channel(target.storage)
+    after = target.storage.request_counts()
+    assert report.total("added") == 1 and report.total("unchanged") == 3
+    # The channel's folders and each subdir once (the changed one's first listing stands: repodata.json and the
+    # shard index read are those the state saw); not the shard folder: the replaced shard is known from the state.
+    assert after["ListObjectsV2"] - before["ListObjectsV2"] == 1 + 2
+    # The unchanged subdir costs its state and its listing only.
+    assert after["GetObject"] - before["GetObject"] == 2 + 2 + 1  # states, noarch's repodata.json + index, newcomer
+
+
+def test_a_commit_between_the_first_listing_and_the_reads_is_kept(
+    s3_channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import condafarm.channel.index as index_module
+    from condafarm import publish
+
+    target = Target(s3_channel, tmp_path, None)
+    target.add(make_package(tmp_path, "a"))
+    index_channel(target.storage)
+    target.add(make_package(tmp_path, "b"))  # something to index, so the run does not stop at its first listing
+    late = make_package(tmp_path / "late", "late")
+    real = index_module.read_current
+    published = []
+
+    def publish_first(*args: object, **kwargs: object) -> object:
+        if not published:  # after the run's first listing, before it reads repodata.json
+            published.append(publish(s3_channel, [late]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "read_current", publish_first)
+    report = index_channel(target.storage)
+    assert published and report.total("added") == 1  # b; late's record came with the publish
+    assert set(target.records("noarch")) == {"a-1.0-h0_0.conda", "b-1.0-h0_0.conda", late.name}
 
 
 def test_new_package_reads_only_that_package_on_s3(s3_channel: Channel, tmp_path: Path) -> None:
@@ -179,6 +226,8 @@ def test_corrupt_package_is_skipped_with_a_warning_and_the_rest_indexed(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("noarch/broken-1.0-0.conda" in w and "corrupt" in w for w in warnings)
     assert any("other-1.0-h0_0.conda" in w and "filename says 'other'" in w for w in warnings)
+    again = index_channel(target.channel)  # nothing changed: the state still knows why each was skipped
+    assert again.subdirs[0].skipped == report.subdirs[0].skipped and again.total("unchanged") == 1
     with pytest.raises(ChannelProblems):
         index_channel(target.channel, strict=True)
 
@@ -326,6 +375,40 @@ def test_an_index_on_a_host_whose_clock_runs_days_ahead_keeps_a_shard_replaced_j
     assert first < shard_files(), "a shard replaced a moment ago was deleted"
 
 
+def test_shards_no_state_knew_are_found_by_a_sweep_a_grace_period_later_and_deleted_after_theirs(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import condafarm.channel.commit.derived as derived_module
+    from condafarm.channel.commit.state import IndexState
+    from condafarm.conda.shards import SHARDS_FOLDER
+
+    day = derived_module.SHARD_GRACE_SECONDS
+    stray = f"noarch/{SHARDS_FOLDER}/{'ab' * 32}.msgpack.zst"  # a writer's shard that no index ever named
+
+    kind = type(target.storage)
+    real = kind.store_time
+
+    def index_a_new_package(version: str, hours: float) -> IndexState:
+        """Index a new package after `hours` passed on the store's clock, which times the sweeps and the grace."""
+        monkeypatch.setattr(
+            kind, "store_time", lambda self: None if (now := real(self)) is None else now + hours * 3600
+        )
+        target.add(make_package(target.staging / version, "tool", version))
+        index_channel(target.storage)
+        return IndexState.load(target.storage, "noarch")
+
+    first = index_a_new_package("1.0", 0)
+    target.storage.put(stray, b"not named")
+    second = index_a_new_package("1.1", 1)  # 1.0's shard is known replaced; the folder is not listed
+    assert set(second.orphan_shards) == set(first.shard_digests) and second.swept == first.swept
+    assert target.storage.head(stray) is not None
+    third = index_a_new_package("1.2", 25)  # a grace period since the last sweep: listed, the stray found
+    assert stray.rsplit("/", 1)[1].removesuffix(".msgpack.zst") in third.orphan_shards
+    assert third.swept > second.swept + day - 3600
+    fourth = index_a_new_package("1.3", 25 + 24 + 1)  # the stray's grace is over, as are the replaced shards'
+    assert target.storage.head(stray) is None and fourth.orphan_shards.keys() == set(third.shard_digests)
+
+
 def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, s3_channel: Channel) -> None:
     client = s3.client()
     names = [f"noarch/file-{i:04d}.txt" for i in range(1100)] + ["noarch/a&b <c>.txt"]
@@ -337,6 +420,16 @@ def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, 
         (o["Key"].removeprefix("Conda/Default/"), o["Size"], o["ETag"]) for page in pages for o in page["Contents"]
     }
     assert ours == theirs and len(ours) == 1101
+
+
+def test_a_derived_file_damaged_while_nothing_else_changed_is_repaired_by_the_next_index(target: Target) -> None:
+    target.add(make_package(target.staging, "tool"))
+    index_channel(target.storage)
+    target.storage.put("noarch/repodata.json.zst", b"not zstd")
+    assert not check_channel(target.channel).ok
+    index_channel(target.storage)
+    assert check_channel(target.channel).ok
+    assert decompress(target.storage.get("noarch/repodata.json.zst").data)  # type: ignore[union-attr]
 
 
 def test_check_reports_a_shard_index_rolled_back_and_index_repairs_it(target: Target) -> None:

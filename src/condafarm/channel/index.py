@@ -9,6 +9,7 @@ concurrent indexers and publishers never lose each other's records.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from .commit import (
     FileState,
     IndexState,
     Skipped,
-    collect_shards,
     commit_repodata,
     compact,
     derived_problems,
@@ -38,16 +38,19 @@ from .commit import (
     remove_leftovers,
     shards_key,
     sync_derived,
+    track_shards,
 )
 from .page import PAGE_KEY, keep_page_current
-from .read import Progress, Reader, prove_published
+from .read import Processes, Progress, Reader, prove_published
 from .report import IndexReport, SubdirReport
+from .unchanged import first_listing, listing_holds, unchanged_report
 
 log = logging.getLogger(__name__)
 
 #: A subdir's objects that change (the shard index, `repodata.json` and what is derived from it).
 CHANGING = (SHARDS_INDEX, "repodata.json", "repodata.json.zst", RUN_EXPORTS)
-#: Subdirs indexed at once where reads are network requests (their listings and reads overlap).
+#: Subdirs indexed at once: on a network their listings and reads overlap; on a folder one subdir's commit
+#: (file writes) overlaps another's reads (in `Processes`).
 SUBDIR_THREADS = 4
 
 
@@ -67,16 +70,28 @@ class _Snapshot:
     invalid: bool
 
 
-def _snapshot(storage: Storage, subdir: str, state: IndexState, rebuild: bool, workers: int) -> _Snapshot:
+def _snapshot(
+    storage: Storage,
+    subdir: str,
+    state: IndexState,
+    rebuild: bool,
+    workers: int,
+    first: dict[str, ObjectInfo] | None,
+) -> _Snapshot:
     # Repodata first, then the listing: a publish that commits in between changes the ETag, so this run's
-    # compare-and-swap fails and retries instead of dropping a record whose file the listing missed.
+    # compare-and-swap fails and retries instead of dropping a record whose file the listing missed. The run's
+    # first listing stands in when what is read is what the state saw before it (`unchanged.py`).
     current = read_current(storage, subdir, invalid_as_empty=rebuild)
     repodata = current.repodata
     old = repodata.records()
     # What the last run and publishers found lets a store list a large subdir in ranges at once.
     known = [f"{subdir}/{name}" for name in {*old, *state.files, *state.skipped}]
     known += [repodata_key(subdir)] if current.json is not None else []
-    listed = storage.list_objects(f"{subdir}/", known=known)
+    listed = (
+        first.values()
+        if first is not None and listing_holds(state, current)
+        else storage.list_objects(f"{subdir}/", known=known)
+    )
     listing = {i.name: i for i in listed if is_package_filename(i.name)}
     yanked = set(repodata.removed)
     keep: dict[str, dict[str, Any]] = {}
@@ -199,10 +214,12 @@ def _save_state(
     }
     # Shards become orphans only when the shard index changes.
     unchanged = json_etag == state.json_etag and derived.shards_etag == state.shards_etag
-    orphans = (
-        state.orphan_shards
+    orphans, swept = (
+        (state.orphan_shards, state.swept)
         if unchanged and not state.orphan_shards
-        else collect_shards(storage, subdir, derived.shard_digests, state.orphan_shards)
+        else track_shards(
+            storage, subdir, derived.shard_digests, set(state.shard_digests), state.orphan_shards, state.swept
+        )
     )
     skipped = {name: Skipped(snap.listing[name].etag, reason) for name, reason in report.skipped.items()}
     new_state = IndexState(
@@ -214,6 +231,7 @@ def _save_state(
         sorted(derived.shard_digests),
         skipped,
         cache_control.VERSION,
+        swept,
     )
     if new_state != state:
         new_state.save(storage, subdir)
@@ -227,15 +245,24 @@ def index_subdir(
     rebuild: bool = False,
     workers: int | None = None,
     progress: Progress | None = None,
+    processes: Processes | None = None,
 ) -> SubdirReport:
-    """Bring one subdir's repodata in line with the package files present, reading only new or changed ones."""
-    reader = Reader(storage, subdir, workers or storage.read_threads, progress)
+    """Bring one subdir's repodata in line with the package files present, reading only new or changed ones.
+
+    `processes`: a pool the subdirs of one run share for large batches of local reads (`read/reading.py`)."""
+    reader = Reader(storage, subdir, workers or storage.read_threads, progress, processes)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
+    first = None if rebuild else first_listing(storage, subdir, state)
+    unchanged = None if first is None else unchanged_report(subdir, state, first)
+    if unchanged is not None:
+        return unchanged
 
     def attempt() -> SubdirReport:
         # A package replaced while it is read, or repodata changed before the commit, raises Conflict: start
         # over from a fresh read (the reader remembers what it already read by etag).
-        snap = _snapshot(storage, subdir, state, rebuild, reader.workers)
+        nonlocal first
+        snap = _snapshot(storage, subdir, state, rebuild, reader.workers, first)
+        first = None  # a retry lists again: the file read may have been replaced since
         now_ms = int(time.time() * 1000)
         reader.read_all(snap.to_read, now_ms)
         new, report = _merge(subdir, snap, reader, now_ms)
@@ -280,11 +307,18 @@ def index_channel(
     started = time.monotonic()
     chosen = _chosen_subdirs(storage, subdirs)
 
-    def one(subdir: str) -> SubdirReport:
-        return index_subdir(storage, subdir, dry_run=dry_run, rebuild=rebuild, workers=workers, progress=progress)
+    processes = Processes(min(os.cpu_count() or 1, workers or storage.read_threads))
 
-    with ThreadPoolExecutor(max_workers=1 if storage.cheap_reads else SUBDIR_THREADS) as pool:
-        reports = list(pool.map(one, chosen))
+    def one(subdir: str) -> SubdirReport:
+        return index_subdir(
+            storage, subdir, dry_run=dry_run, rebuild=rebuild, workers=workers, progress=progress, processes=processes
+        )
+
+    try:
+        with ThreadPoolExecutor(max_workers=SUBDIR_THREADS) as pool:
+            reports = list(pool.map(one, chosen))
+    finally:
+        processes.close()
     for report in reports:
         for name, reason in sorted(report.skipped.items()):
             log.warning("skipped %s/%s: %s", report.subdir, name, reason)
@@ -293,8 +327,9 @@ def index_channel(
     if not dry_run and any(r.headers_corrected for r in reports):
         _correct_headers(storage, [PAGE_KEY, RECORD_KEY])
     if not dry_run:
+        # After the subdirs, not beside them: a run that cannot write must fail with one line, not also warn
+        # that it cannot look for leftovers.
         remove_leftovers(storage)
-    if not dry_run:
         keep_page_current(storage)
     result = IndexReport(
         channel=storage.channel.url,

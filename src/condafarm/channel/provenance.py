@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,8 @@ def where_it_ran() -> dict[str, str]:
 
 
 def _version(distribution: str) -> str | None:
+    from importlib import metadata  # ~10 ms to import (email parsing): only a publish needs it, once
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

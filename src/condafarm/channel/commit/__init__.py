@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import intents
 from .adoption import holds
-from .derived import Derived, collect_shards, derived_problems, sync_derived
+from .derived import Derived, derived_problems, grace_over, sync_derived, track_shards
 from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
 from .leftovers import describe, find_leftovers, remove_leftovers
 from .names import commit_names, read_some
@@ -30,7 +30,6 @@ __all__ = [
     "IndexState",
     "Plan",
     "Skipped",
-    "collect_shards",
     "commit_names",
     "commit_repodata",
     "commit_together",
@@ -39,6 +38,7 @@ __all__ = [
     "describe",
     "discover_subdirs",
     "find_leftovers",
+    "grace_over",
     "holds",
     "init_channel",
     "intents",
@@ -49,5 +49,6 @@ __all__ = [
     "repodata_key",
     "shards_key",
     "sync_derived",
+    "track_shards",
     "update_repodata",
 ]

@@ -127,6 +127,32 @@ def derived_problems(
     return problems, Derived(index.etag, set(found.values()), zst.etag)
 
 
+def grace_over(first_seen: float, now: float) -> bool:
+    """Whether a shard file unreferenced since `first_seen` may be deleted at `now`."""
+    return now - first_seen >= SHARD_GRACE_SECONDS
+
+
+def track_shards(
+    storage: Storage, subdir: str, referenced: set[str], named: set[str], since: dict[str, float], swept: float
+) -> tuple[dict[str, float], float]:
+    """The orphan shard files after a commit that left the index naming `referenced`, and when the shard folder
+    was last listed for them, both in the store's time (`Storage.store_time`), as every age is.
+
+    The shards the last index run saw named (`named`, from its state) and `referenced` names no more are orphans
+    from now, found without a listing. The folder is listed (`collect_shards`) when an orphan's grace is over, to
+    delete it, and once a grace period after the last listing, to find orphans no state knew of (shards of a
+    writer that lost a race or died): those are deleted a grace period later than the others, never sooner.
+    """
+    now = storage.store_time()
+    if now is None:  # the store's time unknown: no new orphan is timed, and the next sweep finds them
+        return {digest: first_seen for digest, first_seen in since.items() if digest not in referenced}, swept
+    if any(grace_over(first_seen, now) for first_seen in since.values()) or not 0 <= now - swept < SHARD_GRACE_SECONDS:
+        return collect_shards(storage, subdir, referenced, since), now
+    orphans = {digest: first_seen for digest, first_seen in since.items() if digest not in referenced}
+    orphans.update((digest, now) for digest in named - referenced - orphans.keys())
+    return orphans, swept
+
+
 def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: dict[str, float]) -> dict[str, float]:
     """Delete shard files no index has named for `SHARD_GRACE_SECONDS`; returns the orphans still in grace.
 
@@ -149,7 +175,7 @@ def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: d
                 orphans[digest] = since[digest]
             continue
         first_seen = since.get(digest, now)
-        if now - first_seen >= SHARD_GRACE_SECONDS:
+        if grace_over(first_seen, now):
             expired.append(info)
         else:
             orphans[digest] = first_seen

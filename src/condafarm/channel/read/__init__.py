@@ -5,12 +5,13 @@ from __future__ import annotations
 from .check import CheckReport, check_channel
 from .dependencies import MIRROR_SPECS
 from .listing import Listed, list_packages, spec_matcher
-from .reading import Progress, Reader, prove_published, read_package
+from .reading import Processes, Progress, Reader, prove_published, read_package
 
 __all__ = [
     "MIRROR_SPECS",
     "CheckReport",
     "Listed",
+    "Processes",
     "Progress",
     "Reader",
     "check_channel",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from ...conda.package import (
     Hashes,
@@ -18,12 +17,17 @@ from ...conda.package import (
     hash_file,
     hashes_from_metadata,
     read_metadata,
+    read_metadata_bytes,
     split_filename,
 )
 from ...conda.repodata import make_record
+from ...conda.validate import load_parsers
 from ...errors import NotFound, PackageError
 from ...storage import ObjectInfo, Storage, open_storage
 from ...storage.location import Channel
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 #: Local packages up to this size are read into memory once, for both hashing and parsing.
 IN_MEMORY_BYTES = 64 * 1024 * 1024
@@ -50,7 +54,7 @@ def read_package(storage: Storage, info: ObjectInfo, subdir: str) -> tuple[dict[
         with storage.open(info) as f:
             data = f.read()
         hashes = hash_bytes(data)
-        metadata = read_metadata(io.BytesIO(data), filename)
+        metadata = read_metadata_bytes(data, filename)
     elif filename.endswith(".conda"):
         with storage.open(info) as f:
             metadata = read_metadata(f, filename, prefetch=f.prefetch)
@@ -90,16 +94,50 @@ def _read_batch(channel: Channel, subdir: str, infos: list[ObjectInfo], now_ms: 
     return [(info, _read_one(storage, info, subdir, now_ms)) for info in infos]
 
 
+class Processes:
+    """One process per core, shared by the subdirs of an index run and started only when a batch needs it: a
+    pool costs ~20-30 ms to start and its children each import py-rattler once, so once per run, not per subdir."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # Imported here: multiprocessing costs ~10 ms to import, which a run without a large batch saves.
+                from concurrent.futures import ProcessPoolExecutor
+
+                load_parsers()
+                self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+
 class Reader:
     """Reads packages in parallel, remembering results by (key, etag) across compare-and-swap retries.
 
     Network reads wait, so threads suffice. Reading a small local package is Python that threads only fight
-    over for the GIL, so a large batch of cheap reads is spread over one process per core instead (figures in
+    over for the GIL, so a large batch of cheap reads goes to `processes`, one per core, instead (figures in
     bench/README.md).
     """
 
-    def __init__(self, storage: Storage, subdir: str, workers: int, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        subdir: str,
+        workers: int,
+        progress: Progress | None,
+        processes: Processes | None = None,
+    ) -> None:
         self.storage, self.subdir, self.workers, self.progress = storage, subdir, workers, progress
+        self.processes = processes
         self.done: dict[tuple[str, str], Result] = {}
         self._lock = threading.Lock()
 
@@ -123,13 +161,18 @@ class Reader:
 
         cores = os.cpu_count() or 1
         if self.storage.cheap_reads and cores > 1 and self.workers > 1 and len(todo) >= PROCESS_POOL_MIN:
-            batches = [todo[i :: cores * 4] for i in range(cores * 4)]
-            with ProcessPoolExecutor(max_workers=min(cores, self.workers)) as processes:
+            processes = self.processes or Processes(min(cores, self.workers))
+            try:
+                processes_pool = processes.pool()
+                batches = [todo[i :: cores * 4] for i in range(cores * 4)]
                 futures = [
-                    processes.submit(_read_batch, self.storage.channel, self.subdir, batch, now_ms) for batch in batches
+                    processes_pool.submit(_read_batch, self.storage.channel, self.subdir, b, now_ms) for b in batches
                 ]
                 for future in futures:
                     record(future.result())
+            finally:
+                if processes is not self.processes:
+                    processes.close()
             return
 
         def one(info: ObjectInfo) -> None:

@@ -1,0 +1,185 @@
+"""The plain-`.conda` reader (`conda/plain_conda.py`) reads what the reference reader reads, and nothing else.
+
+Every case compares `read_metadata_bytes` (plain reader first) with `read_metadata` (zipfile + tarfile) on the
+same bytes: the same metadata, or the same error. Damaged packages are made by flipping each byte of a real
+package and of its info tar's headers, so every check the plain reader mirrors is exercised.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zstandard
+from support.packages import make_package
+
+from condafarm import index_channel, parse_channel
+from condafarm.conda import package
+from condafarm.conda.package import read_metadata, read_metadata_bytes
+from condafarm.conda.plain_conda import info_members
+
+WANTED = (b"info/index.json", b"info/run_exports.json")
+GNU = tarfile.GNU_FORMAT
+
+
+def outcome(read: Callable[[bytes, str], object], data: bytes, filename: str) -> object:
+    try:
+        return read(data, filename)
+    except Exception as exc:  # the reference may raise more than PackageError; both must raise the same
+        return (type(exc).__name__, str(exc))
+
+
+def reference(data: bytes, filename: str) -> object:
+    return read_metadata(io.BytesIO(data), filename)
+
+
+def assert_same(data: bytes, filename: str) -> None:
+    assert outcome(read_metadata_bytes, data, filename) == outcome(reference, data, filename)
+
+
+def is_plain(data: bytes, filename: str) -> bool:
+    return info_members(data, filename.removesuffix(".conda"), WANTED, package.PLAIN_INFO_TAR) is not None
+
+
+@pytest.fixture(scope="module")
+def conda(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """A package as rattler-build writes it (zip64 extra fields, GNU tar), with run_exports added."""
+    path = make_package(tmp_path_factory.mktemp("pkg"), "plain", depends=["python >=3.10"])
+    return path.read_bytes(), path.name
+
+
+@pytest.fixture(scope="module")
+def rewritten(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """A package whose zip and tar Python wrote (no zip64 extras, POSIX tar)."""
+    path = make_package(tmp_path_factory.mktemp("pkg"), "rewritten", run_exports={"weak": ["rewritten >=1.0"]})
+    return path.read_bytes(), path.name
+
+
+def split(data: bytes) -> tuple[dict[str, bytes], str, bytes]:
+    """The zip's members, the info member's name and its tar, uncompressed."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    info = next(n for n in members if n.startswith("info-"))
+    return members, info, zstandard.ZstdDecompressor().stream_reader(members[info]).read()
+
+
+def rebuild(members: dict[str, bytes], info: str, tar: bytes, compression: int = zipfile.ZIP_STORED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=compression) as zf:
+        for name, body in members.items():
+            zf.writestr(name, zstandard.ZstdCompressor().compress(tar) if name == info else body)
+    return out.getvalue()
+
+
+def retar(tar: bytes, change: Callable[[tarfile.TarFile, tarfile.TarFile], None], fmt: int) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as src, tarfile.open(fileobj=out, mode="w", format=fmt) as dst:
+        change(src, dst)
+    return out.getvalue()
+
+
+def test_plain_packages_are_read_without_zipfile_and_tarfile_to_the_same_metadata(
+    conda: tuple[bytes, str], rewritten: tuple[bytes, str]
+) -> None:
+    for data, filename in (conda, rewritten):
+        assert is_plain(data, filename)
+        assert read_metadata_bytes(data, filename) == reference(data, filename)
+    assert read_metadata_bytes(*rewritten).run_exports == {"weak": ["rewritten >=1.0"]}
+
+
+def test_every_flipped_byte_of_a_package_reads_as_the_reference_reads_it(conda: tuple[bytes, str]) -> None:
+    data, filename = conda
+    plain = 0
+    for i in range(len(data)):
+        damaged = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+        assert_same(damaged, filename)
+        plain += is_plain(damaged, filename)
+    for cut in range(0, len(data), 7):
+        assert_same(data[:cut], filename)
+    assert 0 < plain < len(data)  # payload bytes are not read; headers and the info member are checked
+
+
+def test_every_flipped_byte_of_the_info_tar_headers_reads_as_the_reference_reads_it(
+    conda: tuple[bytes, str],
+) -> None:
+    data, filename = conda
+    members, info, tar = split(data)
+    plain = 0
+    for i in range(min(len(tar), 3 * 512)):
+        for value in (tar[i] ^ 0xFF, 0x20, 0x00, 0x37):
+            damaged = rebuild(members, info, tar[:i] + bytes([value]) + tar[i + 1 :])
+            assert_same(damaged, filename)
+            plain += is_plain(damaged, filename)
+    assert plain > 0
+
+
+def _copy(src: tarfile.TarFile, dst: tarfile.TarFile, extra: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    for item in src.getmembers():
+        dst.addfile(item, src.extractfile(item) if item.isfile() else None)
+    for item, body in extra:
+        dst.addfile(item, io.BytesIO(body))
+
+
+def _member(name: str, body: bytes = b"", kind: bytes = tarfile.REGTYPE) -> tuple[tarfile.TarInfo, bytes]:
+    item = tarfile.TarInfo(name)
+    item.size, item.type = (len(body), kind) if kind == tarfile.REGTYPE else (0, kind)
+    return item, body
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "fmt"),
+    [
+        ("duplicate index.json", [_member("info/index.json", b"{}")], GNU),
+        ("run_exports.json that is a folder", [_member("info/run_exports.json", kind=tarfile.DIRTYPE)], GNU),
+        ("run_exports.json that is a link", [_member("info/run_exports.json", kind=tarfile.SYMTYPE)], GNU),
+        ("a GNU long name", [_member("info/" + "x" * 120, b"1")], GNU),
+        ("a pax header", [_member("info/" + "y" * 120, b"1")], tarfile.PAX_FORMAT),
+        ("run_exports.json not JSON", [_member("info/run_exports.json", b"{")], tarfile.USTAR_FORMAT),
+        ("run_exports.json not an object", [_member("info/run_exports.json", b"[]")], tarfile.USTAR_FORMAT),
+        ("./ prefixed run_exports", [_member("./info/run_exports.json", b'{"weak": ["a"]}')], GNU),
+    ],
+)
+def test_unusual_info_tars_read_as_the_reference_reads_them(
+    conda: tuple[bytes, str], case: str, extra: list[tuple[tarfile.TarInfo, bytes]], fmt: int
+) -> None:
+    data, filename = conda
+    members, info, tar = split(data)
+    damaged = rebuild(members, info, retar(tar, lambda src, dst: _copy(src, dst, extra), fmt))
+    assert_same(damaged, filename)
+
+
+def test_unusual_zips_read_as_the_reference_reads_them(conda: tuple[bytes, str]) -> None:
+    data, filename = conda
+    members, info, tar = split(data)
+    deflated = rebuild(members, info, tar, zipfile.ZIP_DEFLATED)
+    commented = data[:-2] + b"\x04\x00abcd"
+    for damaged in (deflated, b"junk" + data, data + b"junk", commented, data[:-22]):
+        assert_same(damaged, filename)
+        assert not is_plain(damaged, filename)
+
+
+def test_an_info_tar_over_the_limit_goes_to_the_reference(
+    conda: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, filename = conda
+    monkeypatch.setattr(package, "PLAIN_INFO_TAR", 100)
+    assert not is_plain(data, filename)
+    assert read_metadata_bytes(data, filename) == reference(data, filename)
+
+
+def test_a_folder_channel_is_indexed_with_the_plain_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_package(tmp_path, "folder", run_exports={"weak": ["folder"]})
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a plain package went to the reference reader")
+
+    monkeypatch.setattr(package, "read_metadata", refused)
+    report = index_channel(parse_channel(str(tmp_path)))
+    assert report.total("added") == 1
+    record = json.loads((tmp_path / "noarch" / "repodata.json").read_bytes())["packages.conda"]
+    assert record["folder-1.0-h0_0.conda"]["run_exports"] == {"weak": ["folder"]}
