@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -183,3 +185,43 @@ def test_a_folder_channel_is_indexed_with_the_plain_reader(tmp_path: Path, monke
     assert report.total("added") == 1
     record = json.loads((tmp_path / "noarch" / "repodata.json").read_bytes())["packages.conda"]
     assert record["folder-1.0-h0_0.conda"]["run_exports"] == {"weak": ["folder"]}
+
+
+def _unicode_path(raw: str, name: str) -> bytes:
+    """An Info-ZIP Unicode Path extra field naming the entry whose raw name is `raw` `name` instead."""
+    body = struct.pack("<BL", 1, zlib.crc32(raw.encode())) + name.encode()
+    return struct.pack("<HH", 0x7075, len(body)) + body
+
+
+def test_a_member_renamed_by_a_unicode_path_field_goes_to_the_reference(conda: tuple[bytes, str]) -> None:
+    """zipfile 3.12+ reads an entry `zzz` whose Unicode Path field says `info-STEM.tar.zst` as the info member
+    (the last of that name); reading the entry whose raw name it is would index other metadata."""
+    data, filename = conda
+    members, info, tar = split(data)
+    evil = retar(tar, lambda src, dst: _copy(src, dst, [_member("info/run_exports.json", b'{"weak": ["evil"]}')]), GNU)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+        renamed = zipfile.ZipInfo("zzz")
+        renamed.extra = _unicode_path("zzz", info)
+        zf.writestr(renamed, zstandard.ZstdCompressor().compress(evil))
+    assert not is_plain(out.getvalue(), filename)
+    assert_same(out.getvalue(), filename)
+
+
+def test_overlapping_members_go_to_the_reference(conda: tuple[bytes, str]) -> None:
+    """zipfile 3.11.8+/3.12.2+ refuses a member whose data holds another entry's local header (a zip bomb)."""
+    data, filename = conda
+    members, info, tar = split(data)
+    rebuilt = bytearray(rebuild(members, info, tar))
+    with zipfile.ZipFile(io.BytesIO(rebuilt)) as zf:
+        inside = zf.getinfo(info).header_offset + 30 + len(info) + 8
+        pos = zf.start_dir
+    while rebuilt[pos : pos + 4] == b"PK\x01\x02":  # point every other entry's local header into the info data
+        name_len, extra_len, comment_len = struct.unpack_from("<3H", rebuilt, pos + 28)
+        if rebuilt[pos + 46 : pos + 46 + name_len] != info.encode():
+            struct.pack_into("<L", rebuilt, pos + 42, inside)
+        pos += 46 + name_len + extra_len + comment_len
+    assert not is_plain(bytes(rebuilt), filename)
+    assert_same(bytes(rebuilt), filename)

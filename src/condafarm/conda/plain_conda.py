@@ -28,6 +28,8 @@ _MAX_EXTRACT_VERSION = 63
 #: encrypted (bit 0), compressed patched data (bit 5), strong encryption (bit 6): zipfile's own paths
 _SPECIAL_FLAGS = 0x1 | 0x20 | 0x40
 _NO_32BIT = 0xFFFF_FFFF
+#: Info-ZIP Unicode Path extra field: zipfile 3.12+ renames the entry to the name it holds (3.10/3.11 do not)
+_UNICODE_PATH = 0x7075
 _CHUNK = 64 * 1024
 
 #: Per thread (a decompressor may not be used by two threads at once).
@@ -85,7 +87,7 @@ def _stored_member(data: bytes, name: str) -> memoryview | None:
     _, _, _, _, _, cd_size, cd_offset, _ = _EOCD.unpack(end)
     if cd_offset + cd_size != len(data) - _EOCD.size:  # zipfile's "concat": data before or after the zip
         return None
-    target, found = name.encode(), None
+    target, found, offsets = name.encode(), None, []
     pos = cd_offset
     while pos < cd_offset + cd_size:
         if pos + _CENTRAL.size > cd_offset + cd_size:
@@ -99,6 +101,7 @@ def _stored_member(data: bytes, name: str) -> memoryview | None:
         sizes = _sizes(extra, entry[11], entry[10], offset)
         if b"\0" in raw or b"\\" in raw or sizes is None:
             return None
+        offsets.append(sizes[2])
         if raw == target:
             found = (entry, sizes)  # zipfile's getinfo: the last entry of that name
         pos += _CENTRAL.size + name_len + extra_len + comment_len
@@ -113,6 +116,9 @@ def _stored_member(data: bytes, name: str) -> memoryview | None:
     start = offset + _LOCAL.size + local[10] + local[11]
     if local[0] != b"PK\x03\x04" or data[offset + _LOCAL.size : offset + _LOCAL.size + local[10]] != target:
         return None
+    # zipfile 3.11.8+/3.12.2+ refuses a member whose data runs into another local header or the central directory.
+    if start + size > cd_offset or sum(offset <= other < start + size for other in offsets) != 1:
+        return None
     member = memoryview(data)[start : start + size]
     if len(member) != size or zlib.crc32(member) != crc:
         return None
@@ -121,10 +127,11 @@ def _stored_member(data: bytes, name: str) -> memoryview | None:
 
 def _sizes(extra: bytes, file_size: int, size: int, offset: int) -> tuple[int, int, int] | None:
     """`(file_size, compress_size, header_offset)` after the zip64 extra fields, as `ZipInfo._decodeExtra`
-    applies them (builders such as rattler-build put every size there); None where it would raise."""
+    applies them (builders such as rattler-build put every size there); None where it would raise, or where
+    the zipfile of some Python versions would rename the entry (`_UNICODE_PATH`)."""
     while len(extra) >= 4:
         kind, length = struct.unpack_from("<HH", extra)
-        if length + 4 > len(extra):
+        if length + 4 > len(extra) or kind == _UNICODE_PATH:
             return None
         if kind == 1:
             values = iter(struct.unpack_from(f"<{length // 8}Q", extra, 4))
