@@ -432,6 +432,21 @@ def test_a_derived_file_damaged_while_nothing_else_changed_is_repaired_by_the_ne
     assert decompress(target.storage.get("noarch/repodata.json.zst").data)  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("damage", ["removed", "emptied"])
+def test_a_run_exports_json_damaged_while_nothing_else_changed_is_repaired_by_the_next_index(
+    target: Target, damage: str
+) -> None:
+    target.add(make_package(target.staging, "tool", run_exports={"weak": ["tool"]}))
+    index_channel(target.storage)
+    if damage == "removed":
+        target.storage.delete("noarch/run_exports.json")
+    else:
+        target.storage.put("noarch/run_exports.json", b"{}")
+    assert not check_channel(target.channel).ok
+    index_channel(target.storage)
+    assert check_channel(target.channel).ok
+
+
 def test_check_reports_a_shard_index_rolled_back_and_index_repairs_it(target: Target) -> None:
     from condafarm.conda.shards import SHARDS_INDEX
 

@@ -68,6 +68,8 @@ class _Snapshot:
     known_bad: dict[str, str]
     #: `repodata.json` could not be read (a rebuild replaces it whatever the records are)
     invalid: bool
+    #: `run_exports.json`'s etag as listed (None: missing), which proves it with the state's at no request
+    exports_etag: str | None
 
 
 def _snapshot(
@@ -87,12 +89,13 @@ def _snapshot(
     # What the last run and publishers found lets a store list a large subdir in ranges at once.
     known = [f"{subdir}/{name}" for name in {*old, *state.files, *state.skipped}]
     known += [repodata_key(subdir)] if current.json is not None else []
-    listed = (
+    listed = list(
         first.values()
         if first is not None and listing_holds(state, current)
         else storage.list_objects(f"{subdir}/", known=known)
     )
     listing = {i.name: i for i in listed if is_package_filename(i.name)}
+    exports_etag = next((i.etag for i in listed if i.key == f"{subdir}/{RUN_EXPORTS}"), None)
     yanked = set(repodata.removed)
     keep: dict[str, dict[str, Any]] = {}
     known_bad: dict[str, str] = {}
@@ -109,7 +112,7 @@ def _snapshot(
             unproven.append(info)
     to_read = unproven if rebuild else prove_published(storage, unproven, old, keep, workers)
     invalid = rebuild and current.json is not None and not _readable(current.json.data, subdir)
-    return _Snapshot(repodata, current, listing, keep, to_read, known_bad, invalid)
+    return _Snapshot(repodata, current, listing, keep, to_read, known_bad, invalid, exports_etag)
 
 
 def _readable(data: bytes, subdir: str) -> bool:
@@ -178,16 +181,16 @@ def _commit(
         return (json.etag if json is not None else None), Derived(current.index.etag, set(current.names.values()))
     zst = storage.head(repodata_key(subdir) + ".zst")
     digests = set(current.names.values())
-    known = (state.json_etag, state.shards_etag, state.zst_etag)
-    if zst is not None and known == (current.json.etag, current.index.etag, zst.etag):
-        return current.json.etag, Derived(current.index.etag, digests, zst.etag)
+    known = (state.json_etag, state.shards_etag, state.zst_etag, state.exports_etag)
+    if zst is not None and known == (current.json.etag, current.index.etag, zst.etag, snap.exports_etag):
+        return current.json.etag, Derived(current.index.etag, digests, zst.etag, snap.exports_etag)
     body = current.json.data
     problems, proven = derived_problems(storage, subdir, body, current.repodata, current.index, committed=True)
     if proven is not None:
         return current.json.etag, proven
     log.warning("%s; rewriting it from repodata.json", problems[0])
-    zst_etag = sync_derived(storage, subdir, current.json.data, current.json.etag, current.repodata)
-    return current.json.etag, Derived(current.index.etag, digests, zst_etag)
+    zst_etag, exports_etag = sync_derived(storage, subdir, current.json.data, current.json.etag, current.repodata)
+    return current.json.etag, Derived(current.index.etag, digests, zst_etag, exports_etag)
 
 
 def _correct_headers(storage: Storage, keys: list[str]) -> int:
@@ -232,6 +235,7 @@ def _save_state(
         skipped,
         cache_control.VERSION,
         swept,
+        derived.exports_etag,
     )
     if new_state != state:
         new_state.save(storage, subdir)

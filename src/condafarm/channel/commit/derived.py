@@ -36,24 +36,28 @@ SHARD_GRACE_SECONDS = 24 * 3600
 
 @dataclass
 class Derived:
-    """What a commit left: the shard index's etag and the shard files it names, and the `.zst`'s etag (None
-    when another writer's compaction wrote it)."""
+    """What a commit left: the shard index's etag and the shard files it names, and the etags of the `.zst` and
+    of `run_exports.json` (None when another writer's compaction wrote them)."""
 
     shards_etag: str
     shard_digests: set[str]
     zst_etag: str | None = None
+    exports_etag: str | None = None
 
 
-def write_derived(storage: Storage, subdir: str, body: bytes, repodata: Repodata | None = None) -> str:
-    """Write `repodata.json.zst` and `run_exports.json` for the repodata `body`; returns the `.zst`'s etag."""
+def write_derived(storage: Storage, subdir: str, body: bytes, repodata: Repodata | None = None) -> tuple[str, str]:
+    """Write `repodata.json.zst` and `run_exports.json` for the repodata `body`; returns their etags."""
     repodata = repodata or Repodata.from_json(body, subdir)
     zst_etag = storage.put(repodata_key(subdir) + ".zst", compress(body), content_type="application/zstd")
-    storage.put(f"{subdir}/{RUN_EXPORTS}", make_run_exports(repodata), content_type="application/json")
-    return zst_etag
+    exports_etag = storage.put(f"{subdir}/{RUN_EXPORTS}", make_run_exports(repodata), content_type="application/json")
+    return zst_etag, exports_etag
 
 
-def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str, repodata: Repodata | None = None) -> str:
-    """Make the derived files match `repodata.json`, whose content `body` has etag `etag`; the `.zst`'s etag.
+def sync_derived(
+    storage: Storage, subdir: str, body: bytes, etag: str, repodata: Repodata | None = None
+) -> tuple[str, str]:
+    """Make the derived files match `repodata.json`, whose content `body` has etag `etag`; the etags of the
+    `.zst` and of `run_exports.json`.
 
     After writing them, the JSON is checked again; if another writer replaced it meanwhile, they are written
     again from the newer JSON. Whichever writer writes them last has checked, so concurrent writers cannot
@@ -62,15 +66,15 @@ def sync_derived(storage: Storage, subdir: str, body: bytes, etag: str, repodata
     key = repodata_key(subdir)
     source: tuple[bytes, str, Repodata | None] = (body, etag, repodata)
 
-    def attempt() -> str:
+    def attempt() -> tuple[str, str]:
         nonlocal source
-        zst_etag = write_derived(storage, subdir, source[0], source[2])
+        etags = write_derived(storage, subdir, source[0], source[2])
         current = storage.head(key)
         if current is None or current.etag == source[1]:
-            return zst_etag
+            return etags
         blob = storage.get(key)
         if blob is None:
-            return zst_etag
+            return etags
         source = (blob.data, blob.etag, None)
         raise Conflict(f"{key} was replaced while its derived files were written")
 
@@ -122,9 +126,9 @@ def derived_problems(
     run_exports = storage.get(f"{subdir}/{RUN_EXPORTS}")
     if run_exports is None or run_exports.data != make_run_exports(repodata):
         problems.append(f"{subdir}/{RUN_EXPORTS}: missing or disagrees with {key}; {fix}")
-    if problems or zst is None or index is None:
+    if problems or zst is None or index is None or run_exports is None:
         return problems, None
-    return problems, Derived(index.etag, set(found.values()), zst.etag)
+    return problems, Derived(index.etag, set(found.values()), zst.etag, run_exports.etag)
 
 
 def grace_over(first_seen: float, now: float) -> bool:

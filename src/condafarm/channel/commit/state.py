@@ -12,7 +12,7 @@ from typing import Any
 
 from ...conda.package import is_package_filename
 from ...conda.repodata import repodata_key
-from ...conda.shards import SHARDS_INDEX
+from ...conda.shards import RUN_EXPORTS, SHARDS_INDEX
 from ...side_file import BadSideFile, finite, mapping, parse
 from ...storage import ObjectInfo, Storage
 
@@ -59,11 +59,18 @@ class IndexState:
     cache_headers: int = 0
     #: When, by the store's clock, the shard folder was last listed for orphans (`derived.track_shards`).
     swept: float = 0.0
+    #: `run_exports.json`'s etag, as `zst_etag`: a derived file removed or damaged behind our back is repaired.
+    exports_etag: str | None = None
 
     def derived_keys(self, subdir: str) -> dict[str, str | None]:
         """The subdir's changing objects this state names, by key: what the run that saved it left there."""
         json_key, index_key = repodata_key(subdir), f"{subdir}/{SHARDS_INDEX}"
-        return {json_key: self.json_etag, f"{json_key}.zst": self.zst_etag, index_key: self.shards_etag}
+        return {
+            json_key: self.json_etag,
+            f"{json_key}.zst": self.zst_etag,
+            index_key: self.shards_etag,
+            f"{subdir}/{RUN_EXPORTS}": self.exports_etag,
+        }
 
     def proves_unchanged(self, subdir: str, listed: dict[str, ObjectInfo]) -> bool:
         """Whether the subdir, listed as `listed` (key -> object), is exactly as the run that saved this state
@@ -101,7 +108,7 @@ class IndexState:
     @classmethod
     def _shape(cls, value: Any) -> IndexState:
         raw = mapping(value, "the state")
-        etags = [raw.get(k) for k in ("json_etag", "zst_etag", "shards_etag")]
+        etags = [raw.get(k) for k in ("json_etag", "zst_etag", "shards_etag", "exports_etag")]
         if not all(e is None or isinstance(e, str) for e in etags):
             raise BadSideFile("an etag is not a string")
         orphans = {
@@ -120,6 +127,7 @@ class IndexState:
             {name: Skipped(str(s["etag"]), str(s["reason"])) for name, s in (raw.get("skipped") or {}).items()},
             headers if isinstance(headers := raw.get("cache_headers"), int) and not isinstance(headers, bool) else 0,
             finite(raw.get("swept", 0.0), "the last sweep's time"),
+            etags[3],
         )
 
     def save(self, storage: Storage, subdir: str) -> None:
@@ -135,6 +143,7 @@ class IndexState:
             "skipped": {name: asdict(s) for name, s in self.skipped.items()},
             "cache_headers": self.cache_headers,
             "swept": self.swept,
+            "exports_etag": self.exports_etag,
         }
         data = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         storage.put(f"{subdir}/{STATE_KEY}", data, content_type="application/json")

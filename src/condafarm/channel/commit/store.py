@@ -175,9 +175,9 @@ def commit_repodata(
         json = compact(storage, subdir)
         committed = Current(repodata, json, index, committed=True, names=shards.names)
         return committed, Derived(index_etag, set(shards.files))
-    zst_etag = sync_derived(storage, subdir, body, json_etag, repodata)
+    zst_etag, exports_etag = sync_derived(storage, subdir, body, json_etag, repodata)
     committed = Current(repodata, Blob(body, json_etag), index, committed=True, names=shards.names)
-    return committed, Derived(index_etag, set(shards.files), zst_etag)
+    return committed, Derived(index_etag, set(shards.files), zst_etag, exports_etag)
 
 
 def _compacted_json(repodata: Repodata, index_etag: str) -> bytes:
