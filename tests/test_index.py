@@ -409,6 +409,33 @@ def test_shards_no_state_knew_are_found_by_a_sweep_a_grace_period_later_and_dele
     assert target.storage.head(stray) is None and fourth.orphan_shards.keys() == set(third.shard_digests)
 
 
+def test_an_unchanged_subdir_is_swept_by_the_stores_clock(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subdir nothing changed in still has its shard folder swept: a replaced shard goes once its grace is over
+    by the store's clock (not this host's), and one no state knew is found a day after the last sweep."""
+    from condafarm.conda.shards import SHARDS_FOLDER
+
+    def shard_files() -> set[str]:
+        return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
+
+    kind = type(target.storage)
+    real = kind.store_time
+    target.add(make_package(target.staging / "1", "tool", "1.0"))
+    index_channel(target.storage)
+    replaced = shard_files()
+    target.add(make_package(target.staging / "2", "tool", "1.1"))
+    index_channel(target.storage)  # 1.0's shard is replaced, known from the state
+    stray = f"{'ab' * 32}.msgpack.zst"  # a dead writer's shard that no index ever named
+    target.storage.put(f"noarch/{SHARDS_FOLDER}/{stray}", b"not named")
+    for hours in (25, 50):  # the store's clock runs on, this host's does not; nothing else changes
+        monkeypatch.setattr(
+            kind, "store_time", lambda self, h=hours: None if (t := real(self)) is None else t + h * 3600
+        )
+        index_channel(target.storage)
+        if hours == 25:
+            assert not replaced & shard_files(), "a shard replaced a day ago was kept"
+    assert stray not in shard_files(), "a shard no index named was never swept"
+
+
 def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, s3_channel: Channel) -> None:
     client = s3.client()
     names = [f"noarch/file-{i:04d}.txt" for i in range(1100)] + ["noarch/a&b <c>.txt"]

@@ -215,14 +215,9 @@ def _save_state(
         name: FileState(snap.listing[name].size, snap.listing[name].etag, rec["sha256"])
         for name, rec in new.records().items()
     }
-    # Shards become orphans only when the shard index changes.
-    unchanged = json_etag == state.json_etag and derived.shards_etag == state.shards_etag
-    orphans, swept = (
-        (state.orphan_shards, state.swept)
-        if unchanged and not state.orphan_shards
-        else track_shards(
-            storage, subdir, derived.shard_digests, set(state.shard_digests), state.orphan_shards, state.swept
-        )
+    # Also when nothing changed: a sweep may be due (`sweep_due`), which only `track_shards` times.
+    orphans, swept = track_shards(
+        storage, subdir, derived.shard_digests, set(state.shard_digests), state.orphan_shards, state.swept
     )
     skipped = {name: Skipped(snap.listing[name].etag, reason) for name, reason in report.skipped.items()}
     new_state = IndexState(
@@ -257,7 +252,7 @@ def index_subdir(
     reader = Reader(storage, subdir, workers or storage.read_threads, progress, processes)
     state = IndexState() if rebuild else IndexState.load(storage, subdir)
     first = None if rebuild else first_listing(storage, subdir, state)
-    unchanged = None if first is None else unchanged_report(subdir, state, first)
+    unchanged = None if first is None else unchanged_report(storage, subdir, state, first)
     if unchanged is not None:
         return unchanged
 

@@ -9,29 +9,30 @@ run keeps instead of listing again (one LIST fewer, the costliest request of an 
 
 from __future__ import annotations
 
-import time
-
 from ..storage import ObjectInfo, Storage, cache_control
-from .commit import Current, IndexState, grace_over
+from .commit import Current, IndexState, sweep_due
 from .report import SubdirReport
 
 
 def first_listing(storage: Storage, subdir: str, state: IndexState) -> dict[str, ObjectInfo] | None:
     """The subdir's objects by key, listed now; None (and no request) when the state cannot prove anything
-    with it: it names no derived files, or the run has work that only a full run does (a shard file due for
-    deletion, objects whose headers need correcting)."""
-    now = time.time()
+    with it: it names no derived files, or the run has work that only a full run does (objects whose headers
+    need correcting)."""
     if state.cache_headers < cache_control.VERSION or None in state.derived_keys(subdir).values():
-        return None
-    if any(grace_over(since, now) for since in state.orphan_shards.values()):
         return None
     known = [f"{subdir}/{name}" for name in {*state.files, *state.skipped}] + list(state.derived_keys(subdir))
     return {info.key: info for info in storage.list_objects(f"{subdir}/", known=known)}
 
 
-def unchanged_report(subdir: str, state: IndexState, listed: dict[str, ObjectInfo]) -> SubdirReport | None:
-    """The report of a subdir that nothing changed in since the state was saved; None if something did."""
+def unchanged_report(
+    storage: Storage, subdir: str, state: IndexState, listed: dict[str, ObjectInfo]
+) -> SubdirReport | None:
+    """The report of a subdir that nothing changed in since the state was saved; None if something did, or if
+    its shard folder is due a sweep (`sweep_due`, by the store's time just after the listing): a full run does it.
+    """
     if not state.proves_unchanged(subdir, listed):
+        return None
+    if sweep_due(state.orphan_shards, state.swept, storage.store_time()):
         return None
     skipped = {name: skip.reason for name, skip in state.skipped.items()}
     return SubdirReport(subdir=subdir, unchanged=len(state.files), skipped=skipped)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import intents
 from .adoption import holds
-from .derived import Derived, derived_problems, grace_over, sync_derived, track_shards
+from .derived import Derived, derived_problems, grace_over, sweep_due, sync_derived, track_shards
 from .group import ADOPT_AFTER_SECONDS, Plan, commit_together
 from .leftovers import describe, find_leftovers, remove_leftovers
 from .names import commit_names, read_some
@@ -48,6 +48,7 @@ __all__ = [
     "remove_leftovers",
     "repodata_key",
     "shards_key",
+    "sweep_due",
     "sync_derived",
     "track_shards",
     "update_repodata",

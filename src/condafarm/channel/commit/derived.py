@@ -136,6 +136,16 @@ def grace_over(first_seen: float, now: float) -> bool:
     return now - first_seen >= SHARD_GRACE_SECONDS
 
 
+def sweep_due(since: dict[str, float], swept: float, now: float | None) -> bool:
+    """Whether the shard folder is to be listed at `now` (the store's time; None: unknown, so nothing is timed):
+    an orphan's grace is over, or a grace period has passed since the last listing (`swept`)."""
+    if now is None:
+        return False
+    return (
+        any(grace_over(first_seen, now) for first_seen in since.values()) or not 0 <= now - swept < SHARD_GRACE_SECONDS
+    )
+
+
 def track_shards(
     storage: Storage, subdir: str, referenced: set[str], named: set[str], since: dict[str, float], swept: float
 ) -> tuple[dict[str, float], float]:
@@ -150,7 +160,7 @@ def track_shards(
     now = storage.store_time()
     if now is None:  # the store's time unknown: no new orphan is timed, and the next sweep finds them
         return {digest: first_seen for digest, first_seen in since.items() if digest not in referenced}, swept
-    if any(grace_over(first_seen, now) for first_seen in since.values()) or not 0 <= now - swept < SHARD_GRACE_SECONDS:
+    if sweep_due(since, swept, now):
         return collect_shards(storage, subdir, referenced, since), now
     orphans = {digest: first_seen for digest, first_seen in since.items() if digest not in referenced}
     orphans.update((digest, now) for digest in named - referenced - orphans.keys())
