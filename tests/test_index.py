@@ -436,6 +436,23 @@ def test_an_unchanged_subdir_is_swept_by_the_stores_clock(target: Target, monkey
     assert stray not in shard_files(), "a shard no index named was never swept"
 
 
+def test_an_index_state_cannot_cut_the_grace_of_a_shard_written_just_now(target: Target) -> None:
+    """Another party can write index-state.json: an orphan it says was unnamed since 1970 is one a writer wrote a
+    moment ago and is about to name (shards are written before the index that names them): it stays its grace."""
+    from condafarm.channel.commit.state import IndexState
+    from condafarm.conda.shards import SHARDS_FOLDER
+
+    target.add(make_package(target.staging, "tool"))
+    index_channel(target.storage)
+    fresh = f"noarch/{SHARDS_FOLDER}/{'cd' * 32}.msgpack.zst"
+    target.storage.put(fresh, b"a writer's shard, its commit to come")
+    state = IndexState.load(target.storage, "noarch")
+    state.orphan_shards["cd" * 32] = 0.0
+    state.save(target.storage, "noarch")
+    index_channel(target.storage)
+    assert target.storage.head(fresh) is not None
+
+
 def test_listing_returns_every_key_size_and_etag_as_s3_has_them(s3: S3Endpoint, s3_channel: Channel) -> None:
     client = s3.client()
     names = [f"noarch/file-{i:04d}.txt" for i in range(1100)] + ["noarch/a&b <c>.txt"]

@@ -173,6 +173,8 @@ def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: d
     When each was first seen unnamed is the store's time (`Storage.store_time`, read right after the listing), and
     so is the time it is measured against: index runs on hosts whose clocks disagree never cut the grace short.
     Where the store does not say its time, nothing is deleted and new orphans wait for a run where it does.
+    No shard counts as unnamed since before the store received it (its listed time): the state that says since when
+    is a side file another party can write, and a writer's new shard is unnamed until its commit.
     Just before deleting, the current shard index is read again: a writer may have just named an old shard
     again (the same records give the same shard), and that one must stay.
     """
@@ -189,6 +191,8 @@ def collect_shards(storage: Storage, subdir: str, referenced: set[str], since: d
                 orphans[digest] = since[digest]
             continue
         first_seen = since.get(digest, now)
+        if info.modified is not None:  # never unnamed before it was written: a side file cannot cut a new shard's grace
+            first_seen = max(first_seen, info.modified)
         if grace_over(first_seen, now):
             expired.append(info)
         else:
