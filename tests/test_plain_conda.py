@@ -24,6 +24,7 @@ from condafarm import index_channel, parse_channel
 from condafarm.conda import package
 from condafarm.conda.package import read_metadata, read_metadata_bytes
 from condafarm.conda.plain_conda import info_members
+from condafarm.errors import PackageError
 
 WANTED = (b"info/index.json", b"info/run_exports.json")
 GNU = tarfile.GNU_FORMAT
@@ -225,3 +226,34 @@ def test_overlapping_members_go_to_the_reference(conda: tuple[bytes, str]) -> No
         pos += 46 + name_len + extra_len + comment_len
     assert not is_plain(bytes(rebuilt), filename)
     assert_same(bytes(rebuilt), filename)
+
+
+@pytest.mark.parametrize(("flag", "version"), [(0x1, 20), (0, 64)], ids=["encrypted", "zip 6.4"])
+def test_a_zip_that_zipfile_cannot_open_is_skipped_not_a_crash(tmp_path: Path, flag: int, version: int) -> None:
+    """zipfile raises RuntimeError (encrypted) and NotImplementedError (a newer zip version): a package file that
+    claims either is skipped with its reason, and the rest of the channel is indexed."""
+    make_package(tmp_path, "good")
+    path = make_package(tmp_path, "bad")
+    data = bytearray(path.read_bytes())
+    pos = data.index(b"PK\x01\x02")
+    while data[pos : pos + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack_from("<3H", data, pos + 28)
+        data[pos + 6] = version
+        struct.pack_into("<H", data, pos + 8, struct.unpack_from("<H", data, pos + 8)[0] | flag)
+        pos += 46 + name_len + extra_len + comment_len
+    path.write_bytes(data)
+    assert_same(bytes(data), path.name)
+    report = index_channel(parse_channel(str(tmp_path)))
+    assert report.total("added") == 1 and "bad-1.0-h0_0.conda" in report.subdirs[0].skipped
+
+
+def test_json_nested_too_deeply_is_a_package_error_on_both_readers(conda: tuple[bytes, str]) -> None:
+    """json.loads raises RecursionError, no ValueError, for deep nesting: it must skip the file, not end the run."""
+    data, filename = conda
+    members, info, tar = split(data)
+    deep = [_member("info/run_exports.json", b"[" * 100_000 + b"]" * 100_000)]
+    damaged = rebuild(members, info, retar(tar, lambda src, dst: _copy(src, dst, deep), GNU))
+    assert is_plain(damaged, filename)
+    for read in (read_metadata_bytes, reference):
+        with pytest.raises(PackageError, match="not valid JSON"):
+            read(damaged, filename)

@@ -141,6 +141,8 @@ def read_metadata(
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
         raise PackageError(f"{filename}: corrupt .conda (not a valid zip: {exc})") from exc
+    except RuntimeError as exc:  # zipfile: an encrypted member; NotImplementedError: a newer zip version, a method
+        raise PackageError(f"{filename}: unsupported .conda ({exc})") from exc
     except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         raise PackageError(f"{filename}: corrupt or truncated package ({reason})") from exc
@@ -209,7 +211,7 @@ def _take(found: dict[str, Any], name: str, size: int, read: Callable[[], bytes]
         raise PackageError(f"{filename}: {name} is {size} bytes, over the {MAX_JSON_MEMBER} limit")
     try:
         found[_MEMBERS[name]] = json.loads(read())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PackageError(f"{filename}: {name} is not valid JSON ({exc})") from exc
 
 
