@@ -16,6 +16,7 @@ from condafarm import Channel, ChannelProblems, NotFound, check_channel, index_c
 from condafarm.channel.commit.state import STATE_KEY
 from condafarm.channel.commit.store import load_repodata
 from condafarm.conda.repodata import decompress
+from condafarm.conda.shards import SHARDS_FOLDER
 
 
 class Target:
@@ -332,24 +333,30 @@ def test_s3_channel_of_hundreds_uploaded_without_metadata(s3: S3Endpoint, bucket
     assert check_channel(channel, verify_hashes=True).ok
 
 
+def _shard_files(target: Target) -> set[str]:
+    return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
+
+
+def _replace_a_shard(target: Target) -> set[str]:
+    """Index tool 1.0, then 1.1, whose commit replaces tool's shard; returns the shard files before 1.1."""
+    target.add(make_package(target.staging / "1", "tool", "1.0"))
+    index_channel(target.storage)
+    first = _shard_files(target)
+    target.add(make_package(target.staging / "2", "tool", "1.1"))
+    index_channel(target.storage)
+    return first
+
+
 def test_replaced_shards_are_deleted_only_after_the_grace_period(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import condafarm.channel.commit.derived as derived_module
-    from condafarm.conda.shards import SHARDS_FOLDER
 
-    def shard_files() -> set[str]:
-        return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
-
-    target.add(make_package(target.staging / "1", "tool", "1.0"))
-    index_channel(target.storage)
-    first = shard_files()
-    target.add(make_package(target.staging / "2", "tool", "1.1"))
-    index_channel(target.storage)
-    assert first < shard_files()  # the old shard stays: clients may hold an index that names it
+    first = _replace_a_shard(target)
+    assert first < _shard_files(target)  # the old shard stays: clients may hold an index that names it
     monkeypatch.setattr(derived_module, "SHARD_GRACE_SECONDS", 0)
     index_channel(target.storage)
-    remaining = shard_files()
+    remaining = _shard_files(target)
     assert len(remaining) == 1 and not (first & remaining)
 
 
@@ -358,21 +365,12 @@ def test_an_index_on_a_host_whose_clock_runs_days_ahead_keeps_a_shard_replaced_j
 ) -> None:
     """The grace period runs on the store's clock: the run that first saw the old shard unnamed, and a later run on
     a host two days ahead, both measure by the store's time, which says the shard was replaced a moment ago."""
-    from condafarm.conda.shards import SHARDS_FOLDER
-
-    def shard_files() -> set[str]:
-        return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
-
-    target.add(make_package(target.staging / "1", "tool", "1.0"))
-    index_channel(target.storage)
-    first = shard_files()
-    target.add(make_package(target.staging / "2", "tool", "1.1"))
-    index_channel(target.storage)  # first sees the old shard unnamed
+    first = _replace_a_shard(target)  # its second run first sees the old shard unnamed
     real_time = time.time
     with monkeypatch.context() as m:
         m.setattr(time, "time", lambda: real_time() + 2 * 24 * 3600)
         index_channel(target.storage)
-    assert first < shard_files(), "a shard replaced a moment ago was deleted"
+    assert first < _shard_files(target), "a shard replaced a moment ago was deleted"
 
 
 def test_shards_no_state_knew_are_found_by_a_sweep_a_grace_period_later_and_deleted_after_theirs(
@@ -380,7 +378,6 @@ def test_shards_no_state_knew_are_found_by_a_sweep_a_grace_period_later_and_dele
 ) -> None:
     import condafarm.channel.commit.derived as derived_module
     from condafarm.channel.commit.state import IndexState
-    from condafarm.conda.shards import SHARDS_FOLDER
 
     day = derived_module.SHARD_GRACE_SECONDS
     stray = f"noarch/{SHARDS_FOLDER}/{'ab' * 32}.msgpack.zst"  # a writer's shard that no index ever named
@@ -412,18 +409,9 @@ def test_shards_no_state_knew_are_found_by_a_sweep_a_grace_period_later_and_dele
 def test_an_unchanged_subdir_is_swept_by_the_stores_clock(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     """A subdir nothing changed in still has its shard folder swept: a replaced shard goes once its grace is over
     by the store's clock (not this host's), and one no state knew is found a day after the last sweep."""
-    from condafarm.conda.shards import SHARDS_FOLDER
-
-    def shard_files() -> set[str]:
-        return {i.name for i in target.storage.list_objects(f"noarch/{SHARDS_FOLDER}/")}
-
     kind = type(target.storage)
     real = kind.store_time
-    target.add(make_package(target.staging / "1", "tool", "1.0"))
-    index_channel(target.storage)
-    replaced = shard_files()
-    target.add(make_package(target.staging / "2", "tool", "1.1"))
-    index_channel(target.storage)  # 1.0's shard is replaced, known from the state
+    replaced = _replace_a_shard(target)  # 1.0's shard is replaced, known from the state
     stray = f"{'ab' * 32}.msgpack.zst"  # a dead writer's shard that no index ever named
     target.storage.put(f"noarch/{SHARDS_FOLDER}/{stray}", b"not named")
     for hours in (25, 50):  # the store's clock runs on, this host's does not; nothing else changes
@@ -432,15 +420,14 @@ def test_an_unchanged_subdir_is_swept_by_the_stores_clock(target: Target, monkey
         )
         index_channel(target.storage)
         if hours == 25:
-            assert not replaced & shard_files(), "a shard replaced a day ago was kept"
-    assert stray not in shard_files(), "a shard no index named was never swept"
+            assert not replaced & _shard_files(target), "a shard replaced a day ago was kept"
+    assert stray not in _shard_files(target), "a shard no index named was never swept"
 
 
 def test_an_index_state_cannot_cut_the_grace_of_a_shard_written_just_now(target: Target) -> None:
     """Another party can write index-state.json: an orphan it says was unnamed since 1970 is one a writer wrote a
     moment ago and is about to name (shards are written before the index that names them): it stays its grace."""
     from condafarm.channel.commit.state import IndexState
-    from condafarm.conda.shards import SHARDS_FOLDER
 
     target.add(make_package(target.staging, "tool"))
     index_channel(target.storage)
