@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="modules to list per command (default 12)")
     options = parser.parse_args()
     wanted = options.commands or ["publish", "index", "env"]
+    if unknown := set(wanted) - {"publish", "index", "env"}:
+        parser.error(f"unknown command(s) {', '.join(sorted(unknown))}: choose from publish, index, env")
     with tempfile.TemporaryDirectory(prefix="condafarm walk ") as tmp:
         work = Path(tmp)
         channel = work / "channel $ é"

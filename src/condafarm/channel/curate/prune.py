@@ -316,7 +316,10 @@ def _store_now(storage: Storage) -> float:
     (`Storage.store_time`), so a host running a day ahead never deletes a file yanked a moment ago."""
     now = storage.store_time()
     if now is None:
-        raise StorageError(f"{storage.channel.url} does not say its time; prune needs it to time the grace period")
+        raise StorageError(
+            f"{storage.channel.url} did not say its time, which prune times its grace period by (a folder this process "
+            "cannot write, or a store whose answers carry no Date header): check that you may write the channel"
+        )
     return now
 
 
